@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+// Entry point of `npx holdover`: loads the TypeScript CLI through tsx.
+import { register } from 'tsx/esm/api';
+
+register();
+const { runCli, CliError } = await import('../local/cli.ts');
+try {
+  await runCli(process.argv.slice(2));
+} catch (error) {
+  const known = error instanceof CliError || error?.code?.startsWith?.('ERR_PARSE_ARGS');
+  process.stderr.write(`holdover: ${known ? error.message : (error?.stack ?? String(error))}\n`);
+  process.exitCode = known ? 2 : 1;
+}

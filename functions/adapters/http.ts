@@ -1,0 +1,104 @@
+// API Gateway HTTP API (v2) plumbing shared by every HTTP function: signature check, zod parsing
+// of the body, and the one place where domain errors become HTTP statuses.
+import { randomUUID } from 'node:crypto';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { z } from 'zod';
+import { DomainError, InvalidRequestError, UnauthorizedError } from '../core/errors.ts';
+import { verifySignature } from '../core/signature.ts';
+import { countWithDimension, logger, metrics } from './observability.ts';
+import { signingSecret } from './secret.ts';
+
+export type HttpEvent = APIGatewayProxyEventV2;
+export type HttpResult = APIGatewayProxyStructuredResultV2;
+
+export interface RouteInput<Body> {
+  body: Body;
+  pathParameters: Record<string, string>;
+  query: Record<string, string>;
+}
+
+export interface RouteResult {
+  status: number;
+  body: unknown;
+}
+
+function json(status: number, body: unknown): HttpResult {
+  return { statusCode: status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+}
+
+export function rawBody(event: HttpEvent): Buffer {
+  if (event.body === undefined) return Buffer.alloc(0);
+  return Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
+}
+
+/** Turns zod issues into one readable line: `cseq: expected number; body: required`. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : 'body'}: ${issue.message}`)
+    .join('; ');
+}
+
+/**
+ * A signed JSON route: verifies `X-Holdover-Signature`, parses the body with `schema`, runs the
+ * use case, and maps errors. Only DomainErrors (4xx) expose their message; anything else is a 500
+ * carrying a correlation id that is also in the log.
+ */
+export function signedRoute<Schema extends z.ZodType>(
+  route: string,
+  schema: Schema | undefined,
+  run: (input: RouteInput<z.infer<Schema>>) => Promise<RouteResult>,
+): (event: HttpEvent) => Promise<HttpResult> {
+  return async (event) => {
+    try {
+      const bytes = rawBody(event);
+      verifySignature(signingSecret(), event.headers, bytes);
+      let body: z.infer<Schema> = undefined as z.infer<Schema>;
+      if (schema !== undefined) body = parseJson(schema, bytes);
+      const result = await run({
+        body,
+        pathParameters: definedEntries(event.pathParameters),
+        query: definedEntries(event.queryStringParameters),
+      });
+      return json(result.status, result.body);
+    } catch (error) {
+      return errorResult(route, error);
+    } finally {
+      metrics.publishStoredMetrics();
+    }
+  };
+}
+
+function parseJson<Schema extends z.ZodType>(schema: Schema, bytes: Buffer): z.infer<Schema> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new InvalidRequestError('Body is not valid JSON');
+  }
+  const result = schema.safeParse(parsed);
+  if (!result.success) throw new InvalidRequestError(describeIssues(result.error));
+  return result.data;
+}
+
+function definedEntries(record: Record<string, string | undefined> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(record ?? {})) if (value !== undefined) out[key] = value;
+  return out;
+}
+
+export function errorResult(route: string, error: unknown): HttpResult {
+  if (error instanceof DomainError) {
+    if (error instanceof UnauthorizedError) {
+      logger.warn('request refused: bad signature', { route, reason: error.message });
+      countWithDimension('unauthorized', 'route', route);
+    }
+    return json(error.status, { error: { code: error.code, message: error.message } });
+  }
+  const correlationId = randomUUID();
+  logger.error('request failed', {
+    route,
+    correlationId,
+    error: error instanceof Error ? error : String(error),
+  });
+  return json(500, { error: { code: 'internal', message: 'Internal error', correlationId } });
+}

@@ -1,0 +1,61 @@
+// The single table's shape, declared once: the local runtime creates it from this, the CDK
+// construct mirrors it, and the store adapter builds keys with these helpers only.
+//
+//   pk                 sk                              what
+//   USER#<aor>         MSG#<receivedAt>#<id>           a held message (gsi1: EXP#<shard> / <expiresAt>#<id> while pending)
+//   USER#<aor>         COUNTER                         held-message count, guards the quota
+//   USER#<aor>         SETTINGS                        the user's settings
+//   DEDUPE#<key>       DEDUPE                          Call-ID+CSeq / IMDN Message-ID → first message id
+import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+
+export const EXPIRY_INDEX = 'gsi1';
+/** The expiry index is sharded so the sweeper's reads spread over partitions. */
+export const EXPIRY_SHARDS = 8;
+export const TTL_ATTRIBUTE = 'ttl';
+
+export function tableDefinition(tableName: string): CreateTableCommandInput {
+  return {
+    TableName: tableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [
+      { AttributeName: 'pk', AttributeType: 'S' },
+      { AttributeName: 'sk', AttributeType: 'S' },
+      { AttributeName: 'gsi1pk', AttributeType: 'S' },
+      { AttributeName: 'gsi1sk', AttributeType: 'S' },
+    ],
+    KeySchema: [
+      { AttributeName: 'pk', KeyType: 'HASH' },
+      { AttributeName: 'sk', KeyType: 'RANGE' },
+    ],
+    GlobalSecondaryIndexes: [
+      {
+        IndexName: EXPIRY_INDEX,
+        KeySchema: [
+          { AttributeName: 'gsi1pk', KeyType: 'HASH' },
+          { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'KEYS_ONLY' },
+      },
+    ],
+  };
+}
+
+export const keys = {
+  user: (aor: string) => `USER#${aor}`,
+  message: (receivedAt: string, id: string) => `MSG#${receivedAt}#${id}`,
+  messagePrefix: 'MSG#',
+  counter: 'COUNTER',
+  settings: 'SETTINGS',
+  dedupe: (key: string) => `DEDUPE#${key}`,
+  dedupeSk: 'DEDUPE',
+  expiryShard: (id: string) => {
+    let hash = 0;
+    for (let i = 0; i < id.length; i++) hash = (hash * 31 + id.charCodeAt(i)) >>> 0;
+    return `EXP#${hash % EXPIRY_SHARDS}`;
+  },
+  expirySk: (expiresAt: string, id: string) => `${expiresAt}#${id}`,
+};
+
+export function epochSeconds(iso: string): number {
+  return Math.floor(Date.parse(iso) / 1000);
+}

@@ -1,0 +1,65 @@
+// POST /v1/messages — the edge hands over a MESSAGE it received for an absent user.
+// Thin: parse (zod) → captureMessage (core) → status. 202 only once the message is stored.
+import { monotonicFactory } from 'ulid';
+import { z } from 'zod';
+import { envDurationMs, envInt, envList } from './adapters/env.ts';
+import { signedRoute } from './adapters/http.ts';
+import { countWithDimension, logger, MetricUnit, metrics } from './adapters/observability.ts';
+import { messageStore } from './adapters/store.ts';
+import { captureMessage } from './core/capture.ts';
+import { DomainError } from './core/errors.ts';
+
+export const CaptureRequestSchema = z.object({
+  callId: z.string().min(1).max(1024),
+  cseq: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31 - 1),
+  from: z.string().min(1).max(2048),
+  fromName: z.string().max(512).optional(),
+  to: z.string().min(1).max(2048),
+  contentType: z.string().min(1).max(512),
+  /** Base64 of the body bytes, byte-exact. */
+  body: z.base64(),
+  subject: z.string().max(1024).optional(),
+  expires: z.number().int().min(0).optional(),
+});
+
+const ulid = monotonicFactory();
+const deps = {
+  store: messageStore,
+  settings: messageStore,
+  policy: {
+    domains: new Set(envList('HOLDOVER_DOMAINS', 'example.com,localhost,127.0.0.1')),
+    defaultExpireAfterMs: envDurationMs('HOLDOVER_EXPIRE_AFTER', '72h'),
+    maxBodyBytes: envInt('HOLDOVER_MAX_BODY_BYTES', 65_536),
+    quota: envInt('HOLDOVER_QUOTA', 1000),
+  },
+  now: Date.now,
+  newId: (nowMs: number) => ulid(nowMs),
+};
+
+export const handler = signedRoute('capture', CaptureRequestSchema, async ({ body: request }) => {
+  const { body, ...rest } = request;
+  const context = { callId: request.callId, cseq: request.cseq };
+  try {
+    const result = await captureMessage({ ...rest, body: Buffer.from(body, 'base64') }, deps);
+    if (result.status === 'ignored') {
+      logger.debug('message ignored', { ...context, reason: result.reason });
+      return { status: 200, body: result };
+    }
+    metrics.addMetric(result.status === 'held' ? 'captured' : 'duplicate', MetricUnit.Count, 1);
+    logger.info(result.status === 'held' ? 'message held' : 'duplicate message', {
+      ...context,
+      messageId: result.id,
+    });
+    return { status: 202, body: result };
+  } catch (error) {
+    if (error instanceof DomainError) {
+      countWithDimension('refused', 'reason', error.code);
+      logger.info('message refused', { ...context, reason: error.code, detail: error.message });
+    }
+    throw error;
+  }
+});

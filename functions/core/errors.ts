@@ -1,0 +1,54 @@
+/**
+ * Domain errors, mapped to HTTP statuses in one place (adapters/http.ts) and from there to SIP
+ * statuses at the edge. Only these errors' messages ever reach a caller (Middy's rule: expose 4xx
+ * only); anything else becomes a generic 500 with a logged correlation id.
+ */
+export abstract class DomainError extends Error {
+  abstract readonly status: number;
+  abstract readonly code: string;
+}
+
+export class InvalidRequestError extends DomainError {
+  readonly status = 400;
+  readonly code = 'invalid_request';
+  override readonly name = 'InvalidRequestError';
+}
+
+export class UnauthorizedError extends DomainError {
+  readonly status = 401;
+  readonly code = 'unauthorized';
+  override readonly name = 'UnauthorizedError';
+}
+
+/** The recipient's domain is not one we serve: refusing it keeps us from being an open relay. */
+export class ForeignDomainError extends DomainError {
+  readonly status = 404;
+  readonly code = 'foreign_domain';
+  override readonly name = 'ForeignDomainError';
+}
+
+export class NotFoundError extends DomainError {
+  readonly status = 404;
+  readonly code = 'not_found';
+  override readonly name = 'NotFoundError';
+}
+
+export class TooLargeError extends DomainError {
+  readonly status = 413;
+  readonly code = 'too_large';
+  override readonly name = 'TooLargeError';
+}
+
+/** Unsupported content type or charset, or a body that is not valid in its declared charset. */
+export class UnsupportedMediaError extends DomainError {
+  readonly status = 415;
+  readonly code = 'unsupported_media';
+  override readonly name = 'UnsupportedMediaError';
+}
+
+/** The recipient already has as many held messages as the quota allows (SIP 486 at the edge). */
+export class QuotaExceededError extends DomainError {
+  readonly status = 429;
+  readonly code = 'quota_exceeded';
+  override readonly name = 'QuotaExceededError';
+}

@@ -1,0 +1,61 @@
+import { CPIM, charsetOf, decodeText, isTextType, parseContentType } from './content.ts';
+import { parseCpim } from './cpim.ts';
+
+/** Where a held message is in its lifecycle (DESIGN.md "Message lifecycle"). */
+export type HeldState = 'pending' | 'delivering' | 'expiring' | 'bounced';
+
+/** IMDN and CPIM facts kept from a `message/cpim` body, needed again at delivery. */
+export interface CpimFacts {
+  from?: string;
+  dateTime?: string;
+  imdnMessageId?: string;
+  imdnDisposition?: string;
+}
+
+export interface HeldMessage {
+  /** ULID: sorts by capture time. */
+  id: string;
+  /** Address-of-record of the recipient, `sip:user@host`. */
+  recipient: string;
+  /** Address-of-record of the sender. */
+  sender: string;
+  /** The sender's URI as it appeared in From, used as From again on delivery. */
+  senderUri: string;
+  senderName?: string;
+  callId: string;
+  cseq: number;
+  /** The original Content-Type header, delivered unchanged. */
+  contentType: string;
+  /** The original body, byte-exact. */
+  body: Uint8Array;
+  cpim?: CpimFacts;
+  subject?: string;
+  receivedAt: string;
+  expiresAt: string;
+  state: HeldState;
+}
+
+export interface ReadableContent {
+  /** Media type of what a person reads (the wrapped type for CPIM). */
+  mediaType: string;
+  /** Decoded text, or undefined for content that is not text (named, not rendered). */
+  text?: string;
+}
+
+/**
+ * Decodes what the recipient reads: the body in its declared charset, unwrapping CPIM first.
+ * Throws the same domain errors capture uses to refuse a message, so what was accepted always
+ * reads back.
+ */
+export function readableContent(contentType: string, body: Uint8Array): ReadableContent {
+  let type = parseContentType(contentType);
+  let bytes = body;
+  if (type.mediaType === CPIM) {
+    const envelope = parseCpim(body);
+    type = parseContentType(envelope.contentType);
+    bytes = envelope.body;
+  }
+  if (!isTextType(type.mediaType)) return { mediaType: type.mediaType };
+  const { label } = charsetOf(type);
+  return { mediaType: type.mediaType, text: decodeText(bytes, label) };
+}

