@@ -51,7 +51,7 @@ export function signedRoute<Schema extends z.ZodType>(
   return async (event) => {
     try {
       const bytes = rawBody(event);
-      verifySignature(signingSecret(), event.headers, bytes);
+      verifySignature(await signingSecret(), event.headers, bytes);
       let body: z.infer<Schema> = undefined as z.infer<Schema>;
       if (schema !== undefined) body = parseJson(schema, bytes);
       const result = await run({
