@@ -63,7 +63,7 @@ export function signedRoute<Schema extends z.ZodType>(
     } catch (error) {
       return errorResult(route, error);
     } finally {
-      metrics.publishStoredMetrics();
+      if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
     }
   };
 }

@@ -1,0 +1,181 @@
+// End to end: the whole local system (`npm start`), real SIP from sipp and raw sockets, the CLI.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signedHeaders } from '../../functions/core/signature.ts';
+import { freePort } from '../support/ports.ts';
+import { sendTcp, sendUdp, sipRequest } from '../support/sip-client.ts';
+import { sipp } from '../support/sipp.ts';
+import { heldFor, type RunningSystem, startSystem } from '../support/system.ts';
+
+let system: RunningSystem;
+const unique = () => randomBytes(4).toString('hex');
+const aor = (user: string) => `sip:${user}@example.com`;
+const BODIES = ['Hallo Bob, schöne Grüße aus Köln', 'Emoji 🎉👋 and 日本語', '<b>&</b> stays as typed'];
+
+beforeAll(async () => {
+  system = await startSystem({ env: { HOLDOVER_QUOTA: '5' } });
+});
+afterAll(async () => {
+  await system?.stop();
+});
+
+describe.each(['u1', 't1'] as const)('capture with sipp as the sender (%s)', (transport) => {
+  it('holds three UTF-8 MESSAGEs byte-exact, oldest first, after 202s', async () => {
+    const user = `bob-${unique()}`;
+    const run = await sipp({
+      scenario: 'message_uac.xml',
+      target: `127.0.0.1:${system.sipPort}`,
+      transport,
+      calls: 3,
+      rate: 5,
+      inject: BODIES.map((body) => `${user};${body};Alice Example;alice`),
+    });
+    expect(run.errors).toBe('');
+    expect(run.code).toBe(0);
+    const held = await heldFor(system, aor(user));
+    expect(held.map((message) => message.body)).toEqual(BODIES);
+    expect(held.every((message) => message.from === 'sip:alice@example.com' && message.state === 'pending')).toBe(true);
+    expect(held[0]?.contentType).toBe('text/plain;charset=UTF-8');
+  });
+});
+
+describe('duplicates', () => {
+  it('holds the same Call-ID and CSeq once, answering 202 both times', async () => {
+    const user = `dup-${unique()}`;
+    const run = await sipp({
+      scenario: 'message_twice_uac.xml',
+      target: `127.0.0.1:${system.sipPort}`,
+      calls: 1,
+      inject: [`${user};said twice`],
+    });
+    expect(run.code).toBe(0);
+    expect((await heldFor(system, aor(user))).map((m) => m.body)).toEqual(['said twice']);
+  });
+
+  it('answers a UDP retransmission from the transaction and holds once', async () => {
+    const user = `retx-${unique()}`;
+    const run = await sipp({
+      scenario: 'message_retransmit_uac.xml',
+      target: `127.0.0.1:${system.sipPort}`,
+      calls: 1,
+      inject: [`${user};sent again`],
+    });
+    expect(run.code).toBe(0);
+    expect(await heldFor(system, aor(user))).toHaveLength(1);
+  });
+});
+
+describe('bad input gets a clear SIP error and nothing is held', () => {
+  const cases: Array<[string, (user: string) => Buffer, number, 'udp' | 'tcp']> = [
+    ['a foreign domain', () => sipRequest({ to: `sip:eve-${unique()}@elsewhere.org` }), 404, 'udp'],
+    ['a body over 64 KiB', (user) => sipRequest({ to: aor(user), body: Buffer.alloc(65_537, 0x61), transport: 'TCP' }), 413, 'tcp'],
+    ['an unsupported content type', (user) => sipRequest({ to: aor(user), contentType: 'image/png' }), 415, 'udp'],
+    ['an unsupported charset', (user) => sipRequest({ to: aor(user), contentType: 'text/plain;charset=koi8-r' }), 415, 'udp'],
+    ['invalid UTF-8', (user) => sipRequest({ to: aor(user), body: Buffer.from([0x48, 0xc3, 0x28]) }), 415, 'udp'],
+    ['a body without Content-Type', (user) => sipRequest({ to: aor(user), contentType: null }), 400, 'udp'],
+    ['an empty MESSAGE', (user) => sipRequest({ to: aor(user), body: '' }), 400, 'udp'],
+    [
+      'a missing Call-ID',
+      (user) => Buffer.from(sipRequest({ to: aor(user) }).toString('utf8').replace(/Call-ID: [^\r]*\r\n/, '')),
+      400,
+      'udp',
+    ],
+  ];
+
+  it.each(cases)('%s', async (_, build, status, transport) => {
+    const user = `bad-${unique()}`;
+    const request = build(user);
+    const response = transport === 'udp' ? await sendUdp(system.sipPort, request) : await sendTcp(system.sipPort, request);
+    expect(response.status).toBe(status);
+    expect(await heldFor(system, aor(user))).toEqual([]);
+  });
+
+  it('refuses past the quota with 486 and a reason', async () => {
+    const user = `full-${unique()}`;
+    for (let i = 0; i < 5; i++) expect((await sendUdp(system.sipPort, sipRequest({ to: aor(user) }))).status).toBe(202);
+    const refused = await sendUdp(system.sipPort, sipRequest({ to: aor(user), body: 'one too many' }));
+    expect(refused.status).toBe(486);
+    expect(refused.header('Warning')).toMatch(/5 messages waiting/);
+    expect(await heldFor(system, aor(user))).toHaveLength(5);
+  });
+
+  it('answers is-composing with 200 and holds nothing', async () => {
+    const user = `typing-${unique()}`;
+    const body = '<?xml version="1.0"?><isComposing xmlns="urn:ietf:params:xml:ns:im-iscomposing"><state>active</state></isComposing>';
+    const response = await sendUdp(system.sipPort, sipRequest({ to: aor(user), contentType: 'application/im-iscomposing+xml', body }));
+    expect(response.status).toBe(200);
+    expect(await heldFor(system, aor(user))).toEqual([]);
+  });
+
+  it('answers OPTIONS 200 and other methods 405 with Allow', async () => {
+    const options = await sendUdp(system.sipPort, sipRequest({ method: 'OPTIONS', body: '', contentType: null }));
+    expect(options.status).toBe(200);
+    expect(options.header('Allow')).toContain('MESSAGE');
+    const invite = await sendTcp(system.sipPort, sipRequest({ method: 'INFO', transport: 'TCP' }));
+    expect(invite.status).toBe(405);
+    expect(invite.header('Allow')).toContain('MESSAGE');
+  });
+
+  it('survives garbage and keeps answering', async () => {
+    await expect(sendUdp(system.sipPort, randomBytes(300), 500)).rejects.toThrow(/no SIP response/);
+    await expect(sendUdp(system.sipPort, 'MESSAGE sip:bob@example.com SIP/2.0\r\n\r\n', 500)).rejects.toThrow();
+    const options = await sendUdp(system.sipPort, sipRequest({ method: 'OPTIONS', body: '', contentType: null }));
+    expect(options.status).toBe(200);
+  });
+});
+
+describe('the capture API refuses unsigned calls', () => {
+  const payload = JSON.stringify({ callId: 'x', cseq: 1, from: 'sip:a@example.com', to: 'sip:b@example.com', contentType: 'text/plain', body: 'aGk=' });
+  const post = (headers: Record<string, string>) =>
+    fetch(`${system.apiUrl}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: payload });
+
+  it.each([
+    ['unsigned', () => ({})],
+    ['signed with the wrong secret', () => signedHeaders('not-the-secret-at-all', payload)],
+    ['stale', () => signedHeaders(system.secret, payload, Date.now() - 10 * 60_000)],
+  ])('%s → 401', async (_, headers) => {
+    const response = await post(headers());
+    expect(response.status).toBe(401);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('unauthorized');
+  });
+
+  it('a correctly signed call is accepted', async () => {
+    const response = await post(signedHeaders(system.secret, payload));
+    expect(response.status).toBe(202);
+  });
+});
+
+describe('when the API is unreachable', () => {
+  let edge: ChildProcess | undefined;
+  afterAll(() => {
+    edge?.kill('SIGKILL');
+  });
+
+  it('the edge answers 503 with Retry-After, never a false 202', async () => {
+    const sipPort = await freePort();
+    const httpPort = await freePort();
+    const deadApi = await freePort();
+    edge = spawn(process.execPath, ['--import', 'tsx', resolve(import.meta.dirname, '../../edge/main.ts')], {
+      env: {
+        ...process.env,
+        SIP_PORT: String(sipPort),
+        EDGE_HTTP_PORT: String(httpPort),
+        HOLDOVER_API_URL: `http://127.0.0.1:${deadApi}`,
+        HOLDOVER_SECRET: system.secret,
+        POWERTOOLS_LOG_LEVEL: 'ERROR',
+      },
+      stdio: 'ignore',
+    });
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      const ok = await fetch(`http://127.0.0.1:${httpPort}/health`).then((r) => r.ok, () => false);
+      if (ok) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const response = await sendUdp(sipPort, sipRequest());
+    expect(response.status).toBe(503);
+    expect(Number(response.header('Retry-After'))).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,126 @@
+// The whole local system (`npm start`) as a child process, on free ports with its own data
+// directory, for end-to-end tests.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { freePort } from './ports.ts';
+
+const root = resolve(import.meta.dirname, '..', '..');
+const run = promisify(execFile);
+
+export interface RunningSystem {
+  apiUrl: string;
+  sipPort: number;
+  edgeHttpPort: number;
+  sesPort: number;
+  dataDir: string;
+  secret: string;
+  env: Record<string, string>;
+  output: () => string;
+  /** Runs `holdover <args>` against this system and returns stdout (throws on a non-zero exit). */
+  cli: (...args: string[]) => Promise<string>;
+  stop: () => Promise<void>;
+}
+
+export interface SystemOptions {
+  env?: Record<string, string>;
+  /** Reuse the data directory of an earlier run (restart test). */
+  dataDir?: string;
+  /** Keep the data directory when stopping. */
+  keepData?: boolean;
+}
+
+export async function startSystem(options: SystemOptions = {}): Promise<RunningSystem> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'holdover-e2e-'));
+  const secret = 'e2e-secret-0123456789abcdef';
+  const env: Record<string, string> = {
+    PORT: String(await freePort()),
+    EDGE_HTTP_PORT: String(await freePort()),
+    SIP_PORT: String(await freePort()),
+    DYNAMODB_PORT: String(await freePort()),
+    SQS_PORT: String(await freePort()),
+    SES_PORT: String(await freePort()),
+    HOLDOVER_DATA_DIR: dataDir,
+    HOLDOVER_SECRET: secret,
+    POWERTOOLS_LOG_LEVEL: 'WARN',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+    ...options.env,
+  };
+  const apiUrl = `http://127.0.0.1:${env.PORT}`;
+  let output = '';
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(root, 'local', 'main.ts')], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
+
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    if (!options.keepData) rmSync(dataDir, { recursive: true, force: true });
+  };
+
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`npm start exited early:\n${output}`);
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`system not healthy within 90 s:\n${output}`);
+    }
+    try {
+      const response = await fetch(`${apiUrl}/v1/health`, { signal: AbortSignal.timeout(2000) });
+      if (response.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+
+  return {
+    apiUrl,
+    sipPort: Number(env.SIP_PORT),
+    edgeHttpPort: Number(env.EDGE_HTTP_PORT),
+    sesPort: Number(env.SES_PORT),
+    dataDir,
+    secret,
+    env,
+    output: () => output,
+    cli: async (...args: string[]) => {
+      const { stdout } = await run(process.execPath, [join(root, 'bin', 'holdover.mjs'), ...args], {
+        cwd: root,
+        env: { ...process.env, HOLDOVER_DATA_DIR: dataDir, HOLDOVER_SECRET: secret },
+        timeout: 30_000,
+      });
+      return stdout;
+    },
+    stop,
+  };
+}
+
+export interface HeldView {
+  id: string;
+  from: string;
+  to: string;
+  body: string | null;
+  contentType: string;
+  receivedAt: string;
+  expiresAt: string;
+  state: string;
+}
+
+export async function heldFor(system: RunningSystem, aor: string): Promise<HeldView[]> {
+  return JSON.parse(await system.cli('held', aor, '--json')) as HeldView[];
+}
