@@ -10,7 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { createApiGateway, type Route } from './api-gateway.ts';
 import { type LocalConfig, loadLocalConfig, type RuntimeFile, runtimeFilePath } from './config.ts';
-import { assertPortFree, httpOk, StartError, startChild, stopChild } from './processes.ts';
+import { assertPortFree, httpOk, runningChildren, StartError, startChild, stopChild } from './processes.ts';
 import {
   LOCAL_CREDENTIALS,
   LOCAL_REGION,
@@ -23,7 +23,6 @@ import {
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
-const children: ChildProcess[] = [];
 let apiServer: Server | undefined;
 let stopping = false;
 
@@ -51,17 +50,22 @@ async function main(): Promise<void> {
   await assertPortFree('127.0.0.1', config.sesPort, 'SES_PORT');
   await assertPortFree(config.sipHost, config.sipPort, 'SIP_PORT', ['tcp', 'udp']);
 
-  const [dynamodb, sqs, ses] = await Promise.all([
+  // A part that dies later takes the whole system down with a message naming it.
+  const track = (label: string) => (child: ChildProcess) => {
+    watch(child, label);
+    return child;
+  };
+  await Promise.all([
     timed(`DynamoDB Local ready on :${config.dynamodbPort}`, () =>
       startDynamoDb(config.dynamodbPort, config.dataDir, logDir),
+    ).then(track('DynamoDB Local')),
+    timed(`SQS stand-in (fauxqs) ready on :${config.sqsPort}`, () => startSqs(config.sqsPort, logDir)).then(
+      track('SQS stand-in'),
     ),
-    timed(`SQS stand-in (fauxqs) ready on :${config.sqsPort}`, () => startSqs(config.sqsPort, logDir)),
-    timed(`SES stand-in ready on :${config.sesPort}`, () => startSes(config.sesPort, logDir)),
+    timed(`SES stand-in ready on :${config.sesPort}`, () => startSes(config.sesPort, logDir)).then(
+      track('SES stand-in'),
+    ),
   ]);
-  children.push(dynamodb, sqs, ses);
-  watch(dynamodb, 'DynamoDB Local');
-  watch(sqs, 'SQS stand-in');
-  watch(ses, 'SES stand-in');
 
   const table = await provisionTable(config.dynamodbPort, config.tableName);
   progress(`table ${config.tableName} ${table === 'created' ? 'created' : 'found (held messages kept)'}`);
@@ -96,8 +100,7 @@ async function main(): Promise<void> {
       ready: () => httpOk(`http://127.0.0.1:${config.edgeHttpPort}/health`),
     }),
   );
-  children.push(edge);
-  watch(edge, 'SIP edge');
+  track('SIP edge')(edge);
 
   const runtime: RuntimeFile = {
     apiUrl: `http://127.0.0.1:${config.apiPort}`,
@@ -196,7 +199,9 @@ async function shutdown(exitCode: number): Promise<void> {
   progress('stopping…');
   apiServer?.close();
   apiServer?.closeAllConnections();
-  for (const child of children.reverse()) await stopChild(child);
+  // the edge first, so it stops taking MESSAGEs before the stores go away
+  const edgeFirst = [...runningChildren].reverse();
+  for (const child of edgeFirst) await stopChild(child);
   try {
     rmSync(runtimeFilePath(loadLocalConfig().dataDir), { force: true });
   } catch {

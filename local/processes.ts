@@ -16,6 +16,9 @@ export interface ChildSpec {
   timeoutMs: number;
 }
 
+/** Every child started and not yet exited, from the moment it is spawned. */
+export const runningChildren = new Set<ChildProcess>();
+
 export class StartError extends Error {
   override readonly name = 'StartError';
 }
@@ -27,6 +30,8 @@ export async function startChild(spec: ChildSpec): Promise<ChildProcess> {
     env: { ...process.env, ...spec.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  runningChildren.add(child);
+  child.once('exit', () => runningChildren.delete(child));
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
   let exited: string | undefined;

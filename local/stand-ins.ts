@@ -4,8 +4,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   CreateTableCommand,
   DescribeTimeToLiveCommand,
@@ -18,12 +18,18 @@ import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-s
 import { TTL_ATTRIBUTE, tableDefinition } from '../functions/adapters/table.ts';
 import { httpOk, StartError, startChild } from './processes.ts';
 
-const require = createRequire(import.meta.url);
 export const LOCAL_REGION = 'us-east-1';
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
+/** A dependency's folder, found from its entry point (some packages do not export package.json). */
 function packageDir(name: string): string {
-  return dirname(require.resolve(`${name}/package.json`));
+  let dir = dirname(fileURLToPath(import.meta.resolve(name)));
+  while (!existsSync(join(dir, 'package.json')) || !dir.endsWith(join('node_modules', name))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new StartError(`Cannot find the ${name} package: run npm install`);
+    dir = parent;
+  }
+  return dir;
 }
 
 export function checkJava(): void {

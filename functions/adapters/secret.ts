@@ -19,7 +19,9 @@ async function loadSecret(): Promise<string> {
   if (arn === undefined || arn === '') {
     throw new Error('HOLDOVER_SECRET or HOLDOVER_SECRET_ARN environment variable must be set');
   }
-  const { SecretString } = await new SecretsManagerClient({}).send(new GetSecretValueCommand({ SecretId: arn }));
+  const { SecretString } = await new SecretsManagerClient({}).send(
+    new GetSecretValueCommand({ SecretId: arn }),
+  );
   if (SecretString === undefined || SecretString === '') throw new Error(`Secret ${arn} has no string value`);
   return SecretString;
 }

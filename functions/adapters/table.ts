@@ -3,8 +3,12 @@
 //
 //   pk                 sk                              what
 //   USER#<aor>         MSG#<receivedAt>#<id>           a held message (gsi1: EXP#<shard> / <expiresAt>#<id> while pending)
-//   USER#<aor>         COUNTER                         held-message count, guards the quota
-//   USER#<aor>         SETTINGS                        the user's settings
+//   USER#<aor>         #COUNTER                        held-message count, guards the quota
+//   USER#<aor>         #SETTINGS                       the user's settings
+//   USER#<aor>         #PRESENCE                       the user's presence state and contact
+//   USER#<aor>         #LEASE                          the one delivery worker of this recipient
+//   USER#<aor>         #NOTICE#<sender>                an offline notice was sent (TTL: one hour)
+// The user's own items sort before MSG#, so one query (sk < MSG#) reads them all.
 //   DEDUPE#<key>       DEDUPE                          Call-ID+CSeq / IMDN Message-ID → first message id
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 
@@ -44,8 +48,11 @@ export const keys = {
   user: (aor: string) => `USER#${aor}`,
   message: (receivedAt: string, id: string) => `MSG#${receivedAt}#${id}`,
   messagePrefix: 'MSG#',
-  counter: 'COUNTER',
-  settings: 'SETTINGS',
+  counter: '#COUNTER',
+  settings: '#SETTINGS',
+  presence: '#PRESENCE',
+  lease: '#LEASE',
+  notice: (sender: string) => `#NOTICE#${sender}`,
   dedupe: (key: string) => `DEDUPE#${key}`,
   dedupeSk: 'DEDUPE',
   expiryShard: (id: string) => {

@@ -35,8 +35,11 @@ describe.each(['u1', 't1'] as const)('capture with sipp as the sender (%s)', (tr
     expect(run.errors).toBe('');
     expect(run.code).toBe(0);
     const held = await heldFor(system, aor(user));
-    expect(held.map((message) => message.body)).toEqual(BODIES);
-    expect(held.every((message) => message.from === 'sip:alice@example.com' && message.state === 'pending')).toBe(true);
+    // sipp ends each body line with CRLF, and byte-exact means that CRLF is kept
+    expect(held.map((message) => message.body)).toEqual(BODIES.map((body) => `${body}\r\n`));
+    expect(
+      held.every((message) => message.from === 'sip:alice@example.com' && message.state === 'pending'),
+    ).toBe(true);
     expect(held[0]?.contentType).toBe('text/plain;charset=UTF-8');
   });
 });
@@ -51,7 +54,7 @@ describe('duplicates', () => {
       inject: [`${user};said twice`],
     });
     expect(run.code).toBe(0);
-    expect((await heldFor(system, aor(user))).map((m) => m.body)).toEqual(['said twice']);
+    expect((await heldFor(system, aor(user))).map((m) => m.body)).toEqual(['said twice\r\n']);
   });
 
   it('answers a UDP retransmission from the transaction and holds once', async () => {
@@ -65,20 +68,55 @@ describe('duplicates', () => {
     expect(run.code).toBe(0);
     expect(await heldFor(system, aor(user))).toHaveLength(1);
   });
+
+  it('answers the identical datagram with the identical 202', async () => {
+    const user = `retx-raw-${unique()}`;
+    const request = sipRequest({ to: aor(user) });
+    const first = await sendUdp(system.sipPort, request);
+    const second = await sendUdp(system.sipPort, request);
+    expect(first.status).toBe(202);
+    expect(second.text).toBe(first.text);
+    expect(await heldFor(system, aor(user))).toHaveLength(1);
+  });
 });
 
 describe('bad input gets a clear SIP error and nothing is held', () => {
   const cases: Array<[string, (user: string) => Buffer, number, 'udp' | 'tcp']> = [
     ['a foreign domain', () => sipRequest({ to: `sip:eve-${unique()}@elsewhere.org` }), 404, 'udp'],
-    ['a body over 64 KiB', (user) => sipRequest({ to: aor(user), body: Buffer.alloc(65_537, 0x61), transport: 'TCP' }), 413, 'tcp'],
-    ['an unsupported content type', (user) => sipRequest({ to: aor(user), contentType: 'image/png' }), 415, 'udp'],
-    ['an unsupported charset', (user) => sipRequest({ to: aor(user), contentType: 'text/plain;charset=koi8-r' }), 415, 'udp'],
-    ['invalid UTF-8', (user) => sipRequest({ to: aor(user), body: Buffer.from([0x48, 0xc3, 0x28]) }), 415, 'udp'],
+    [
+      'a body over 64 KiB',
+      (user) => sipRequest({ to: aor(user), body: Buffer.alloc(65_537, 0x61), transport: 'TCP' }),
+      413,
+      'tcp',
+    ],
+    [
+      'an unsupported content type',
+      (user) => sipRequest({ to: aor(user), contentType: 'image/png' }),
+      415,
+      'udp',
+    ],
+    [
+      'an unsupported charset',
+      (user) => sipRequest({ to: aor(user), contentType: 'text/plain;charset=koi8-r' }),
+      415,
+      'udp',
+    ],
+    [
+      'invalid UTF-8',
+      (user) => sipRequest({ to: aor(user), body: Buffer.from([0x48, 0xc3, 0x28]) }),
+      415,
+      'udp',
+    ],
     ['a body without Content-Type', (user) => sipRequest({ to: aor(user), contentType: null }), 400, 'udp'],
     ['an empty MESSAGE', (user) => sipRequest({ to: aor(user), body: '' }), 400, 'udp'],
     [
       'a missing Call-ID',
-      (user) => Buffer.from(sipRequest({ to: aor(user) }).toString('utf8').replace(/Call-ID: [^\r]*\r\n/, '')),
+      (user) =>
+        Buffer.from(
+          sipRequest({ to: aor(user) })
+            .toString('utf8')
+            .replace(/Call-ID: [^\r]*\r\n/, ''),
+        ),
       400,
       'udp',
     ],
@@ -87,14 +125,16 @@ describe('bad input gets a clear SIP error and nothing is held', () => {
   it.each(cases)('%s', async (_, build, status, transport) => {
     const user = `bad-${unique()}`;
     const request = build(user);
-    const response = transport === 'udp' ? await sendUdp(system.sipPort, request) : await sendTcp(system.sipPort, request);
+    const response =
+      transport === 'udp' ? await sendUdp(system.sipPort, request) : await sendTcp(system.sipPort, request);
     expect(response.status).toBe(status);
     expect(await heldFor(system, aor(user))).toEqual([]);
   });
 
   it('refuses past the quota with 486 and a reason', async () => {
     const user = `full-${unique()}`;
-    for (let i = 0; i < 5; i++) expect((await sendUdp(system.sipPort, sipRequest({ to: aor(user) }))).status).toBe(202);
+    for (let i = 0; i < 5; i++)
+      expect((await sendUdp(system.sipPort, sipRequest({ to: aor(user) }))).status).toBe(202);
     const refused = await sendUdp(system.sipPort, sipRequest({ to: aor(user), body: 'one too many' }));
     expect(refused.status).toBe(486);
     expect(refused.header('Warning')).toMatch(/5 messages waiting/);
@@ -103,14 +143,21 @@ describe('bad input gets a clear SIP error and nothing is held', () => {
 
   it('answers is-composing with 200 and holds nothing', async () => {
     const user = `typing-${unique()}`;
-    const body = '<?xml version="1.0"?><isComposing xmlns="urn:ietf:params:xml:ns:im-iscomposing"><state>active</state></isComposing>';
-    const response = await sendUdp(system.sipPort, sipRequest({ to: aor(user), contentType: 'application/im-iscomposing+xml', body }));
+    const body =
+      '<?xml version="1.0"?><isComposing xmlns="urn:ietf:params:xml:ns:im-iscomposing"><state>active</state></isComposing>';
+    const response = await sendUdp(
+      system.sipPort,
+      sipRequest({ to: aor(user), contentType: 'application/im-iscomposing+xml', body }),
+    );
     expect(response.status).toBe(200);
     expect(await heldFor(system, aor(user))).toEqual([]);
   });
 
   it('answers OPTIONS 200 and other methods 405 with Allow', async () => {
-    const options = await sendUdp(system.sipPort, sipRequest({ method: 'OPTIONS', body: '', contentType: null }));
+    const options = await sendUdp(
+      system.sipPort,
+      sipRequest({ method: 'OPTIONS', body: '', contentType: null }),
+    );
     expect(options.status).toBe(200);
     expect(options.header('Allow')).toContain('MESSAGE');
     const invite = await sendTcp(system.sipPort, sipRequest({ method: 'INFO', transport: 'TCP' }));
@@ -120,16 +167,32 @@ describe('bad input gets a clear SIP error and nothing is held', () => {
 
   it('survives garbage and keeps answering', async () => {
     await expect(sendUdp(system.sipPort, randomBytes(300), 500)).rejects.toThrow(/no SIP response/);
-    await expect(sendUdp(system.sipPort, 'MESSAGE sip:bob@example.com SIP/2.0\r\n\r\n', 500)).rejects.toThrow();
-    const options = await sendUdp(system.sipPort, sipRequest({ method: 'OPTIONS', body: '', contentType: null }));
+    await expect(
+      sendUdp(system.sipPort, 'MESSAGE sip:bob@example.com SIP/2.0\r\n\r\n', 500),
+    ).rejects.toThrow();
+    const options = await sendUdp(
+      system.sipPort,
+      sipRequest({ method: 'OPTIONS', body: '', contentType: null }),
+    );
     expect(options.status).toBe(200);
   });
 });
 
 describe('the capture API refuses unsigned calls', () => {
-  const payload = JSON.stringify({ callId: 'x', cseq: 1, from: 'sip:a@example.com', to: 'sip:b@example.com', contentType: 'text/plain', body: 'aGk=' });
+  const payload = JSON.stringify({
+    callId: 'x',
+    cseq: 1,
+    from: 'sip:a@example.com',
+    to: 'sip:b@example.com',
+    contentType: 'text/plain',
+    body: 'aGk=',
+  });
   const post = (headers: Record<string, string>) =>
-    fetch(`${system.apiUrl}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: payload });
+    fetch(`${system.apiUrl}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: payload,
+    });
 
   it.each([
     ['unsigned', () => ({})],
@@ -170,7 +233,10 @@ describe('when the API is unreachable', () => {
     });
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
-      const ok = await fetch(`http://127.0.0.1:${httpPort}/health`).then((r) => r.ok, () => false);
+      const ok = await fetch(`http://127.0.0.1:${httpPort}/health`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ok) break;
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -10,7 +10,9 @@ describe('restart', () => {
     const recipient = `sip:restart-${randomBytes(4).toString('hex')}@example.com`;
     const first = await startSystem({ keepData: true });
     try {
-      expect((await sendUdp(first.sipPort, sipRequest({ to: recipient, body: 'still here? ✓' }))).status).toBe(202);
+      expect(
+        (await sendUdp(first.sipPort, sipRequest({ to: recipient, body: 'still here? ✓' }))).status,
+      ).toBe(202);
     } finally {
       await first.stop();
     }

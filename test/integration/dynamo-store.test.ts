@@ -126,14 +126,14 @@ describe('DynamoMessageStore against DynamoDB Local', () => {
     await dynamo.client.send(
       new PutCommand({
         TableName: dynamo.tableName,
-        Item: { pk: `USER#${aor}`, sk: 'SETTINGS', settings: { expireAfter: '30m' } },
+        Item: { pk: `USER#${aor}`, sk: '#SETTINGS', settings: { expireAfter: '30m' } },
       }),
     );
     await expect(store.getSettings(aor)).resolves.toEqual({ expireAfter: '30m' });
     await dynamo.client.send(
       new PutCommand({
         TableName: dynamo.tableName,
-        Item: { pk: `USER#${aor}`, sk: 'SETTINGS', settings: { expireAfter: 'soon' } },
+        Item: { pk: `USER#${aor}`, sk: '#SETTINGS', settings: { expireAfter: 'soon' } },
       }),
     );
     await expect(store.getSettings(aor)).resolves.toBeUndefined();

@@ -18,7 +18,8 @@ function parse(bytes: Buffer): RawResponse {
     status: Number(match[1]),
     reason: match[2] ?? '',
     text,
-    header: (name) => new RegExp(`^${name}:[ \\t]*(.*)$`, 'im').exec(text.split('\r\n\r\n')[0] ?? '')?.[1]?.trim(),
+    header: (name) =>
+      new RegExp(`^${name}:[ \\t]*(.*)$`, 'im').exec(text.split('\r\n\r\n')[0] ?? '')?.[1]?.trim(),
   };
 }
 
@@ -93,7 +94,9 @@ export function sipRequest(options: MessageOptions = {}): Buffer {
     `To: <${to}>`,
     `Call-ID: ${options.callId ?? randomBytes(8).toString('hex')}@test`,
     `CSeq: 1 ${method}`,
-    ...(options.contentType === null ? [] : [`Content-Type: ${options.contentType ?? 'text/plain;charset=UTF-8'}`]),
+    ...(options.contentType === null
+      ? []
+      : [`Content-Type: ${options.contentType ?? 'text/plain;charset=UTF-8'}`]),
     ...(options.extraHeaders ?? []),
     `Content-Length: ${body.length}`,
   ];

@@ -56,11 +56,17 @@ export function sipp(options: SippOptions): Promise<SippRun> {
   }
   args.push(options.target);
   return new Promise((resolvePromise) => {
-    execFile('sipp', args, { cwd: dir, timeout: ((options.timeoutSeconds ?? 30) + 15) * 1000 }, (error, stdout, stderr) => {
-      const code = error && 'code' in error && typeof error.code === 'number' ? error.code : error ? -1 : 0;
-      let errors = '';
-      for (const name of readdirSync(dir)) if (name.endsWith('errors.log')) errors += readFileSync(join(dir, name), 'utf8');
-      resolvePromise({ code, stdout, stderr, errors, dir });
-    });
+    execFile(
+      'sipp',
+      args,
+      { cwd: dir, timeout: ((options.timeoutSeconds ?? 30) + 15) * 1000 },
+      (error, stdout, stderr) => {
+        const code = error && 'code' in error && typeof error.code === 'number' ? error.code : error ? -1 : 0;
+        let errors = '';
+        for (const name of readdirSync(dir))
+          if (name.endsWith('errors.log')) errors += readFileSync(join(dir, name), 'utf8');
+        resolvePromise({ code, stdout, stderr, errors, dir });
+      },
+    );
   });
 }

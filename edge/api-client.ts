@@ -1,0 +1,51 @@
+// Signed HTTP calls from the edge to the API (DESIGN.md "Security"). The edge keeps nothing:
+// it only turns SIP into these calls and their answers back into SIP.
+import { signedHeaders } from '../functions/core/signature.ts';
+
+export interface ApiAnswer {
+  status: number;
+  body: unknown;
+}
+
+export class ApiUnavailableError extends Error {
+  override readonly name = 'ApiUnavailableError';
+}
+
+export class ApiClient {
+  constructor(
+    private readonly baseUrl: string,
+    private readonly secret: string,
+    private readonly timeoutMs = 10_000,
+  ) {}
+
+  async post(path: string, payload: unknown): Promise<ApiAnswer> {
+    const body = JSON.stringify(payload);
+    let response: Response;
+    try {
+      response = await fetch(new URL(path, this.baseUrl), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...signedHeaders(this.secret, body) },
+        body,
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (error) {
+      throw new ApiUnavailableError(`API at ${this.baseUrl} unreachable: ${describe(error)}`);
+    }
+    const text = await response.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // not JSON (a proxy's error page, say): keep the text for the log
+    }
+    return { status: response.status, body: parsed };
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) {
+    const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
+    return `${error.message}${cause}`;
+  }
+  return String(error);
+}

@@ -1,0 +1,158 @@
+// What the edge does with each SIP request (DESIGN.md "Behaviour"): MESSAGE → signed capture
+// call, answered 202 only after the API stored it; OPTIONS → 200; anything else → 405.
+import { type ApiAnswer, type ApiClient, ApiUnavailableError } from './api-client.ts';
+import { logger } from './log.ts';
+import { getHeader, type SipHeader, type SipRequest } from './sip/message.ts';
+import { parseCSeq, parseNameAddr } from './sip/uri.ts';
+
+export interface Reply {
+  status: number;
+  reason: string;
+  headers?: SipHeader[];
+  body?: Buffer;
+}
+
+export interface EdgeOptions {
+  api: ApiClient;
+  maxBodyBytes: number;
+  /** Seconds a sender should wait before retrying when the API is unavailable. */
+  retryAfterSeconds: number;
+}
+
+export const ALLOWED_METHODS = ['MESSAGE', 'OPTIONS'];
+const ACCEPTED_TYPES = 'text/plain, text/html, message/cpim, application/im-iscomposing+xml';
+const IS_COMPOSING = 'application/im-iscomposing+xml';
+
+export function createRequestHandler(options: EdgeOptions): (request: SipRequest) => Promise<Reply> {
+  return async (request) => {
+    switch (request.method) {
+      case 'MESSAGE':
+        return onMessage(request, options);
+      case 'OPTIONS':
+        return {
+          status: 200,
+          reason: 'OK',
+          headers: [
+            { name: 'allow', value: ALLOWED_METHODS.join(', ') },
+            { name: 'accept', value: ACCEPTED_TYPES },
+          ],
+        };
+      default:
+        return {
+          status: 405,
+          reason: 'Method Not Allowed',
+          headers: [{ name: 'allow', value: ALLOWED_METHODS.join(', ') }],
+        };
+    }
+  };
+}
+
+async function onMessage(request: SipRequest, options: EdgeOptions): Promise<Reply> {
+  const callId = getHeader(request, 'call-id') ?? '';
+  const cseq = parseCSeq(getHeader(request, 'cseq') ?? '');
+  const contentType = getHeader(request, 'content-type');
+  if (contentType === undefined) {
+    return refuse(
+      400,
+      'Bad Request',
+      request.body.length > 0 ? 'Content-Type is required with a body' : 'MESSAGE has no body',
+    );
+  }
+  if (contentType.toLowerCase().startsWith(IS_COMPOSING)) return { status: 200, reason: 'OK' };
+  if (request.body.length === 0) return refuse(400, 'Bad Request', 'MESSAGE has no body');
+  if (request.body.length > options.maxBodyBytes) {
+    return refuse(413, 'Request Entity Too Large', `body is larger than ${options.maxBodyBytes} bytes`);
+  }
+  const from = parseNameAddr(getHeader(request, 'from') ?? '');
+  const to = parseNameAddr(getHeader(request, 'to') ?? '');
+  const expires = getHeader(request, 'expires');
+  const subject = getHeader(request, 'subject');
+  const payload = {
+    callId,
+    cseq: cseq.seq,
+    from: from.uri,
+    ...(from.displayName ? { fromName: from.displayName } : {}),
+    to: to.uri,
+    contentType,
+    body: request.body.toString('base64'),
+    ...(subject ? { subject } : {}),
+    ...(expires !== undefined && /^\d{1,10}$/.test(expires.trim())
+      ? { expires: Number(expires.trim()) }
+      : {}),
+  };
+
+  let answer: ApiAnswer;
+  try {
+    answer = await options.api.post('/v1/messages', payload);
+  } catch (error) {
+    if (!(error instanceof ApiUnavailableError)) throw error;
+    logger.error('capture API unavailable', { callId, error: error.message });
+    return unavailable(options);
+  }
+  return mapCaptureAnswer(answer, callId, options);
+}
+
+function mapCaptureAnswer(answer: ApiAnswer, callId: string, options: EdgeOptions): Reply {
+  const detail = errorMessage(answer.body);
+  switch (answer.status) {
+    case 202:
+      return { status: 202, reason: 'Accepted' };
+    case 200:
+      return { status: 200, reason: 'OK' };
+    case 400:
+      return refuse(400, 'Bad Request', detail);
+    case 404:
+      return refuse(404, 'Not Found', detail);
+    case 413:
+      return refuse(413, 'Request Entity Too Large', detail);
+    case 415:
+      return {
+        ...refuse(415, 'Unsupported Media Type', detail),
+        headers: [warning(detail), { name: 'accept', value: ACCEPTED_TYPES }],
+      };
+    case 429:
+      return refuse(486, 'Busy Here (mailbox full)', detail);
+    case 401:
+      // The edge and the API disagree on the secret: an operator must fix it; senders retry later.
+      logger.error('capture API refused our signature: HOLDOVER_SECRET differs between edge and API', {
+        callId,
+      });
+      return unavailable(options);
+    default:
+      logger.error('capture API failed', { callId, status: answer.status, detail });
+      return unavailable(options);
+  }
+}
+
+function unavailable(options: EdgeOptions): Reply {
+  return {
+    status: 503,
+    reason: 'Service Unavailable',
+    headers: [{ name: 'retry-after', value: String(options.retryAfterSeconds) }],
+  };
+}
+
+function refuse(status: number, reason: string, detail: string): Reply {
+  return { status, reason, headers: [warning(detail)] };
+}
+
+/** RFC 3261 20.43: a Warning carries the precise reason; quotes and line breaks are stripped. */
+function warning(text: string): SipHeader {
+  const clean = text.replace(/[\r\n"\\]/g, ' ').slice(0, 200);
+  return { name: 'warning', value: `399 holdover "${clean}"` };
+}
+
+function errorMessage(body: unknown): string {
+  if (typeof body === 'object' && body !== null && 'error' in body) {
+    const error = body.error;
+    if (
+      typeof error === 'object' &&
+      error !== null &&
+      'message' in error &&
+      typeof error.message === 'string'
+    ) {
+      return error.message;
+    }
+  }
+  return 'request refused';
+}
