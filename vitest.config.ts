@@ -17,6 +17,17 @@ export default defineConfig({
         },
       },
       {
+        // CDK assertions on the synthesized construct, and both front doors (cdk synth, sst build).
+        // Each file synthesizes once; bundling and the CLIs are slow on two cores.
+        test: {
+          name: 'infra',
+          include: ['test/infra/**/*.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
+      {
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],

@@ -90,7 +90,7 @@ async function runSipp(sipPort: number, rate: number): Promise<SippFigures> {
         .trim()
         .split('\n')
         .slice(1)
-        .map((line) => Number(line.split(';')[2]))
+        .map((line) => Number(line.split(';')[1]))
         .filter((value) => Number.isFinite(value))
         .sort((a, b) => a - b)
     : [];

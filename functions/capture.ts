@@ -1,11 +1,12 @@
 // POST /v1/messages — the edge hands over a MESSAGE it received for an absent user.
 // Thin: parse (zod) → captureMessage (core) → status. 202 only once the message is stored.
 import { monotonicFactory } from 'ulid';
-import { z } from 'zod';
+import * as z from 'zod';
 import { envDurationMs, envInt, envList } from './adapters/env.ts';
 import { signedRoute } from './adapters/http.ts';
 import { countWithDimension, logger, MetricUnit, metrics } from './adapters/observability.ts';
-import { messageStore } from './adapters/store.ts';
+import { deliveryQueue } from './adapters/queue.ts';
+import { store } from './adapters/store.ts';
 import { captureMessage } from './core/capture.ts';
 import { DomainError } from './core/errors.ts';
 
@@ -24,12 +25,15 @@ export const CaptureRequestSchema = z.object({
   body: z.base64(),
   subject: z.string().max(1024).optional(),
   expires: z.number().int().min(0).optional(),
+  replyTo: z.string().min(1).max(2048).optional(),
+  autoSubmitted: z.boolean().optional(),
 });
 
 const ulid = monotonicFactory();
 const deps = {
-  store: messageStore,
-  settings: messageStore,
+  store,
+  users: store,
+  queue: deliveryQueue,
   policy: {
     domains: new Set(envList('HOLDOVER_DOMAINS', 'example.com,localhost,127.0.0.1')),
     defaultExpireAfterMs: envDurationMs('HOLDOVER_EXPIRE_AFTER', '72h'),

@@ -1,8 +1,8 @@
 // GET /v1/stats — counts by state and the oldest held message (operator call, signed).
 import { signedRoute } from './adapters/http.ts';
-import { messageStore } from './adapters/store.ts';
+import { store } from './adapters/store.ts';
 
 export const handler = signedRoute('stats', undefined, async () => ({
   status: 200,
-  body: await messageStore.stats(),
+  body: await store.stats(),
 }));

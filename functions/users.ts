@@ -1,7 +1,7 @@
 // GET /v1/users/{aor}/messages — a user's held messages, oldest first (operator call, signed).
-import { z } from 'zod';
+import * as z from 'zod';
 import { signedRoute } from './adapters/http.ts';
-import { messageStore } from './adapters/store.ts';
+import { store } from './adapters/store.ts';
 import { normalizeAor } from './core/aor.ts';
 import { readableContent } from './core/held-message.ts';
 
@@ -10,7 +10,7 @@ const LimitSchema = z.coerce.number().int().min(1).max(1000).default(100);
 export const heldHandler = signedRoute('held', undefined, async ({ pathParameters, query }) => {
   const recipient = normalizeAor(decodeURIComponent(pathParameters.aor ?? ''));
   const limit = LimitSchema.parse(query.limit);
-  const page = await messageStore.listHeld(recipient, {
+  const page = await store.listHeld(recipient, {
     limit,
     ...(query.after ? { after: query.after } : {}),
   });
@@ -35,4 +35,11 @@ export const heldHandler = signedRoute('held', undefined, async ({ pathParameter
       ...(page.next ? { next: page.next } : {}),
     },
   };
+});
+
+// GET /v1/users/{aor}/summary — how many messages wait for a user (MWI, RFC 3842).
+export const summaryHandler = signedRoute('summary', undefined, async ({ pathParameters }) => {
+  const aor = normalizeAor(decodeURIComponent(pathParameters.aor ?? ''));
+  const user = await store.getUser(aor);
+  return { status: 200, body: { aor, waiting: user.held } };
 });

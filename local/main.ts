@@ -11,11 +11,13 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { createApiGateway, type Route } from './api-gateway.ts';
 import { type LocalConfig, loadLocalConfig, type RuntimeFile, runtimeFilePath } from './config.ts';
 import { assertPortFree, httpOk, runningChildren, StartError, startChild, stopChild } from './processes.ts';
+import { pollQueue, type QueuePoller } from './queue-poller.ts';
 import {
   LOCAL_CREDENTIALS,
   LOCAL_REGION,
   provisionQueues,
   provisionTable,
+  sqsClient,
   startDynamoDb,
   startSes,
   startSqs,
@@ -24,6 +26,7 @@ import {
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 let apiServer: Server | undefined;
+const pollers: QueuePoller[] = [];
 let stopping = false;
 
 function progress(line: string): void {
@@ -72,7 +75,7 @@ async function main(): Promise<void> {
   const queues = await provisionQueues(config.sqsPort);
   progress('queues ready: holdover-delivery, holdover-expired (each with a DLQ)');
 
-  configureFunctionEnvironment(config, queues.delivery, queues.expired);
+  configureFunctionEnvironment(config, queues.delivery.url, queues.expired.url);
   let ready = false;
   const routes = await functionRoutes(config, () => ready);
   apiServer = createApiGateway(routes, (error) => progress(`API error: ${String(error)}`));
@@ -101,6 +104,18 @@ async function main(): Promise<void> {
     }),
   );
   track('SIP edge')(edge);
+
+  const deliver = await import('../functions/deliver.ts');
+  pollers.push(
+    pollQueue({
+      client: sqsClient(config.sqsPort),
+      queueUrl: queues.delivery.url,
+      queueArn: queues.delivery.arn,
+      handler: deliver.handler,
+      onError: (error) => progress(`delivery queue poller: ${String(error)}`),
+    }),
+  );
+  progress('delivery worker polling holdover-delivery');
 
   const runtime: RuntimeFile = {
     apiUrl: `http://127.0.0.1:${config.apiPort}`,
@@ -142,6 +157,8 @@ function configureFunctionEnvironment(
     HOLDOVER_EXPIRE_AFTER: config.expireAfter,
     HOLDOVER_MAIL_FROM: config.mailFrom,
     HOLDOVER_DELIVERY_QUEUE_URL: deliveryQueueUrl,
+    HOLDOVER_EDGE_URL: `http://127.0.0.1:${config.edgeHttpPort}`,
+    ...(config.outboundProxy ? { OUTBOUND_PROXY: config.outboundProxy } : {}),
     HOLDOVER_EXPIRED_QUEUE_URL: expiredQueueUrl,
     POWERTOOLS_METRICS_NAMESPACE: 'Holdover',
   });
@@ -150,11 +167,13 @@ function configureFunctionEnvironment(
 }
 
 async function functionRoutes(config: LocalConfig, isReady: () => boolean): Promise<Route[]> {
-  const [capture, users, stats, health] = await Promise.all([
+  const [capture, users, stats, health, presence, settings] = await Promise.all([
     import('../functions/capture.ts'),
     import('../functions/users.ts'),
     import('../functions/stats.ts'),
     import('../functions/health.ts'),
+    import('../functions/presence.ts'),
+    import('../functions/settings.ts'),
   ]);
   const localHealth = async (event: APIGatewayProxyEventV2) => {
     if (!isReady()) return json(503, { status: 'starting' });
@@ -175,6 +194,10 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
     { method: 'GET', path: '/v1/health', handler: localHealth },
     { method: 'POST', path: '/v1/messages', handler: capture.handler },
     { method: 'GET', path: '/v1/users/{aor}/messages', handler: users.heldHandler },
+    { method: 'GET', path: '/v1/users/{aor}/summary', handler: users.summaryHandler },
+    { method: 'GET', path: '/v1/users/{aor}/settings', handler: settings.getHandler },
+    { method: 'PUT', path: '/v1/users/{aor}/settings', handler: settings.putHandler },
+    { method: 'POST', path: '/v1/presence', handler: presence.handler },
     { method: 'GET', path: '/v1/stats', handler: stats.handler },
   ];
 }
@@ -197,6 +220,7 @@ async function shutdown(exitCode: number): Promise<void> {
   if (stopping) return;
   stopping = true;
   progress('stopping…');
+  await Promise.all(pollers.map((poller) => poller.stop()));
   apiServer?.close();
   apiServer?.closeAllConnections();
   // the edge first, so it stops taking MESSAGEs before the stores go away

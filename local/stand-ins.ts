@@ -130,15 +130,20 @@ export function sqsClient(port: number): SQSClient {
   });
 }
 
-export interface QueueUrls {
-  delivery: string;
-  deliveryDlq: string;
-  expired: string;
-  expiredDlq: string;
+export interface LocalQueue {
+  url: string;
+  arn: string;
+}
+
+export interface LocalQueues {
+  delivery: LocalQueue;
+  deliveryDlq: LocalQueue;
+  expired: LocalQueue;
+  expiredDlq: LocalQueue;
 }
 
 /** Each work queue with its dead-letter queue; CreateQueue is idempotent for equal attributes. */
-export async function provisionQueues(port: number): Promise<QueueUrls> {
+export async function provisionQueues(port: number): Promise<LocalQueues> {
   const client = sqsClient(port);
   const create = async (name: string, attributes: Record<string, string> = {}) => {
     const { QueueUrl } = await client.send(
@@ -154,9 +159,11 @@ export async function provisionQueues(port: number): Promise<QueueUrls> {
     return Attributes?.QueueArn ?? '';
   };
   const withDlq = async (name: string) => {
-    const dlq = await create(`${name}-dlq`);
-    const redrive = JSON.stringify({ deadLetterTargetArn: await arnOf(dlq), maxReceiveCount: 5 });
-    return [await create(name, { RedrivePolicy: redrive, VisibilityTimeout: '60' }), dlq] as const;
+    const dlqUrl = await create(`${name}-dlq`);
+    const dlq = { url: dlqUrl, arn: await arnOf(dlqUrl) };
+    const redrive = JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: 10 });
+    const url = await create(name, { RedrivePolicy: redrive, VisibilityTimeout: '180' });
+    return [{ url, arn: await arnOf(url) }, dlq] as const;
   };
   const [delivery, deliveryDlq] = await withDlq('holdover-delivery');
   const [expired, expiredDlq] = await withDlq('holdover-expired');

@@ -1,23 +1,31 @@
-// MessageStore and SettingsStore on the single DynamoDB table (see table.ts for the keys).
-// Every state change is a conditional write; items past their TTL are treated as absent, since
-// DynamoDB deletes them lazily.
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+// The ports of the core (messages, users, presence, delivery) on the single DynamoDB table (see
+// table.ts for the keys). Every state change is a conditional write; items past their TTL are
+// treated as absent, since DynamoDB deletes them lazily.
+import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
+  BatchExecuteStatementCommand,
+  DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
+  PutCommand,
   QueryCommand,
   ScanCommand,
   TransactWriteCommand,
+  UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { HeldMessage, HeldState } from '../core/held-message.ts';
 import type {
+  DeliveryStore,
   HeldPage,
   HeldStats,
   HoldGuard,
   HoldOutcome,
   MessageStore,
   SettingsStore,
+  UserRecord,
+  UserStore,
 } from '../core/ports.ts';
+import type { Presence } from '../core/presence.ts';
 import { type UserSettings, UserSettingsSchema } from '../core/settings.ts';
 import { epochSeconds, keys, TTL_ATTRIBUTE } from './table.ts';
 
@@ -25,7 +33,7 @@ import { epochSeconds, keys, TTL_ATTRIBUTE } from './table.ts';
 const GC_GRACE_SECONDS = 7 * 86_400;
 const CONFLICT_RETRIES = 5;
 
-export class DynamoMessageStore implements MessageStore, SettingsStore {
+export class DynamoStore implements MessageStore, SettingsStore, UserStore, DeliveryStore {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
@@ -168,11 +176,247 @@ export class DynamoMessageStore implements MessageStore, SettingsStore {
     const { Item } = await this.client.send(
       new GetCommand({ TableName: this.tableName, Key: { pk: keys.user(aor), sk: keys.settings } }),
     );
-    if (Item === undefined) return undefined;
-    const parsed = UserSettingsSchema.safeParse(Item.settings);
-    // A stored value that no longer validates is ignored rather than breaking capture.
-    return parsed.success ? parsed.data : undefined;
+    return parseSettings(Item?.settings);
   }
+
+  async putSettings(aor: string, settings: UserSettings): Promise<void> {
+    await this.client.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: {
+          pk: keys.user(aor),
+          sk: keys.settings,
+          settings,
+          updatedAt: new Date(this.now()).toISOString(),
+        },
+      }),
+    );
+  }
+
+  /** One query reads all of a user's own items: they sort before the messages (`sk < MSG#`). */
+  async getUser(aor: string): Promise<UserRecord> {
+    const { Items = [] } = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND sk < :msg',
+        ExpressionAttributeValues: { ':pk': keys.user(aor), ':msg': keys.messagePrefix },
+        ConsistentRead: true,
+      }),
+    );
+    const record: UserRecord = { held: 0 };
+    for (const item of Items) {
+      if (item.sk === keys.counter) record.held = Math.max(0, Number(item.held ?? 0));
+      else if (item.sk === keys.settings) {
+        const settings = parseSettings(item.settings);
+        if (settings) record.settings = settings;
+      } else if (item.sk === keys.presence) record.presence = presenceFromItem(item);
+    }
+    return record;
+  }
+
+  async putPresence(aor: string, presence: Presence, expectedVersion: number): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: keys.user(aor), sk: keys.presence, ...presence },
+          ConditionExpression: expectedVersion === 0 ? 'attribute_not_exists(pk)' : 'version = :version',
+          ...(expectedVersion === 0 ? {} : { ExpressionAttributeValues: { ':version': expectedVersion } }),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async claimNotice(recipient: string, sender: string, windowMs: number): Promise<boolean> {
+    const nowMs = this.now();
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            pk: keys.user(recipient),
+            sk: keys.notice(sender),
+            until: nowMs + windowMs,
+            [TTL_ATTRIBUTE]: Math.ceil((nowMs + windowMs) / 1000),
+          },
+          ConditionExpression: 'attribute_not_exists(pk) OR #until < :now',
+          ExpressionAttributeNames: { '#until': 'until' },
+          ExpressionAttributeValues: { ':now': nowMs },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async acquireLease(recipient: string, owner: string, ttlMs: number): Promise<boolean> {
+    const nowMs = this.now();
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            pk: keys.user(recipient),
+            sk: keys.lease,
+            owner,
+            until: nowMs + ttlMs,
+            [TTL_ATTRIBUTE]: Math.ceil((nowMs + ttlMs) / 1000) + 3600,
+          },
+          ConditionExpression: 'attribute_not_exists(pk) OR #owner = :owner OR #until < :now',
+          ExpressionAttributeNames: { '#owner': 'owner', '#until': 'until' },
+          ExpressionAttributeValues: { ':owner': owner, ':now': nowMs },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async releaseLease(recipient: string, owner: string): Promise<void> {
+    try {
+      await this.client.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: { pk: keys.user(recipient), sk: keys.lease },
+          ConditionExpression: '#owner = :owner',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: { ':owner': owner },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
+  async deliverable(recipient: string, limit: number): Promise<HeldMessage[]> {
+    const found: HeldMessage[] = [];
+    const nowSeconds = Math.floor(this.now() / 1000);
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const { Items = [], LastEvaluatedKey } = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :msg)',
+          FilterExpression: '#state IN (:pending, :delivering) AND #ttl >= :now',
+          ExpressionAttributeNames: { '#state': 'state', '#ttl': TTL_ATTRIBUTE },
+          ExpressionAttributeValues: {
+            ':pk': keys.user(recipient),
+            ':msg': keys.messagePrefix,
+            ':pending': 'pending',
+            ':delivering': 'delivering',
+            ':now': nowSeconds,
+          },
+          ConsistentRead: true,
+          Limit: limit,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      found.push(...Items.map(fromItem));
+      startKey = LastEvaluatedKey;
+    } while (startKey && found.length < limit);
+    return found.slice(0, limit);
+  }
+
+  markDelivering(messages: HeldMessage[]): Promise<HeldMessage[]> {
+    return this.transition(
+      messages,
+      `UPDATE "${this.tableName}" SET "state" = 'delivering' WHERE pk = ? AND sk = ? AND "state" IN ['pending', 'delivering']`,
+      'delivering',
+    );
+  }
+
+  async releaseToPending(messages: HeldMessage[]): Promise<void> {
+    await this.transition(
+      messages,
+      `UPDATE "${this.tableName}" SET "state" = 'pending' WHERE pk = ? AND sk = ? AND "state" = 'delivering'`,
+      'pending',
+    );
+  }
+
+  async removeDelivered(messages: HeldMessage[]): Promise<void> {
+    const removed = await this.transition(
+      messages,
+      `DELETE FROM "${this.tableName}" WHERE pk = ? AND sk = ? AND "state" = 'delivering'`,
+      'delivering',
+    );
+    await this.adjustCounters(removed);
+  }
+
+  /**
+   * Conditional state changes in batches of 25 statements (PartiQL BatchExecuteStatement): one
+   * round trip per batch, each statement still conditional on the state it expects.
+   */
+  private async transition(
+    messages: HeldMessage[],
+    statement: string,
+    state: HeldState,
+  ): Promise<HeldMessage[]> {
+    const changed: HeldMessage[] = [];
+    for (let start = 0; start < messages.length; start += 25) {
+      const chunk = messages.slice(start, start + 25);
+      const { Responses = [] } = await this.client.send(
+        new BatchExecuteStatementCommand({
+          Statements: chunk.map((message) => ({
+            Statement: statement,
+            Parameters: [keys.user(message.recipient), keys.message(message.receivedAt, message.id)],
+          })),
+        }),
+      );
+      chunk.forEach((message, index) => {
+        const error = Responses[index]?.Error;
+        if (error === undefined) changed.push({ ...message, state });
+        else if (error.Code !== 'ConditionalCheckFailed') {
+          throw new Error(
+            `DynamoDB refused a state change of ${message.id}: ${error.Code} ${error.Message ?? ''}`,
+          );
+        }
+      });
+    }
+    return changed;
+  }
+
+  private async adjustCounters(removed: HeldMessage[]): Promise<void> {
+    const perRecipient = new Map<string, number>();
+    for (const message of removed)
+      perRecipient.set(message.recipient, (perRecipient.get(message.recipient) ?? 0) + 1);
+    for (const [recipient, count] of perRecipient) {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: keys.user(recipient), sk: keys.counter },
+          UpdateExpression: 'ADD held :minus',
+          ExpressionAttributeValues: { ':minus': -count },
+        }),
+      );
+    }
+  }
+}
+
+function parseSettings(value: unknown): UserSettings | undefined {
+  if (value === undefined) return undefined;
+  const parsed = UserSettingsSchema.safeParse(value);
+  // A stored value that no longer validates is ignored rather than breaking capture.
+  return parsed.success ? parsed.data : undefined;
+}
+
+function presenceFromItem(item: Record<string, unknown>): Presence {
+  const registration = item.registration as Presence['registration'];
+  const published = item.published as Presence['published'];
+  return {
+    ...(registration ? { registration } : {}),
+    ...(published ? { published } : {}),
+    ...(item.unreachable === true ? { unreachable: true } : {}),
+    version: Number(item.version ?? 0),
+    updatedAt: String(item.updatedAt ?? ''),
+  };
 }
 
 function toItem(message: HeldMessage): Record<string, unknown> {
@@ -190,6 +434,7 @@ function fromItem(item: Record<string, unknown>): HeldMessage {
     sender: str('sender'),
     senderUri: str('senderUri'),
     ...optional('senderName'),
+    ...optional('replyTo'),
     callId: str('callId'),
     cseq: Number(item.cseq ?? 0),
     contentType: str('contentType'),

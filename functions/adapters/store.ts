@@ -1,7 +1,7 @@
-// The process-wide store, wired from configuration once.
+// The process-wide adapters, wired from configuration once (module scope, as Lambda reuses it).
 import { dynamodb } from './clients.ts';
-import { DynamoMessageStore } from './dynamo-store.ts';
+import { DynamoStore } from './dynamo-store.ts';
 import { requireEnv } from './env.ts';
 
 export const tableName = requireEnv('HOLDOVER_TABLE');
-export const messageStore = new DynamoMessageStore(dynamodb, tableName);
+export const store = new DynamoStore(dynamodb, tableName);

@@ -15,7 +15,9 @@ import { type CpimEnvelope, parseCpim } from './cpim.ts';
 import { parseDuration } from './duration.ts';
 import { ForeignDomainError, QuotaExceededError, TooLargeError, UnsupportedMediaError } from './errors.ts';
 import type { CpimFacts, HeldMessage } from './held-message.ts';
-import type { MessageStore, SettingsStore } from './ports.ts';
+import { autoReplyOf } from './notices.ts';
+import type { DeliveryQueue, MessageStore, UserStore } from './ports.ts';
+import { effectivePresence, holdsMessages } from './presence.ts';
 
 export interface CapturePolicy {
   /** SIP domains served; anything else is refused (no open relay). */
@@ -27,11 +29,16 @@ export interface CapturePolicy {
 
 export interface CaptureDeps {
   store: MessageStore;
-  settings: SettingsStore;
+  users: UserStore;
+  queue: DeliveryQueue;
   policy: CapturePolicy;
   now: () => number;
   newId: (nowMs: number) => string;
 }
+
+/** At most one offline notice per sender per hour, one vacation auto-reply per sender per day. */
+export const OFFLINE_NOTICE_WINDOW_MS = 3_600_000;
+export const AUTO_REPLY_WINDOW_MS = 86_400_000;
 
 /** A MESSAGE as the edge saw it. */
 export interface CapturedMessage {
@@ -47,6 +54,10 @@ export interface CapturedMessage {
   subject?: string;
   /** The MESSAGE's Expires header, seconds: it can only shorten how long we hold. */
   expires?: number;
+  /** Where the sender can be reached: their Contact, or where the MESSAGE came from. */
+  replyTo?: string;
+  /** The MESSAGE is itself an automatic answer (Auto-Submitted): never answer it automatically. */
+  autoSubmitted?: boolean;
 }
 
 export type CaptureResult =
@@ -69,7 +80,8 @@ export async function captureMessage(message: CapturedMessage, deps: CaptureDeps
   checkReadable(cpim ? cpim.contentType : message.contentType, cpim ? cpim.body : message.body);
 
   const nowMs = deps.now();
-  const settings = await deps.settings.getSettings(recipient);
+  const user = await deps.users.getUser(recipient);
+  const settings = user.settings;
   let holdMs = settings?.expireAfter ? parseDuration(settings.expireAfter) : policy.defaultExpireAfterMs;
   if (message.expires !== undefined && message.expires > 0) holdMs = Math.min(holdMs, message.expires * 1000);
 
@@ -80,6 +92,7 @@ export async function captureMessage(message: CapturedMessage, deps: CaptureDeps
     sender,
     senderUri: message.from,
     ...(message.fromName ? { senderName: message.fromName } : {}),
+    ...(message.replyTo ? { replyTo: message.replyTo } : {}),
     callId: message.callId,
     cseq: message.cseq,
     contentType: message.contentType,
@@ -97,6 +110,7 @@ export async function captureMessage(message: CapturedMessage, deps: CaptureDeps
   const outcome = await deps.store.hold(heldMessage, { dedupeKeys, quota: policy.quota });
   switch (outcome.outcome) {
     case 'held':
+      await afterHeld(heldMessage, message, user, deps);
       return { status: 'held', id: heldMessage.id, expiresAt: heldMessage.expiresAt };
     case 'duplicate':
       return { status: 'duplicate', id: outcome.id, expiresAt: outcome.expiresAt };
@@ -105,6 +119,38 @@ export async function captureMessage(message: CapturedMessage, deps: CaptureDeps
         `${recipient} already has ${outcome.held} messages waiting (limit ${policy.quota})`,
       );
   }
+}
+
+/**
+ * A message for someone who is available (a proxy could not reach them, or nothing but us is in
+ * front of them) starts a delivery run; one for someone away may earn the sender an automatic
+ * answer, once per window, never in answer to an automatic message.
+ */
+async function afterHeld(
+  held: HeldMessage,
+  message: CapturedMessage,
+  user: Awaited<ReturnType<UserStore['getUser']>>,
+  deps: CaptureDeps,
+): Promise<void> {
+  const nowMs = deps.now();
+  const presence = effectivePresence(user.presence, nowMs);
+  if (!holdsMessages(presence.state, user.settings, nowMs)) {
+    await deps.queue.enqueue({ kind: 'deliver', recipient: held.recipient });
+    return;
+  }
+  if (message.autoSubmitted || held.sender === held.recipient) return;
+  const vacation = user.settings?.vacation;
+  const onVacation = vacation !== undefined && Date.parse(vacation.until) > nowMs;
+  const text = onVacation ? vacation.autoReply : user.settings?.offlineNotice;
+  if (text === undefined) return;
+  const window = onVacation ? AUTO_REPLY_WINDOW_MS : OFFLINE_NOTICE_WINDOW_MS;
+  if (!(await deps.users.claimNotice(held.recipient, held.sender, window))) return;
+  await deps.queue.enqueue({
+    kind: 'notice',
+    reason: onVacation ? 'auto-reply' : 'offline-notice',
+    ...(held.replyTo ? { target: held.replyTo } : {}),
+    message: autoReplyOf(held.recipient, held.sender, text, deps.newId(nowMs), nowMs),
+  });
 }
 
 function checkReadable(contentType: string, body: Uint8Array): void {

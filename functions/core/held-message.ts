@@ -22,6 +22,8 @@ export interface HeldMessage {
   /** The sender's URI as it appeared in From, used as From again on delivery. */
   senderUri: string;
   senderName?: string;
+  /** Where the sender can be reached for a bounce or IMDN: their Contact, or where the MESSAGE came from. */
+  replyTo?: string;
   callId: string;
   cseq: number;
   /** The original Content-Type header, delivered unchanged. */

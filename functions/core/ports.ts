@@ -2,6 +2,8 @@
 // them (DynamoDB, SQS, SES, the edge); unit tests use in-memory fakes. Dependencies point inward:
 // adapters → core, never core → adapters.
 import type { HeldMessage, HeldState } from './held-message.ts';
+import type { DeliveryJob, OutgoingMessage } from './jobs.ts';
+import type { Presence } from './presence.ts';
 import type { UserSettings } from './settings.ts';
 
 export type HoldOutcome =
@@ -38,4 +40,57 @@ export interface MessageStore {
 
 export interface SettingsStore {
   getSettings(aor: string): Promise<UserSettings | undefined>;
+  putSettings(aor: string, settings: UserSettings): Promise<void>;
+}
+
+/** Everything we keep about one user apart from their messages, read in one go. */
+export interface UserRecord {
+  settings?: UserSettings;
+  presence?: Presence;
+  /** Messages held for the user (pending, being delivered or being emailed). */
+  held: number;
+}
+
+export interface UserStore {
+  getUser(aor: string): Promise<UserRecord>;
+  /** Writes presence if its stored version is still `expectedVersion` (0: none stored); false otherwise. */
+  putPresence(aor: string, presence: Presence, expectedVersion: number): Promise<boolean>;
+  /**
+   * Records that an automatic answer (offline notice, auto-reply) went from `recipient` to `sender`;
+   * false if one was already recorded within `windowMs`, so at most one goes out per window.
+   */
+  claimNotice(recipient: string, sender: string, windowMs: number): Promise<boolean>;
+}
+
+export interface DeliveryStore {
+  /** The one delivery worker per recipient: true if `owner` now holds (or renewed) the lease. */
+  acquireLease(recipient: string, owner: string, ttlMs: number): Promise<boolean>;
+  releaseLease(recipient: string, owner: string): Promise<void>;
+  /** Messages to deliver, oldest first: pending ones, and delivering ones a crashed run left. */
+  deliverable(recipient: string, limit: number): Promise<HeldMessage[]>;
+  /** pending|delivering → delivering, each conditionally; returns the ones this run now owns, in order. */
+  markDelivering(messages: HeldMessage[]): Promise<HeldMessage[]>;
+  /** delivering → deleted (the recipient's UA answered 2xx, or the sender was told of a bounce). */
+  removeDelivered(messages: HeldMessage[]): Promise<void>;
+  /** delivering → pending: kept for the next run. */
+  releaseToPending(messages: HeldMessage[]): Promise<void>;
+}
+
+export interface DeliveryQueue {
+  enqueue(job: DeliveryJob): Promise<void>;
+}
+
+export interface EdgeOutcome {
+  id: string;
+  status: number;
+  reason: string;
+}
+
+/** The SIP edge, which sends MESSAGEs one after another and reports each final response. */
+export interface Edge {
+  deliver(request: {
+    recipient: string;
+    target?: string;
+    messages: OutgoingMessage[];
+  }): Promise<EdgeOutcome[]>;
 }

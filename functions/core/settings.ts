@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseDuration } from './duration.ts';
 
 /** Presence states a user can be in; the hold set is a subset of these. */

@@ -1,18 +1,18 @@
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoMessageStore } from '../../functions/adapters/dynamo-store.ts';
+import { DynamoStore } from '../../functions/adapters/dynamo-store.ts';
 import { dedupeKey } from '../../functions/core/capture.ts';
 import type { HeldMessage } from '../../functions/core/held-message.ts';
 import { provisionTable } from '../../local/stand-ins.ts';
 import { type LocalDynamo, startLocalDynamo } from '../support/dynamodb.ts';
 
 let dynamo: LocalDynamo;
-let store: DynamoMessageStore;
+let store: DynamoStore;
 
 beforeAll(async () => {
   dynamo = await startLocalDynamo();
-  store = new DynamoMessageStore(dynamo.client, dynamo.tableName);
+  store = new DynamoStore(dynamo.client, dynamo.tableName);
 });
 afterAll(async () => {
   await dynamo?.stop();
@@ -44,7 +44,7 @@ const guard = (message: HeldMessage, quota = 1000) => ({
   quota,
 });
 
-describe('DynamoMessageStore against DynamoDB Local', () => {
+describe('DynamoStore against DynamoDB Local', () => {
   it('provisions the table idempotently', async () => {
     await expect(provisionTable(dynamo.port, dynamo.tableName)).resolves.toBe('exists');
   });
@@ -144,5 +144,60 @@ describe('DynamoMessageStore against DynamoDB Local', () => {
     expect(stats.byState.pending).toBeGreaterThanOrEqual(10);
     expect(stats.recipients).toBeGreaterThanOrEqual(4);
     expect(stats.oldestReceivedAt).toMatch(/^\d{4}-/);
+  });
+
+  it('reads a user in one query: counter, settings, presence', async () => {
+    const aor = uniqueUser();
+    const message = heldMessage(aor);
+    await store.hold(message, guard(message));
+    await store.putSettings(aor, { hold: ['offline'] });
+    const presence = { published: 'busy' as const, version: 1, updatedAt: new Date().toISOString() };
+    await expect(store.putPresence(aor, presence, 0)).resolves.toBe(true);
+    await expect(store.getUser(aor)).resolves.toEqual({ held: 1, settings: { hold: ['offline'] }, presence });
+  });
+
+  it('writes presence only from the version it read', async () => {
+    const aor = uniqueUser();
+    const first = { version: 1, updatedAt: 'a' };
+    await expect(store.putPresence(aor, first, 0)).resolves.toBe(true);
+    await expect(store.putPresence(aor, { version: 1, updatedAt: 'b' }, 0)).resolves.toBe(false);
+    await expect(store.putPresence(aor, { version: 2, updatedAt: 'c' }, 1)).resolves.toBe(true);
+    await expect(store.putPresence(aor, { version: 3, updatedAt: 'd' }, 1)).resolves.toBe(false);
+  });
+
+  it('grants the delivery lease to one owner until it is released or lapses', async () => {
+    const aor = uniqueUser();
+    await expect(store.acquireLease(aor, 'a', 60_000)).resolves.toBe(true);
+    await expect(store.acquireLease(aor, 'b', 60_000)).resolves.toBe(false);
+    await expect(store.acquireLease(aor, 'a', 60_000)).resolves.toBe(true);
+    await store.releaseLease(aor, 'b'); // not the owner: no effect
+    await expect(store.acquireLease(aor, 'b', 60_000)).resolves.toBe(false);
+    await store.releaseLease(aor, 'a');
+    await expect(store.acquireLease(aor, 'b', 1)).resolves.toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await expect(store.acquireLease(aor, 'c', 60_000)).resolves.toBe(true);
+  });
+
+  it('moves messages pending → delivering → deleted conditionally, in batches, and counts down', async () => {
+    const aor = uniqueUser();
+    const messages = Array.from({ length: 30 }, () => heldMessage(aor));
+    for (const message of messages) await store.hold(message, guard(message));
+    const deliverable = await store.deliverable(aor, 30);
+    expect(deliverable.map((m) => m.id)).toEqual(messages.map((m) => m.id));
+    const owned = await store.markDelivering(deliverable);
+    expect(owned).toHaveLength(30);
+    expect(owned.every((m) => m.state === 'delivering')).toBe(true);
+    await store.releaseToPending(owned.slice(20));
+    await store.removeDelivered(owned); // only the 20 still delivering go
+    const left = await store.listHeld(aor);
+    expect(left.messages.map((m) => [m.id, m.state])).toEqual(messages.slice(20).map((m) => [m.id, 'pending']));
+    expect((await store.getUser(aor)).held).toBe(10);
+  });
+
+  it('claims an automatic notice once per window', async () => {
+    const aor = uniqueUser();
+    await expect(store.claimNotice(aor, 'sip:alice@example.com', 60_000)).resolves.toBe(true);
+    await expect(store.claimNotice(aor, 'sip:alice@example.com', 60_000)).resolves.toBe(false);
+    await expect(store.claimNotice(aor, 'sip:carol@example.com', 60_000)).resolves.toBe(true);
   });
 });

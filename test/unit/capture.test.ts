@@ -7,16 +7,18 @@ import {
   TooLargeError,
   UnsupportedMediaError,
 } from '../../functions/core/errors.ts';
-import { MemoryStore } from '../fakes/memory-store.ts';
+import { MemoryQueue, MemoryStore } from '../fakes/memory-store.ts';
 
 const NOW = Date.parse('2026-11-21T12:00:00Z');
 
 function setup(overrides: Partial<CaptureDeps['policy']> = {}) {
   const store = new MemoryStore();
+  const queue = new MemoryQueue();
   let sequence = 0;
   const deps: CaptureDeps = {
     store,
-    settings: store,
+    users: store,
+    queue,
     policy: {
       domains: new Set(['example.com']),
       defaultExpireAfterMs: 72 * 3_600_000,
@@ -27,7 +29,8 @@ function setup(overrides: Partial<CaptureDeps['policy']> = {}) {
     now: () => NOW,
     newId: () => `id-${++sequence}`,
   };
-  return { store, deps };
+  store.now = () => NOW;
+  return { store, queue, deps };
 }
 
 const message = (overrides: Partial<CapturedMessage> = {}): CapturedMessage => ({

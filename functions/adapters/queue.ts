@@ -1,0 +1,7 @@
+// The delivery queue, wired once; only the functions that enqueue import it (and need its URL).
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { requireEnv } from './env.ts';
+import { SqsDeliveryQueue } from './sqs-queue.ts';
+
+export const sqs = new SQSClient({});
+export const deliveryQueue = new SqsDeliveryQueue(sqs, requireEnv('HOLDOVER_DELIVERY_QUEUE_URL'));

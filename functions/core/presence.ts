@@ -1,0 +1,167 @@
+// Presence: what state a user is in, whether that state holds their messages, and when a change
+// should start a delivery run (DESIGN.md "Hold states").
+import * as z from 'zod';
+import { normalizeAor } from './aor.ts';
+import type { DeliveryQueue, UserStore } from './ports.ts';
+import { DEFAULT_HOLD_STATES, PRESENCE_STATES, type PresenceState, type UserSettings } from './settings.ts';
+
+/** A presence change as the edge (REGISTER/PUBLISH) or another system (webhook) reports it. */
+export const PresenceUpdateSchema = z.object({
+  aor: z.string().min(1).max(2048),
+  state: z.enum(PRESENCE_STATES),
+  /** Where the user's UA can be reached (REGISTER Contact); only with source register. */
+  contact: z.string().min(1).max(2048).optional(),
+  /** Registration lifetime in seconds. */
+  expires: z
+    .number()
+    .int()
+    .min(0)
+    .max(86_400 * 7)
+    .optional(),
+  source: z.enum(['register', 'publish', 'webhook']),
+});
+export type PresenceUpdate = z.infer<typeof PresenceUpdateSchema>;
+
+/**
+ * What we keep per user. Registration (reachability) and published state (busy, away…) come from
+ * different requests and are kept apart, so a REGISTER refresh does not undo a published "busy".
+ */
+export interface Presence {
+  registration?: { contact: string; expiresAt: string };
+  /** State published with PUBLISH or a webhook; absent when none is in force. */
+  published?: PresenceState;
+  /** Set when a delivery got 408/480 although registered: away until the next sign of life. */
+  unreachable?: boolean;
+  /** Optimistic lock: every write is conditional on the version it read. */
+  version: number;
+  updatedAt: string;
+}
+
+export interface EffectivePresence {
+  state: PresenceState;
+  contact?: string;
+}
+
+export function effectivePresence(presence: Presence | undefined, nowMs: number): EffectivePresence {
+  const registration =
+    presence?.registration && Date.parse(presence.registration.expiresAt) > nowMs
+      ? presence.registration
+      : undefined;
+  const published = presence?.published ?? (presence?.unreachable && registration ? 'away' : undefined);
+  const state: PresenceState = published ?? (registration ? 'online' : 'offline');
+  return registration ? { state, contact: registration.contact } : { state };
+}
+
+/** Whether a user in `state` has their messages held rather than delivered. */
+export function holdsMessages(
+  state: PresenceState,
+  settings: UserSettings | undefined,
+  nowMs: number,
+): boolean {
+  if (settings?.vacation && Date.parse(settings.vacation.until) > nowMs) return true;
+  return (settings?.hold ?? DEFAULT_HOLD_STATES).includes(state);
+}
+
+/** A delivery found the registered UA gone (408/480): away until it shows signs of life. */
+export function markUnreachable(previous: Presence | undefined, nowMs: number): Presence {
+  return {
+    ...previous,
+    unreachable: true,
+    version: (previous?.version ?? 0) + 1,
+    updatedAt: new Date(nowMs).toISOString(),
+  };
+}
+
+/** Applies a change to what we know (any change is a sign of life); the version goes up by one. */
+export function applyPresenceUpdate(
+  previous: Presence | undefined,
+  update: PresenceUpdate,
+  nowMs: number,
+): Presence {
+  const next: Presence = {
+    ...(previous?.registration ? { registration: previous.registration } : {}),
+    ...(previous?.published ? { published: previous.published } : {}),
+    version: (previous?.version ?? 0) + 1,
+    updatedAt: new Date(nowMs).toISOString(),
+  };
+  if (update.source === 'register') {
+    if (update.state === 'offline' || update.expires === 0 || update.contact === undefined) {
+      delete next.registration;
+    } else {
+      next.registration = {
+        contact: update.contact,
+        expiresAt: new Date(nowMs + (update.expires ?? 3600) * 1000).toISOString(),
+      };
+    }
+    // Going offline by REGISTER also clears a published state: the UA is gone.
+    if (update.state === 'offline') delete next.published;
+  } else if (update.state === 'online') {
+    delete next.published;
+  } else {
+    next.published = update.state;
+  }
+  return next;
+}
+
+export interface PresenceDeps {
+  users: UserStore;
+  queue: DeliveryQueue;
+  now: () => number;
+}
+
+export interface PresenceResult {
+  state: PresenceState;
+  /** Whether messages are held in this state. */
+  holding: boolean;
+  /** Whether this change started a delivery run. */
+  delivery: 'queued' | 'none';
+}
+
+/**
+ * Use case: record a presence change; when the user leaves a holding state with messages waiting,
+ * start one delivery run. The write is conditional on the version read, so of many identical
+ * webhooks racing, exactly one sees the transition and enqueues.
+ */
+export async function updatePresence(update: PresenceUpdate, deps: PresenceDeps): Promise<PresenceResult> {
+  const aor = normalizeAor(update.aor);
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const nowMs = deps.now();
+    const user = await deps.users.getUser(aor);
+    const before = effectivePresence(user.presence, nowMs);
+    const next = applyPresenceUpdate(user.presence, { ...update, aor }, nowMs);
+    const after = effectivePresence(next, nowMs);
+    if (sameMeaning(user.presence, next))
+      return {
+        state: after.state,
+        holding: holdsMessages(after.state, user.settings, nowMs),
+        delivery: 'none',
+      };
+    if (!(await deps.users.putPresence(aor, next, user.presence?.version ?? 0))) continue;
+    const holding = holdsMessages(after.state, user.settings, nowMs);
+    const wasHolding = holdsMessages(before.state, user.settings, nowMs) || before.contact === undefined;
+    const reachable = after.contact !== undefined || update.source !== 'register';
+    if (!holding && wasHolding && reachable && user.held > 0) {
+      await deps.queue.enqueue({ kind: 'deliver', recipient: aor });
+      return { state: after.state, holding, delivery: 'queued' };
+    }
+    return { state: after.state, holding, delivery: 'none' };
+  }
+  throw new Error(`presence of ${aor} changed concurrently ten times; try again`);
+}
+
+/**
+ * Whether a change would tell us nothing new (a repeated webhook, a REGISTER refresh within
+ * seconds): then nothing is written, so identical requests racing each other do not conflict.
+ */
+function sameMeaning(before: Presence | undefined, after: Presence): boolean {
+  if (before === undefined) return false;
+  const expiryMoved = Math.abs(
+    Date.parse(after.registration?.expiresAt ?? '0') - Date.parse(before.registration?.expiresAt ?? '0'),
+  );
+  return (
+    before.published === after.published &&
+    Boolean(before.unreachable) === Boolean(after.unreachable) &&
+    before.registration?.contact === after.registration?.contact &&
+    expiryMoved < 10_000
+  );
+}

@@ -1,0 +1,23 @@
+// POST /v1/presence — a presence change from the edge (REGISTER, PUBLISH) or another system
+// (an MSPL/UCMA bridge, an XMPP gateway), signed. Thin: parse → updatePresence → result.
+
+import { signedRoute } from './adapters/http.ts';
+import { logger, MetricUnit, metrics } from './adapters/observability.ts';
+import { deliveryQueue } from './adapters/queue.ts';
+import { store } from './adapters/store.ts';
+import { PresenceUpdateSchema, updatePresence } from './core/presence.ts';
+
+const deps = { users: store, queue: deliveryQueue, now: Date.now };
+
+export const handler = signedRoute('presence', PresenceUpdateSchema, async ({ body: update }) => {
+  const result = await updatePresence(update, deps);
+  metrics.addMetric('presenceChanged', MetricUnit.Count, 1);
+  if (result.delivery === 'queued') metrics.addMetric('deliveryRunsQueued', MetricUnit.Count, 1);
+  logger.info('presence changed', {
+    aor: update.aor,
+    source: update.source,
+    state: result.state,
+    delivery: result.delivery,
+  });
+  return { status: 200, body: result };
+});

@@ -1,0 +1,27 @@
+// GET/PUT /v1/users/{aor}/settings — a user's hold states, expiry, email, notices, vacation
+// (signed operator/provisioning call). PUT replaces the whole settings object.
+
+import { signedRoute } from './adapters/http.ts';
+import { logger } from './adapters/observability.ts';
+import { store } from './adapters/store.ts';
+import { normalizeAor } from './core/aor.ts';
+import { UserSettingsSchema } from './core/settings.ts';
+
+const aorOf = (pathParameters: Record<string, string>) =>
+  normalizeAor(decodeURIComponent(pathParameters.aor ?? ''));
+
+export const getHandler = signedRoute('settings-get', undefined, async ({ pathParameters }) => {
+  const aor = aorOf(pathParameters);
+  return { status: 200, body: { aor, settings: (await store.getSettings(aor)) ?? {} } };
+});
+
+export const putHandler = signedRoute(
+  'settings-put',
+  UserSettingsSchema,
+  async ({ body: settings, pathParameters }) => {
+    const aor = aorOf(pathParameters);
+    await store.putSettings(aor, settings);
+    logger.info('settings changed', { aor, fields: Object.keys(settings) });
+    return { status: 200, body: { aor, settings } };
+  },
+);

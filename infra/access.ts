@@ -1,0 +1,72 @@
+// One call gives a function both halves of an access: the environment variable naming the
+// resource and the narrowest IAM grant that lets it use it (STYLE.md practice 10).
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as ses from 'aws-cdk-lib/aws-ses';
+import { EXPIRY_INDEX } from '../functions/adapters/table.ts';
+import type { FunctionAccess, QueueName } from './catalogue.ts';
+import type { QueueWithDlq } from './data.ts';
+
+export interface AccessibleResources {
+  readonly table: dynamodb.ITable;
+  readonly signingSecret: secretsmanager.ISecret;
+  readonly queues: Readonly<Record<QueueName, QueueWithDlq>>;
+  readonly mailIdentity: ses.IEmailIdentity;
+  readonly mailFrom: string;
+  /** Base URL of the SIP edge's HTTP port. */
+  readonly edgeUrl: string;
+}
+
+/** The variable through which a function finds each queue. */
+export const QUEUE_URL_VARIABLE: Readonly<Record<QueueName, string>> = {
+  delivery: 'HOLDOVER_DELIVERY_QUEUE_URL',
+  expired: 'HOLDOVER_EXPIRED_QUEUE_URL',
+};
+
+export function grantAccess(
+  fn: lambda.Function,
+  access: FunctionAccess,
+  resources: AccessibleResources,
+): void {
+  const tableActions = access.table ?? [];
+  const indexActions = access.expiryIndex ?? [];
+  if (tableActions.length > 0 || indexActions.length > 0) {
+    fn.addEnvironment('HOLDOVER_TABLE', resources.table.tableName);
+  }
+  // Written out rather than Table.grant(), which would also open every index to every action.
+  if (tableActions.length > 0) {
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: tableActions.map((action) => `dynamodb:${action}`),
+        resources: [resources.table.tableArn],
+      }),
+    );
+  }
+  if (indexActions.length > 0) {
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: indexActions.map((action) => `dynamodb:${action}`),
+        resources: [`${resources.table.tableArn}/index/${EXPIRY_INDEX}`],
+      }),
+    );
+  }
+  if (access.signingSecret) {
+    fn.addEnvironment('HOLDOVER_SECRET_ARN', resources.signingSecret.secretArn);
+    resources.signingSecret.grantRead(fn);
+  }
+  for (const name of access.sendTo ?? []) {
+    const { queue } = resources.queues[name];
+    fn.addEnvironment(QUEUE_URL_VARIABLE[name], queue.queueUrl);
+    queue.grantSendMessages(fn);
+  }
+  if (access.sendEmail) {
+    fn.addEnvironment('HOLDOVER_MAIL_FROM', resources.mailFrom);
+    resources.mailIdentity.grantSendEmail(fn);
+  }
+  if (access.edge) {
+    // No IAM side: calls to the edge are signed with the shared secret.
+    fn.addEnvironment('HOLDOVER_EDGE_URL', resources.edgeUrl);
+  }
+}

@@ -1,0 +1,68 @@
+// A Lambda function with Holdover's defaults baked in (Powertools' FunctionWithLogGroup habit):
+// nodejs22.x on ARM64, an ESM bundle built by the local esbuild (never Docker), source maps,
+// active tracing, and its own log group with a retention.
+import * as path from 'node:path';
+import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { METRICS_NAMESPACE, SERVICE_NAME } from '../functions/adapters/observability.ts';
+import { BUNDLE_TARGET, ESM_REQUIRE_BANNER, esbuildOptions, RUNTIME_PROVIDED_MODULES } from './bundling.ts';
+import type { FunctionEntry } from './catalogue.ts';
+
+export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_22_X;
+export const FUNCTION_ARCHITECTURE = lambda.Architecture.ARM_64;
+export const DEFAULT_TIMEOUT_SECONDS = 10;
+
+export interface HoldoverFunctionProps {
+  readonly entry: FunctionEntry;
+  /** Directory holding package-lock.json; entries are relative to it. */
+  readonly projectRoot: string;
+  readonly logRetention: logs.RetentionDays;
+  readonly removalPolicy: RemovalPolicy;
+}
+
+export class HoldoverFunction extends nodejs.NodejsFunction {
+  /** The catalogue name, for alarm and dashboard labels. (`logGroup` is the base class's.) */
+  readonly entryName: string;
+
+  constructor(scope: Construct, id: string, props: HoldoverFunctionProps) {
+    const { entry, projectRoot } = props;
+    // Created before the function so the function writes to it (no LogRetention custom resource).
+    const logGroup = new logs.LogGroup(scope, `${id}Logs`, {
+      retention: props.logRetention,
+      removalPolicy: props.removalPolicy,
+    });
+    super(scope, id, {
+      entry: path.join(projectRoot, entry.entry),
+      handler: entry.handler,
+      projectRoot,
+      depsLockFilePath: path.join(projectRoot, 'package-lock.json'),
+      runtime: FUNCTION_RUNTIME,
+      architecture: FUNCTION_ARCHITECTURE,
+      memorySize: entry.memoryMb ?? 256,
+      timeout: Duration.seconds(entry.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS),
+      tracing: lambda.Tracing.ACTIVE,
+      logGroup,
+      environment: {
+        POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+        POWERTOOLS_LOG_LEVEL: 'INFO',
+      },
+      bundling: {
+        format: nodejs.OutputFormat.ESM,
+        target: BUNDLE_TARGET,
+        minify: esbuildOptions.minify,
+        sourceMap: esbuildOptions.sourcemap,
+        sourcesContent: esbuildOptions.sourcesContent,
+        mainFields: [...esbuildOptions.mainFields],
+        banner: ESM_REQUIRE_BANNER,
+        externalModules: [...RUNTIME_PROVIDED_MODULES],
+        // The local esbuild package; synth must never need a Docker engine.
+        forceDockerBundling: false,
+      },
+    });
+    this.entryName = entry.name;
+  }
+}

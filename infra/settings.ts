@@ -1,0 +1,87 @@
+// Deployment settings, read from the environment by both front doors (infra/app.ts for CDK,
+// stacks/Holdover.ts for SST) so one `export` configures either. Unset values fall back to
+// documentation placeholders that synthesize but serve nobody; each one used is reported as a
+// synth warning naming the variable, never silently.
+import { Annotations, RemovalPolicy } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import type { HoldoverProps } from './holdover.ts';
+
+interface Setting {
+  readonly variable: string;
+  readonly placeholder: string;
+  readonly meaning: string;
+}
+
+const SETTINGS = {
+  domains: {
+    variable: 'HOLDOVER_DOMAINS',
+    placeholder: 'example.com',
+    meaning: 'comma-separated SIP domains served',
+  },
+  mailFrom: {
+    variable: 'HOLDOVER_MAIL_FROM',
+    placeholder: 'holdover@example.com',
+    meaning: 'sender address of digest emails',
+  },
+  sipProxyCidrs: {
+    variable: 'HOLDOVER_SIP_PROXY_CIDRS',
+    // TEST-NET-1 (RFC 5737): admits no real proxy.
+    placeholder: '192.0.2.0/24',
+    meaning: 'comma-separated source ranges of the SIP proxies',
+  },
+} as const satisfies Record<string, Setting>;
+
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Props for the Holdover construct from HOLDOVER_* variables:
+ * HOLDOVER_DOMAINS, HOLDOVER_MAIL_FROM, HOLDOVER_SES_IDENTITY (default: the mail-from domain),
+ * HOLDOVER_SES_IDENTITY_EXISTS=true (use an identity verified outside this stack),
+ * HOLDOVER_SIP_PROXY_CIDRS, HOLDOVER_ALARM_EMAIL, HOLDOVER_EXPIRE_AFTER, HOLDOVER_EDGE_TASKS.
+ */
+export function holdoverPropsFromEnvironment(
+  scope: Construct,
+  env: Environment,
+  removalPolicy: RemovalPolicy,
+): HoldoverProps {
+  const read = (setting: Setting): string => {
+    const value = env[setting.variable]?.trim();
+    if (value) return value;
+    Annotations.of(scope).addWarningV2(
+      `holdover:placeholder:${setting.variable}`,
+      `${setting.variable} (${setting.meaning}) is not set: using the placeholder ${setting.placeholder}. Set it before deploying.`,
+    );
+    return setting.placeholder;
+  };
+  const list = (text: string) =>
+    text
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter((entry) => entry !== '');
+
+  const mailFrom = read(SETTINGS.mailFrom);
+  const mailDomain = mailFrom.split('@')[1];
+  if (!mailDomain) throw new Error(`HOLDOVER_MAIL_FROM must be an email address, got "${mailFrom}"`);
+  const edgeTasks = env.HOLDOVER_EDGE_TASKS ? Number(env.HOLDOVER_EDGE_TASKS) : undefined;
+  if (edgeTasks !== undefined && !(Number.isInteger(edgeTasks) && edgeTasks >= 1)) {
+    throw new Error(`HOLDOVER_EDGE_TASKS must be a whole number ≥ 1, got "${env.HOLDOVER_EDGE_TASKS}"`);
+  }
+  return {
+    domains: list(read(SETTINGS.domains)).map((domain) => domain.toLowerCase()),
+    mail: {
+      identity: env.HOLDOVER_SES_IDENTITY?.trim() || mailDomain,
+      from: mailFrom,
+      createIdentity: env.HOLDOVER_SES_IDENTITY_EXISTS !== 'true',
+    },
+    sipProxyCidrs: list(read(SETTINGS.sipProxyCidrs)),
+    removalPolicy,
+    ...(env.HOLDOVER_ALARM_EMAIL ? { alarmEmail: env.HOLDOVER_ALARM_EMAIL } : {}),
+    ...(env.HOLDOVER_EXPIRE_AFTER ? { expireAfter: env.HOLDOVER_EXPIRE_AFTER } : {}),
+    ...(edgeTasks ? { edgeTasks } : {}),
+  };
+}
+
+/** Throw-away stages lose their data with the stack; anything else keeps it. */
+export function removalPolicyFor(stage: string): RemovalPolicy {
+  return stage === 'production' || stage === 'prod' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+}

@@ -1,0 +1,12 @@
+// SST stack: the Holdover construct in an SST-managed stack. Stages other than `production`/`prod`
+// lose their data when removed (infra/settings.ts removalPolicyFor).
+import type { StackContext } from 'sst/constructs';
+import { Holdover as HoldoverService } from '../infra/holdover.ts';
+import { holdoverPropsFromEnvironment, removalPolicyFor } from '../infra/settings.ts';
+
+export function Holdover({ stack, app }: StackContext): void {
+  new HoldoverService(stack, 'Holdover', {
+    ...holdoverPropsFromEnvironment(stack, process.env, removalPolicyFor(app.stage)),
+    namePrefix: `holdover-${app.stage}`,
+  });
+}

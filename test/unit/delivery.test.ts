@@ -1,0 +1,199 @@
+import { describe, expect, it } from 'vitest';
+import { type DeliveryDeps, deliverBacklog, RetryLaterError } from '../../functions/core/delivery.ts';
+import type { HeldMessage } from '../../functions/core/held-message.ts';
+import type { OutgoingMessage } from '../../functions/core/jobs.ts';
+import type { Edge, EdgeOutcome } from '../../functions/core/ports.ts';
+import { MemoryQueue, MemoryStore } from '../fakes/memory-store.ts';
+
+const NOW = Date.parse('2026-11-21T12:00:00Z');
+const BOB = 'sip:bob@example.com';
+
+/** A fake edge whose UA answers by a script: one status per message, 200 when the script runs out. */
+class ScriptedEdge implements Edge {
+  readonly sent: OutgoingMessage[] = [];
+  readonly calls: Array<{ target?: string; count: number }> = [];
+  constructor(private readonly script: number[] = []) {}
+  async deliver(request: {
+    recipient: string;
+    target?: string;
+    messages: OutgoingMessage[];
+  }): Promise<EdgeOutcome[]> {
+    this.calls.push({
+      ...(request.target ? { target: request.target } : {}),
+      count: request.messages.length,
+    });
+    const outcomes: EdgeOutcome[] = [];
+    for (const message of request.messages) {
+      const status = this.script.shift() ?? 200;
+      this.sent.push(message);
+      outcomes.push({ id: message.id, status, reason: String(status) });
+      if (status === 408 || status === 480 || status >= 500) break;
+    }
+    return outcomes;
+  }
+}
+
+function setup(script: number[] = [], count = 3) {
+  const store = new MemoryStore();
+  store.now = () => NOW;
+  const queue = new MemoryQueue();
+  const edge = new ScriptedEdge(script);
+  store.presence.set(BOB, {
+    registration: { contact: 'sip:bob@127.0.0.1:5072', expiresAt: '2026-11-21T13:00:00Z' },
+    version: 1,
+    updatedAt: '2026-11-21T11:00:00Z',
+  });
+  for (let i = 1; i <= count; i++) store.messages.push(held(i));
+  let ids = 0;
+  const deps: DeliveryDeps = {
+    users: store,
+    store,
+    queue,
+    edge,
+    now: () => NOW,
+    newId: () => `new-${++ids}`,
+    viaProxy: false,
+    batchSize: 2,
+    leaseMs: 60_000,
+  };
+  return { store, queue, edge, deps };
+}
+
+function held(n: number, overrides: Partial<HeldMessage> = {}): HeldMessage {
+  return {
+    id: `m${String(n).padStart(3, '0')}`,
+    recipient: BOB,
+    sender: 'sip:alice@example.com',
+    senderUri: 'sip:alice@example.com;transport=tcp',
+    senderName: 'Alice',
+    replyTo: 'sip:127.0.0.1:5070',
+    callId: `c${n}`,
+    cseq: 1,
+    contentType: 'text/plain',
+    body: Buffer.from(`message ${n}`),
+    receivedAt: `2026-11-21T10:00:0${n}.000Z`,
+    expiresAt: '2026-11-24T10:00:00.000Z',
+    state: 'pending',
+    ...overrides,
+  };
+}
+
+describe('deliverBacklog', () => {
+  it('delivers everything oldest first in batches, from the original sender, to the contact', async () => {
+    const { store, edge, deps } = setup([], 5);
+    await expect(deliverBacklog(BOB, deps)).resolves.toEqual({ outcome: 'done', delivered: 5 });
+    expect(edge.sent.map((m) => m.id)).toEqual(['m001', 'm002', 'm003', 'm004', 'm005']);
+    expect(edge.calls).toEqual([
+      { target: 'sip:bob@127.0.0.1:5072', count: 2 },
+      { target: 'sip:bob@127.0.0.1:5072', count: 2 },
+      { target: 'sip:bob@127.0.0.1:5072', count: 1 },
+    ]);
+    expect(edge.sent[0]).toMatchObject({
+      from: 'sip:alice@example.com;transport=tcp',
+      fromName: 'Alice',
+      to: BOB,
+      date: '2026-11-21T10:00:01.000Z',
+      callId: 'm001@holdover',
+    });
+    expect(Buffer.from(edge.sent[0]?.body ?? '', 'base64').toString()).toBe('message 1');
+    expect(store.messages).toHaveLength(0);
+    expect(store.leases.size).toBe(0);
+  });
+
+  it('stops at 480, keeps the rest pending in order, and marks the user away', async () => {
+    const { store, edge, deps } = setup([200, 480], 4);
+    await expect(deliverBacklog(BOB, deps)).resolves.toEqual({
+      outcome: 'unreachable',
+      delivered: 1,
+      status: 480,
+    });
+    expect(edge.sent.map((m) => m.id)).toEqual(['m001', 'm002']);
+    expect(store.messages.map((m) => [m.id, m.state])).toEqual([
+      ['m002', 'pending'],
+      ['m003', 'pending'],
+      ['m004', 'pending'],
+    ]);
+    expect(store.presence.get(BOB)?.unreachable).toBe(true);
+    // held again now: a second run delivers nothing
+    await expect(deliverBacklog(BOB, deps)).resolves.toMatchObject({ outcome: 'held', state: 'away' });
+  });
+
+  it('keeps messages and asks for a retry on 5xx', async () => {
+    const { store, deps } = setup([503]);
+    await expect(deliverBacklog(BOB, deps)).rejects.toThrow(RetryLaterError);
+    expect(store.messages.every((m) => m.state === 'pending')).toBe(true);
+    expect(store.leases.size).toBe(0);
+  });
+
+  it('bounces a permanently refused message to its sender and goes on', async () => {
+    const { store, queue, edge, deps } = setup([200, 415, 200]);
+    await expect(deliverBacklog(BOB, deps)).resolves.toEqual({ outcome: 'done', delivered: 3 });
+    expect(edge.sent).toHaveLength(3);
+    expect(store.messages).toHaveLength(0);
+    expect(queue.jobs).toHaveLength(1);
+    const [bounce] = queue.jobs;
+    expect(bounce?.kind === 'notice' && bounce.reason).toBe('bounce');
+    expect(bounce?.kind === 'notice' && bounce.target).toBe('sip:127.0.0.1:5070');
+    expect(bounce?.kind === 'notice' && bounce.message.to).toBe('sip:alice@example.com');
+    expect(bounce?.kind === 'notice' && Buffer.from(bounce.message.body, 'base64').toString()).toMatch(
+      /could not be delivered \(415/,
+    );
+  });
+
+  it('sends an IMDN delivery notification when the sender asked for one', async () => {
+    const { store, queue, deps } = setup([], 0);
+    store.messages.push(
+      held(1, { cpim: { imdnMessageId: 'imdn-1', imdnDisposition: 'positive-delivery' } }),
+      held(2),
+    );
+    await deliverBacklog(BOB, deps);
+    expect(queue.jobs).toHaveLength(1);
+    const [notice] = queue.jobs;
+    expect(notice?.kind === 'notice' && notice.reason).toBe('imdn');
+    const body = notice?.kind === 'notice' ? Buffer.from(notice.message.body, 'base64').toString() : '';
+    expect(body).toContain('<message-id>imdn-1</message-id>');
+    expect(body).toContain('<delivered/>');
+    expect(notice?.kind === 'notice' && notice.message.contentType).toBe('message/cpim');
+  });
+
+  it('does nothing while the user is in a holding state, or while another worker holds the lease', async () => {
+    const { store, edge, deps } = setup();
+    store.presence.set(BOB, {
+      ...(store.presence.get(BOB) ?? { version: 1, updatedAt: '' }),
+      published: 'dnd',
+    });
+    await expect(deliverBacklog(BOB, deps)).resolves.toMatchObject({ outcome: 'held', state: 'dnd' });
+    store.presence.delete(BOB);
+    store.presence.set(BOB, {
+      registration: { contact: 'sip:x@y', expiresAt: '2027-01-01T00:00:00Z' },
+      version: 5,
+      updatedAt: '',
+    });
+    await store.acquireLease(BOB, 'someone-else', 60_000);
+    await expect(deliverBacklog(BOB, deps)).resolves.toEqual({ outcome: 'busy' });
+    expect(edge.sent).toHaveLength(0);
+  });
+
+  it('retries a message a crashed run left in delivering, and skips one taken by expiry', async () => {
+    const { store, edge, deps } = setup([], 0);
+    store.messages.push(held(1, { state: 'delivering' }), held(2, { state: 'expiring' }), held(3));
+    await deliverBacklog(BOB, deps);
+    expect(edge.sent.map((m) => m.id)).toEqual(['m001', 'm003']);
+    expect(store.messages.map((m) => m.id)).toEqual(['m002']);
+  });
+
+  it('does not send without a contact unless an outbound proxy routes it', async () => {
+    const { store, edge, deps } = setup([], 1);
+    store.presence.set(BOB, { published: 'online' as never, version: 1, updatedAt: '' });
+    store.presence.delete(BOB);
+    store.presence.set(BOB, { version: 1, updatedAt: '' });
+    // offline without registration: held
+    await expect(deliverBacklog(BOB, deps)).resolves.toMatchObject({ outcome: 'held' });
+    // a webhook said online; no contact, but a proxy routes by AOR
+    store.presence.set(BOB, { version: 2, updatedAt: '' });
+    const viaProxy = { ...deps, viaProxy: true };
+    store.settings.set(BOB, { hold: ['busy'] });
+    await expect(deliverBacklog(BOB, viaProxy)).resolves.toEqual({ outcome: 'done', delivered: 1 });
+    expect(edge.calls[0]?.target).toBeUndefined();
+  });
+});
