@@ -115,7 +115,25 @@ async function main(): Promise<void> {
       onError: (error) => progress(`delivery queue poller: ${String(error)}`),
     }),
   );
-  progress('delivery worker polling holdover-delivery');
+  const email = await import('../functions/email.ts');
+  pollers.push(
+    pollQueue({
+      client: sqsClient(config.sqsPort),
+      queueUrl: queues.expired.url,
+      queueArn: queues.expired.arn,
+      handler: email.handler,
+      onError: (error) => progress(`expired queue poller: ${String(error)}`),
+    }),
+  );
+  const sweep = await import('../functions/sweep.ts');
+  pollers.push(
+    everyInterval(
+      config.sweepIntervalMs,
+      () => sweep.handler(),
+      (error) => progress(`sweeper: ${String(error)}`),
+    ),
+  );
+  progress(`workers running: delivery, email; sweeper every ${config.sweepIntervalMs / 1000}s`);
 
   const runtime: RuntimeFile = {
     apiUrl: `http://127.0.0.1:${config.apiPort}`,
@@ -200,6 +218,34 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
     { method: 'POST', path: '/v1/presence', handler: presence.handler },
     { method: 'GET', path: '/v1/stats', handler: stats.handler },
   ];
+}
+
+/** The local stand-in for the EventBridge schedule: runs `tick` every interval, never overlapping. */
+function everyInterval(
+  intervalMs: number,
+  tick: () => Promise<unknown>,
+  onError: (error: unknown) => void,
+): QueuePoller {
+  let running = true;
+  let timer: NodeJS.Timeout | undefined;
+  let current: Promise<unknown> = Promise.resolve();
+  const schedule = () => {
+    timer = setTimeout(() => {
+      current = tick()
+        .catch(onError)
+        .finally(() => {
+          if (running) schedule();
+        });
+    }, intervalMs);
+  };
+  schedule();
+  return {
+    stop: async () => {
+      running = false;
+      clearTimeout(timer);
+      await current;
+    },
+  };
 }
 
 function json(statusCode: number, body: unknown) {

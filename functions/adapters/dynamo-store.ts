@@ -4,6 +4,7 @@
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   BatchExecuteStatementCommand,
+  BatchGetCommand,
   DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
@@ -13,6 +14,7 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import type { ExpiryEntry, ExpiryStore } from '../core/expiry.ts';
 import type { HeldMessage, HeldState } from '../core/held-message.ts';
 import type {
   DeliveryStore,
@@ -27,13 +29,13 @@ import type {
 } from '../core/ports.ts';
 import type { Presence } from '../core/presence.ts';
 import { type UserSettings, UserSettingsSchema } from '../core/settings.ts';
-import { epochSeconds, keys, TTL_ATTRIBUTE } from './table.ts';
+import { EXPIRY_INDEX, epochSeconds, keys, TTL_ATTRIBUTE } from './table.ts';
 
 /** Held messages are garbage-collected this long after they expire; the sweeper acts long before. */
 const GC_GRACE_SECONDS = 7 * 86_400;
 const CONFLICT_RETRIES = 5;
 
-export class DynamoStore implements MessageStore, SettingsStore, UserStore, DeliveryStore {
+export class DynamoStore implements MessageStore, SettingsStore, UserStore, DeliveryStore, ExpiryStore {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
@@ -188,6 +190,10 @@ export class DynamoStore implements MessageStore, SettingsStore, UserStore, Deli
           sk: keys.settings,
           settings,
           updatedAt: new Date(this.now()).toISOString(),
+          // listed in the index while a vacation is set, so the sweeper finds who is away
+          ...(settings.vacation
+            ? { gsi1pk: keys.vacationIndex, gsi1sk: new Date(settings.vacation.until).toISOString() }
+            : {}),
         },
       }),
     );
@@ -359,28 +365,139 @@ export class DynamoStore implements MessageStore, SettingsStore, UserStore, Deli
     statement: string,
     state: HeldState,
   ): Promise<HeldMessage[]> {
-    const changed: HeldMessage[] = [];
-    for (let start = 0; start < messages.length; start += 25) {
-      const chunk = messages.slice(start, start + 25);
+    const changed = await this.conditionally(messages, (message) => ({
+      Statement: statement,
+      Parameters: [keys.user(message.recipient), keys.message(message.receivedAt, message.id)],
+    }));
+    return changed.map((message) => ({ ...message, state }));
+  }
+
+  /** Runs one conditional statement per item; returns the items whose condition held. */
+  private async conditionally<T extends { id: string }>(
+    items: T[],
+    statementOf: (item: T) => { Statement: string; Parameters: unknown[] },
+  ): Promise<T[]> {
+    const changed: T[] = [];
+    for (let start = 0; start < items.length; start += 25) {
+      const chunk = items.slice(start, start + 25);
       const { Responses = [] } = await this.client.send(
-        new BatchExecuteStatementCommand({
-          Statements: chunk.map((message) => ({
-            Statement: statement,
-            Parameters: [keys.user(message.recipient), keys.message(message.receivedAt, message.id)],
-          })),
-        }),
+        new BatchExecuteStatementCommand({ Statements: chunk.map(statementOf) }),
       );
-      chunk.forEach((message, index) => {
+      chunk.forEach((item, index) => {
         const error = Responses[index]?.Error;
-        if (error === undefined) changed.push({ ...message, state });
+        if (error === undefined) changed.push(item);
         else if (error.Code !== 'ConditionalCheckFailed') {
           throw new Error(
-            `DynamoDB refused a state change of ${message.id}: ${error.Code} ${error.Message ?? ''}`,
+            `DynamoDB refused a state change of ${item.id}: ${error.Code} ${error.Message ?? ''}`,
           );
         }
       });
     }
     return changed;
+  }
+
+  // --- expiry (ExpiryStore) ---
+
+  async due(
+    shard: number,
+    nowIso: string,
+    after?: unknown,
+  ): Promise<{ entries: ExpiryEntry[]; next?: unknown }> {
+    const { Items = [], LastEvaluatedKey } = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: EXPIRY_INDEX,
+        KeyConditionExpression: 'gsi1pk = :shard AND gsi1sk < :bound',
+        // '$' sorts right after '#': every `<expiresAt>#<id>` with expiresAt ≤ now
+        ExpressionAttributeValues: { ':shard': `EXP#${shard}`, ':bound': `${nowIso}$` },
+        Limit: 500,
+        ...(after ? { ExclusiveStartKey: after as Record<string, unknown> } : {}),
+      }),
+    );
+    return { entries: Items.map(entryOf), ...(LastEvaluatedKey ? { next: LastEvaluatedKey } : {}) };
+  }
+
+  async onVacation(nowIso: string): Promise<string[]> {
+    const recipients: string[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const { Items = [], LastEvaluatedKey } = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: EXPIRY_INDEX,
+          KeyConditionExpression: 'gsi1pk = :vacation AND gsi1sk > :now',
+          ExpressionAttributeValues: { ':vacation': keys.vacationIndex, ':now': nowIso },
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of Items) recipients.push(String(item.pk).slice('USER#'.length));
+      startKey = LastEvaluatedKey;
+    } while (startKey);
+    return recipients;
+  }
+
+  async waiting(recipient: string): Promise<ExpiryEntry[]> {
+    const entries: ExpiryEntry[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const { Items = [], LastEvaluatedKey } = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :msg)',
+          FilterExpression: '#state IN (:pending, :expiring)',
+          ProjectionExpression: 'pk, sk, #state, claimedAt',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: {
+            ':pk': keys.user(recipient),
+            ':msg': keys.messagePrefix,
+            ':pending': 'pending',
+            ':expiring': 'expiring',
+          },
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      entries.push(...Items.map(entryOf));
+      startKey = LastEvaluatedKey;
+    } while (startKey);
+    return entries;
+  }
+
+  claimForExpiry(entries: ExpiryEntry[], nowMs: number, staleBefore: number): Promise<ExpiryEntry[]> {
+    return this.conditionally(entries, (entry) => ({
+      Statement: `UPDATE "${this.tableName}" SET "state" = 'expiring' SET claimedAt = ? WHERE pk = ? AND sk = ? AND ("state" = 'pending' OR ("state" = 'expiring' AND claimedAt < ?))`,
+      Parameters: [nowMs, keys.user(entry.recipient), keys.message(entry.receivedAt, entry.id), staleBefore],
+    }));
+  }
+
+  async expiring(recipient: string, refs: Array<{ id: string; receivedAt: string }>): Promise<HeldMessage[]> {
+    const found: HeldMessage[] = [];
+    for (let start = 0; start < refs.length; start += 100) {
+      let requested: Record<string, unknown>[] = refs
+        .slice(start, start + 100)
+        .map((ref) => ({ pk: keys.user(recipient), sk: keys.message(ref.receivedAt, ref.id) }));
+      while (requested.length > 0) {
+        const { Responses, UnprocessedKeys } = await this.client.send(
+          new BatchGetCommand({
+            RequestItems: { [this.tableName]: { Keys: requested, ConsistentRead: true } },
+          }),
+        );
+        found.push(...(Responses?.[this.tableName] ?? []).map(fromItem));
+        requested = UnprocessedKeys?.[this.tableName]?.Keys ?? [];
+      }
+    }
+    return found
+      .filter((message) => message.state === 'expiring')
+      .sort((a, b) => a.receivedAt.localeCompare(b.receivedAt) || a.id.localeCompare(b.id));
+  }
+
+  async removeExpired(messages: HeldMessage[]): Promise<void> {
+    const removed = await this.transition(
+      messages,
+      `DELETE FROM "${this.tableName}" WHERE pk = ? AND sk = ? AND "state" = 'expiring'`,
+      'expiring',
+    );
+    await this.adjustCounters(removed);
   }
 
   private async adjustCounters(removed: HeldMessage[]): Promise<void> {
@@ -398,6 +515,19 @@ export class DynamoStore implements MessageStore, SettingsStore, UserStore, Deli
       );
     }
   }
+}
+
+/** An expiry-index (or projected) item: the recipient and message key live in pk/sk. */
+function entryOf(item: Record<string, unknown>): ExpiryEntry {
+  const sk = String(item.sk ?? '');
+  const hash = sk.lastIndexOf('#');
+  return {
+    recipient: String(item.pk ?? '').slice('USER#'.length),
+    id: sk.slice(hash + 1),
+    receivedAt: sk.slice(keys.messagePrefix.length, hash),
+    state: String(item.state ?? ''),
+    ...(typeof item.claimedAt === 'number' ? { claimedAt: item.claimedAt } : {}),
+  };
 }
 
 function parseSettings(value: unknown): UserSettings | undefined {

@@ -10,6 +10,7 @@
 //   USER#<aor>         #NOTICE#<sender>                an offline notice was sent (TTL: one hour)
 // The user's own items sort before MSG#, so one query (sk < MSG#) reads them all.
 //   DEDUPE#<key>       DEDUPE                          Call-ID+CSeq / IMDN Message-ID → first message id
+//   (gsi1) VACATION    <until>                         on the #SETTINGS item while a vacation is set
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 
 export const EXPIRY_INDEX = 'gsi1';
@@ -38,7 +39,8 @@ export function tableDefinition(tableName: string): CreateTableCommandInput {
           { AttributeName: 'gsi1pk', KeyType: 'HASH' },
           { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
         ],
-        Projection: { ProjectionType: 'KEYS_ONLY' },
+        // The sweeper decides from the index alone (no read per message): state and claim time.
+        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['state', 'claimedAt'] },
       },
     ],
   };
@@ -61,6 +63,7 @@ export const keys = {
     return `EXP#${hash % EXPIRY_SHARDS}`;
   },
   expirySk: (expiresAt: string, id: string) => `${expiresAt}#${id}`,
+  vacationIndex: 'VACATION',
 };
 
 export function epochSeconds(iso: string): number {

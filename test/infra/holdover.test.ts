@@ -53,7 +53,10 @@ describe('table', () => {
       new Set(declared.AttributeDefinitions),
     );
     expect(properties.GlobalSecondaryIndexes).toEqual([
-      expect.objectContaining({ IndexName: EXPIRY_INDEX, Projection: { ProjectionType: 'KEYS_ONLY' } }),
+      expect.objectContaining({
+        IndexName: EXPIRY_INDEX,
+        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['state', 'claimedAt'] },
+      }),
     ]);
     expect(properties.GlobalSecondaryIndexes).toEqual(
       declared.GlobalSecondaryIndexes?.map((index) =>

@@ -1,0 +1,171 @@
+// Use cases: the sweeper finds messages whose time ran out (or whose recipient is on vacation)
+// and claims them for email; the email step sends one digest per recipient and only then
+// deletes them (DESIGN.md "Expiry", "Vacation", "Message lifecycle").
+//
+// pending → expiring is a conditional write, as is pending → delivering, so a message is emailed
+// XOR delivered even when the sweeper and a delivery run race for it.
+import * as z from 'zod';
+import { emailOfAor } from './aor.ts';
+import { renderDigest } from './digest.ts';
+import type { HeldMessage } from './held-message.ts';
+import { bounceOnExpiry } from './notices.ts';
+import type { DeliveryQueue, UserStore } from './ports.ts';
+
+/** What the expiry index tells about a held message, without reading the message. */
+export interface ExpiryEntry {
+  recipient: string;
+  id: string;
+  receivedAt: string;
+  state: string;
+  claimedAt?: number;
+}
+
+export const ExpiryJobSchema = z.object({
+  recipient: z.string().min(1),
+  reason: z.enum(['expired', 'vacation']),
+  messages: z.array(z.object({ id: z.string().min(1), receivedAt: z.string().min(1) })).min(1),
+});
+export type ExpiryJob = z.infer<typeof ExpiryJobSchema>;
+
+export interface ExpiryStore {
+  /** Index entries due at `nowIso` in one shard, a page at a time. */
+  due(shard: number, nowIso: string, after?: unknown): Promise<{ entries: ExpiryEntry[]; next?: unknown }>;
+  /** Users whose vacation is in force at `nowIso`. */
+  onVacation(nowIso: string): Promise<string[]>;
+  /** A user's messages still pending or claimed for expiry (vacation sweep). */
+  waiting(recipient: string): Promise<ExpiryEntry[]>;
+  /** pending → expiring, or re-claims a claim older than `staleBefore`; returns what this sweep now owns. */
+  claimForExpiry(entries: ExpiryEntry[], nowMs: number, staleBefore: number): Promise<ExpiryEntry[]>;
+  /** The claimed messages themselves, oldest first (only those still expiring). */
+  expiring(recipient: string, messages: ExpiryJob['messages']): Promise<HeldMessage[]>;
+  /** expiring → deleted, once the recipient was emailed or the sender told. */
+  removeExpired(messages: HeldMessage[]): Promise<void>;
+}
+
+export interface ExpiredQueue {
+  enqueue(job: ExpiryJob): Promise<void>;
+}
+
+export interface Mailer {
+  /** Resolves once the mail service accepted the email; rejects if it did not. */
+  send(mail: { to: string; subject: string; text: string; html: string }): Promise<string>;
+}
+
+export interface SweepDeps {
+  store: ExpiryStore;
+  queue: ExpiredQueue;
+  now: () => number;
+  shards: number;
+  /** A claim older than this is taken again: its email step died (crash, DLQ redrive). */
+  claimTimeoutMs: number;
+  /** Messages per job at most (SQS message size). */
+  jobSize: number;
+}
+
+export interface SweepResult {
+  claimed: number;
+  recipients: number;
+  indexEntriesRead: number;
+}
+
+export async function sweepDue(deps: SweepDeps): Promise<SweepResult> {
+  const nowMs = deps.now();
+  const nowIso = new Date(nowMs).toISOString();
+  const result: SweepResult = { claimed: 0, recipients: 0, indexEntriesRead: 0 };
+
+  // Collected over the whole sweep (all shards), so each recipient gets one job: one digest.
+  const claimedBy = new Map<string, { reason: ExpiryJob['reason']; entries: ExpiryEntry[] }>();
+  const claim = async (entries: ExpiryEntry[], reason: ExpiryJob['reason']) => {
+    result.indexEntriesRead += entries.length;
+    const candidates = entries.filter(
+      (entry) =>
+        entry.state === 'pending' ||
+        (entry.state === 'expiring' && (entry.claimedAt ?? 0) < nowMs - deps.claimTimeoutMs),
+    );
+    for (const entry of await deps.store.claimForExpiry(candidates, nowMs, nowMs - deps.claimTimeoutMs)) {
+      const group = claimedBy.get(entry.recipient) ?? { reason, entries: [] };
+      group.entries.push(entry);
+      claimedBy.set(entry.recipient, group);
+      result.claimed++;
+    }
+  };
+
+  for (const recipient of await deps.store.onVacation(nowIso)) {
+    await claim(await deps.store.waiting(recipient), 'vacation');
+  }
+  for (let shard = 0; shard < deps.shards; shard++) {
+    let after: unknown;
+    do {
+      const page = await deps.store.due(shard, nowIso, after);
+      await claim(page.entries, 'expired');
+      after = page.next;
+    } while (after !== undefined);
+  }
+  for (const [recipient, { reason, entries }] of claimedBy) {
+    for (let start = 0; start < entries.length; start += deps.jobSize) {
+      const messages = entries
+        .slice(start, start + deps.jobSize)
+        .map(({ id, receivedAt }) => ({ id, receivedAt }));
+      await deps.queue.enqueue({ recipient, reason, messages });
+    }
+  }
+  result.recipients = claimedBy.size;
+  return result;
+}
+
+export interface EmailDeps {
+  users: UserStore;
+  store: ExpiryStore;
+  mailer: Mailer;
+  notices: DeliveryQueue;
+  now: () => number;
+  newId: () => string;
+}
+
+export type EmailOutcome =
+  | { outcome: 'emailed'; to: string; count: number; mailId: string }
+  | { outcome: 'bounced' | 'dropped'; count: number }
+  | { outcome: 'nothing' };
+
+/** A mailbox we can write to: `user@host` with a DNS name, not an IP address or localhost. */
+export function mailboxOf(aor: string, configured: string | undefined): string | undefined {
+  if (configured) return configured;
+  const address = emailOfAor(aor);
+  const host = address.slice(address.indexOf('@') + 1);
+  if (/^\[|^\d+(\.\d+){3}$|^localhost$/i.test(host) || !host.includes('.')) return undefined;
+  return address;
+}
+
+export async function emailExpired(job: ExpiryJob, deps: EmailDeps): Promise<EmailOutcome> {
+  const messages = await deps.store.expiring(job.recipient, job.messages);
+  if (messages.length === 0) return { outcome: 'nothing' };
+  const user = await deps.users.getUser(job.recipient);
+  const policy = user.settings?.onExpire ?? 'email';
+  const mailbox = mailboxOf(job.recipient, user.settings?.email);
+
+  if (policy === 'drop') {
+    await deps.store.removeExpired(messages);
+    return { outcome: 'dropped', count: messages.length };
+  }
+  if (policy === 'bounce' || mailbox === undefined) {
+    for (const message of messages) {
+      await deps.notices.enqueue({
+        kind: 'notice',
+        reason: 'bounce',
+        ...(message.replyTo ? { target: message.replyTo } : {}),
+        message: bounceOnExpiry(message, deps.newId(), deps.now()),
+      });
+    }
+    await deps.store.removeExpired(messages);
+    return { outcome: 'bounced', count: messages.length };
+  }
+  const digest = renderDigest(job.recipient, messages, {
+    ...(user.settings?.timeZone ? { timeZone: user.settings.timeZone } : {}),
+    vacation: job.reason === 'vacation',
+  });
+  // Deleted only after the mail service accepted the digest: a failure leaves them claimed,
+  // and the job is retried (and, past its retries, the sweeper claims them again).
+  const mailId = await deps.mailer.send({ to: mailbox, ...digest });
+  await deps.store.removeExpired(messages);
+  return { outcome: 'emailed', to: mailbox, count: messages.length, mailId };
+}

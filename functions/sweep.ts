@@ -1,0 +1,29 @@
+// Scheduled (EventBridge every minute; HOLDOVER_SWEEP_INTERVAL locally): claims messages whose
+// time ran out, and those of users on vacation, and queues one email job per recipient.
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { requireEnv } from './adapters/env.ts';
+import { logger, MetricUnit, metrics } from './adapters/observability.ts';
+import { SqsExpiredQueue } from './adapters/sqs-queue.ts';
+import { store } from './adapters/store.ts';
+import { EXPIRY_SHARDS } from './adapters/table.ts';
+import { sweepDue } from './core/expiry.ts';
+
+const deps = {
+  store,
+  queue: new SqsExpiredQueue(new SQSClient({}), requireEnv('HOLDOVER_EXPIRED_QUEUE_URL')),
+  now: Date.now,
+  shards: EXPIRY_SHARDS,
+  claimTimeoutMs: 30 * 60_000,
+  jobSize: 200,
+};
+
+export async function handler(): Promise<{ claimed: number; recipients: number }> {
+  const result = await sweepDue(deps);
+  if (result.claimed > 0) {
+    metrics.addMetric('expired', MetricUnit.Count, result.claimed);
+    logger.info('sweep claimed messages for email', { ...result });
+  }
+  metrics.addMetric('sweepIndexReads', MetricUnit.Count, result.indexEntriesRead);
+  metrics.publishStoredMetrics();
+  return { claimed: result.claimed, recipients: result.recipients };
+}
