@@ -190,7 +190,9 @@ describe('DynamoStore against DynamoDB Local', () => {
     await store.releaseToPending(owned.slice(20));
     await store.removeDelivered(owned); // only the 20 still delivering go
     const left = await store.listHeld(aor);
-    expect(left.messages.map((m) => [m.id, m.state])).toEqual(messages.slice(20).map((m) => [m.id, 'pending']));
+    expect(left.messages.map((m) => [m.id, m.state])).toEqual(
+      messages.slice(20).map((m) => [m.id, 'pending']),
+    );
     expect((await store.getUser(aor)).held).toBe(10);
   });
 

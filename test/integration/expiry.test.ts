@@ -158,7 +158,12 @@ describe('sweeper and email', () => {
     await expect(emailExpired(job, { ...deps, mailer: failing })).rejects.toThrow('Throttling');
     expect((await store.listHeld(carol)).messages.map((m) => m.state)).toEqual(['expiring']);
     const sent: string[] = [];
-    const working = { send: async (mail: { to: string }) => (sent.push(mail.to), 'mail-1') };
+    const working = {
+      send: async (mail: { to: string }) => {
+        sent.push(mail.to);
+        return 'mail-1';
+      },
+    };
     await expect(emailExpired(job, { ...deps, mailer: working })).resolves.toMatchObject({
       outcome: 'emailed',
     });
