@@ -76,7 +76,9 @@ async function run(job: DeliveryJob, receiveCount: number): Promise<void> {
     logger.warn('notice dropped: no way to reach its addressee', { reason: job.reason, to: job.message.to });
     return;
   }
-  const [outcome] = await edge.deliver({
+  const {
+    outcomes: [outcome],
+  } = await edge.deliver({
     recipient: job.message.to,
     ...(job.target ? { target: job.target } : {}),
     messages: [job.message],

@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { normalizeAor } from '../functions/core/aor.ts';
+import { UserSettingsSchema } from '../functions/core/settings.ts';
 import { signedHeaders } from '../functions/core/signature.ts';
 import type { RuntimeFile } from './config.ts';
 
@@ -13,6 +14,17 @@ const USAGE = `Usage: holdover <command> [options]
 Commands:
   held <aor> [--json]     messages held for a user, oldest first
   stats [--json]          counts by state, oldest held message
+  settings <aor> [changes] [--json]
+                          show a user's settings, or change them:
+      --email ADDRESS             where expired messages are emailed (default: the AOR's user@host)
+      --expire-after DURATION     how long messages wait before email, e.g. 30m, 72h, 7d
+      --hold STATES               states that hold messages: offline,busy,dnd,brb,away
+      --on-expire email|bounce|drop
+      --offline-notice TEXT       auto-answer senders (once per sender per hour) while away
+      --time-zone ZONE            for times in emails, e.g. Europe/Berlin
+      --vacation-until ISO --auto-reply TEXT
+                                  on vacation: auto-reply once a day, email held messages at once
+      --clear SETTING             remove one setting (e.g. --clear vacation)
 
 Options:
   --api-url URL           API endpoint (default: the local system started with npm start)
@@ -58,10 +70,25 @@ function endpoint(apiUrlOption: string | undefined): Endpoint {
 }
 
 async function getSigned(target: Endpoint, path: string): Promise<unknown> {
+  return callSigned(target, 'GET', path);
+}
+
+async function callSigned(
+  target: Endpoint,
+  method: 'GET' | 'PUT',
+  path: string,
+  payload?: unknown,
+): Promise<unknown> {
+  const body = payload === undefined ? '' : JSON.stringify(payload);
   let response: Response;
   try {
     response = await fetch(new URL(path, target.apiUrl), {
-      headers: signedHeaders(target.secret, ''),
+      method,
+      headers: {
+        ...signedHeaders(target.secret, body),
+        ...(body ? { 'content-type': 'application/json' } : {}),
+      },
+      ...(body ? { body } : {}),
       signal: AbortSignal.timeout(30_000),
     });
   } catch {
@@ -75,17 +102,17 @@ async function getSigned(target: Endpoint, path: string): Promise<unknown> {
       'The API refused our signature: HOLDOVER_SECRET must be the secret the system runs with.',
     );
   }
-  let body: unknown;
+  let answer: unknown;
   try {
-    body = JSON.parse(text);
+    answer = JSON.parse(text);
   } catch {
     throw new CliError(`The API answered ${response.status} with something that is not JSON`);
   }
   if (!response.ok) {
-    const message = (body as { error?: { message?: string } }).error?.message ?? text;
+    const message = (answer as { error?: { message?: string } }).error?.message ?? text;
     throw new CliError(`The API answered ${response.status}: ${message}`);
   }
-  return body;
+  return answer;
 }
 
 interface HeldEntry {
@@ -106,12 +133,7 @@ async function held(
   asJson: boolean,
   out: (line: string) => void,
 ): Promise<void> {
-  let aor: string;
-  try {
-    aor = normalizeAor(aorText);
-  } catch (error) {
-    throw new CliError(error instanceof Error ? error.message : String(error));
-  }
+  const aor = parseAor(aorText);
   const messages: HeldEntry[] = [];
   let after: string | undefined;
   do {
@@ -182,6 +204,84 @@ async function stats(target: Endpoint, asJson: boolean, out: (line: string) => v
   out(`  oldest      ${result.oldestReceivedAt ?? '-'}`);
 }
 
+const SETTING_FLAGS = {
+  email: 'email',
+  'expire-after': 'expireAfter',
+  'on-expire': 'onExpire',
+  'offline-notice': 'offlineNotice',
+  'time-zone': 'timeZone',
+} as const;
+
+async function settings(
+  target: Endpoint,
+  aorText: string,
+  flags: Record<string, string | boolean | string[] | undefined>,
+  out: (line: string) => void,
+): Promise<void> {
+  const aor = parseAor(aorText);
+  const path = `/v1/users/${encodeURIComponent(aor)}/settings`;
+  const current = ((await getSigned(target, path)) as { settings: Record<string, unknown> }).settings;
+  const next: Record<string, unknown> = { ...current };
+  let changed = false;
+  for (const [flag, field] of Object.entries(SETTING_FLAGS)) {
+    const value = flags[flag];
+    if (typeof value === 'string') {
+      next[field] = value;
+      changed = true;
+    }
+  }
+  if (typeof flags.hold === 'string') {
+    next.hold = flags.hold
+      .split(',')
+      .map((state) => state.trim())
+      .filter(Boolean);
+    changed = true;
+  }
+  const until = flags['vacation-until'];
+  const autoReply = flags['auto-reply'];
+  if (typeof until === 'string' || typeof autoReply === 'string') {
+    if (typeof until !== 'string' || typeof autoReply !== 'string') {
+      throw new CliError('--vacation-until and --auto-reply go together');
+    }
+    next.vacation = { until, autoReply };
+    changed = true;
+  }
+  for (const field of (flags.clear as string[] | undefined) ?? []) {
+    const key = SETTING_FLAGS[field as keyof typeof SETTING_FLAGS] ?? field;
+    if (!(key in next)) throw new CliError(`--clear ${field}: no such setting is set`);
+    delete next[key];
+    changed = true;
+  }
+  let shown = current;
+  if (changed) {
+    const checked = UserSettingsSchema.safeParse(next);
+    if (!checked.success) {
+      throw new CliError(
+        `Invalid settings: ${checked.error.issues.map((issue) => `${issue.path.join('.') || 'settings'} ${issue.message}`).join('; ')}`,
+      );
+    }
+    shown = ((await callSigned(target, 'PUT', path, checked.data)) as { settings: Record<string, unknown> })
+      .settings;
+  }
+  if (flags.json) {
+    out(JSON.stringify(shown, null, 2));
+    return;
+  }
+  out(`${changed ? 'Saved. ' : ''}Settings of ${aor}:`);
+  const entries = Object.entries(shown);
+  if (entries.length === 0) out('  (defaults: hold while offline, busy, dnd, brb, away; email on expiry)');
+  for (const [field, value] of entries)
+    out(`  ${field.padEnd(14)} ${typeof value === 'string' ? value : JSON.stringify(value)}`);
+}
+
+function parseAor(text: string): string {
+  try {
+    return normalizeAor(text);
+  } catch (error) {
+    throw new CliError(error instanceof Error ? error.message : String(error));
+  }
+}
+
 export async function runCli(argv: string[], out: (line: string) => void = console.log): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -190,6 +290,15 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
       json: { type: 'boolean', default: false },
       'api-url': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
+      email: { type: 'string' },
+      'expire-after': { type: 'string' },
+      hold: { type: 'string' },
+      'on-expire': { type: 'string' },
+      'offline-notice': { type: 'string' },
+      'time-zone': { type: 'string' },
+      'vacation-until': { type: 'string' },
+      'auto-reply': { type: 'string' },
+      clear: { type: 'string', multiple: true },
     },
   });
   const [command, ...rest] = positionals;
@@ -206,6 +315,12 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
     }
     case 'stats':
       return stats(endpoint(values['api-url']), values.json, out);
+    case 'settings': {
+      const aor = rest[0];
+      if (aor === undefined)
+        throw new CliError('settings needs an address, e.g. holdover settings sip:bob@example.com');
+      return settings(endpoint(values['api-url']), aor, values, out);
+    }
     default:
       throw new CliError(`Unknown command "${command}".\n\n${USAGE}`);
   }

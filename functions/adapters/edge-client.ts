@@ -1,26 +1,28 @@
-// The Edge port over HTTP: a signed POST {edge}/deliver; the edge sends the MESSAGEs one after
-// another and answers each final status.
+// The Edge port over HTTP: a signed POST {edge}/deliver. The edge sends the MESSAGEs one after
+// another and streams each final status as it arrives, one JSON line per message, then
+// {"done":true}; a stream that ends early means the edge went away mid-batch.
 import * as z from 'zod';
 import type { OutgoingMessage } from '../core/jobs.ts';
-import type { Edge, EdgeOutcome } from '../core/ports.ts';
+import type { Edge, EdgeDelivery, EdgeOutcome } from '../core/ports.ts';
 import { signedHeaders } from '../core/signature.ts';
 
-const DeliverAnswerSchema = z.object({
-  outcomes: z.array(z.object({ id: z.string(), status: z.number().int(), reason: z.string() })),
-});
+const OutcomeLineSchema = z.union([
+  z.object({ id: z.string(), status: z.number().int(), reason: z.string() }),
+  z.object({ done: z.literal(true) }),
+]);
 
 export class HttpEdge implements Edge {
   constructor(
     private readonly baseUrl: string,
     private readonly secret: () => Promise<string>,
-    private readonly timeoutMs = 120_000,
+    private readonly timeoutMs = 600_000,
   ) {}
 
   async deliver(request: {
     recipient: string;
     target?: string;
     messages: OutgoingMessage[];
-  }): Promise<EdgeOutcome[]> {
+  }): Promise<EdgeDelivery> {
     const body = JSON.stringify(request);
     const response = await fetch(new URL('/deliver', this.baseUrl), {
       method: 'POST',
@@ -28,10 +30,35 @@ export class HttpEdge implements Edge {
       body,
       signal: AbortSignal.timeout(this.timeoutMs),
     });
-    const text = await response.text();
-    if (!response.ok) throw new Error(`edge answered ${response.status}: ${text.slice(0, 200)}`);
-    const parsed = DeliverAnswerSchema.safeParse(JSON.parse(text));
-    if (!parsed.success) throw new Error('edge answered /deliver with an unexpected body');
-    return parsed.data.outcomes;
+    if (!response.ok || response.body === null) {
+      throw new Error(`edge answered ${response.status}: ${(await response.text()).slice(0, 200)}`);
+    }
+    const outcomes: EdgeOutcome[] = [];
+    let complete = false;
+    let pending = '';
+    const take = (line: string) => {
+      if (line.trim() === '') return;
+      const parsed = OutcomeLineSchema.safeParse(JSON.parse(line));
+      if (!parsed.success) throw new Error('edge answered /deliver with an unexpected line');
+      if ('done' in parsed.data) complete = true;
+      else outcomes.push(parsed.data);
+    };
+    const decoder = new TextDecoder();
+    try {
+      for await (const chunk of response.body) {
+        pending += decoder.decode(chunk, { stream: true });
+        let newline = pending.indexOf('\n');
+        while (newline >= 0) {
+          take(pending.slice(0, newline));
+          pending = pending.slice(newline + 1);
+          newline = pending.indexOf('\n');
+        }
+      }
+      take(pending);
+    } catch {
+      // the connection broke: keep what was reported so far
+      complete = false;
+    }
+    return { outcomes, complete };
   }
 }

@@ -5,7 +5,7 @@
 // by the next run with the same Call-ID (derived from its id), which lets the UA drop the copy.
 import type { HeldMessage } from './held-message.ts';
 import { bounceOf, deliveryNotificationOf, deliveryOf, wantsPositiveDelivery } from './notices.ts';
-import type { DeliveryQueue, DeliveryStore, Edge, EdgeOutcome, UserStore } from './ports.ts';
+import type { DeliveryQueue, DeliveryStore, Edge, EdgeDelivery, EdgeOutcome, UserStore } from './ports.ts';
 import { effectivePresence, holdsMessages, markUnreachable } from './presence.ts';
 
 export interface DeliveryDeps {
@@ -60,9 +60,9 @@ export async function deliverBacklog(recipient: string, deps: DeliveryDeps): Pro
       const batch = await deps.store.markDelivering(candidates);
       if (batch.length === 0) continue; // all taken by expiry meanwhile
 
-      let outcomes: EdgeOutcome[];
+      let delivery: EdgeDelivery;
       try {
-        outcomes = await deps.edge.deliver({
+        delivery = await deps.edge.deliver({
           recipient,
           ...(presence.contact ? { target: presence.contact } : {}),
           messages: batch.map(deliveryOf),
@@ -74,8 +74,11 @@ export async function deliverBacklog(recipient: string, deps: DeliveryDeps): Pro
         );
       }
 
-      const settled = await settle(batch, outcomes, deps);
+      // Outcomes the edge reported count even if it went away mid-batch: only the message in
+      // flight at that moment is sent again (same Call-ID), not the whole batch.
+      const settled = await settle(batch, delivery.outcomes, deps);
       delivered += settled.delivered;
+      if (!delivery.complete) throw new RetryLaterError('the edge went away during a delivery batch');
       if (settled.stop === 'away') {
         await markAway(recipient, user.presence?.version ?? 0, deps);
         return { outcome: 'unreachable', delivered, status: settled.status };

@@ -86,11 +86,18 @@ export interface EdgeOutcome {
   reason: string;
 }
 
+export interface EdgeDelivery {
+  /** One outcome per message attempted, in order; the edge stops after 408/480/5xx. */
+  outcomes: EdgeOutcome[];
+  /** False if the edge went away mid-batch: outcomes holds what it reported until then. */
+  complete: boolean;
+}
+
 /** The SIP edge, which sends MESSAGEs one after another and reports each final response. */
 export interface Edge {
   deliver(request: {
     recipient: string;
     target?: string;
     messages: OutgoingMessage[];
-  }): Promise<EdgeOutcome[]>;
+  }): Promise<EdgeDelivery>;
 }

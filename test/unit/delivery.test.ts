@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { type DeliveryDeps, deliverBacklog, RetryLaterError } from '../../functions/core/delivery.ts';
 import type { HeldMessage } from '../../functions/core/held-message.ts';
 import type { OutgoingMessage } from '../../functions/core/jobs.ts';
-import type { Edge, EdgeOutcome } from '../../functions/core/ports.ts';
+import type { Edge, EdgeDelivery, EdgeOutcome } from '../../functions/core/ports.ts';
 import { MemoryQueue, MemoryStore } from '../fakes/memory-store.ts';
 
 const NOW = Date.parse('2026-11-21T12:00:00Z');
@@ -12,12 +12,13 @@ const BOB = 'sip:bob@example.com';
 class ScriptedEdge implements Edge {
   readonly sent: OutgoingMessage[] = [];
   readonly calls: Array<{ target?: string; count: number }> = [];
+  dieAfter: number | undefined;
   constructor(private readonly script: number[] = []) {}
   async deliver(request: {
     recipient: string;
     target?: string;
     messages: OutgoingMessage[];
-  }): Promise<EdgeOutcome[]> {
+  }): Promise<EdgeDelivery> {
     this.calls.push({
       ...(request.target ? { target: request.target } : {}),
       count: request.messages.length,
@@ -28,8 +29,10 @@ class ScriptedEdge implements Edge {
       this.sent.push(message);
       outcomes.push({ id: message.id, status, reason: String(status) });
       if (status === 408 || status === 480 || status >= 500) break;
+      if (this.dieAfter !== undefined && this.sent.length >= this.dieAfter)
+        return { outcomes, complete: false };
     }
-    return outcomes;
+    return { outcomes, complete: true };
   }
 }
 
@@ -195,5 +198,17 @@ describe('deliverBacklog', () => {
     store.settings.set(BOB, { hold: ['busy'] });
     await expect(deliverBacklog(BOB, viaProxy)).resolves.toEqual({ outcome: 'done', delivered: 1 });
     expect(edge.calls[0]?.target).toBeUndefined();
+  });
+
+  it('keeps what the edge reported before it went away, and retries only the rest', async () => {
+    const { store, edge, deps } = setup([], 5);
+    edge.dieAfter = 1;
+    await expect(deliverBacklog(BOB, deps)).rejects.toThrow(RetryLaterError);
+    expect(store.messages.map((m) => [m.id, m.state])).toEqual([
+      ['m002', 'pending'],
+      ['m003', 'pending'],
+      ['m004', 'pending'],
+      ['m005', 'pending'],
+    ]);
   });
 });
