@@ -18,14 +18,25 @@ export class ApiClient {
     private readonly timeoutMs = 10_000,
   ) {}
 
-  async post(path: string, payload: unknown): Promise<ApiAnswer> {
-    const body = JSON.stringify(payload);
+  post(path: string, payload: unknown): Promise<ApiAnswer> {
+    return this.call('POST', path, JSON.stringify(payload));
+  }
+
+  /** A signed GET: the signature covers the timestamp and the empty body. */
+  get(path: string): Promise<ApiAnswer> {
+    return this.call('GET', path, '');
+  }
+
+  private async call(method: 'GET' | 'POST', path: string, body: string): Promise<ApiAnswer> {
     let response: Response;
     try {
       response = await fetch(new URL(path, this.baseUrl), {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...signedHeaders(this.secret, body) },
-        body,
+        method,
+        headers: {
+          ...(method === 'POST' ? { 'content-type': 'application/json' } : {}),
+          ...signedHeaders(this.secret, body),
+        },
+        ...(method === 'POST' ? { body } : {}),
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (error) {

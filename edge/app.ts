@@ -1,33 +1,45 @@
 // What the edge does with each SIP request (DESIGN.md "Behaviour"): MESSAGE → signed capture
-// call, answered 202 only after the API stored it; OPTIONS → 200; anything else → 405.
+// call, answered 202 only after the API stored it; REGISTER → registrar; PUBLISH (presence) →
+// publications; SUBSCRIBE (message-summary) → message-waiting; OPTIONS → 200; else → 405.
 import { type ApiAnswer, type ApiClient, ApiUnavailableError } from './api-client.ts';
+import { DELIVERY_MARK } from './delivery.ts';
 import { logger } from './log.ts';
-import { getHeader, type SipHeader, type SipRequest } from './sip/message.ts';
-import { parseCSeq, parseNameAddr } from './sip/uri.ts';
+import { getHeader, type SipRequest } from './sip/message.ts';
+import { aorOf, parseCSeq, parseNameAddr } from './sip/uri.ts';
+import { ALLOW_EVENTS, refuse, warning } from './sip-replies.ts';
+import type { SipReply, SipSource } from './sip-server.ts';
 
-export interface Reply {
-  status: number;
-  reason: string;
-  headers?: SipHeader[];
-  body?: Buffer;
-}
+export type Reply = SipReply;
 
 export interface EdgeOptions {
   api: ApiClient;
   maxBodyBytes: number;
   /** Seconds a sender should wait before retrying when the API is unavailable. */
   retryAfterSeconds: number;
+  registrar: { register(request: SipRequest): Reply };
+  publications: { publish(request: SipRequest): Reply };
+  messageWaiting: { subscribe(request: SipRequest, source: SipSource): Reply };
+  /** Told the recipient AOR of each MESSAGE the API stored (MWI re-reads the count). */
+  onCaptured?: (recipient: string) => void;
 }
 
-export const ALLOWED_METHODS = ['MESSAGE', 'OPTIONS'];
+export const ALLOWED_METHODS = ['MESSAGE', 'OPTIONS', 'REGISTER', 'PUBLISH', 'SUBSCRIBE'];
 const ACCEPTED_TYPES = 'text/plain, text/html, message/cpim, application/im-iscomposing+xml';
 const IS_COMPOSING = 'application/im-iscomposing+xml';
 
-export function createRequestHandler(options: EdgeOptions): (request: SipRequest) => Promise<Reply> {
-  return async (request) => {
+export function createRequestHandler(
+  options: EdgeOptions,
+): (request: SipRequest, source: SipSource) => Promise<Reply> {
+  return async (request, source) => {
     switch (request.method) {
       case 'MESSAGE':
         return onMessage(request, options);
+      case 'REGISTER':
+        return options.registrar.register(request);
+      case 'PUBLISH':
+        return options.publications.publish(request);
+      case 'SUBSCRIBE':
+        return options.messageWaiting.subscribe(request, source);
       case 'OPTIONS':
         return {
           status: 200,
@@ -35,6 +47,7 @@ export function createRequestHandler(options: EdgeOptions): (request: SipRequest
           headers: [
             { name: 'allow', value: ALLOWED_METHODS.join(', ') },
             { name: 'accept', value: ACCEPTED_TYPES },
+            ALLOW_EVENTS,
           ],
         };
       default:
@@ -50,6 +63,14 @@ export function createRequestHandler(options: EdgeOptions): (request: SipRequest
 async function onMessage(request: SipRequest, options: EdgeOptions): Promise<Reply> {
   const callId = getHeader(request, 'call-id') ?? '';
   const cseq = parseCSeq(getHeader(request, 'cseq') ?? '');
+  const delivering = getHeader(request, DELIVERY_MARK);
+  if (delivering !== undefined) {
+    // A MESSAGE Holdover is delivering came back (a proxy's failure route without the
+    // X-Holdover-Delivery check): capturing it would answer 202 and end the delivery as if
+    // the recipient had it. It is still held; 480 makes the delivery stop and retry later.
+    logger.warn('delivered message routed back to the edge: answered 480', { id: delivering, callId });
+    return refuse(480, 'Temporarily Unavailable', 'a Holdover delivery cannot be captured again');
+  }
   const contentType = getHeader(request, 'content-type');
   if (contentType === undefined) {
     return refuse(
@@ -89,7 +110,15 @@ async function onMessage(request: SipRequest, options: EdgeOptions): Promise<Rep
     logger.error('capture API unavailable', { callId, error: error.message });
     return unavailable(options);
   }
-  return mapCaptureAnswer(answer, callId, options);
+  const reply = mapCaptureAnswer(answer, callId, options);
+  if (reply.status === 202 && options.onCaptured) {
+    try {
+      options.onCaptured(aorOf(to.uri));
+    } catch {
+      // a recipient the API accepted but we cannot normalize: nothing to notify
+    }
+  }
+  return reply;
 }
 
 function mapCaptureAnswer(answer: ApiAnswer, callId: string, options: EdgeOptions): Reply {
@@ -130,16 +159,6 @@ function unavailable(options: EdgeOptions): Reply {
     reason: 'Service Unavailable',
     headers: [{ name: 'retry-after', value: String(options.retryAfterSeconds) }],
   };
-}
-
-function refuse(status: number, reason: string, detail: string): Reply {
-  return { status, reason, headers: [warning(detail)] };
-}
-
-/** RFC 3261 20.43: a Warning carries the precise reason; quotes and line breaks are stripped. */
-function warning(text: string): SipHeader {
-  const clean = text.replace(/[\r\n"\\]/g, ' ').slice(0, 200);
-  return { name: 'warning', value: `399 holdover "${clean}"` };
 }
 
 function errorMessage(body: unknown): string {

@@ -1,15 +1,29 @@
 // Edge configuration, read and checked once at start; a bad value stops the edge with its name.
-import { envInt, envOr, requireEnv } from '../functions/adapters/env.ts';
+import { envDurationMs, envInt, envList, envOr, requireEnv } from '../functions/adapters/env.ts';
+import type { OutboundProxy } from './delivery.ts';
+import { targetOfUri } from './outgoing-request.ts';
 
 export interface EdgeConfig {
   sipHost: string;
   sipPort: number;
+  /** The host put in our Via and Contact headers (SIP_ADVERTISED_HOST, default SIP_HOST). */
+  sipAdvertisedHost: string;
   httpHost: string;
   httpPort: number;
   apiUrl: string;
   secret: string;
   maxBodyBytes: number;
   retryAfterSeconds: number;
+  /** Where every request the edge sends goes (OUTBOUND_PROXY); unset: to the UA's contact. */
+  outboundProxy?: OutboundProxy;
+  /** Timer F of outgoing requests (DELIVERY_TIMEOUT). */
+  deliveryTimeoutMs: number;
+  /** How often subscribed message counts are re-read (MWI_POLL_INTERVAL). */
+  mwiPollIntervalMs: number;
+  /** Shortest registration/publication/subscription granted (SIP_MIN_EXPIRES); shorter → 423. */
+  minExpiresSeconds: number;
+  /** SIP domains served (HOLDOVER_DOMAINS): REGISTER/PUBLISH/SUBSCRIBE for others get 404. */
+  domains: string[];
 }
 
 export function edgeConfigFromEnv(): EdgeConfig {
@@ -19,14 +33,44 @@ export function edgeConfigFromEnv(): EdgeConfig {
   } catch {
     throw new Error(`HOLDOVER_API_URL must be a URL such as http://127.0.0.1:3000, got "${apiUrl}"`);
   }
+  const domains = envList('HOLDOVER_DOMAINS', 'example.com,localhost,127.0.0.1');
+  if (domains.length === 0) throw new Error('HOLDOVER_DOMAINS must name at least one SIP domain');
+  const sipHost = envOr('SIP_HOST', '127.0.0.1');
+  const outboundProxy = outboundProxyFromEnv();
   return {
-    sipHost: envOr('SIP_HOST', '127.0.0.1'),
+    sipHost,
     sipPort: envInt('SIP_PORT', 5060),
+    sipAdvertisedHost: envOr('SIP_ADVERTISED_HOST', sipHost),
     httpHost: envOr('EDGE_HTTP_HOST', envOr('SIP_HOST', '127.0.0.1')),
     httpPort: envInt('EDGE_HTTP_PORT', 3001),
     apiUrl,
     secret: requireEnv('HOLDOVER_SECRET'),
     maxBodyBytes: envInt('HOLDOVER_MAX_BODY_BYTES', 65_536),
     retryAfterSeconds: envInt('HOLDOVER_RETRY_AFTER', 30),
+    ...(outboundProxy ? { outboundProxy } : {}),
+    deliveryTimeoutMs: envDurationMs('DELIVERY_TIMEOUT', '32s'),
+    mwiPollIntervalMs: envDurationMs('MWI_POLL_INTERVAL', '30s'),
+    minExpiresSeconds: minExpiresFromEnv(),
+    domains,
   };
+}
+
+function outboundProxyFromEnv(): OutboundProxy | undefined {
+  const uri = envOr('OUTBOUND_PROXY', '');
+  if (uri === '') return undefined;
+  try {
+    return { uri, target: targetOfUri(uri) };
+  } catch (error) {
+    throw new Error(
+      `OUTBOUND_PROXY must be a SIP URI such as sip:127.0.0.1:5060;transport=tcp, got "${uri}": ${
+        error instanceof Error ? error.message : String(error)
+      }`,
+    );
+  }
+}
+
+function minExpiresFromEnv(): number {
+  const seconds = envInt('SIP_MIN_EXPIRES', 60);
+  if (seconds > 3600) throw new Error(`SIP_MIN_EXPIRES must be at most 3600 seconds, got "${seconds}"`);
+  return seconds;
 }

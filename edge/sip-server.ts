@@ -29,6 +29,8 @@ export interface SipReply {
   reason: string;
   headers?: SipHeader[];
   body?: Buffer;
+  /** To tag of the response when the handler needs to know it (a dialog it creates); else random. */
+  toTag?: string;
 }
 
 export type SipRequestHandler = (req: SipRequest, source: SipSource) => Promise<SipReply>;
@@ -148,7 +150,11 @@ export class SipServer {
       if (!Number.isInteger(reply.status) || reply.status < 200 || reply.status > 699) {
         throw new Error(`handler returned status ${reply.status}, not a final response`);
       }
-      const opts = { headers: reply.headers ?? [], ...(reply.body ? { body: reply.body } : {}) };
+      const opts = {
+        headers: reply.headers ?? [],
+        ...(reply.body ? { body: reply.body } : {}),
+        ...(reply.toTag ? { toTag: reply.toTag } : {}),
+      };
       bytes = serializeResponse(buildResponse(req, reply.status, reply.reason, opts));
     } catch (error) {
       this.log('error', 'sip request handler failed', { ...fields, error: describe(error) });

@@ -85,6 +85,8 @@ function loadSecret(dataDir: string): string {
 export interface RuntimeFile {
   apiUrl: string;
   pid: number;
+  /** The edge process, for operators (and the crash test) to find it. */
+  edgePid?: number;
   startedAt: string;
 }
 

@@ -85,7 +85,7 @@ async function main(): Promise<void> {
   });
   progress(`API ready on http://127.0.0.1:${config.apiPort}`);
 
-  const edge = await timed(`SIP edge ready on ${config.sipHost}:${config.sipPort} (UDP, TCP)`, () =>
+  const startEdge = () =>
     startChild({
       name: 'edge',
       command: process.execPath,
@@ -96,14 +96,16 @@ async function main(): Promise<void> {
         EDGE_HTTP_PORT: String(config.edgeHttpPort),
         HOLDOVER_API_URL: `http://127.0.0.1:${config.apiPort}`,
         HOLDOVER_SECRET: config.secret,
+        HOLDOVER_DOMAINS: config.domains.join(','),
         ...(config.outboundProxy ? { OUTBOUND_PROXY: config.outboundProxy } : {}),
       },
       logDir,
       timeoutMs: 30_000,
       ready: () => httpOk(`http://127.0.0.1:${config.edgeHttpPort}/health`),
-    }),
-  );
-  track('SIP edge')(edge);
+    });
+  const edge = await timed(`SIP edge ready on ${config.sipHost}:${config.sipPort} (UDP, TCP)`, startEdge);
+  superviseEdge(edge, startEdge);
+  edgePid = edge.pid;
 
   const deliver = await import('../functions/deliver.ts');
   pollers.push(
@@ -135,12 +137,7 @@ async function main(): Promise<void> {
   );
   progress(`workers running: delivery, email; sweeper every ${config.sweepIntervalMs / 1000}s`);
 
-  const runtime: RuntimeFile = {
-    apiUrl: `http://127.0.0.1:${config.apiPort}`,
-    pid: process.pid,
-    startedAt: new Date().toISOString(),
-  };
-  writeFileSync(runtimeFilePath(config.dataDir), JSON.stringify(runtime, null, 2));
+  writeRuntime(config);
   ready = true;
   progress(
     [
@@ -250,6 +247,52 @@ function everyInterval(
 
 function json(statusCode: number, body: unknown) {
   return { statusCode, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+}
+
+let edgePid: number | undefined;
+let runtimeConfig: LocalConfig | undefined;
+
+function writeRuntime(config: LocalConfig): void {
+  runtimeConfig = config;
+  const runtime: RuntimeFile = {
+    apiUrl: `http://127.0.0.1:${config.apiPort}`,
+    pid: process.pid,
+    ...(edgePid ? { edgePid } : {}),
+    startedAt: new Date().toISOString(),
+  };
+  writeFileSync(runtimeFilePath(config.dataDir), JSON.stringify(runtime, null, 2));
+}
+
+/**
+ * The edge is restarted when it dies, as ECS replaces a failed task; it keeps no messages, so
+ * nothing is lost. Five deaths within a minute mean something is wrong: stop everything.
+ */
+function superviseEdge(edge: ChildProcess, start: () => Promise<ChildProcess>): void {
+  const deaths: number[] = [];
+  const onExit = (child: ChildProcess) =>
+    child.once('exit', (code, signal) => {
+      if (stopping) return;
+      deaths.push(Date.now());
+      while ((deaths[0] ?? Date.now()) < Date.now() - 60_000) deaths.shift();
+      if (deaths.length >= 5) {
+        progress('SIP edge died five times within a minute; shutting down. See .holdover/logs/edge.log.');
+        void shutdown(1);
+        return;
+      }
+      progress(`SIP edge stopped unexpectedly (${signal ?? `exit code ${code}`}); restarting it`);
+      start()
+        .then((next) => {
+          edgePid = next.pid;
+          if (runtimeConfig) writeRuntime(runtimeConfig);
+          progress('SIP edge ready again');
+          onExit(next);
+        })
+        .catch((error: unknown) => {
+          progress(`SIP edge could not be restarted: ${error instanceof Error ? error.message : String(error)}`);
+          void shutdown(1);
+        });
+    });
+  onExit(edge);
 }
 
 function watch(child: ChildProcess, label: string): void {

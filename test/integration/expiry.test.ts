@@ -64,7 +64,7 @@ async function hold(
   return message;
 }
 
-function sweepDeps(queue: MemoryQueue | { enqueue: (job: ExpiryJob) => Promise<void> }) {
+function sweepDeps(queue: { enqueue: (job: ExpiryJob) => Promise<void> }) {
   return { store, queue, now: () => now, shards: EXPIRY_SHARDS, claimTimeoutMs: 1_800_000, jobSize: 200 };
 }
 

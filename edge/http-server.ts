@@ -1,0 +1,151 @@
+// The edge's HTTP side: `GET /health` for the load balancer and `npm start`, and the signed
+// `POST /deliver` the delivery function calls (DESIGN.md "Security": the same signature both
+// ways, refused with 401 outside its window or with another secret).
+
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { z } from 'zod';
+import { verifySignature } from '../functions/core/signature.ts';
+import { type DeliverRequest, DeliverRequestSchema, type DeliveryOutcome, NoRouteError } from './delivery.ts';
+import { logger } from './log.ts';
+
+export interface EdgeHttpOptions {
+  secret: string;
+  deliver: (
+    request: DeliverRequest,
+    onOutcome: (outcome: DeliveryOutcome) => void,
+  ) => Promise<DeliveryOutcome[]>;
+  /** Called once the answer to a /deliver call has been written (MWI re-reads the count). */
+  onDelivered?: (recipient: string) => void;
+  /** Largest request body accepted. */
+  maxBodyBytes: number;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function edgeHttpHandler(options: EdgeHttpOptions): RequestListener {
+  return (request, response) => {
+    route(request, response, options).catch((error: unknown) => {
+      if (error instanceof HttpError) {
+        answer(response, error.status, { error: { code: error.code, message: error.message } });
+        return;
+      }
+      const correlationId = randomUUID();
+      logger.error('edge http request failed', {
+        correlationId,
+        path: request.url,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      answer(response, 500, { error: { code: 'internal', message: 'Internal error', correlationId } });
+    });
+  };
+}
+
+async function route(
+  request: IncomingMessage,
+  response: ServerResponse,
+  options: EdgeHttpOptions,
+): Promise<void> {
+  const path = new URL(request.url ?? '/', 'http://edge').pathname;
+  if (path === '/health') {
+    if (request.method !== 'GET') throw new HttpError(405, 'method_not_allowed', 'use GET');
+    answer(response, 200, { status: 'ok' });
+    return;
+  }
+  if (path === '/deliver') {
+    if (request.method !== 'POST') throw new HttpError(405, 'method_not_allowed', 'use POST');
+    await deliver(request, response, options);
+    return;
+  }
+  throw new HttpError(404, 'not_found', `no route ${path}`);
+}
+
+async function deliver(
+  request: IncomingMessage,
+  response: ServerResponse,
+  options: EdgeHttpOptions,
+): Promise<void> {
+  const body = await readBody(request, options.maxBodyBytes);
+  try {
+    verifySignature(options.secret, signatureHeaders(request), body);
+  } catch (error) {
+    throw new HttpError(401, 'unauthorized', error instanceof Error ? error.message : 'unauthorized');
+  }
+  const deliverRequest = parseJson(DeliverRequestSchema, body);
+  // Each outcome is streamed as one JSON line the moment the UA answered, then {"done":true}.
+  // If the edge dies mid-batch, the caller keeps what it heard: only the message in flight then
+  // is sent again (with the same Call-ID).
+  const line = (value: unknown) => {
+    if (!response.headersSent) response.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    response.write(`${JSON.stringify(value)}\n`);
+  };
+  try {
+    await options.deliver(deliverRequest, line);
+  } catch (error) {
+    if (error instanceof NoRouteError) throw new HttpError(400, 'invalid_request', error.message);
+    if (response.headersSent) {
+      response.destroy(); // an incomplete stream: the caller retries what it did not hear about
+      return;
+    }
+    throw error;
+  }
+  response.once('finish', () => options.onDelivered?.(deliverRequest.recipient));
+  line({ done: true });
+  response.end();
+}
+
+function signatureHeaders(request: IncomingMessage): Record<string, string | undefined> {
+  const headers: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    headers[name] = Array.isArray(value) ? value[0] : value;
+  }
+  return headers;
+}
+
+function parseJson<Schema extends z.ZodType>(schema: Schema, bytes: Buffer): z.infer<Schema> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'invalid_request', 'Body is not valid JSON');
+  }
+  const result = schema.safeParse(parsed);
+  if (!result.success) {
+    const message = result.error.issues
+      .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : 'body'}: ${issue.message}`)
+      .join('; ');
+    throw new HttpError(400, 'invalid_request', message);
+  }
+  return result.data;
+}
+
+function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        reject(new HttpError(413, 'too_large', `body is larger than ${maxBytes} bytes`));
+        request.resume();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.on('end', () => resolve(Buffer.concat(chunks)));
+    request.on('error', reject);
+  });
+}
+
+function answer(response: ServerResponse, status: number, body: unknown): void {
+  if (response.headersSent) return;
+  response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+}

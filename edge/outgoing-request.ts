@@ -1,0 +1,124 @@
+// Requests the edge originates (RFC 3261 §8.1.1): delivered MESSAGEs and NOTIFYs. Pure: the
+// caller supplies the branch and tags, so what goes on the wire can be checked byte by byte.
+
+import { randomBytes } from 'node:crypto';
+import type { SipHeader, SipRequest } from './sip/message.ts';
+import { SipParseError } from './sip/message.ts';
+import { parseUri } from './sip/uri.ts';
+import type { SipTarget, SipTransportName } from './transport.ts';
+
+/** The address the edge puts in its Via and Contact headers (SIP_HOST / SIP_PORT). */
+export interface LocalSipAddress {
+  host: string;
+  port: number;
+}
+
+export interface OutgoingRequestSpec {
+  method: string;
+  requestUri: string;
+  /** Where the request goes; its transport is named in the Via. */
+  target: SipTarget;
+  local: LocalSipAddress;
+  /** Top Via branch, starting with the RFC 3261 magic cookie (see `newBranch`). */
+  branch: string;
+  /** Complete header values, tags included. */
+  from: string;
+  to: string;
+  callId: string;
+  cseq: number;
+  /** Further headers in order (Route, Event, Date, …), after the mandatory ones. */
+  headers?: readonly SipHeader[];
+  body?: Buffer;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+export function buildOutgoingRequest(spec: OutgoingRequestSpec): SipRequest {
+  const headers: SipHeader[] = [
+    { name: 'via', value: viaOf(spec.local, spec.target.transport, spec.branch) },
+    { name: 'max-forwards', value: '70' },
+    { name: 'from', value: spec.from },
+    { name: 'to', value: spec.to },
+    { name: 'call-id', value: spec.callId },
+    { name: 'cseq', value: `${spec.cseq} ${spec.method}` },
+    ...(spec.headers ?? []),
+  ];
+  return {
+    kind: 'request',
+    method: spec.method,
+    uri: spec.requestUri,
+    version: 'SIP/2.0',
+    headers,
+    body: spec.body ?? EMPTY,
+  };
+}
+
+/** `SIP/2.0/UDP host:port;branch=…;rport` (RFC 3581: ask for the response at our source port). */
+export function viaOf(local: LocalSipAddress, transport: SipTransportName, branch: string): string {
+  return `SIP/2.0/${transport.toUpperCase()} ${uriHost(local.host)}:${local.port};branch=${branch};rport`;
+}
+
+/** Our Contact for a dialog (NOTIFY, 200 to SUBSCRIBE): where in-dialog requests reach us. */
+export function contactOf(local: LocalSipAddress, transport: SipTransportName): string {
+  return `<sip:${uriHost(local.host)}:${local.port};transport=${transport}>`;
+}
+
+/** A branch with the RFC 3261 magic cookie and 64 random bits. */
+export function newBranch(): string {
+  return `z9hG4bK${randomBytes(8).toString('hex')}`;
+}
+
+/** `"Alice \"A\" Smith" <sip:alice@example.com>`: a quoted display name (§25.1 quoted-string). */
+export function nameAddr(uri: string, displayName?: string): string {
+  if (displayName === undefined || displayName === '') return `<${uri}>`;
+  return `"${displayName.replace(/[\\"]/g, (ch) => `\\${ch}`)}" <${uri}>`;
+}
+
+/** RFC 1123 date in GMT as SIP's Date header wants it (§20.17): `Sat, 21 Nov 2026 10:00:00 GMT`. */
+export function sipDate(date: Date): string {
+  return date.toUTCString();
+}
+
+export class UnsupportedTargetError extends Error {
+  override readonly name = 'UnsupportedTargetError';
+}
+
+/**
+ * Where to send a request for a SIP URI, without DNS SRV/NAPTR (RFC 3263 reduced to what a
+ * contact or a configured proxy needs): `maddr` or the host, the port (default 5060), and the
+ * `transport` parameter (UDP by default; TCP; TLS and others are not supported).
+ */
+export function targetOfUri(uri: string): SipTarget {
+  let parsed: ReturnType<typeof parseUri>;
+  try {
+    parsed = parseUri(uri);
+  } catch (error) {
+    throw new UnsupportedTargetError(`"${uri}" is not a SIP URI (${describe(error)})`);
+  }
+  if (parsed.scheme === 'sips')
+    throw new UnsupportedTargetError(`"${uri}" needs TLS, which the edge does not speak`);
+  if (parsed.scheme !== 'sip') throw new UnsupportedTargetError(`"${uri}" is not a SIP URI`);
+  const transportParam = (parsed.params.transport ?? 'udp').toLowerCase();
+  if (transportParam !== 'udp' && transportParam !== 'tcp') {
+    throw new UnsupportedTargetError(
+      `"${uri}" asks for transport ${transportParam}; the edge speaks UDP and TCP`,
+    );
+  }
+  const maddr = parsed.params.maddr;
+  const host = maddr ? maddr.toLowerCase() : parsed.host;
+  return {
+    transport: transportParam,
+    host: host.startsWith('[') ? host.slice(1, -1) : host,
+    port: parsed.port ?? 5060,
+  };
+}
+
+/** An IPv6 address goes into a URI or Via in brackets. */
+function uriHost(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}
+
+function describe(error: unknown): string {
+  if (error instanceof SipParseError) return error.reason;
+  return error instanceof Error ? error.message : String(error);
+}

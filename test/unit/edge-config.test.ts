@@ -1,0 +1,69 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { edgeConfigFromEnv } from '../../edge/config.ts';
+
+beforeEach(() => {
+  vi.stubEnv('HOLDOVER_API_URL', 'http://127.0.0.1:3000');
+  vi.stubEnv('HOLDOVER_SECRET', 'secret');
+  for (const name of [
+    'OUTBOUND_PROXY',
+    'DELIVERY_TIMEOUT',
+    'MWI_POLL_INTERVAL',
+    'HOLDOVER_DOMAINS',
+    'SIP_MIN_EXPIRES',
+    'SIP_HOST',
+    'SIP_ADVERTISED_HOST',
+  ]) {
+    vi.stubEnv(name, '');
+  }
+});
+
+afterEach(() => {
+  vi.unstubAllEnvs();
+});
+
+describe('edge configuration', () => {
+  it('defaults: no proxy, Timer F 32 s, poll 30 s, the three local domains, min expiry 60 s', () => {
+    const config = edgeConfigFromEnv();
+    expect(config.outboundProxy).toBeUndefined();
+    expect(config.deliveryTimeoutMs).toBe(32_000);
+    expect(config.mwiPollIntervalMs).toBe(30_000);
+    expect(config.domains).toEqual(['example.com', 'localhost', '127.0.0.1']);
+    expect(config.minExpiresSeconds).toBe(60);
+    expect(config.sipAdvertisedHost).toBe('127.0.0.1');
+  });
+
+  it('reads OUTBOUND_PROXY as a SIP URI with its transport', () => {
+    vi.stubEnv('OUTBOUND_PROXY', 'sip:127.0.0.1:5060;transport=tcp');
+    expect(edgeConfigFromEnv().outboundProxy).toEqual({
+      uri: 'sip:127.0.0.1:5060;transport=tcp',
+      target: { transport: 'tcp', host: '127.0.0.1', port: 5060 },
+    });
+  });
+
+  it('reads durations, domains and the advertised host', () => {
+    vi.stubEnv('DELIVERY_TIMEOUT', '2s');
+    vi.stubEnv('MWI_POLL_INTERVAL', '500ms');
+    vi.stubEnv('HOLDOVER_DOMAINS', 'Corp.Example, example.org');
+    vi.stubEnv('SIP_HOST', '0.0.0.0');
+    vi.stubEnv('SIP_ADVERTISED_HOST', '10.0.0.5');
+    const config = edgeConfigFromEnv();
+    expect(config.deliveryTimeoutMs).toBe(2000);
+    expect(config.mwiPollIntervalMs).toBe(500);
+    expect(config.domains).toEqual(['corp.example', 'example.org']);
+    expect(config.sipAdvertisedHost).toBe('10.0.0.5');
+  });
+
+  it.each([
+    ['OUTBOUND_PROXY', 'http://proxy'],
+    ['OUTBOUND_PROXY', 'sips:proxy.example.com'],
+    ['OUTBOUND_PROXY', 'sip:proxy.example.com;transport=sctp'],
+    ['DELIVERY_TIMEOUT', '32'],
+    ['MWI_POLL_INTERVAL', 'often'],
+    ['HOLDOVER_DOMAINS', ' , '],
+    ['SIP_MIN_EXPIRES', '0'],
+    ['SIP_MIN_EXPIRES', '7200'],
+  ])('a bad %s (%s) stops the edge with the variable’s name', (name, value) => {
+    vi.stubEnv(name, value);
+    expect(() => edgeConfigFromEnv()).toThrow(name);
+  });
+});
