@@ -33,7 +33,7 @@ export function createRequestHandler(
   return async (request, source) => {
     switch (request.method) {
       case 'MESSAGE':
-        return onMessage(request, options);
+        return onMessage(request, options, source, arrivalStamp());
       case 'REGISTER':
         return options.registrar.register(request);
       case 'PUBLISH':
@@ -60,7 +60,17 @@ export function createRequestHandler(
   };
 }
 
-async function onMessage(request: SipRequest, options: EdgeOptions): Promise<Reply> {
+/**
+ * `arrived` is stamped when the datagram or TCP frame was handed to us, before any await, so
+ * "oldest first" means the order MESSAGEs reached the edge even though they are stored
+ * concurrently.
+ */
+async function onMessage(
+  request: SipRequest,
+  options: EdgeOptions,
+  source: SipSource,
+  arrived: string,
+): Promise<Reply> {
   const callId = getHeader(request, 'call-id') ?? '';
   const cseq = parseCSeq(getHeader(request, 'cseq') ?? '');
   const delivering = getHeader(request, DELIVERY_MARK);
@@ -100,6 +110,9 @@ async function onMessage(request: SipRequest, options: EdgeOptions): Promise<Rep
     ...(expires !== undefined && /^\d{1,10}$/.test(expires.trim())
       ? { expires: Number(expires.trim()) }
       : {}),
+    receivedAt: arrived,
+    replyTo: replyTargetOf(request, source),
+    ...(isAutoSubmitted(request) ? { autoSubmitted: true } : {}),
   };
 
   let answer: ApiAnswer;
@@ -174,4 +187,40 @@ function errorMessage(body: unknown): string {
     }
   }
   return 'request refused';
+}
+
+/** Where a bounce or IMDN for this sender can go: its Contact, else where the MESSAGE came from. */
+function replyTargetOf(request: SipRequest, source: SipSource): string {
+  const contact = getHeader(request, 'contact');
+  if (contact !== undefined) {
+    try {
+      return parseNameAddr(contact).uri;
+    } catch {
+      // fall through to the source address
+    }
+  }
+  const host = source.address.includes(':') ? `[${source.address}]` : source.address;
+  return `sip:${host}:${source.port};transport=${source.transport}`;
+}
+
+/** RFC 3834's Auto-Submitted, reused: an automatic MESSAGE must never get an automatic answer. */
+function isAutoSubmitted(request: SipRequest): boolean {
+  const value = getHeader(request, 'auto-submitted');
+  return value !== undefined && value.trim().toLowerCase() !== 'no';
+}
+
+let lastArrivalMicros = 0;
+
+/**
+ * A strictly increasing arrival time with microseconds (`2026-11-21T10:00:00.123456Z`): two
+ * MESSAGEs that arrive in the same TCP read still sort in the order they came.
+ */
+export function arrivalStamp(): string {
+  const micros = Math.max(
+    Math.floor((performance.timeOrigin + performance.now()) * 1000),
+    lastArrivalMicros + 1,
+  );
+  lastArrivalMicros = micros;
+  const iso = new Date(Math.floor(micros / 1000)).toISOString();
+  return `${iso.slice(0, -1)}${String(micros % 1000).padStart(3, '0')}Z`;
 }

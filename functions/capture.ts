@@ -26,6 +26,8 @@ export const CaptureRequestSchema = z.object({
   subject: z.string().max(1024).optional(),
   expires: z.number().int().min(0).optional(),
   replyTo: z.string().min(1).max(2048).optional(),
+  /** When the edge received it (its clock); orders messages that are stored concurrently. */
+  receivedAt: z.iso.datetime().optional(),
   autoSubmitted: z.boolean().optional(),
 });
 

@@ -4,11 +4,12 @@
 import { ChangeMessageVisibilityCommand } from '@aws-sdk/client-sqs';
 import type { SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { monotonicFactory } from 'ulid';
+import { sqs } from './adapters/clients.ts';
 import { HttpEdge } from './adapters/edge-client.ts';
 import { envInt, envOr, requireEnv } from './adapters/env.ts';
 import { describeIssues } from './adapters/http.ts';
 import { logger, MetricUnit, metrics } from './adapters/observability.ts';
-import { deliveryQueue, sqs } from './adapters/queue.ts';
+import { deliveryQueue } from './adapters/queue.ts';
 import { signingSecret } from './adapters/secret.ts';
 import { store } from './adapters/store.ts';
 import { type DeliveryEvent, deliverBacklog, RetryLaterError } from './core/delivery.ts';

@@ -3,9 +3,10 @@
 // the job is retried with backoff, and after its retries it waits in the DLQ (with an alarm).
 
 import { SESv2Client } from '@aws-sdk/client-sesv2';
-import { ChangeMessageVisibilityCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand } from '@aws-sdk/client-sqs';
 import type { SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { monotonicFactory } from 'ulid';
+import { sqs } from './adapters/clients.ts';
 import { requireEnv } from './adapters/env.ts';
 import { describeIssues } from './adapters/http.ts';
 import { logger, MetricUnit, metrics } from './adapters/observability.ts';
@@ -15,7 +16,6 @@ import { store } from './adapters/store.ts';
 import { ExpiryJobSchema, emailExpired } from './core/expiry.ts';
 
 const queueUrl = requireEnv('HOLDOVER_EXPIRED_QUEUE_URL');
-const sqs = new SQSClient({});
 const ulid = monotonicFactory();
 const deps = {
   users: store,

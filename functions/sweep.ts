@@ -1,6 +1,6 @@
 // Scheduled (EventBridge every minute; HOLDOVER_SWEEP_INTERVAL locally): claims messages whose
 // time ran out, and those of users on vacation, and queues one email job per recipient.
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { sqs } from './adapters/clients.ts';
 import { requireEnv } from './adapters/env.ts';
 import { logger, MetricUnit, metrics } from './adapters/observability.ts';
 import { SqsExpiredQueue } from './adapters/sqs-queue.ts';
@@ -10,7 +10,7 @@ import { sweepDue } from './core/expiry.ts';
 
 const deps = {
   store,
-  queue: new SqsExpiredQueue(new SQSClient({}), requireEnv('HOLDOVER_EXPIRED_QUEUE_URL')),
+  queue: new SqsExpiredQueue(sqs, requireEnv('HOLDOVER_EXPIRED_QUEUE_URL')),
   now: Date.now,
   shards: EXPIRY_SHARDS,
   claimTimeoutMs: 30 * 60_000,

@@ -112,7 +112,8 @@ export async function startSqs(port: number, logDir: string): Promise<ChildProce
     name: 'sqs',
     command: process.execPath,
     args: [join(packageDir('fauxqs'), 'dist', 'cli.js')],
-    env: { FAUXQS_PORT: String(port), FAUXQS_HOST: '127.0.0.1', FAUXQS_LOGGER: 'false' },
+    // no FAUXQS_HOST: queue URLs then carry the host the client used (127.0.0.1:port)
+    env: { FAUXQS_PORT: String(port), FAUXQS_LOGGER: 'false' },
     logDir,
     timeoutMs: 20_000,
     ready: async () => {
@@ -124,6 +125,7 @@ export async function startSqs(port: number, logDir: string): Promise<ChildProce
 
 export function sqsClient(port: number): SQSClient {
   return new SQSClient({
+    useQueueUrlAsEndpoint: false,
     endpoint: `http://127.0.0.1:${port}`,
     region: LOCAL_REGION,
     credentials: LOCAL_CREDENTIALS,

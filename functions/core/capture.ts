@@ -58,7 +58,12 @@ export interface CapturedMessage {
   replyTo?: string;
   /** The MESSAGE is itself an automatic answer (Auto-Submitted): never answer it automatically. */
   autoSubmitted?: boolean;
+  /** When the edge received it: the order of arrival, kept although captures run concurrently. */
+  receivedAt?: string;
 }
+
+/** The edge's clock is trusted for ordering only while it agrees with ours within this. */
+const MAX_EDGE_CLOCK_SKEW_MS = 300_000;
 
 export type CaptureResult =
   | { status: 'held' | 'duplicate'; id: string; expiresAt: string }
@@ -79,7 +84,14 @@ export async function captureMessage(message: CapturedMessage, deps: CaptureDeps
   const cpim = type.mediaType === CPIM ? parseCpim(message.body) : undefined;
   checkReadable(cpim ? cpim.contentType : message.contentType, cpim ? cpim.body : message.body);
 
-  const nowMs = deps.now();
+  const clockMs = deps.now();
+  const edgeMs = message.receivedAt ? Date.parse(message.receivedAt) : Number.NaN;
+  const trustEdge = Math.abs(edgeMs - clockMs) <= MAX_EDGE_CLOCK_SKEW_MS;
+  const nowMs = trustEdge ? edgeMs : clockMs;
+  const receivedAt =
+    trustEdge && message.receivedAt
+      ? microsIso(message.receivedAt)
+      : microsIso(new Date(clockMs).toISOString());
   const user = await deps.users.getUser(recipient);
   const settings = user.settings;
   let holdMs = settings?.expireAfter ? parseDuration(settings.expireAfter) : policy.defaultExpireAfterMs;
@@ -99,7 +111,7 @@ export async function captureMessage(message: CapturedMessage, deps: CaptureDeps
     body: message.body,
     ...(cpim ? { cpim: cpimFacts(cpim) } : {}),
     ...(message.subject ? { subject: message.subject } : {}),
-    receivedAt: new Date(nowMs).toISOString(),
+    receivedAt,
     expiresAt: new Date(nowMs + holdMs).toISOString(),
     state: 'pending',
   };
@@ -151,6 +163,14 @@ async function afterHeld(
     ...(held.replyTo ? { target: held.replyTo } : {}),
     message: autoReplyOf(held.recipient, held.sender, text, deps.newId(nowMs), nowMs),
   });
+}
+
+/** Times as `…ss.ffffffZ`: one fixed width, so stored keys sort by time as strings. */
+export function microsIso(iso: string): string {
+  const match = /^(.*T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$/.exec(iso);
+  if (!match) return iso;
+  const utc = match[3] === 'Z' ? match[1] : new Date(iso).toISOString().slice(0, 19);
+  return `${utc}.${(match[2] ?? '').padEnd(6, '0').slice(0, 6)}Z`;
 }
 
 function checkReadable(contentType: string, body: Uint8Array): void {

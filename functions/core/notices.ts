@@ -5,12 +5,7 @@ import type { HeldMessage } from './held-message.ts';
 import type { OutgoingMessage } from './jobs.ts';
 
 export const AUTO_SUBMITTED = { name: 'Auto-Submitted', value: 'auto-replied' };
-/**
- * Marks a MESSAGE Holdover is delivering. A proxy must not route it back to Holdover when it fails
- * (docs/proxy-integration.md), and the edge refuses one that comes back anyway (480), so a held
- * message is never captured again as a fresh one and counted as delivered.
- */
-export const DELIVERY_HEADER = 'X-Holdover-Delivery';
+// The edge marks every MESSAGE it delivers with X-Holdover-Delivery (edge/outgoing-request.ts).
 
 /** A Call-ID that is the same every time a held message is sent, so a UA can drop a duplicate. */
 export function callIdOf(messageId: string): string {
@@ -27,7 +22,6 @@ export function deliveryOf(message: HeldMessage): OutgoingMessage {
     body: Buffer.from(message.body).toString('base64'),
     date: message.receivedAt,
     callId: callIdOf(message.id),
-    headers: [{ name: DELIVERY_HEADER, value: message.id }],
   };
 }
 

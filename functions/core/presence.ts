@@ -95,10 +95,20 @@ export function applyPresenceUpdate(
     }
     // Going offline by REGISTER also clears a published state: the UA is gone.
     if (update.state === 'offline') delete next.published;
-  } else if (update.state === 'online') {
-    delete next.published;
+  } else if (update.source === 'publish') {
+    // PUBLISH open (or a publication removed) means "back to what the registration says".
+    if (update.state === 'online') delete next.published;
+    else next.published = update.state;
   } else {
+    // Another system (a Lync bridge, an XMPP gateway) knows the state outright, online included,
+    // and may say where the user can be reached.
     next.published = update.state;
+    if (update.contact !== undefined && update.expires !== 0) {
+      next.registration = {
+        contact: update.contact,
+        expiresAt: new Date(nowMs + (update.expires ?? 3600) * 1000).toISOString(),
+      };
+    }
   }
   return next;
 }

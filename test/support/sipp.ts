@@ -12,12 +12,22 @@ export interface SippRun {
   stderr: string;
   /** Contents of sipp's error trace, if it wrote one. */
   errors: string;
+  /** Contents of the scenario's <log> output (with traceLogs). */
+  logs: string;
+  /** sipp's final statistics screen, for failure messages. */
+  screen: string;
   dir: string;
 }
 
 export interface SippOptions {
   scenario: string;
-  target: string;
+  /** Remote host:port; absent for a UAS that only listens. */
+  target?: string;
+  /** Local port to listen on (a UAS); default: one sipp picks. */
+  localPort?: number;
+  traceLogs?: boolean;
+  /** -key name value pairs. */
+  keys?: Record<string, string>;
   transport?: 'u1' | 't1';
   calls: number;
   rate?: number;
@@ -45,8 +55,12 @@ export function sipp(options: SippOptions): Promise<SippRun> {
     `${options.timeoutSeconds ?? 30}s`,
     '-timeout_error',
     '-trace_err',
+    '-trace_screen',
     '-error_file',
     join(dir, 'errors.log'),
+    ...(options.localPort ? ['-p', String(options.localPort)] : []),
+    ...(options.traceLogs ? ['-trace_logs'] : []),
+    ...Object.entries(options.keys ?? {}).flatMap(([name, value]) => ['-key', name, value]),
     ...(options.extraArgs ?? []),
   ];
   if (options.inject) {
@@ -54,7 +68,7 @@ export function sipp(options: SippOptions): Promise<SippRun> {
     writeFileSync(file, `SEQUENTIAL\n${options.inject.join('\n')}\n`);
     args.push('-inf', file);
   }
-  args.push(options.target);
+  if (options.target) args.push(options.target);
   return new Promise((resolvePromise) => {
     execFile(
       'sipp',
@@ -63,9 +77,14 @@ export function sipp(options: SippOptions): Promise<SippRun> {
       (error, stdout, stderr) => {
         const code = error && 'code' in error && typeof error.code === 'number' ? error.code : error ? -1 : 0;
         let errors = '';
-        for (const name of readdirSync(dir))
+        let logs = '';
+        let screen = '';
+        for (const name of readdirSync(dir)) {
+          if (name.endsWith('_screen.log')) screen += readFileSync(join(dir, name), 'utf8').slice(-3000);
           if (name.endsWith('errors.log')) errors += readFileSync(join(dir, name), 'utf8');
-        resolvePromise({ code, stdout, stderr, errors, dir });
+          if (name.endsWith('_logs.log')) logs += readFileSync(join(dir, name), 'utf8');
+        }
+        resolvePromise({ code, stdout, stderr, errors, logs, screen, dir });
       },
     );
   });

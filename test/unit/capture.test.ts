@@ -131,4 +131,45 @@ describe('captureMessage', () => {
     });
     expect(store.messages).toHaveLength(3);
   });
+
+  it("orders by the edge's arrival time, unless the edge's clock is off by more than five minutes", async () => {
+    const { store, deps } = setup();
+    await captureMessage(message({ cseq: 1, receivedAt: '2026-11-21T11:59:59.000Z' }), deps);
+    await captureMessage(message({ cseq: 2, receivedAt: '2026-11-21T09:00:00.000Z' }), deps);
+    expect(store.messages.map((m) => m.receivedAt)).toEqual([
+      '2026-11-21T11:59:59.000000Z',
+      '2026-11-21T12:00:00.000000Z',
+    ]);
+  });
+
+  it("answers an away recipient's offline notice once per sender, never to an automatic message", async () => {
+    const { store, queue, deps } = setup();
+    store.settings.set('sip:bob@example.com', { offlineNotice: 'Out until Monday' });
+    await captureMessage(message({ cseq: 1, replyTo: 'sip:10.0.0.1:5060;transport=udp' }), deps);
+    await captureMessage(message({ cseq: 2 }), deps);
+    await captureMessage(message({ cseq: 3, from: 'sip:carol@example.com', autoSubmitted: true }), deps);
+    expect(queue.jobs).toHaveLength(1);
+    const [notice] = queue.jobs;
+    expect(notice).toMatchObject({
+      kind: 'notice',
+      reason: 'offline-notice',
+      target: 'sip:10.0.0.1:5060;transport=udp',
+    });
+    expect(notice?.kind === 'notice' && notice.message.from).toBe('sip:bob@example.com');
+    expect(notice?.kind === 'notice' && notice.message.headers).toEqual([
+      { name: 'Auto-Submitted', value: 'auto-replied' },
+    ]);
+  });
+
+  it('sends the vacation auto-reply instead while on vacation, and starts delivery for someone online', async () => {
+    const { store, queue, deps } = setup();
+    store.settings.set('sip:bob@example.com', {
+      vacation: { until: '2026-12-01T00:00:00Z', autoReply: 'On holiday' },
+    });
+    await captureMessage(message({ cseq: 1 }), deps);
+    expect(queue.jobs[0]).toMatchObject({ kind: 'notice', reason: 'auto-reply' });
+    store.presence.set('sip:carol@example.com', { published: 'online', version: 1, updatedAt: '' });
+    await captureMessage(message({ cseq: 2, to: 'sip:carol@example.com' }), deps);
+    expect(queue.jobs[1]).toEqual({ kind: 'deliver', recipient: 'sip:carol@example.com' });
+  });
 });
