@@ -24,6 +24,7 @@ export async function handler(): Promise<{ claimed: number; recipients: number }
     logger.info('sweep claimed messages for email', { ...result });
   }
   metrics.addMetric('sweepIndexReads', MetricUnit.Count, result.indexEntriesRead);
+  metrics.addMetric('overdueSeconds', MetricUnit.Seconds, result.overdueSeconds);
   metrics.publishStoredMetrics();
   return { claimed: result.claimed, recipients: result.recipients };
 }

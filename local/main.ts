@@ -288,7 +288,9 @@ function superviseEdge(edge: ChildProcess, start: () => Promise<ChildProcess>): 
           onExit(next);
         })
         .catch((error: unknown) => {
-          progress(`SIP edge could not be restarted: ${error instanceof Error ? error.message : String(error)}`);
+          progress(
+            `SIP edge could not be restarted: ${error instanceof Error ? error.message : String(error)}`,
+          );
           void shutdown(1);
         });
     });

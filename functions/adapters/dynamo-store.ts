@@ -417,6 +417,20 @@ export class DynamoStore implements MessageStore, SettingsStore, UserStore, Deli
     return { entries: Items.map(entryOf), ...(LastEvaluatedKey ? { next: LastEvaluatedKey } : {}) };
   }
 
+  async earliestExpiry(shard: number): Promise<string | undefined> {
+    const { Items = [] } = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: EXPIRY_INDEX,
+        KeyConditionExpression: 'gsi1pk = :shard',
+        ExpressionAttributeValues: { ':shard': `EXP#${shard}` },
+        Limit: 1,
+      }),
+    );
+    const sk = Items[0]?.gsi1sk;
+    return typeof sk === 'string' ? sk.slice(0, sk.indexOf('#')) : undefined;
+  }
+
   async onVacation(nowIso: string): Promise<string[]> {
     const recipients: string[] = [];
     let startKey: Record<string, unknown> | undefined;

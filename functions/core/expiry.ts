@@ -30,6 +30,8 @@ export type ExpiryJob = z.infer<typeof ExpiryJobSchema>;
 export interface ExpiryStore {
   /** Index entries due at `nowIso` in one shard, a page at a time. */
   due(shard: number, nowIso: string, after?: unknown): Promise<{ entries: ExpiryEntry[]; next?: unknown }>;
+  /** The earliest expiry still in a shard's index (claimed or not): how far behind email is. */
+  earliestExpiry(shard: number): Promise<string | undefined>;
   /** Users whose vacation is in force at `nowIso`. */
   onVacation(nowIso: string): Promise<string[]>;
   /** A user's messages still pending or claimed for expiry (vacation sweep). */
@@ -66,12 +68,14 @@ export interface SweepResult {
   claimed: number;
   recipients: number;
   indexEntriesRead: number;
+  /** Seconds the most overdue message still waits past its expiry (0 if none): the lag alarm. */
+  overdueSeconds: number;
 }
 
 export async function sweepDue(deps: SweepDeps): Promise<SweepResult> {
   const nowMs = deps.now();
   const nowIso = new Date(nowMs).toISOString();
-  const result: SweepResult = { claimed: 0, recipients: 0, indexEntriesRead: 0 };
+  const result: SweepResult = { claimed: 0, recipients: 0, indexEntriesRead: 0, overdueSeconds: 0 };
 
   // Collected over the whole sweep (all shards), so each recipient gets one job: one digest.
   const claimedBy = new Map<string, { reason: ExpiryJob['reason']; entries: ExpiryEntry[] }>();
@@ -110,6 +114,15 @@ export async function sweepDue(deps: SweepDeps): Promise<SweepResult> {
     }
   }
   result.recipients = claimedBy.size;
+  for (let shard = 0; shard < deps.shards; shard++) {
+    const earliest = await deps.store.earliestExpiry(shard);
+    if (earliest !== undefined) {
+      result.overdueSeconds = Math.max(
+        result.overdueSeconds,
+        Math.floor((nowMs - Date.parse(earliest)) / 1000),
+      );
+    }
+  }
   return result;
 }
 
