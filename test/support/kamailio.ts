@@ -15,8 +15,8 @@ export function kamailioAvailable(): boolean {
   return spawnSync('kamailio', ['-v'], { encoding: 'utf8' }).status === 0;
 }
 
-export async function startKamailio(edgePort: number): Promise<RunningKamailio> {
-  const port = await freePort();
+export async function startKamailio(edgePort: number, port?: number): Promise<RunningKamailio> {
+  port ??= await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'holdover-kamailio-'));
   const template = readFileSync(resolve(import.meta.dirname, '..', 'e2e', 'kamailio', 'proxy.cfg'), 'utf8');
   const config = join(dir, 'proxy.cfg');
