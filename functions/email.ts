@@ -20,7 +20,11 @@ const ulid = monotonicFactory();
 const deps = {
   users: store,
   store,
-  mailer: new SesMailer(new SESv2Client({}), requireEnv('HOLDOVER_MAIL_FROM')),
+  // A bounded wait: a mail service that hangs must fail the job (it retries), not block it.
+  mailer: new SesMailer(
+    new SESv2Client({ requestHandler: { requestTimeout: 10_000, connectionTimeout: 3_000 } }),
+    requireEnv('HOLDOVER_MAIL_FROM'),
+  ),
   notices: deliveryQueue,
   now: Date.now,
   newId: () => ulid(),

@@ -1,7 +1,7 @@
 // Scheduled (EventBridge every minute; HOLDOVER_SWEEP_INTERVAL locally): claims messages whose
 // time ran out, and those of users on vacation, and queues one email job per recipient.
 import { sqs } from './adapters/clients.ts';
-import { requireEnv } from './adapters/env.ts';
+import { envDurationMs, requireEnv } from './adapters/env.ts';
 import { logger, MetricUnit, metrics } from './adapters/observability.ts';
 import { SqsExpiredQueue } from './adapters/sqs-queue.ts';
 import { store } from './adapters/store.ts';
@@ -15,6 +15,7 @@ const deps = {
   shards: EXPIRY_SHARDS,
   claimTimeoutMs: 30 * 60_000,
   jobSize: 200,
+  intervalMs: envDurationMs('HOLDOVER_SWEEP_INTERVAL', '60s'),
 };
 
 export async function handler(): Promise<{ claimed: number; recipients: number }> {

@@ -87,6 +87,7 @@ export interface RuntimeFile {
   pid: number;
   /** The edge process, for operators (and the crash test) to find it. */
   edgePid?: number;
+  sesPid?: number;
   startedAt: string;
 }
 

@@ -65,9 +65,15 @@ async function main(): Promise<void> {
     timed(`SQS stand-in (fauxqs) ready on :${config.sqsPort}`, () => startSqs(config.sqsPort, logDir)).then(
       track('SQS stand-in'),
     ),
-    timed(`SES stand-in ready on :${config.sesPort}`, () => startSes(config.sesPort, logDir)).then(
-      track('SES stand-in'),
-    ),
+    timed(`SES stand-in ready on :${config.sesPort}`, () => startSes(config.sesPort, logDir)).then((ses) => {
+      // Like SES in AWS, its outage only delays email: the jobs retry. Restarted after a pause.
+      supervise('SES stand-in', ses, () => startSes(config.sesPort, logDir), {
+        delayMs: 5000,
+        onRestart: (next) => (pids.ses = next.pid),
+      });
+      pids.ses = ses.pid;
+      return ses;
+    }),
   ]);
 
   const table = await provisionTable(config.dynamodbPort, config.tableName);
@@ -104,8 +110,8 @@ async function main(): Promise<void> {
       ready: () => httpOk(`http://127.0.0.1:${config.edgeHttpPort}/health`),
     });
   const edge = await timed(`SIP edge ready on ${config.sipHost}:${config.sipPort} (UDP, TCP)`, startEdge);
-  superviseEdge(edge, startEdge);
-  edgePid = edge.pid;
+  supervise('SIP edge', edge, startEdge, { delayMs: 0, onRestart: (next) => (pids.edge = next.pid) });
+  pids.edge = edge.pid;
 
   const deliver = await import('../functions/deliver.ts');
   pollers.push(
@@ -249,7 +255,8 @@ function json(statusCode: number, body: unknown) {
   return { statusCode, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
 }
 
-let edgePid: number | undefined;
+/** Child processes an operator (or a test) may want to find. */
+const pids: { edge?: number; ses?: number } = {};
 let runtimeConfig: LocalConfig | undefined;
 
 function writeRuntime(config: LocalConfig): void {
@@ -257,17 +264,24 @@ function writeRuntime(config: LocalConfig): void {
   const runtime: RuntimeFile = {
     apiUrl: `http://127.0.0.1:${config.apiPort}`,
     pid: process.pid,
-    ...(edgePid ? { edgePid } : {}),
+    ...(pids.edge ? { edgePid: pids.edge } : {}),
+    ...(pids.ses ? { sesPid: pids.ses } : {}),
     startedAt: new Date().toISOString(),
   };
   writeFileSync(runtimeFilePath(config.dataDir), JSON.stringify(runtime, null, 2));
 }
 
 /**
- * The edge is restarted when it dies, as ECS replaces a failed task; it keeps no messages, so
- * nothing is lost. Five deaths within a minute mean something is wrong: stop everything.
+ * Restarts a part that dies, as ECS replaces a failed task: the edge keeps no messages and the SES
+ * stand-in only delays email, so nothing is lost. Five deaths within a minute mean something is
+ * wrong: stop everything.
  */
-function superviseEdge(edge: ChildProcess, start: () => Promise<ChildProcess>): void {
+function supervise(
+  label: string,
+  first: ChildProcess,
+  start: () => Promise<ChildProcess>,
+  options: { delayMs: number; onRestart: (child: ChildProcess) => void },
+): void {
   const deaths: number[] = [];
   const onExit = (child: ChildProcess) =>
     child.once('exit', (code, signal) => {
@@ -275,26 +289,30 @@ function superviseEdge(edge: ChildProcess, start: () => Promise<ChildProcess>): 
       deaths.push(Date.now());
       while ((deaths[0] ?? Date.now()) < Date.now() - 60_000) deaths.shift();
       if (deaths.length >= 5) {
-        progress('SIP edge died five times within a minute; shutting down. See .holdover/logs/edge.log.');
+        progress(`${label} died five times within a minute; shutting down. See its log in .holdover/logs.`);
         void shutdown(1);
         return;
       }
-      progress(`SIP edge stopped unexpectedly (${signal ?? `exit code ${code}`}); restarting it`);
-      start()
-        .then((next) => {
-          edgePid = next.pid;
-          if (runtimeConfig) writeRuntime(runtimeConfig);
-          progress('SIP edge ready again');
-          onExit(next);
-        })
-        .catch((error: unknown) => {
-          progress(
-            `SIP edge could not be restarted: ${error instanceof Error ? error.message : String(error)}`,
-          );
-          void shutdown(1);
-        });
+      const when = options.delayMs > 0 ? ` in ${options.delayMs / 1000}s` : '';
+      progress(`${label} stopped unexpectedly (${signal ?? `exit code ${code}`}); restarting it${when}`);
+      setTimeout(() => {
+        if (stopping) return;
+        start()
+          .then((next) => {
+            options.onRestart(next);
+            if (runtimeConfig) writeRuntime(runtimeConfig);
+            progress(`${label} ready again`);
+            onExit(next);
+          })
+          .catch((error: unknown) => {
+            progress(
+              `${label} could not be restarted: ${error instanceof Error ? error.message : String(error)}`,
+            );
+            void shutdown(1);
+          });
+      }, options.delayMs);
     });
-  onExit(edge);
+  onExit(first);
 }
 
 function watch(child: ChildProcess, label: string): void {

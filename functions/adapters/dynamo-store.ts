@@ -535,10 +535,12 @@ export class DynamoStore implements MessageStore, SettingsStore, UserStore, Deli
 function entryOf(item: Record<string, unknown>): ExpiryEntry {
   const sk = String(item.sk ?? '');
   const hash = sk.lastIndexOf('#');
+  const expirySk = typeof item.gsi1sk === 'string' ? item.gsi1sk : '';
   return {
     recipient: String(item.pk ?? '').slice('USER#'.length),
     id: sk.slice(hash + 1),
     receivedAt: sk.slice(keys.messagePrefix.length, hash),
+    ...(expirySk ? { expiresAt: expirySk.slice(0, expirySk.indexOf('#')) } : {}),
     state: String(item.state ?? ''),
     ...(typeof item.claimedAt === 'number' ? { claimedAt: item.claimedAt } : {}),
   };

@@ -16,6 +16,8 @@ export interface ExpiryEntry {
   recipient: string;
   id: string;
   receivedAt: string;
+  /** Absent where the entry was not read from the expiry index (a vacationer's messages). */
+  expiresAt?: string;
   state: string;
   claimedAt?: number;
 }
@@ -62,6 +64,11 @@ export interface SweepDeps {
   claimTimeoutMs: number;
   /** Messages per job at most (SQS message size). */
   jobSize: number;
+  /**
+   * How often the sweeper runs. A recipient with something due also gets, in the same digest,
+   * what would fall due before the next sweep: at most one interval early, one email not two.
+   */
+  intervalMs: number;
 }
 
 export interface SweepResult {
@@ -97,14 +104,24 @@ export async function sweepDue(deps: SweepDeps): Promise<SweepResult> {
   for (const recipient of await deps.store.onVacation(nowIso)) {
     await claim(await deps.store.waiting(recipient), 'vacation');
   }
+  const soonIso = new Date(nowMs + deps.intervalMs).toISOString();
+  const upcoming: ExpiryEntry[] = [];
+  const withDue = new Set<string>();
   for (let shard = 0; shard < deps.shards; shard++) {
     let after: unknown;
     do {
-      const page = await deps.store.due(shard, nowIso, after);
-      await claim(page.entries, 'expired');
+      const page = await deps.store.due(shard, soonIso, after);
+      for (const entry of page.entries) {
+        upcoming.push(entry);
+        if ((entry.expiresAt ?? '') <= nowIso) withDue.add(entry.recipient);
+      }
       after = page.next;
     } while (after !== undefined);
   }
+  await claim(
+    upcoming.filter((entry) => withDue.has(entry.recipient)),
+    'expired',
+  );
   for (const [recipient, { reason, entries }] of claimedBy) {
     for (let start = 0; start < entries.length; start += deps.jobSize) {
       const messages = entries

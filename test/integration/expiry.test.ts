@@ -65,7 +65,15 @@ async function hold(
 }
 
 function sweepDeps(queue: { enqueue: (job: ExpiryJob) => Promise<void> }) {
-  return { store, queue, now: () => now, shards: EXPIRY_SHARDS, claimTimeoutMs: 1_800_000, jobSize: 200 };
+  return {
+    store,
+    queue,
+    now: () => now,
+    shards: EXPIRY_SHARDS,
+    claimTimeoutMs: 1_800_000,
+    jobSize: 200,
+    intervalMs: 1000,
+  };
 }
 
 interface StoredEmail {
