@@ -28,7 +28,7 @@ const deps = {
   now: Date.now,
   newId: () => ulid(),
   viaProxy,
-  batchSize: envInt('HOLDOVER_DELIVERY_BATCH', 25),
+  batchSize: envInt('HOLDOVER_DELIVERY_BATCH', 100),
   leaseMs: 120_000,
   observe: (event: DeliveryEvent) => {
     const context = { messageId: event.message.id, callId: event.message.callId };

@@ -3,7 +3,6 @@
 // treated as absent, since DynamoDB deletes them lazily.
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
-  BatchExecuteStatementCommand,
   BatchGetCommand,
   DeleteCommand,
   type DynamoDBDocumentClient,
@@ -12,7 +11,7 @@ import {
   QueryCommand,
   ScanCommand,
   TransactWriteCommand,
-  UpdateCommand,
+  type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import type { ExpiryEntry, ExpiryStore } from '../core/expiry.ts';
 import type { HeldMessage, HeldState } from '../core/held-message.ts';
@@ -34,6 +33,8 @@ import { EXPIRY_INDEX, epochSeconds, keys, TTL_ATTRIBUTE } from './table.ts';
 /** Held messages are garbage-collected this long after they expire; the sweeper acts long before. */
 const GC_GRACE_SECONDS = 7 * 86_400;
 const CONFLICT_RETRIES = 5;
+/** Items per TransactWriteItems (the limit is 100; one place is kept for the counter). */
+const TRANSACTION_CHUNK = 99;
 
 export class DynamoStore implements MessageStore, SettingsStore, UserStore, DeliveryStore, ExpiryStore {
   constructor(
@@ -302,10 +303,12 @@ export class DynamoStore implements MessageStore, SettingsStore, UserStore, Deli
     }
   }
 
-  async deliverable(recipient: string, limit: number): Promise<HeldMessage[]> {
+  async deliverable(recipient: string, limit: number, after?: HeldMessage): Promise<HeldMessage[]> {
     const found: HeldMessage[] = [];
     const nowSeconds = Math.floor(this.now() / 1000);
-    let startKey: Record<string, unknown> | undefined;
+    let startKey: Record<string, unknown> | undefined = after
+      ? { pk: keys.user(recipient), sk: keys.message(after.receivedAt, after.id) }
+      : undefined;
     do {
       const { Items = [], LastEvaluatedKey } = await this.client.send(
         new QueryCommand({
@@ -331,67 +334,97 @@ export class DynamoStore implements MessageStore, SettingsStore, UserStore, Deli
     return found.slice(0, limit);
   }
 
-  markDelivering(messages: HeldMessage[]): Promise<HeldMessage[]> {
-    return this.transition(
-      messages,
-      `UPDATE "${this.tableName}" SET "state" = 'delivering' WHERE pk = ? AND sk = ? AND "state" IN ['pending', 'delivering']`,
-      'delivering',
-    );
+  async markDelivering(messages: HeldMessage[]): Promise<HeldMessage[]> {
+    const changed = await this.conditionally(messages, (message) => ({
+      Update: {
+        TableName: this.tableName,
+        Key: messageKeyOf(message),
+        UpdateExpression: 'SET #state = :delivering',
+        ConditionExpression: '#state IN (:pending, :delivering)',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: { ':pending': 'pending', ':delivering': 'delivering' },
+      },
+    }));
+    return changed.map((message) => ({ ...message, state: 'delivering' }));
   }
 
   async releaseToPending(messages: HeldMessage[]): Promise<void> {
-    await this.transition(
-      messages,
-      `UPDATE "${this.tableName}" SET "state" = 'pending' WHERE pk = ? AND sk = ? AND "state" = 'delivering'`,
-      'pending',
-    );
+    await this.conditionally(messages, (message) => ({
+      Update: {
+        TableName: this.tableName,
+        Key: messageKeyOf(message),
+        UpdateExpression: 'SET #state = :pending',
+        ConditionExpression: '#state = :delivering',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: { ':pending': 'pending', ':delivering': 'delivering' },
+      },
+    }));
   }
 
   async removeDelivered(messages: HeldMessage[]): Promise<void> {
-    const removed = await this.transition(
+    await this.remove(messages, 'delivering');
+  }
+
+  /** Deletes messages still in `state`, counting the recipient's held count down in the same transaction. */
+  private remove(messages: HeldMessage[], state: HeldState): Promise<HeldMessage[]> {
+    return this.conditionally(
       messages,
-      `DELETE FROM "${this.tableName}" WHERE pk = ? AND sk = ? AND "state" = 'delivering'`,
-      'delivering',
+      (message) => ({
+        Delete: {
+          TableName: this.tableName,
+          Key: messageKeyOf(message),
+          ConditionExpression: '#state = :state',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':state': state },
+        },
+      }),
+      (chunk) =>
+        [...countBy(chunk, (message) => message.recipient)].map(([recipient, count]) => ({
+          Update: {
+            TableName: this.tableName,
+            Key: { pk: keys.user(recipient), sk: keys.counter },
+            UpdateExpression: 'ADD held :minus',
+            ExpressionAttributeValues: { ':minus': -count },
+          },
+        })),
     );
-    await this.adjustCounters(removed);
   }
 
   /**
-   * Conditional state changes in batches of 25 statements (PartiQL BatchExecuteStatement): one
-   * round trip per batch, each statement still conditional on the state it expects.
+   * Conditional state changes, many per round trip: each chunk is one TransactWriteItems, so the
+   * counter moves with the messages. A transaction is all or nothing, so when some conditions
+   * fail (a message taken by expiry meanwhile), those items are dropped and the rest is tried
+   * again; returns the items whose change was made.
    */
-  private async transition(
-    messages: HeldMessage[],
-    statement: string,
-    state: HeldState,
-  ): Promise<HeldMessage[]> {
-    const changed = await this.conditionally(messages, (message) => ({
-      Statement: statement,
-      Parameters: [keys.user(message.recipient), keys.message(message.receivedAt, message.id)],
-    }));
-    return changed.map((message) => ({ ...message, state }));
-  }
-
-  /** Runs one conditional statement per item; returns the items whose condition held. */
   private async conditionally<T extends { id: string }>(
     items: T[],
-    statementOf: (item: T) => { Statement: string; Parameters: unknown[] },
+    actionOf: (item: T) => NonNullable<TransactWriteCommandInput['TransactItems']>[number],
+    extraFor: (chunk: T[]) => NonNullable<TransactWriteCommandInput['TransactItems']> = () => [],
   ): Promise<T[]> {
     const changed: T[] = [];
-    for (let start = 0; start < items.length; start += 25) {
-      const chunk = items.slice(start, start + 25);
-      const { Responses = [] } = await this.client.send(
-        new BatchExecuteStatementCommand({ Statements: chunk.map(statementOf) }),
-      );
-      chunk.forEach((item, index) => {
-        const error = Responses[index]?.Error;
-        if (error === undefined) changed.push(item);
-        else if (error.Code !== 'ConditionalCheckFailed') {
-          throw new Error(
-            `DynamoDB refused a state change of ${item.id}: ${error.Code} ${error.Message ?? ''}`,
+    for (let start = 0; start < items.length; start += TRANSACTION_CHUNK) {
+      let chunk = items.slice(start, start + TRANSACTION_CHUNK);
+      for (let attempt = 0; chunk.length > 0; attempt++) {
+        try {
+          await this.client.send(
+            new TransactWriteCommand({ TransactItems: [...chunk.map(actionOf), ...extraFor(chunk)] }),
           );
+          changed.push(...chunk);
+          break;
+        } catch (error) {
+          if (!(error instanceof TransactionCanceledException)) throw error;
+          const reasons = error.CancellationReasons ?? [];
+          const failed = new Set(
+            chunk
+              .filter((_, index) => reasons[index]?.Code === 'ConditionalCheckFailed')
+              .map((item) => item.id),
+          );
+          const conflicted = reasons.some((reason) => reason.Code === 'TransactionConflict');
+          if (failed.size === 0 && (!conflicted || attempt >= CONFLICT_RETRIES)) throw error;
+          chunk = chunk.filter((item) => !failed.has(item.id));
+          if (conflicted) await sleep(5 * 2 ** attempt * Math.random());
         }
-      });
+      }
     }
     return changed;
   }
@@ -479,8 +512,19 @@ export class DynamoStore implements MessageStore, SettingsStore, UserStore, Deli
 
   claimForExpiry(entries: ExpiryEntry[], nowMs: number, staleBefore: number): Promise<ExpiryEntry[]> {
     return this.conditionally(entries, (entry) => ({
-      Statement: `UPDATE "${this.tableName}" SET "state" = 'expiring' SET claimedAt = ? WHERE pk = ? AND sk = ? AND ("state" = 'pending' OR ("state" = 'expiring' AND claimedAt < ?))`,
-      Parameters: [nowMs, keys.user(entry.recipient), keys.message(entry.receivedAt, entry.id), staleBefore],
+      Update: {
+        TableName: this.tableName,
+        Key: messageKeyOf(entry),
+        UpdateExpression: 'SET #state = :expiring, claimedAt = :now',
+        ConditionExpression: '#state = :pending OR (#state = :expiring AND claimedAt < :stale)',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: {
+          ':pending': 'pending',
+          ':expiring': 'expiring',
+          ':now': nowMs,
+          ':stale': staleBefore,
+        },
+      },
     }));
   }
 
@@ -506,29 +550,22 @@ export class DynamoStore implements MessageStore, SettingsStore, UserStore, Deli
   }
 
   async removeExpired(messages: HeldMessage[]): Promise<void> {
-    const removed = await this.transition(
-      messages,
-      `DELETE FROM "${this.tableName}" WHERE pk = ? AND sk = ? AND "state" = 'expiring'`,
-      'expiring',
-    );
-    await this.adjustCounters(removed);
+    await this.remove(messages, 'expiring');
   }
+}
 
-  private async adjustCounters(removed: HeldMessage[]): Promise<void> {
-    const perRecipient = new Map<string, number>();
-    for (const message of removed)
-      perRecipient.set(message.recipient, (perRecipient.get(message.recipient) ?? 0) + 1);
-    for (const [recipient, count] of perRecipient) {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: keys.user(recipient), sk: keys.counter },
-          UpdateExpression: 'ADD held :minus',
-          ExpressionAttributeValues: { ':minus': -count },
-        }),
-      );
-    }
-  }
+function messageKeyOf(message: {
+  recipient: string;
+  receivedAt: string;
+  id: string;
+}): Record<string, string> {
+  return { pk: keys.user(message.recipient), sk: keys.message(message.receivedAt, message.id) };
+}
+
+function countBy<T>(items: T[], keyOf: (item: T) => string): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const item of items) counts.set(keyOf(item), (counts.get(keyOf(item)) ?? 0) + 1);
+  return counts;
 }
 
 /** An expiry-index (or projected) item: the recipient and message key live in pk/sk. */

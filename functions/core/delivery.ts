@@ -4,6 +4,7 @@
 // Each message is marked `delivering` before it is sent, so a crash leaves it to be sent again
 // by the next run with the same Call-ID (derived from its id), which lets the UA drop the copy.
 import type { HeldMessage } from './held-message.ts';
+import type { DeliveryJob } from './jobs.ts';
 import { bounceOf, deliveryNotificationOf, deliveryOf, wantsPositiveDelivery } from './notices.ts';
 import type { DeliveryQueue, DeliveryStore, Edge, EdgeDelivery, EdgeOutcome, UserStore } from './ports.ts';
 import { effectivePresence, holdsMessages, markUnreachable } from './presence.ts';
@@ -45,21 +46,19 @@ export async function deliverBacklog(recipient: string, deps: DeliveryDeps): Pro
   const owner = deps.newId();
   if (!(await deps.store.acquireLease(recipient, owner, deps.leaseMs))) return { outcome: 'busy' };
   let delivered = 0;
+  let settling: Promise<number> = Promise.resolve(0);
+  let next: Promise<Prepared> | undefined;
   try {
+    let prepared = await prepare(recipient, undefined, owner, deps);
     for (;;) {
-      const user = await deps.users.getUser(recipient);
-      const presence = effectivePresence(user.presence, deps.now());
-      if (holdsMessages(presence.state, user.settings, deps.now())) {
-        return { outcome: 'held', delivered, state: presence.state };
-      }
-      if (presence.contact === undefined && !deps.viaProxy) {
-        return { outcome: 'held', delivered, state: 'no contact' };
-      }
-      const candidates = await deps.store.deliverable(recipient, deps.batchSize);
-      if (candidates.length === 0) return { outcome: 'done', delivered };
-      const batch = await deps.store.markDelivering(candidates);
-      if (batch.length === 0) continue; // all taken by expiry meanwhile
-
+      if (prepared.kind === 'busy') return { outcome: 'busy' };
+      if (prepared.kind === 'held')
+        return { outcome: 'held', delivered: delivered + (await settling), state: prepared.state };
+      if (prepared.kind === 'done') return { outcome: 'done', delivered: delivered + (await settling) };
+      const { batch, presence } = prepared;
+      // While the edge sends this batch, the next one is read and marked, and the previous one's
+      // outcomes are written: the store's round trips overlap the SIP transactions.
+      next = prepare(recipient, batch.at(-1), owner, deps);
       let delivery: EdgeDelivery;
       try {
         delivery = await deps.edge.deliver({
@@ -68,52 +67,92 @@ export async function deliverBacklog(recipient: string, deps: DeliveryDeps): Pro
           messages: batch.map(deliveryOf),
         });
       } catch (error) {
+        delivered += await settling;
+        settling = Promise.resolve(0);
         await deps.store.releaseToPending(batch);
         throw new RetryLaterError(
           `edge unavailable: ${error instanceof Error ? error.message : String(error)}`,
         );
       }
-
       // Outcomes the edge reported count even if it went away mid-batch: only the message in
       // flight at that moment is sent again (same Call-ID), not the whole batch.
-      const settled = await settle(batch, delivery.outcomes, deps);
-      delivered += settled.delivered;
+      const verdict = judge(batch, delivery.outcomes, deps);
+      delivered += await settling;
+      settling = settle(verdict, deps);
       if (!delivery.complete) throw new RetryLaterError('the edge went away during a delivery batch');
-      if (settled.stop === 'away') {
-        await markAway(recipient, user.presence?.version ?? 0, deps);
-        return { outcome: 'unreachable', delivered, status: settled.status };
+      if (verdict.stop === 'away') {
+        delivered += await settling;
+        settling = Promise.resolve(0);
+        await markAway(recipient, prepared.version, deps);
+        return { outcome: 'unreachable', delivered, status: verdict.status };
       }
-      if (settled.stop === 'retry') throw new RetryLaterError(`recipient UA answered ${settled.status}`);
-      if (!(await deps.store.acquireLease(recipient, owner, deps.leaseMs))) return { outcome: 'busy' };
+      if (verdict.stop === 'retry') throw new RetryLaterError(`recipient UA answered ${verdict.status}`);
+      prepared = await next;
+      next = undefined;
     }
   } finally {
+    // Whatever ends the run: finish writing outcomes, hand back a batch marked but not sent.
+    await settling.catch(() => 0);
+    const unsent = await next?.catch(() => undefined);
+    if (unsent?.kind === 'batch') await deps.store.releaseToPending(unsent.batch);
     await deps.store.releaseLease(recipient, owner);
   }
 }
 
-interface Settled {
+type Prepared =
+  | { kind: 'batch'; batch: HeldMessage[]; presence: { contact?: string }; version: number }
+  | { kind: 'held'; state: string }
+  | { kind: 'done' }
+  | { kind: 'busy' };
+
+/** Renews the lease, checks the user is still available, and marks the next batch delivering. */
+async function prepare(
+  recipient: string,
+  after: HeldMessage | undefined,
+  owner: string,
+  deps: DeliveryDeps,
+): Promise<Prepared> {
+  if (!(await deps.store.acquireLease(recipient, owner, deps.leaseMs))) return { kind: 'busy' };
+  const user = await deps.users.getUser(recipient);
+  const presence = effectivePresence(user.presence, deps.now());
+  if (holdsMessages(presence.state, user.settings, deps.now()))
+    return { kind: 'held', state: presence.state };
+  if (presence.contact === undefined && !deps.viaProxy) return { kind: 'held', state: 'no contact' };
+  let from = after;
+  for (;;) {
+    const candidates = await deps.store.deliverable(recipient, deps.batchSize, from);
+    if (candidates.length === 0) return { kind: 'done' };
+    const batch = await deps.store.markDelivering(candidates);
+    if (batch.length > 0) return { kind: 'batch', batch, presence, version: user.presence?.version ?? 0 };
+    from = candidates.at(-1); // all taken by expiry meanwhile: look further
+  }
+}
+
+interface Verdict {
+  done: HeldMessage[];
+  kept: HeldMessage[];
+  notices: DeliveryJob[];
   delivered: number;
   stop?: 'away' | 'retry';
   status: number;
 }
 
-async function settle(batch: HeldMessage[], outcomes: EdgeOutcome[], deps: DeliveryDeps): Promise<Settled> {
+/** What each outcome means for its message (pure); `settle` writes it. */
+function judge(batch: HeldMessage[], outcomes: EdgeOutcome[], deps: DeliveryDeps): Verdict {
   const byId = new Map(outcomes.map((outcome) => [outcome.id, outcome]));
-  const done: HeldMessage[] = [];
-  const kept: HeldMessage[] = [];
-  let stop: Settled['stop'];
-  let stopStatus = 0;
+  const verdict: Verdict = { done: [], kept: [], notices: [], delivered: 0, status: 0 };
   for (const message of batch) {
     const outcome = byId.get(message.id);
-    if (outcome === undefined || stop !== undefined) {
-      kept.push(message); // not attempted: the edge stopped before it
+    if (outcome === undefined || verdict.stop !== undefined) {
+      verdict.kept.push(message); // not attempted: the edge stopped before it
       continue;
     }
     if (outcome.status >= 200 && outcome.status < 300) {
-      done.push(message);
+      verdict.done.push(message);
+      verdict.delivered++;
       deps.observe?.({ kind: 'delivered', message, latencyMs: deps.now() - Date.parse(message.receivedAt) });
       if (wantsPositiveDelivery(message)) {
-        await deps.queue.enqueue({
+        verdict.notices.push({
           kind: 'notice',
           reason: 'imdn',
           ...(message.replyTo ? { target: message.replyTo } : {}),
@@ -121,25 +160,33 @@ async function settle(batch: HeldMessage[], outcomes: EdgeOutcome[], deps: Deliv
         });
       }
     } else if (USER_WENT_AWAY.has(outcome.status) || (outcome.status >= 500 && outcome.status < 600)) {
-      kept.push(message);
-      stop = USER_WENT_AWAY.has(outcome.status) ? 'away' : 'retry';
-      stopStatus = outcome.status;
+      verdict.kept.push(message);
+      verdict.stop = USER_WENT_AWAY.has(outcome.status) ? 'away' : 'retry';
+      verdict.status = outcome.status;
       deps.observe?.({ kind: 'kept', message, status: outcome.status });
     } else {
-      // A permanent refusal: tell the sender (durably queued), then the message is done.
-      await deps.queue.enqueue({
+      // A permanent refusal: the sender is told (durably queued), then the message is done.
+      verdict.notices.push({
         kind: 'notice',
         reason: 'bounce',
         ...(message.replyTo ? { target: message.replyTo } : {}),
         message: bounceOf(message, outcome.status, outcome.reason, deps.newId(), deps.now()),
       });
-      done.push(message);
+      verdict.done.push(message);
       deps.observe?.({ kind: 'bounced', message, status: outcome.status });
     }
   }
-  if (done.length > 0) await deps.store.removeDelivered(done);
-  if (kept.length > 0) await deps.store.releaseToPending(kept);
-  return { delivered: done.length, ...(stop ? { stop } : {}), status: stopStatus };
+  return verdict;
+}
+
+/** Writes a verdict: notices queued first, so a bounced message is only removed once its notice is safe. */
+async function settle(verdict: Verdict, deps: DeliveryDeps): Promise<number> {
+  for (const notice of verdict.notices) await deps.queue.enqueue(notice);
+  await Promise.all([
+    verdict.done.length > 0 ? deps.store.removeDelivered(verdict.done) : undefined,
+    verdict.kept.length > 0 ? deps.store.releaseToPending(verdict.kept) : undefined,
+  ]);
+  return verdict.delivered;
 }
 
 /** 408/480: the UA is gone although registered; hold until the user shows up again. */

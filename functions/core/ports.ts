@@ -66,8 +66,11 @@ export interface DeliveryStore {
   /** The one delivery worker per recipient: true if `owner` now holds (or renewed) the lease. */
   acquireLease(recipient: string, owner: string, ttlMs: number): Promise<boolean>;
   releaseLease(recipient: string, owner: string): Promise<void>;
-  /** Messages to deliver, oldest first: pending ones, and delivering ones a crashed run left. */
-  deliverable(recipient: string, limit: number): Promise<HeldMessage[]>;
+  /**
+   * Messages to deliver, oldest first: pending ones, and delivering ones a crashed run left;
+   * `after` continues past a message already in hand.
+   */
+  deliverable(recipient: string, limit: number, after?: HeldMessage): Promise<HeldMessage[]>;
   /** pending|delivering → delivering, each conditionally; returns the ones this run now owns, in order. */
   markDelivering(messages: HeldMessage[]): Promise<HeldMessage[]>;
   /** delivering → deleted (the recipient's UA answered 2xx, or the sender was told of a bounce). */

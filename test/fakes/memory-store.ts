@@ -100,9 +100,11 @@ export class MemoryStore implements MessageStore, SettingsStore, UserStore, Deli
     if (this.leases.get(recipient)?.owner === owner) this.leases.delete(recipient);
   }
 
-  async deliverable(recipient: string, limit: number): Promise<HeldMessage[]> {
+  async deliverable(recipient: string, limit: number, after?: HeldMessage): Promise<HeldMessage[]> {
+    const afterKey = after ? `${after.receivedAt}#${after.id}` : '';
     return this.heldFor(recipient)
       .filter((m) => m.state === 'pending' || m.state === 'delivering')
+      .filter((m) => `${m.receivedAt}#${m.id}` > afterKey)
       .slice(0, limit)
       .map((m) => ({ ...m }));
   }

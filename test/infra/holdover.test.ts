@@ -1,5 +1,6 @@
 // The invariants of the Holdover construct (STYLE.md practice 10), on the stack synthesized once
-// with real bundling: storage, queues, functions, least privilege, monitoring, the SIP edge.
+// with real bundling and the real catalogue: storage, queues, functions and their triggers, least
+// privilege (each function's exact actions, resources and variables), monitoring, the SIP edge.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
@@ -9,6 +10,7 @@ import { ESM_REQUIRE_BANNER } from '../../infra/bundling.ts';
 import { HOLDOVER_FUNCTIONS } from '../../infra/catalogue.ts';
 import {
   actionsOf,
+  edgeEnvironment,
   functionNamed,
   type Resource,
   resourcesOf,
@@ -16,6 +18,7 @@ import {
   statementsOfFunction,
   synthHoldover,
   TEST_PROXY_CIDR,
+  variablesOf,
 } from './support/synth.ts';
 
 let template: Template;
@@ -26,8 +29,81 @@ beforeAll(() => {
   return () => fs.rmSync(outdir, { recursive: true, force: true });
 });
 
-const SECRET_READ = ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'];
+const SECRET_READ = ['secretsmanager:GetSecretValue'];
 const TRACING = ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'];
+const SEND = ['sqs:SendMessage'];
+/** What the SQS event source grants a consumer on the queue it polls. */
+const CONSUMER = [
+  'sqs:ChangeMessageVisibility',
+  'sqs:DeleteMessage',
+  'sqs:GetQueueAttributes',
+  'sqs:GetQueueUrl',
+  'sqs:ReceiveMessage',
+];
+const table = (...actions: string[]) => actions.map((action) => `dynamodb:${action}`);
+
+/**
+ * Every action each function may take, written out here on purpose: widening a grant in the
+ * catalogue must be a visible change to this list too.
+ */
+const ALLOWED: Record<string, string[]> = {
+  capture: [...table('GetItem', 'PutItem', 'Query', 'UpdateItem'), ...SECRET_READ, ...SEND],
+  presence: [...table('PutItem', 'Query'), ...SECRET_READ, ...SEND],
+  held: [...table('Query'), ...SECRET_READ],
+  summary: [...table('Query'), ...SECRET_READ],
+  getSettings: [...table('GetItem'), ...SECRET_READ],
+  putSettings: [...table('PutItem'), ...SECRET_READ],
+  stats: [...table('Scan'), ...SECRET_READ],
+  health: table('DescribeTable'),
+  delivery: [
+    ...table('DeleteItem', 'PartiQLDelete', 'PartiQLUpdate', 'PutItem', 'Query', 'UpdateItem'),
+    ...SECRET_READ,
+    ...CONSUMER,
+    ...SEND,
+  ],
+  sweeper: [...table('PartiQLUpdate', 'Query'), ...SEND],
+  email: [
+    ...table('BatchGetItem', 'PartiQLDelete', 'Query', 'UpdateItem'),
+    'ses:SendEmail',
+    'ses:SendRawEmail',
+    ...CONSUMER,
+    ...SEND,
+  ],
+};
+
+/** Every HOLDOVER_* (and OUTBOUND_PROXY) variable each function gets with the default props. */
+const VARIABLES: Record<string, string[]> = {
+  capture: [
+    'HOLDOVER_DELIVERY_QUEUE_URL',
+    'HOLDOVER_DOMAINS',
+    'HOLDOVER_EXPIRE_AFTER',
+    'HOLDOVER_MAX_BODY_BYTES',
+    'HOLDOVER_QUOTA',
+    'HOLDOVER_SECRET_ARN',
+    'HOLDOVER_TABLE',
+  ],
+  presence: ['HOLDOVER_DELIVERY_QUEUE_URL', 'HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  held: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  summary: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  getSettings: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  putSettings: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  stats: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  health: ['HOLDOVER_TABLE'],
+  delivery: [
+    'HOLDOVER_DELIVERY_BATCH',
+    'HOLDOVER_DELIVERY_QUEUE_URL',
+    'HOLDOVER_EDGE_URL',
+    'HOLDOVER_SECRET_ARN',
+    'HOLDOVER_TABLE',
+  ],
+  sweeper: ['HOLDOVER_EXPIRED_QUEUE_URL', 'HOLDOVER_TABLE'],
+  email: [
+    'HOLDOVER_DELIVERY_QUEUE_URL',
+    'HOLDOVER_EXPIRED_QUEUE_URL',
+    'HOLDOVER_MAIL_FROM',
+    'HOLDOVER_TABLE',
+  ],
+};
 /** Actions AWS authorizes only on `*`. */
 const ONLY_ON_STAR = new Set([...TRACING, 'ecr:GetAuthorizationToken']);
 
@@ -119,12 +195,72 @@ describe('functions', () => {
   });
 
   it('route each HTTP entry through the API', () => {
-    for (const entry of HOLDOVER_FUNCTIONS) {
-      if (entry.trigger.kind !== 'http') continue;
-      template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
-        RouteKey: `${entry.trigger.method} ${entry.trigger.path}`,
+    const routes = Object.values(resourcesOf(template, 'AWS::ApiGatewayV2::Route')).map(
+      (route) => route.Properties.RouteKey,
+    );
+    const declared = HOLDOVER_FUNCTIONS.flatMap((entry) =>
+      entry.trigger.kind === 'http' ? [`${entry.trigger.method} ${entry.trigger.path}`] : [],
+    );
+    expect(routes.sort()).toEqual(declared.sort());
+    expect(declared).toEqual(
+      expect.arrayContaining([
+        'POST /v1/messages',
+        'POST /v1/presence',
+        'GET /v1/users/{aor}/messages',
+        'GET /v1/users/{aor}/summary',
+        'GET /v1/users/{aor}/settings',
+        'PUT /v1/users/{aor}/settings',
+        'GET /v1/stats',
+        'GET /v1/health',
+      ]),
+    );
+  });
+
+  it('consume the delivery and expired queues, reporting partial batch failures', () => {
+    const mappings = Object.values(resourcesOf(template, 'AWS::Lambda::EventSourceMapping'));
+    expect(mappings).toHaveLength(2);
+    for (const mapping of mappings)
+      expect(mapping.Properties.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
+    for (const [name, queue] of [
+      ['delivery', 'delivery'],
+      ['email', 'expired'],
+    ] as const) {
+      const entry = HOLDOVER_FUNCTIONS.find((candidate) => candidate.name === name);
+      if (entry?.trigger.kind !== 'queue') throw new Error(`${name} is not a queue consumer`);
+      template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        FunctionName: { Ref: functionNamed(template, name)[0] },
+        EventSourceArn: { 'Fn::GetAtt': [queueId(queue), 'Arn'] },
+        BatchSize: entry.trigger.batchSize,
+        ScalingConfig: { MaximumConcurrency: entry.trigger.maxConcurrency },
       });
     }
+  });
+
+  it('give delivery five minutes, and each work queue six times its consumer timeout of visibility', () => {
+    expect(functionNamed(template, 'delivery')[1].Properties.Timeout).toBe(300);
+    const queues = resourcesOf(template, 'AWS::SQS::Queue');
+    for (const [queue, consumer] of [
+      ['delivery', 'delivery'],
+      ['expired', 'email'],
+    ] as const) {
+      const timeout = functionNamed(template, consumer)[1].Properties.Timeout as number;
+      expect(queues[queueId(queue)]?.Properties.VisibilityTimeout).toBe(6 * timeout);
+    }
+  });
+
+  it('run the sweeper on the schedule, without retries (the next sweep is the retry)', () => {
+    const [sweeperId] = functionNamed(template, 'sweeper');
+    const rules = Object.values(resourcesOf(template, 'AWS::Events::Rule'));
+    expect(rules).toHaveLength(1);
+    expect(rules[0]?.Properties).toMatchObject({
+      ScheduleExpression: 'rate(1 minute)',
+      Targets: [expect.objectContaining({ Arn: { 'Fn::GetAtt': [sweeperId, 'Arn'] } })],
+    });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: sweeperId },
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 60,
+    });
   });
 });
 
@@ -142,41 +278,107 @@ describe('least privilege', () => {
     }
   });
 
-  it('lets capture write held messages and read the secret, and nothing else (no SQS, no email)', () => {
-    const statements = statementsOfFunction(template, 'capture');
-    expect(actionsOf(statements)).toEqual(
-      [...TRACING, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', ...SECRET_READ].sort(),
-    );
-    expect(JSON.stringify(statements)).not.toMatch(/index\//);
+  it('gives each function exactly the actions it calls', () => {
+    expect(Object.keys(ALLOWED).sort()).toEqual(HOLDOVER_FUNCTIONS.map((entry) => entry.name).sort());
+    for (const [name, allowed] of Object.entries(ALLOWED)) {
+      expect(actionsOf(statementsOfFunction(template, name)), name).toEqual(
+        [...new Set([...TRACING, ...allowed])].sort(),
+      );
+    }
   });
 
-  it('keeps the operator and health endpoints read-only', () => {
-    expect(actionsOf(statementsOfFunction(template, 'held'))).toEqual(
-      [...TRACING, 'dynamodb:Query', ...SECRET_READ].sort(),
-    );
-    expect(actionsOf(statementsOfFunction(template, 'stats'))).toEqual(
-      [...TRACING, 'dynamodb:Scan', ...SECRET_READ].sort(),
-    );
-    expect(actionsOf(statementsOfFunction(template, 'health'))).toEqual(
-      [...TRACING, 'dynamodb:DescribeTable'].sort(),
-    );
+  it('grants DynamoDB on the table only, and the expiry index to the sweeper only', () => {
+    const tableArn = { 'Fn::GetAtt': [onlyKey(resourcesOf(template, 'AWS::DynamoDB::Table')), 'Arn'] };
+    for (const entry of HOLDOVER_FUNCTIONS) {
+      for (const statement of dynamoStatements(entry.name)) {
+        const onIndex = JSON.stringify(statement.Resource).includes(`/index/${EXPIRY_INDEX}`);
+        if (onIndex) {
+          expect(entry.name).toBe('sweeper');
+          expect(statement.Action).toEqual('dynamodb:Query');
+        } else {
+          expect(statement.Resource, entry.name).toEqual(tableArn);
+        }
+      }
+    }
+    expect(dynamoStatements('sweeper').map((statement) => statement.Action)).toContainEqual('dynamodb:Query');
   });
 
-  it('passes each function exactly the variables of its accesses and settings', () => {
-    const variables = (name: string) =>
-      Object.keys(
-        (functionNamed(template, name)[1].Properties.Environment as { Variables: Record<string, unknown> })
-          .Variables,
-      ).filter((variable) => variable.startsWith('HOLDOVER_'));
-    expect(variables('capture').sort()).toEqual([
-      'HOLDOVER_DOMAINS',
-      'HOLDOVER_EXPIRE_AFTER',
-      'HOLDOVER_MAX_BODY_BYTES',
-      'HOLDOVER_QUOTA',
-      'HOLDOVER_SECRET_ARN',
-      'HOLDOVER_TABLE',
-    ]);
-    expect(variables('health')).toEqual(['HOLDOVER_TABLE']);
+  it('lets only the sweeper, the email and the delivery functions run PartiQL, each only its statements', () => {
+    const partiql = (name: string) =>
+      actionsOf(statementsOfFunction(template, name)).filter((action) => action.includes(':PartiQL'));
+    expect(partiql('sweeper')).toEqual(['dynamodb:PartiQLUpdate']);
+    expect(partiql('email')).toEqual(['dynamodb:PartiQLDelete']);
+    expect(partiql('delivery')).toEqual(['dynamodb:PartiQLDelete', 'dynamodb:PartiQLUpdate']);
+    for (const entry of HOLDOVER_FUNCTIONS) {
+      if (!['sweeper', 'email', 'delivery'].includes(entry.name))
+        expect(partiql(entry.name), entry.name).toEqual([]);
+    }
+  });
+
+  it('lets functions send only to the queues they feed: capture, presence, delivery and email to delivery; the sweeper to expired', () => {
+    const sendsTo = (name: string) =>
+      statementsOfFunction(template, name)
+        .filter((statement) => [statement.Action].flat().includes('sqs:SendMessage'))
+        .map((statement) => {
+          // SendMessage is always granted alone, never alongside reading actions.
+          expect(statement.Action).toBe('sqs:SendMessage');
+          return queueNamed(statement.Resource);
+        })
+        .sort();
+    const expected: Record<string, string[]> = {
+      capture: ['delivery'],
+      presence: ['delivery'],
+      delivery: ['delivery'],
+      email: ['delivery'],
+      sweeper: ['expired'],
+    };
+    for (const entry of HOLDOVER_FUNCTIONS)
+      expect(sendsTo(entry.name), entry.name).toEqual(expected[entry.name] ?? []);
+  });
+
+  it('keeps the expired queue away from presence and capture: no grant, no URL', () => {
+    for (const name of ['presence', 'capture']) {
+      const reach = JSON.stringify([statementsOfFunction(template, name), variablesOf(template, name)]);
+      expect(reach, name).not.toContain(queueId('expired'));
+      expect(reach, name).not.toContain(queueId('expired', 'DeadLetterQueue'));
+    }
+  });
+
+  it('lets only the email function send email, from the configured identity', () => {
+    for (const entry of HOLDOVER_FUNCTIONS) {
+      const ses = statementsOfFunction(template, entry.name).filter((statement) =>
+        [statement.Action].flat().some((action) => action.startsWith('ses:')),
+      );
+      if (entry.name !== 'email') {
+        expect(ses, entry.name).toEqual([]);
+        continue;
+      }
+      expect(ses).toHaveLength(1);
+      expect(JSON.stringify(ses[0]?.Resource)).toMatch(
+        /:identity\/",\{"Ref":"HoldoverDataMailIdentity[0-9A-F]{8}"\}/,
+      );
+    }
+    expect(variablesOf(template, 'email').HOLDOVER_MAIL_FROM).toBe('holdover@example.com');
+  });
+
+  it('passes each function exactly the variables of its accesses, trigger and settings', () => {
+    for (const entry of HOLDOVER_FUNCTIONS) {
+      const names = Object.keys(variablesOf(template, entry.name)).filter(
+        (variable) => variable.startsWith('HOLDOVER_') || variable === 'OUTBOUND_PROXY',
+      );
+      expect(names.sort(), entry.name).toEqual(VARIABLES[entry.name]);
+    }
+    // Each queue URL names its own queue.
+    for (const [name, variable, queue] of [
+      ['capture', 'HOLDOVER_DELIVERY_QUEUE_URL', 'delivery'],
+      ['email', 'HOLDOVER_DELIVERY_QUEUE_URL', 'delivery'],
+      ['email', 'HOLDOVER_EXPIRED_QUEUE_URL', 'expired'],
+      ['sweeper', 'HOLDOVER_EXPIRED_QUEUE_URL', 'expired'],
+      ['delivery', 'HOLDOVER_DELIVERY_QUEUE_URL', 'delivery'],
+    ] as const) {
+      expect(variablesOf(template, name)[variable], `${name} ${variable}`).toEqual({ Ref: queueId(queue) });
+    }
+    expect(variablesOf(template, 'delivery').HOLDOVER_DELIVERY_BATCH).toBe('25');
   });
 });
 
@@ -192,7 +394,12 @@ describe('monitoring', () => {
       '"deliveryLatency"',
       'p50',
       'p99',
-      '"oldestHeldAge"',
+      '"overdueSeconds"',
+      '"sweepIndexReads"',
+      '"bouncedOnExpiry"',
+      'SEARCH(',
+      '{Holdover,reason,service}',
+      '{Holdover,route,service}',
       '"ApproximateNumberOfMessagesVisible"',
       '"Errors"',
       '"Throttles"',
@@ -203,25 +410,45 @@ describe('monitoring', () => {
     ]) {
       expect(body, figure).toContain(figure.replaceAll('"', '\\"'));
     }
+    expect(body).not.toContain('oldestHeldAge');
+    for (const entry of HOLDOVER_FUNCTIONS) expect(body).toContain(`\\"label\\":\\"${entry.name}\\"`);
   });
 
   it('sends every alarm to the SNS topic, with a runbook line as description', () => {
     const topic = onlyKey(resourcesOf(template, 'AWS::SNS::Topic'));
     const alarms = Object.values(resourcesOf(template, 'AWS::CloudWatch::Alarm'));
-    // two DLQs, errors + throttles per function, API 5xx rate, oldest held message
+    // two DLQs, errors + throttles per function, API 5xx rate, email overdue
     expect(alarms).toHaveLength(2 + 2 * HOLDOVER_FUNCTIONS.length + 2);
     for (const alarm of alarms) {
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topic }]);
+      expect(alarm.Properties.OKActions).toEqual([{ Ref: topic }]);
       expect(String(alarm.Properties.AlarmDescription)).toMatch(/^.{40,}$/);
     }
     const metricNames = alarms.map((alarm) => alarm.Properties.MetricName);
     expect(metricNames.filter((name) => name === 'Errors')).toHaveLength(HOLDOVER_FUNCTIONS.length);
     expect(metricNames.filter((name) => name === 'Throttles')).toHaveLength(HOLDOVER_FUNCTIONS.length);
-    expect(metricNames).toContain('oldestHeldAge');
     expect(JSON.stringify(alarms)).toContain('100 * failures / calls');
     template.hasResourceProperties('AWS::SNS::Subscription', {
       Protocol: 'email',
       Endpoint: 'ops@example.com',
+    });
+  });
+
+  it('alarms when email is overdue by more than two sweeps for two sweeps, and when sweeps stop reporting', () => {
+    const topic = onlyKey(resourcesOf(template, 'AWS::SNS::Topic'));
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'Holdover',
+      MetricName: 'overdueSeconds',
+      Dimensions: [{ Name: 'service', Value: 'holdover' }],
+      Statistic: 'Maximum',
+      Period: 60,
+      Threshold: 120,
+      ComparisonOperator: 'GreaterThanThreshold',
+      EvaluationPeriods: 2,
+      DatapointsToAlarm: 2,
+      TreatMissingData: 'missing',
+      InsufficientDataActions: [{ Ref: topic }],
+      AlarmDescription: Match.stringLikeRegexp('schedule rule is enabled'),
     });
   });
 });
@@ -262,6 +489,31 @@ describe('SIP edge', () => {
     });
   });
 
+  it('advertises the load balancer in Via and Contact and runs with the construct defaults', () => {
+    const loadBalancer = onlyKey(resourcesOf(template, 'AWS::ElasticLoadBalancingV2::LoadBalancer'));
+    const environment = edgeEnvironment(template);
+    expect(environment).toMatchObject({
+      SIP_HOST: '0.0.0.0',
+      SIP_PORT: '5060',
+      SIP_ADVERTISED_HOST: { 'Fn::GetAtt': [loadBalancer, 'DNSName'] },
+      EDGE_HTTP_PORT: '8080',
+      HOLDOVER_DOMAINS: 'example.com',
+      HOLDOVER_MAX_BODY_BYTES: '65536',
+      DELIVERY_TIMEOUT: '32s',
+      MWI_POLL_INTERVAL: '30s',
+    });
+    expect(environment).not.toHaveProperty('OUTBOUND_PROXY');
+    expect(JSON.stringify(environment.HOLDOVER_API_URL)).toMatch(/HoldoverApi/);
+  });
+
+  it("gives the delivery function the edge's HTTP port behind the load balancer", () => {
+    const loadBalancer = onlyKey(resourcesOf(template, 'AWS::ElasticLoadBalancingV2::LoadBalancer'));
+    expect(variablesOf(template, 'delivery').HOLDOVER_EDGE_URL).toEqual({
+      'Fn::Join': ['', ['http://', { 'Fn::GetAtt': [loadBalancer, 'DNSName'] }, ':8080']],
+    });
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 8080, Protocol: 'TCP' });
+  });
+
   it('admits SIP only from the proxies', () => {
     const [group] = Object.values(resourcesOf(template, 'AWS::EC2::SecurityGroup'));
     const ingress = group?.Properties.SecurityGroupIngress as {
@@ -289,6 +541,29 @@ describe('SIP edge', () => {
     expect(fs.existsSync(path.join(context, images[0]?.source.dockerFile ?? ''))).toBe(true);
   });
 });
+
+/** Logical id of a work queue (or its DLQ), found by its physical name. */
+function queueId(name: 'delivery' | 'expired', kind: 'Queue' | 'DeadLetterQueue' = 'Queue'): string {
+  const physical = kind === 'Queue' ? `holdover-${name}` : `holdover-${name}-dlq`;
+  const found = Object.entries(resourcesOf(template, 'AWS::SQS::Queue')).find(
+    ([, queue]) => queue.Properties.QueueName === physical,
+  );
+  if (!found) throw new Error(`no queue ${physical}`);
+  return found[0];
+}
+
+/** `delivery` or `expired` for a statement resource `{ Fn::GetAtt: [<queue id>, Arn] }`. */
+function queueNamed(resource: unknown): string {
+  const id = (resource as { 'Fn::GetAtt'?: [string, string] })['Fn::GetAtt']?.[0];
+  for (const name of ['delivery', 'expired'] as const) if (id === queueId(name)) return name;
+  throw new Error(`not a work queue: ${JSON.stringify(resource)}`);
+}
+
+function dynamoStatements(name: string): Statement[] {
+  return statementsOfFunction(template, name).filter((statement) =>
+    [statement.Action].flat().some((action) => action.startsWith('dynamodb:')),
+  );
+}
 
 function onlyKey(record: Record<string, Resource>): string {
   const keys = Object.keys(record);

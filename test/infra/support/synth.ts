@@ -1,4 +1,4 @@
-// Synthesizes the Holdover construct in a plain stack, once per test file (bundling four functions
+// Synthesizes the Holdover construct in a plain stack, once per test file (bundling every function
 // takes seconds on this machine), and offers the few template queries the tests share.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { FunctionEntry } from '../../../infra/catalogue.ts';
-import { Holdover } from '../../../infra/holdover.ts';
+import { Holdover, type HoldoverProps } from '../../../infra/holdover.ts';
 
 export const TEST_PROXY_CIDR = '198.51.100.0/24';
 
@@ -18,7 +18,7 @@ export interface Synthesized {
 }
 
 export function synthHoldover(
-  options: { functions?: readonly FunctionEntry[]; bundle?: boolean } = {},
+  options: { functions?: readonly FunctionEntry[]; bundle?: boolean; props?: Partial<HoldoverProps> } = {},
 ): Synthesized {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdover-cdk-'));
   const app = new App({
@@ -34,6 +34,7 @@ export function synthHoldover(
     removalPolicy: RemovalPolicy.RETAIN,
     alarmEmail: 'ops@example.com',
     ...(options.functions ? { functions: options.functions } : {}),
+    ...options.props,
   });
   return { template: Template.fromStack(stack), holdover, outdir };
 }
@@ -54,6 +55,23 @@ export function functionNamed(template: Template, name: string): [string, Resour
   );
   if (found.length !== 1 || !found[0]) throw new Error(`expected one function ${id}, found ${found.length}`);
   return found[0];
+}
+
+/** The environment variables of the function built from catalogue entry `name`. */
+export function variablesOf(template: Template, name: string): Record<string, unknown> {
+  const [, fn] = functionNamed(template, name);
+  return (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+}
+
+/** The environment of the SIP edge's container, by name. */
+export function edgeEnvironment(template: Template): Record<string, unknown> {
+  const [task] = Object.values(resourcesOf(template, 'AWS::ECS::TaskDefinition'));
+  const containers = (task?.Properties.ContainerDefinitions ?? []) as {
+    Environment?: { Name: string; Value: unknown }[];
+  }[];
+  return Object.fromEntries(
+    (containers[0]?.Environment ?? []).map((variable) => [variable.Name, variable.Value]),
+  );
 }
 
 export interface Statement {

@@ -1,0 +1,191 @@
+// npm run bench:delivery — 1000 held messages → REGISTER → last MESSAGE at a sipp UA, over UDP and
+// over TCP: time, order inversions, retransmissions. In the same run, when Kamailio with msilo
+// (and its SQLite module) is installed, msilo's dump of the same count with the peer setup in
+// ../shared/peer (bench-dump.sh, run from a copy since shared/ is read-only).
+// Usage: npm run bench:delivery [-- --messages 1000]
+import { execFile } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ulid } from 'ulid';
+import { DynamoStore } from '../functions/adapters/dynamo-store.ts';
+import { dedupeKey } from '../functions/core/capture.ts';
+import type { HeldMessage } from '../functions/core/held-message.ts';
+import { dynamoClient } from '../local/stand-ins.ts';
+import { freePort } from '../test/support/ports.ts';
+import { sipp } from '../test/support/sipp.ts';
+import { startSystem } from '../test/support/system.ts';
+
+const { values } = parseArgs({ options: { messages: { type: 'string', default: '1000' } } });
+const count = Number(values.messages);
+const resultsDir = join(import.meta.dirname, 'results');
+
+interface Run {
+  transport: 'udp' | 'tcp';
+  seconds: number;
+  firstMs: number;
+  received: number;
+  distinct: number;
+  inversions: number;
+  retransmissions: number;
+}
+
+function inversionsOf(numbers: number[]): number {
+  let inversions = 0;
+  for (let i = 1; i < numbers.length; i++) if ((numbers[i] ?? 0) < (numbers[i - 1] ?? 0)) inversions++;
+  return inversions;
+}
+
+async function holdBacklog(store: DynamoStore, recipient: string): Promise<void> {
+  const base = Date.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (next < count) {
+        const n = next++;
+        const at = new Date(base + n).toISOString().replace('Z', '000Z');
+        const message: HeldMessage = {
+          id: ulid(base + n),
+          recipient,
+          sender: 'sip:alice@example.com',
+          senderUri: 'sip:alice@example.com',
+          senderName: 'Alice',
+          callId: `${ulid()}@bench`,
+          cseq: 1,
+          contentType: 'text/plain;charset=UTF-8',
+          body: Buffer.from(`#${String(n + 1).padStart(5, '0')} offline hello from alice`),
+          receivedAt: at,
+          expiresAt: new Date(base + 86_400_000).toISOString(),
+          state: 'pending',
+        };
+        await store.hold(message, {
+          dedupeKeys: [dedupeKey('call', message.callId, '1')],
+          quota: count + 10,
+        });
+      }
+    }),
+  );
+}
+
+async function deliverOnce(
+  system: Awaited<ReturnType<typeof startSystem>>,
+  store: DynamoStore,
+  transport: 'udp' | 'tcp',
+): Promise<Run> {
+  const user = `bench-${transport}-${Date.now()}`;
+  await holdBacklog(store, `sip:${user}@example.com`);
+  const uasPort = await freePort();
+  const ua = sipp({
+    scenario: 'message_uas.xml',
+    localPort: uasPort,
+    transport: transport === 'tcp' ? 't1' : 'u1',
+    calls: count,
+    traceLogs: true,
+    timeoutSeconds: 120,
+    extraArgs: ['-set', 'accept', String(count), '-d', '6000', '-trace_stat', '-fd', '1'],
+  });
+  await new Promise((r) => setTimeout(r, 500));
+  const started = Date.now() / 1000;
+  const registered = await sipp({
+    scenario: 'register_uac.xml',
+    target: `127.0.0.1:${system.sipPort}`,
+    transport: transport === 'tcp' ? 't1' : 'u1',
+    calls: 1,
+    extraArgs: ['-s', user],
+    keys: { uas_port: String(uasPort), uas_transport: transport, expires: '300' },
+  });
+  if (registered.code !== 0) throw new Error(`REGISTER failed: ${registered.screen}`);
+  const run = await ua;
+  const lines = run.logs.split('\n').filter((line) => line.startsWith('RECV '));
+  const times = lines.map((line) => {
+    const parts = line.split('|');
+    return Number(parts[5]) + Number(parts[6]) / 1e6;
+  });
+  const numbers = lines.map((line) => Number(/#(\d+)/.exec(line.split('|')[4] ?? '')?.[1] ?? 0));
+  const statFile = readFileSync(
+    join(run.dir, (await import('node:fs')).readdirSync(run.dir).find((n) => n.endsWith('_.csv')) ?? ''),
+    'utf8',
+  )
+    .trim()
+    .split('\n');
+  const header = (statFile[0] ?? '').split(';');
+  const last = (statFile.at(-1) ?? '').split(';');
+  const retransmissions = Number(last[header.indexOf('Retransmissions(C)')] ?? 0);
+  return {
+    transport,
+    seconds: Math.max(...times) - started,
+    firstMs: (Math.min(...times) - started) * 1000,
+    received: lines.length,
+    distinct: new Set(numbers).size,
+    inversions: inversionsOf(numbers),
+    retransmissions,
+  };
+}
+
+function msiloDump(): Promise<string> {
+  const peer = resolve(import.meta.dirname, '..', '..', 'shared', 'peer');
+  const hasMsilo =
+    existsSync(peer) &&
+    ['msilo.so', 'db_sqlite.so'].every((m) => existsSync(`/usr/lib/x86_64-linux-gnu/kamailio/modules/${m}`));
+  if (!hasMsilo) {
+    return Promise.resolve(
+      'msilo not measured: needs kamailio, kamailio-sqlite-modules and sqlite3 (apt-get install)',
+    );
+  }
+  const copy = mkdtempSync(join(tmpdir(), 'holdover-peer-'));
+  cpSync(peer, copy, { recursive: true });
+  return new Promise((done) => {
+    execFile(
+      'bash',
+      ['bench-dump.sh', String(count), '500'],
+      { cwd: copy, env: { ...process.env, OBP_TCP: '1', TAG: 'obptcp' }, timeout: 240_000 },
+      (error, stdout) =>
+        done(error ? `msilo dump failed: ${String(error).slice(0, 300)}\n${stdout}` : stdout),
+    );
+  });
+}
+
+async function main(): Promise<void> {
+  console.log(`bench:delivery — ${count} held messages → REGISTER → last MESSAGE at a sipp UA`);
+  const runs: Run[] = [];
+  const system = await startSystem({
+    env: { POWERTOOLS_LOG_LEVEL: 'ERROR', HOLDOVER_QUOTA: String(count + 10) },
+  });
+  try {
+    const client = DynamoDBDocumentClient.from(dynamoClient(Number(system.env.DYNAMODB_PORT)));
+    const store = new DynamoStore(client, 'holdover');
+    for (const transport of ['udp', 'tcp'] as const) {
+      console.log(`delivering over ${transport}…`);
+      const run = await deliverOnce(system, store, transport);
+      console.log(
+        `  ${run.received} received (${run.distinct} distinct) in ${run.seconds.toFixed(2)} s, first after ${run.firstMs.toFixed(0)} ms, inversions ${run.inversions}, retransmissions ${run.retransmissions}`,
+      );
+      runs.push(run);
+    }
+  } finally {
+    await system.stop();
+  }
+  console.log('msilo dump (Kamailio, SQLite, outbound proxy over TCP)…');
+  const msilo = await msiloDump();
+  console.log(msilo);
+  const table = [
+    '| transport | received | distinct | REGISTER → first | REGISTER → last | msg/s | inversions | retransmissions |',
+    '|---|---|---|---|---|---|---|---|',
+    ...runs.map(
+      (r) =>
+        `| ${r.transport} | ${r.received} | ${r.distinct} | ${r.firstMs.toFixed(0)} ms | ${r.seconds.toFixed(2)} s | ${(r.received / r.seconds).toFixed(0)} | ${r.inversions} | ${r.retransmissions} |`,
+    ),
+  ].join('\n');
+  const summary = `# bench:delivery (${new Date().toISOString()})\n\n${count} held messages for one recipient; the recipient's sipp UA registers directly at the edge; time from REGISTER sent to the last MESSAGE received (sipp's gettimeofday).\n\n${table}\n\nmsilo, same machine, same run (../shared/peer/bench-dump.sh ${count} 500, OBP_TCP=1):\n\n\`\`\`\n${msilo.trim()}\n\`\`\`\n\nCommand: \`npm run bench:delivery -- --messages ${count}\`\n`;
+  mkdirSync(resultsDir, { recursive: true });
+  writeFileSync(join(resultsDir, 'delivery.md'), summary);
+  writeFileSync(
+    join(resultsDir, 'delivery.json'),
+    `${JSON.stringify({ at: new Date().toISOString(), count, runs, msilo }, null, 2)}\n`,
+  );
+  console.log(`\n${summary}`);
+}
+
+await main();

@@ -1,0 +1,170 @@
+// What the construct's props change, on the real catalogue synthesized once without bundling
+// (only the wiring is under test): the edge's delivery settings, the delivery function's, a
+// slower sweep; then the mistakes refused at synth, and the front doors' reading of HOLDOVER_*.
+import * as fs from 'node:fs';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, Match, type Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type FunctionEntry, HOLDOVER_FUNCTIONS } from '../../infra/catalogue.ts';
+import { Holdover, type HoldoverProps } from '../../infra/holdover.ts';
+import { holdoverPropsFromEnvironment } from '../../infra/settings.ts';
+import { edgeEnvironment, functionNamed, resourcesOf, synthHoldover, variablesOf } from './support/synth.ts';
+
+const PROXY = 'sip:proxy.example.com:5060;transport=tcp';
+let template: Template;
+
+beforeAll(() => {
+  const synthesized = synthHoldover({
+    bundle: false,
+    props: {
+      outboundProxy: PROXY,
+      sipAdvertisedHost: 'sip.example.com',
+      deliveryTimeout: '20s',
+      mwiPollInterval: '1m',
+      deliveryBatchSize: 10,
+      sweepInterval: Duration.minutes(2),
+    },
+  });
+  template = synthesized.template;
+  return () => fs.rmSync(synthesized.outdir, { recursive: true, force: true });
+});
+
+describe('delivery settings', () => {
+  it('reach the edge task', () => {
+    expect(edgeEnvironment(template)).toMatchObject({
+      SIP_ADVERTISED_HOST: 'sip.example.com',
+      OUTBOUND_PROXY: PROXY,
+      DELIVERY_TIMEOUT: '20s',
+      MWI_POLL_INTERVAL: '1m',
+    });
+  });
+
+  it('reach the delivery function, and OUTBOUND_PROXY no other function', () => {
+    expect(variablesOf(template, 'delivery')).toMatchObject({
+      OUTBOUND_PROXY: PROXY,
+      HOLDOVER_DELIVERY_BATCH: '10',
+    });
+    for (const entry of HOLDOVER_FUNCTIONS) {
+      if (entry.name !== 'delivery')
+        expect(variablesOf(template, entry.name), entry.name).not.toHaveProperty('OUTBOUND_PROXY');
+    }
+  });
+});
+
+describe('a two-minute sweep', () => {
+  it('schedules the sweeper every two minutes and drops a run that could not start in time', () => {
+    const [sweeperId] = functionNamed(template, 'sweeper');
+    template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(2 minutes)' });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: sweeperId },
+      MaximumEventAgeInSeconds: 120,
+    });
+  });
+
+  it('moves the overdue alarm to two sweeps of two minutes', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'overdueSeconds',
+      Period: 120,
+      Threshold: 240,
+      EvaluationPeriods: 2,
+      AlarmDescription: Match.stringLikeRegexp('more than 240 s past its expiry'),
+    });
+  });
+});
+
+describe('mistakes refused at synth', () => {
+  const standIn = { entry: 'functions/health.ts', handler: 'handler' } as const;
+  const build = (props: Partial<HoldoverProps>) => () =>
+    new Holdover(new Stack(), 'Holdover', {
+      domains: ['example.com'],
+      mail: { identity: 'example.com', from: 'holdover@example.com' },
+      sipProxyCidrs: ['198.51.100.0/24'],
+      removalPolicy: RemovalPolicy.DESTROY,
+      functions: [],
+      ...props,
+    });
+
+  it('refuses a route declared twice', () => {
+    const route = { kind: 'http', method: 'GET', path: '/v1/health' } as const;
+    const functions: FunctionEntry[] = [
+      { name: 'one', ...standIn, trigger: route, access: {} },
+      { name: 'two', ...standIn, trigger: route, access: {} },
+    ];
+    expect(build({ functions })).toThrow(/Route GET \/v1\/health is declared twice/);
+  });
+
+  it('refuses two consumers of one queue', () => {
+    const trigger = { kind: 'queue', queue: 'expired' } as const;
+    const functions: FunctionEntry[] = [
+      { name: 'one', ...standIn, trigger, access: {} },
+      { name: 'two', ...standIn, trigger, access: {} },
+    ];
+    expect(build({ functions })).toThrow(/expired queue has two consumers: one and two/);
+  });
+
+  it('refuses an outbound proxy the edge could not use', () => {
+    expect(build({ outboundProxy: 'sips:proxy.example.com' })).toThrow(/outboundProxy .*TLS/);
+    expect(build({ outboundProxy: 'proxy.example.com:5060' })).toThrow(/outboundProxy/);
+    expect(build({ outboundProxy: 'sip:proxy.example.com;transport=sctp' })).toThrow(/sctp/);
+  });
+
+  it('refuses malformed durations and a delivery batch above 25', () => {
+    expect(build({ deliveryTimeout: '32' })).toThrow(/deliveryTimeout must be a duration/);
+    expect(build({ mwiPollInterval: 'soon' })).toThrow(/mwiPollInterval must be a duration/);
+    expect(build({ expireAfter: '3 days' })).toThrow(/expireAfter must be a duration/);
+    expect(build({ deliveryBatchSize: 26 })).toThrow(/deliveryBatchSize must be a whole number from 1 to 25/);
+    expect(build({ domains: [] })).toThrow(/at least one SIP domain/);
+  });
+});
+
+describe('front doors reading HOLDOVER_*', () => {
+  it("map the edge's prefixed variables to props", () => {
+    const props = holdoverPropsFromEnvironment(
+      new Stack(),
+      {
+        HOLDOVER_DOMAINS: 'Example.com, corp.example.com',
+        HOLDOVER_MAIL_FROM: 'holdover@example.com',
+        HOLDOVER_SIP_PROXY_CIDRS: '203.0.113.10/32',
+        HOLDOVER_OUTBOUND_PROXY: PROXY,
+        HOLDOVER_SIP_ADVERTISED_HOST: 'sip.example.com',
+        HOLDOVER_DELIVERY_TIMEOUT: '20s',
+        HOLDOVER_MWI_POLL_INTERVAL: '1m',
+        // The local runtime's names are not deploy settings.
+        OUTBOUND_PROXY: 'sip:127.0.0.1:5070',
+      },
+      RemovalPolicy.DESTROY,
+    );
+    expect(props).toMatchObject({
+      domains: ['example.com', 'corp.example.com'],
+      outboundProxy: PROXY,
+      sipAdvertisedHost: 'sip.example.com',
+      deliveryTimeout: '20s',
+      mwiPollInterval: '1m',
+    });
+  });
+
+  it('warn when no outbound proxy is set, and leave the edge defaults to the construct', () => {
+    const stack = new Stack();
+    const props = holdoverPropsFromEnvironment(
+      stack,
+      { OUTBOUND_PROXY: 'sip:127.0.0.1:5070' },
+      RemovalPolicy.DESTROY,
+    );
+    expect(props).not.toHaveProperty('outboundProxy');
+    expect(props).not.toHaveProperty('deliveryTimeout');
+    Annotations.fromStack(stack).hasWarning(
+      '*',
+      Match.stringLikeRegexp('HOLDOVER_OUTBOUND_PROXY is not set'),
+    );
+  });
+});
+
+describe('defaults of the real catalogue', () => {
+  it('leave no queue without its consumer', () => {
+    const consumed = HOLDOVER_FUNCTIONS.flatMap((entry) =>
+      entry.trigger.kind === 'queue' ? [entry.trigger.queue] : [],
+    );
+    expect(consumed.sort()).toEqual(['delivery', 'expired']);
+    expect(Object.keys(resourcesOf(template, 'AWS::Lambda::EventSourceMapping'))).toHaveLength(2);
+  });
+});
