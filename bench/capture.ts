@@ -8,6 +8,8 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
+import { DynamoStore } from '../functions/adapters/dynamo-store.ts';
+import { dedupeKey } from '../functions/core/capture.ts';
 import { dynamoClient } from '../local/stand-ins.ts';
 import { startSystem } from '../test/support/system.ts';
 
@@ -161,6 +163,45 @@ async function rawPutRate(port: number, concurrency: number, count: number): Pro
   return count / seconds;
 }
 
+/** The same writes capture makes (query the user, then the 3-item transaction), without the edge and API. */
+async function rawHoldRate(port: number, concurrency: number, count: number): Promise<number> {
+  const client = DynamoDBDocumentClient.from(dynamoClient(port));
+  const store = new DynamoStore(client, 'holdover');
+  let next = 0;
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        const n = next++;
+        const id = ulid();
+        const now = new Date().toISOString();
+        const recipient = `sip:rawhold-${n}-${id}@example.com`;
+        await store.getUser(recipient);
+        await store.hold(
+          {
+            id,
+            recipient,
+            sender: 'sip:alice@example.com',
+            senderUri: 'sip:alice@example.com',
+            senderName: 'Alice',
+            callId: `${id}@bench`,
+            cseq: 1,
+            contentType: 'text/plain;charset=UTF-8',
+            body: Buffer.from('Offline hello #1 from alice, with ümlauts 🎉'),
+            receivedAt: now,
+            expiresAt: now,
+            state: 'pending',
+          },
+          { dedupeKeys: [dedupeKey('call', `${id}@bench`, '1')], quota: 1000 },
+        );
+      }
+    }),
+  );
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  client.destroy();
+  return count / seconds;
+}
+
 async function main(): Promise<void> {
   console.log(
     `bench:capture — ${calls} MESSAGEs per rate at ${rates.join(', ')}/s (sipp UDP → edge → API → DynamoDB Local)`,
@@ -169,6 +210,7 @@ async function main(): Promise<void> {
   const rows: SippFigures[] = [];
   let raw32 = 0;
   let raw8 = 0;
+  let rawHold = 0;
   try {
     const dynamodbPort = Number(system.env.DYNAMODB_PORT);
     console.log('warming up (200 PutItem)…');
@@ -185,6 +227,9 @@ async function main(): Promise<void> {
     raw8 = await rawPutRate(dynamodbPort, 8, calls);
     raw32 = await rawPutRate(dynamodbPort, 32, calls);
     console.log(`  ${raw8.toFixed(0)}/s with 8 in flight, ${raw32.toFixed(0)}/s with 32 in flight`);
+    console.log(`capture's own writes straight to the store (Query + 3-item TransactWriteItems), ${calls}…`);
+    rawHold = await rawHoldRate(dynamodbPort, 32, calls);
+    console.log(`  ${rawHold.toFixed(0)}/s with 32 in flight`);
   } finally {
     await system.stop();
   }
@@ -196,6 +241,8 @@ async function main(): Promise<void> {
     machine: `${process.platform} ${process.arch}, node ${process.version}`,
     capture: rows,
     rawPutItem: { concurrency8: raw8, concurrency32: raw32 },
+    rawCaptureWrites: { concurrency32: rawHold },
+    ratioBestCaptureToRawCaptureWrites: best / rawHold,
     ratioBestCaptureToRawPut: best / rawBest,
   };
   mkdirSync(resultsDir, { recursive: true });
@@ -208,7 +255,7 @@ async function main(): Promise<void> {
         `| ${row.offered} | ${row.achieved.toFixed(0)} | ${row.failed} | ${row.retransmissions} | ${row.p50} | ${row.p99} | ${row.max} |`,
     ),
   ].join('\n');
-  const summary = `# bench:capture (${result.at})\n\n${calls} MESSAGEs per rate, sipp over UDP → edge → capture → DynamoDB Local (TransactWriteItems: counter, dedupe marker, message).\n\n${table}\n\nRaw PutItem of equal items on the same DynamoDB Local, same run: ${raw8.toFixed(0)}/s (8 in flight), ${raw32.toFixed(0)}/s (32 in flight).\nBest capture rate / best raw PutItem rate: **${result.ratioBestCaptureToRawPut.toFixed(2)}**.\n\nCommand: \`npm run bench:capture -- --calls ${calls} --rates ${rates.join(',')}\`\n`;
+  const summary = `# bench:capture (${result.at})\n\n${calls} MESSAGEs per rate, sipp over UDP → edge → capture → DynamoDB Local (TransactWriteItems: counter, dedupe marker, message).\n\n${table}\n\nRaw PutItem of equal items on the same DynamoDB Local, same run: ${raw8.toFixed(0)}/s (8 in flight), ${raw32.toFixed(0)}/s (32 in flight).\nBest capture rate / best raw PutItem rate: **${result.ratioBestCaptureToRawPut.toFixed(2)}**.\nCapture's own writes straight to the store (a Query and the 3-item TransactWriteItems: counter, dedupe marker, message), 32 in flight: ${rawHold.toFixed(0)}/s; best capture / that: **${result.ratioBestCaptureToRawCaptureWrites.toFixed(2)}** (what the edge, the HTTP hop and the handler cost on top of the store).\n\nCommand: \`npm run bench:capture -- --calls ${calls} --rates ${rates.join(',')}\`\n`;
   writeFileSync(join(resultsDir, 'capture.md'), summary);
   console.log(`\n${summary}`);
   console.log(`written to ${resolve(resultsDir, 'capture.md')} and capture.json`);

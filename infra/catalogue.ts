@@ -10,7 +10,10 @@ export interface HttpTrigger {
   readonly path: `/v1/${string}`;
 }
 
-/** SQS consumer with partial batch failures (STYLE.md practice 9). */
+/**
+ * SQS consumer with partial batch failures (STYLE.md practice 9); one per queue, whose
+ * visibility timeout the construct derives from the consumer's timeout.
+ */
 export interface QueueTrigger {
   readonly kind: 'queue';
   readonly queue: QueueName;
@@ -28,7 +31,11 @@ export type Trigger = HttpTrigger | QueueTrigger | ScheduleTrigger;
 
 export type QueueName = 'delivery' | 'expired';
 
-/** DynamoDB actions a function may be granted on the table. */
+/**
+ * DynamoDB actions a function may be granted on the table. A TransactWriteItems is authorised as
+ * its parts: PutItem, UpdateItem, DeleteItem, ConditionCheckItem. (The store uses no PartiQL, so
+ * there is no PartiQL action to grant.)
+ */
 export type TableAction =
   | 'GetItem'
   | 'BatchGetItem'
@@ -43,16 +50,18 @@ export type TableAction =
 
 /**
  * What a function may touch. Each kind of access brings its environment variable and its IAM
- * grant together (infra/access.ts), so a function never has one without the other.
+ * grant together (infra/access.ts), so a function never has one without the other. A queue
+ * trigger brings the URL of the queue consumed (for ChangeMessageVisibility) and the consumer's
+ * grants; it does not allow sending to that queue.
  */
 export interface FunctionAccess {
-  /** HOLDOVER_TABLE + these actions on the table only. TransactWriteItems needs those of its parts. */
+  /** HOLDOVER_TABLE + these actions on the table only (not its index). */
   readonly table?: readonly TableAction[];
   /** HOLDOVER_TABLE + these actions on the expiry index (gsi1) only: the sweeper's reads. */
   readonly expiryIndex?: readonly ('Query' | 'Scan')[];
   /** HOLDOVER_SECRET_ARN + secretsmanager:GetSecretValue on the signing secret. */
   readonly signingSecret?: boolean;
-  /** HOLDOVER_<QUEUE>_QUEUE_URL + sqs:SendMessage on each queue. */
+  /** HOLDOVER_<QUEUE>_QUEUE_URL + sqs:SendMessage on each queue, nothing more. */
   readonly sendTo?: readonly QueueName[];
   /** HOLDOVER_MAIL_FROM + ses:SendEmail/SendRawEmail on the sending identity. */
   readonly sendEmail?: boolean;
@@ -60,12 +69,19 @@ export interface FunctionAccess {
   readonly edge?: boolean;
 }
 
-/** Deployment settings a function reads at module scope; values come from the construct's props. */
+/**
+ * Deployment settings a function reads at module scope; values come from the construct's props.
+ * A setting whose prop is unset is left out: OUTBOUND_PROXY, whose absence is its meaning, and
+ * HOLDOVER_DELIVERY_BATCH, whose default the delivery function owns (it is tuned with it).
+ */
 export type SettingName =
   | 'HOLDOVER_DOMAINS'
   | 'HOLDOVER_EXPIRE_AFTER'
   | 'HOLDOVER_MAX_BODY_BYTES'
-  | 'HOLDOVER_QUOTA';
+  | 'HOLDOVER_QUOTA'
+  | 'HOLDOVER_DELIVERY_BATCH'
+  | 'HOLDOVER_SWEEP_INTERVAL'
+  | 'OUTBOUND_PROXY';
 
 export interface FunctionEntry {
   /** Domain name of the function; also its construct id and dashboard label. */
@@ -82,32 +98,71 @@ export interface FunctionEntry {
   readonly timeoutSeconds?: number;
 }
 
-const signedOperatorRead = { signingSecret: true } as const;
+/** A signed operator or user endpoint that only reads the table. */
+const signedRead = (...table: TableAction[]): FunctionAccess => ({ table, signingSecret: true });
 
 export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
+  // --- from the edge ---------------------------------------------------------------------------
   {
     name: 'capture',
     entry: 'functions/capture.ts',
     handler: 'handler',
     trigger: { kind: 'http', method: 'POST', path: '/v1/messages' },
     settings: ['HOLDOVER_DOMAINS', 'HOLDOVER_EXPIRE_AFTER', 'HOLDOVER_MAX_BODY_BYTES', 'HOLDOVER_QUOTA'],
-    // One TransactWriteItems (counter Update, dedupe Put, message Put), the dedupe marker's Get
-    // on a duplicate, the recipient's settings Get.
-    access: { table: ['GetItem', 'PutItem', 'UpdateItem'], signingSecret: true },
+    access: {
+      // Query: the recipient's own items (sk < MSG#). TransactWriteItems: counter Update, dedupe
+      // Put(s), message Put. GetItem: the first copy's id on a duplicate. PutItem: the
+      // offline-notice claim. No index access: the message Put fills gsi1 by itself.
+      table: ['Query', 'PutItem', 'UpdateItem', 'GetItem'],
+      signingSecret: true,
+      // A delivery run for an available recipient, or an offline notice / auto-reply.
+      sendTo: ['delivery'],
+    },
   },
+  {
+    name: 'presence',
+    entry: 'functions/presence.ts',
+    handler: 'handler',
+    trigger: { kind: 'http', method: 'POST', path: '/v1/presence' },
+    // Query: the user's own items; PutItem: the presence item, conditional on its version.
+    access: { table: ['Query', 'PutItem'], signingSecret: true, sendTo: ['delivery'] },
+  },
+  // --- operator and user endpoints -------------------------------------------------------------
   {
     name: 'held',
     entry: 'functions/users.ts',
     handler: 'heldHandler',
     trigger: { kind: 'http', method: 'GET', path: '/v1/users/{aor}/messages' },
-    access: { table: ['Query'], ...signedOperatorRead },
+    access: signedRead('Query'),
+  },
+  {
+    name: 'summary',
+    entry: 'functions/users.ts',
+    handler: 'summaryHandler',
+    trigger: { kind: 'http', method: 'GET', path: '/v1/users/{aor}/summary' },
+    access: signedRead('Query'),
+  },
+  {
+    name: 'getSettings',
+    entry: 'functions/settings.ts',
+    handler: 'getHandler',
+    trigger: { kind: 'http', method: 'GET', path: '/v1/users/{aor}/settings' },
+    access: signedRead('GetItem'),
+  },
+  {
+    name: 'putSettings',
+    entry: 'functions/settings.ts',
+    handler: 'putHandler',
+    trigger: { kind: 'http', method: 'PUT', path: '/v1/users/{aor}/settings' },
+    // The whole settings item, replaced (it also enters or leaves the vacation list in gsi1).
+    access: { table: ['PutItem'], signingSecret: true },
   },
   {
     name: 'stats',
     entry: 'functions/stats.ts',
     handler: 'handler',
     trigger: { kind: 'http', method: 'GET', path: '/v1/stats' },
-    access: { table: ['Scan'], ...signedOperatorRead },
+    access: signedRead('Scan'),
   },
   {
     name: 'health',
@@ -117,10 +172,68 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     // Unsigned liveness: it may only ask whether the table is there.
     access: { table: ['DescribeTable'] },
   },
-  // The rest of the data flow (DESIGN.md) lands as one entry each, when its file exists:
-  //   presence  http POST /v1/presence                     table Get/Put/Update, sendTo ['delivery'], signingSecret
-  //   settings  http GET and PUT /v1/users/{aor}/settings  table Get/Put, signingSecret (two entries, one file)
-  //   delivery  queue 'delivery' (maxConcurrency)          table Query/Update/Delete, edge, signingSecret
-  //   sweeper   schedule                                   expiryIndex ['Query'], table Update, sendTo ['expired']
-  //   email     queue 'expired'                            table Get/Query/Delete, sendEmail
+  // --- delivery ----------------------------------------------------------------------------------
+  {
+    name: 'delivery',
+    entry: 'functions/deliver.ts',
+    handler: 'handler',
+    // Each record of a batch is a recipient's run, processed concurrently; the cap keeps a
+    // morning presence storm to 10 × 10 runs at once against the edge.
+    trigger: { kind: 'queue', queue: 'delivery', batchSize: 10, maxConcurrency: 10 },
+    settings: ['HOLDOVER_DELIVERY_BATCH', 'OUTBOUND_PROXY'],
+    // One /deliver call sends a batch (HOLDOVER_DELIVERY_BATCH, up to 100) one MESSAGE after
+    // another; the edge stops at the first timeout (DELIVERY_TIMEOUT, 32 s), so a batch is quick
+    // answers and at most one timeout. Five minutes cover that with room, also for a run of
+    // several batches; the queue's visibility timeout follows (6×).
+    timeoutSeconds: 300,
+    access: {
+      // Query: the user's items and the deliverable messages. PutItem/DeleteItem: the lease;
+      // PutItem also the conditional presence (unreachable). TransactWriteItems of conditional
+      // Updates (pending→delivering→pending) and of Deletes with the counter's Update.
+      table: ['Query', 'PutItem', 'DeleteItem', 'UpdateItem'],
+      signingSecret: true,
+      edge: true,
+      // Notices (bounce, IMDN) go back on the delivery queue, durably.
+      sendTo: ['delivery'],
+    },
+  },
+  // --- expiry -------------------------------------------------------------------------------------
+  {
+    name: 'sweeper',
+    entry: 'functions/sweep.ts',
+    handler: 'handler',
+    trigger: { kind: 'schedule' },
+    // It also claims what falls due before the next sweep, so it must know the period.
+    settings: ['HOLDOVER_SWEEP_INTERVAL'],
+    // A sweep after an outage may claim many messages; a slow sweep overlapping the next is safe
+    // (claims are conditional) and better than one cut short with its jobs not yet queued.
+    timeoutSeconds: 120,
+    access: {
+      // Index: due entries per shard, the vacation list, each shard's earliest expiry.
+      expiryIndex: ['Query'],
+      // Table: a vacationer's waiting messages (Query); the claims, TransactWriteItems of
+      // conditional Updates (pending → expiring).
+      table: ['Query', 'UpdateItem'],
+      sendTo: ['expired'],
+    },
+  },
+  {
+    name: 'email',
+    entry: 'functions/email.ts',
+    handler: 'handler',
+    // Two pollers of five: at most ten digests in flight. Past the account's SES sending rate
+    // (14/s when production access is new) a send is throttled and the job retried with backoff.
+    trigger: { kind: 'queue', queue: 'expired', batchSize: 5, maxConcurrency: 2 },
+    // A job is up to 200 messages: BatchGet in hundreds, one SES call (10 s at most), deletes in
+    // transactions of 99.
+    timeoutSeconds: 30,
+    access: {
+      // BatchGetItem: the claimed messages; Query: the recipient's settings (email address,
+      // policy); TransactWriteItems of Deletes conditional on `expiring` with the counter's Update.
+      table: ['BatchGetItem', 'Query', 'DeleteItem', 'UpdateItem'],
+      sendEmail: true,
+      // Bounce notices to senders (policy `bounce`, or no address to email).
+      sendTo: ['delivery'],
+    },
+  },
 ];

@@ -26,6 +26,11 @@ export interface HoldoverDataProps {
   readonly mail: MailProps;
   /** Receives before a message moves to its DLQ. */
   readonly maxReceiveCount?: number;
+  /**
+   * Visibility timeout of each work queue; the construct derives it from the queue's consumer
+   * (consumerVisibilityTimeout). Default for a queue without one: DEFAULT_VISIBILITY_TIMEOUT.
+   */
+  readonly visibilityTimeouts?: Partial<Readonly<Record<QueueName, Duration>>>;
 }
 
 /** A work queue and the dead-letter queue its poison messages end up in. */
@@ -34,11 +39,20 @@ export interface QueueWithDlq {
   readonly deadLetterQueue: sqs.Queue;
 }
 
+/** Visibility timeout of a work queue that no function consumes. */
+export const DEFAULT_VISIBILITY_TIMEOUT = Duration.minutes(3);
+
 /**
- * Visibility timeout of the work queues. Lambda requires it to be at least the consumer's
- * timeout; AWS advises six times, which the construct checks against each consumer entry.
+ * A queue's visibility timeout for a consumer with this timeout. Lambda refuses one shorter than
+ * the function's timeout; AWS advises six times it, so that a batch whose invocation was
+ * throttled can still be retried before its messages reappear. A job that fails is not affected:
+ * the consumers set its retry delay themselves (ChangeMessageVisibility), so only a consumer that
+ * crashed or timed out waits this long, and a delivery is also restarted by the next presence
+ * change or captured message.
  */
-export const QUEUE_VISIBILITY_TIMEOUT = Duration.minutes(3);
+export function consumerVisibilityTimeout(consumerTimeout: Duration): Duration {
+  return Duration.seconds(6 * consumerTimeout.toSeconds());
+}
 
 export class HoldoverData extends Construct {
   readonly table: dynamodb.Table;
@@ -80,7 +94,7 @@ export class HoldoverData extends Construct {
           queueName: `${props.namePrefix}-${name}`,
           encryption: sqs.QueueEncryption.SQS_MANAGED,
           enforceSSL: true,
-          visibilityTimeout: QUEUE_VISIBILITY_TIMEOUT,
+          visibilityTimeout: props.visibilityTimeouts?.[name] ?? DEFAULT_VISIBILITY_TIMEOUT,
           retentionPeriod: Duration.days(4),
           deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount },
           removalPolicy,

@@ -1,5 +1,9 @@
 // The SIP edge in AWS: a small Fargate service behind a Network Load Balancer that carries SIP
 // on UDP and TCP 5060 (one TCP_UDP listener) and the edge's own HTTP port (health, /deliver).
+//
+// The delivery function reaches /deliver through the load balancer's public name in plain HTTP:
+// the calls are signed (HMAC, five-minute window), not encrypted. docs/deploy.md ("The edge's
+// HTTP port") says what that means and how to close it.
 import * as path from 'node:path';
 import { Duration, IgnoreMode, type RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -22,6 +26,19 @@ export interface HoldoverEdgeProps {
   /** Source ranges of the SIP proxies; nothing else may send SIP to the edge. */
   readonly sipProxyCidrs: readonly string[];
   readonly maxBodyBytes: number;
+  /** SIP domains served: REGISTER/PUBLISH/SUBSCRIBE for any other domain get 404. */
+  readonly domains: readonly string[];
+  /**
+   * The host the edge names in its Via and Contact headers (SIP_ADVERTISED_HOST). Default: the
+   * load balancer's DNS name, as the task itself listens on 0.0.0.0.
+   */
+  readonly sipAdvertisedHost?: string;
+  /** SIP URI every request the edge sends goes through (OUTBOUND_PROXY); unset: the UA's contact. */
+  readonly outboundProxy?: string;
+  /** Timer F of the edge's own requests (DELIVERY_TIMEOUT), e.g. `32s`. */
+  readonly deliveryTimeout: string;
+  /** How often MWI subscribers' counts are re-read (MWI_POLL_INTERVAL), e.g. `30s`. */
+  readonly mwiPollInterval: string;
   readonly desiredCount: number;
   readonly logRetention: logs.RetentionDays;
   readonly removalPolicy: RemovalPolicy;
@@ -45,6 +62,13 @@ export class HoldoverEdge extends Construct {
         natGateways: 0,
         subnetConfiguration: [{ name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 }],
       });
+
+    this.loadBalancer = new elbv2.NetworkLoadBalancer(this, 'LoadBalancer', {
+      vpc,
+      internetFacing: true,
+      crossZoneEnabled: true,
+      vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+    });
 
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       retention: props.logRetention,
@@ -71,10 +95,18 @@ export class HoldoverEdge extends Construct {
       environment: {
         SIP_HOST: '0.0.0.0',
         SIP_PORT: String(SIP_PORT),
+        // A wildcard is no address to answer to: Via and Contact name the load balancer. Replies
+        // to the edge's own requests over UDP come back to the task's source address anyway
+        // (the edge asks for rport, RFC 3581); over TCP, on the connection it opened.
+        SIP_ADVERTISED_HOST: props.sipAdvertisedHost ?? this.loadBalancer.loadBalancerDnsName,
         EDGE_HTTP_HOST: '0.0.0.0',
         EDGE_HTTP_PORT: String(EDGE_HTTP_PORT),
         HOLDOVER_API_URL: props.apiUrl,
+        HOLDOVER_DOMAINS: props.domains.join(','),
         HOLDOVER_MAX_BODY_BYTES: String(props.maxBodyBytes),
+        DELIVERY_TIMEOUT: props.deliveryTimeout,
+        MWI_POLL_INTERVAL: props.mwiPollInterval,
+        ...(props.outboundProxy ? { OUTBOUND_PROXY: props.outboundProxy } : {}),
       },
       secrets: { HOLDOVER_SECRET: ecs.Secret.fromSecretsManager(props.signingSecret) },
       logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'edge', logGroup: this.logGroup }),
@@ -138,12 +170,6 @@ export class HoldoverEdge extends Construct {
       healthCheckGracePeriod: Duration.seconds(60),
     });
 
-    this.loadBalancer = new elbv2.NetworkLoadBalancer(this, 'LoadBalancer', {
-      vpc,
-      internetFacing: true,
-      crossZoneEnabled: true,
-      vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
-    });
     const healthCheck: elbv2.HealthCheck = {
       protocol: elbv2.Protocol.HTTP,
       port: String(EDGE_HTTP_PORT),

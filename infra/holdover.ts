@@ -2,8 +2,8 @@
 // and stacks/Holdover.ts (SST) both instantiate this construct and nothing else.
 //
 //   HoldoverData        stateful: table, delivery/expired queues + DLQs, signing secret, SES identity
-//   HoldoverEdge        the SIP edge: Fargate behind an NLB (UDP+TCP 5060)
-//   functions + API     stateless: one HoldoverFunction per catalogue entry, its trigger and grants
+//   HoldoverEdge        the SIP edge: Fargate behind an NLB (SIP on UDP+TCP 5060, HTTP 8080 for /deliver)
+//   functions + API     stateless: one HoldoverFunction per catalogue entry, its trigger, settings and grants
 //   HoldoverMonitoring  dashboard, alarms, SNS topic
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,14 +13,14 @@ import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
-import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { targetOfUri } from '../edge/outgoing-request.ts';
 import { parseDuration } from '../functions/core/duration.ts';
-import { grantAccess } from './access.ts';
-import { type FunctionEntry, HOLDOVER_FUNCTIONS, type SettingName } from './catalogue.ts';
-import { HoldoverData, type MailProps, QUEUE_VISIBILITY_TIMEOUT } from './data.ts';
+import { grantAccess, QUEUE_URL_VARIABLE } from './access.ts';
+import { type FunctionEntry, HOLDOVER_FUNCTIONS, type QueueName, type SettingName } from './catalogue.ts';
+import { consumerVisibilityTimeout, HoldoverData, type MailProps } from './data.ts';
 import { HoldoverEdge } from './edge.ts';
 import { DEFAULT_TIMEOUT_SECONDS, HoldoverFunction } from './function.ts';
 import { HoldoverMonitoring } from './monitoring.ts';
@@ -42,13 +42,30 @@ export interface HoldoverProps {
   readonly maxBodyBytes?: number;
   /** Pending messages per recipient. */
   readonly quota?: number;
+  /**
+   * SIP URI of the proxy every MESSAGE and NOTIFY from the edge goes through (the edge's
+   * OUTBOUND_PROXY), e.g. `sip:proxy.example.com:5060;transport=tcp`. Unset: the edge sends to
+   * the contact learnt from REGISTER, which must then be reachable from the internet.
+   */
+  readonly outboundProxy?: string;
+  /** Host in the edge's Via and Contact (SIP_ADVERTISED_HOST). Default: the NLB's DNS name. */
+  readonly sipAdvertisedHost?: string;
+  /** How long the edge waits for a UA's final answer (DELIVERY_TIMEOUT). Default `32s` (Timer F). */
+  readonly deliveryTimeout?: string;
+  /** How often the edge re-reads MWI subscribers' counts (MWI_POLL_INTERVAL). Default `30s`. */
+  readonly mwiPollInterval?: string;
+  /**
+   * Held messages per /deliver call (HOLDOVER_DELIVERY_BATCH), 1 to 100. Default: the delivery
+   * function's own (functions/deliver.ts).
+   */
+  readonly deliveryBatchSize?: number;
   /** Period of the sweeper schedule. Default one minute. */
   readonly sweepInterval?: Duration;
   readonly logRetention?: logs.RetentionDays;
   /** Edge tasks; two spread the edge over two availability zones. */
   readonly edgeTasks?: number;
   readonly vpc?: ec2.IVpc;
-  /** The function catalogue; tests add entries to exercise queue and schedule triggers. */
+  /** The function catalogue. Default: HOLDOVER_FUNCTIONS; tests pass others to exercise the synth checks. */
   readonly functions?: readonly FunctionEntry[];
   /** Directory holding package-lock.json, functions/ and edge/. Default: found from this file. */
   readonly projectRoot?: string;
@@ -69,13 +86,22 @@ export class Holdover extends Construct {
     const expireAfter = props.expireAfter ?? '72h';
     const maxBodyBytes = props.maxBodyBytes ?? 65_536;
     const sweepInterval = props.sweepInterval ?? Duration.minutes(1);
+    const deliveryTimeout = props.deliveryTimeout ?? '32s';
+    const mwiPollInterval = props.mwiPollInterval ?? '30s';
+    checkProps({ ...props, expireAfter, deliveryTimeout, mwiPollInterval });
     const entries = props.functions ?? HOLDOVER_FUNCTIONS;
-    checkCatalogue(entries);
+    const consumers = checkCatalogue(entries);
 
     this.data = new HoldoverData(this, 'Data', {
       namePrefix: props.namePrefix ?? 'holdover',
       removalPolicy,
       mail: props.mail,
+      visibilityTimeouts: Object.fromEntries(
+        [...consumers].map(([queue, consumer]) => [
+          queue,
+          consumerVisibilityTimeout(Duration.seconds(consumer.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS)),
+        ]),
+      ),
     });
 
     // Created without routes first: the edge needs the API's URL and the functions the edge's.
@@ -89,17 +115,26 @@ export class Holdover extends Construct {
       signingSecret: this.data.signingSecret,
       sipProxyCidrs: props.sipProxyCidrs,
       maxBodyBytes,
+      domains: props.domains,
+      deliveryTimeout,
+      mwiPollInterval,
+      ...(props.sipAdvertisedHost ? { sipAdvertisedHost: props.sipAdvertisedHost } : {}),
+      ...(props.outboundProxy ? { outboundProxy: props.outboundProxy } : {}),
       desiredCount: props.edgeTasks ?? 2,
       logRetention,
       removalPolicy,
       ...(props.vpc ? { vpc: props.vpc } : {}),
     });
 
-    const settings: Record<SettingName, string> = {
+    const settings: Record<SettingName, string | undefined> = {
       HOLDOVER_DOMAINS: props.domains.join(','),
       HOLDOVER_EXPIRE_AFTER: expireAfter,
       HOLDOVER_MAX_BODY_BYTES: String(maxBodyBytes),
       HOLDOVER_QUOTA: String(props.quota ?? 1000),
+      HOLDOVER_DELIVERY_BATCH: props.deliveryBatchSize?.toString(),
+      HOLDOVER_SWEEP_INTERVAL: `${sweepInterval.toSeconds()}s`,
+      // The delivery function only asks whether there is one (no registered contact needed then).
+      OUTBOUND_PROXY: props.outboundProxy,
     };
     const resources = {
       table: this.data.table,
@@ -117,7 +152,10 @@ export class Holdover extends Construct {
         logRetention,
         removalPolicy,
       });
-      for (const name of entry.settings ?? []) fn.addEnvironment(name, settings[name]);
+      for (const name of entry.settings ?? []) {
+        const value = settings[name];
+        if (value !== undefined) fn.addEnvironment(name, value);
+      }
       grantAccess(fn, entry.access, resources);
       const { trigger } = entry;
       switch (trigger.kind) {
@@ -128,23 +166,40 @@ export class Holdover extends Construct {
             integration: new HttpLambdaIntegration(`${functionId(entry)}Integration`, fn),
           });
           break;
-        case 'queue':
-          fn.addEventSource(
-            new SqsEventSource(this.data.queues[trigger.queue].queue, {
-              batchSize: trigger.batchSize ?? 10,
-              reportBatchItemFailures: true,
-              ...(trigger.maxConcurrency ? { maxConcurrency: trigger.maxConcurrency } : {}),
-            }),
-          );
-          break;
-        case 'schedule':
-          new events.Rule(this, `${functionId(entry)}Schedule`, {
-            description: `Runs the ${entry.name} function every ${sweepInterval.toHumanString()}`,
-            schedule: events.Schedule.rate(sweepInterval),
-            // No EventBridge retry: the next sweep is the retry.
-            targets: [new targets.LambdaFunction(fn, { retryAttempts: 0 })],
+        // Queue and schedule wiring is spelled out rather than left to SqsEventSource and
+        // targets.LambdaFunction: those name their resources after the stack, and the CDK app
+        // and SST must produce the same logical ids (test/infra/front-doors.test.ts).
+        case 'queue': {
+          const { queue } = this.data.queues[trigger.queue];
+          // Consumers postpone a job with ChangeMessageVisibility, on the queue they consume.
+          fn.addEnvironment(QUEUE_URL_VARIABLE[trigger.queue], queue.queueUrl);
+          queue.grantConsumeMessages(fn);
+          fn.addEventSourceMapping('QueueTrigger', {
+            eventSourceArn: queue.queueArn,
+            batchSize: trigger.batchSize ?? 10,
+            reportBatchItemFailures: true,
+            ...(trigger.maxConcurrency ? { maxConcurrency: trigger.maxConcurrency } : {}),
           });
           break;
+        }
+        case 'schedule': {
+          const rule = new events.Rule(this, `${functionId(entry)}Schedule`, {
+            description: `Runs the ${entry.name} function every ${sweepInterval.toHumanString()}`,
+            schedule: events.Schedule.rate(sweepInterval),
+          });
+          // No EventBridge retry: the next sweep is the retry.
+          rule.addTarget({ bind: () => ({ arn: fn.functionArn, retryPolicy: { maximumRetryAttempts: 0 } }) });
+          fn.addPermission('ScheduleInvoke', {
+            principal: new iam.ServicePrincipal('events.amazonaws.com'),
+            sourceArn: rule.ruleArn,
+          });
+          // Nor a Lambda one, and a run that could not start within its interval is dropped.
+          fn.configureAsyncInvoke({
+            retryAttempts: 0,
+            maxEventAge: Duration.seconds(Math.max(60, sweepInterval.toSeconds())),
+          });
+          break;
+        }
       }
       return fn;
     });
@@ -154,9 +209,7 @@ export class Holdover extends Construct {
       queues: this.data.queues,
       api: this.api,
       ...(props.alarmEmail ? { alarmEmail: props.alarmEmail } : {}),
-      // The sweeper hands a message to email within two sweeps of its expiry (DESIGN.md); an hour
-      // past the default expiry is well beyond that.
-      oldestHeldAlarmAge: Duration.millis(parseDuration(expireAfter)).plus(Duration.hours(1)),
+      sweepInterval,
     });
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.apiEndpoint, description: 'HTTP API base URL' });
@@ -177,10 +230,14 @@ function functionId(entry: FunctionEntry): string {
   return `${entry.name.charAt(0).toUpperCase()}${entry.name.slice(1)}Function`;
 }
 
-/** Fails synth on a catalogue mistake that CloudFormation would only report mid-deploy. */
-function checkCatalogue(entries: readonly FunctionEntry[]): void {
+/**
+ * Fails synth on a catalogue mistake that CloudFormation would only report mid-deploy. Returns
+ * each queue's consumer, from which the queue's visibility timeout follows.
+ */
+function checkCatalogue(entries: readonly FunctionEntry[]): Map<QueueName, FunctionEntry> {
   const names = new Set<string>();
   const routes = new Set<string>();
+  const consumers = new Map<QueueName, FunctionEntry>();
   for (const entry of entries) {
     if (names.has(entry.name)) throw new Error(`Function ${entry.name} is declared twice`);
     names.add(entry.name);
@@ -191,13 +248,53 @@ function checkCatalogue(entries: readonly FunctionEntry[]): void {
       routes.add(route);
     }
     if (trigger.kind === 'queue') {
-      const timeout = entry.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
-      // AWS's advice: visibility timeout at least six times the consumer's timeout.
-      if (timeout * 6 > QUEUE_VISIBILITY_TIMEOUT.toSeconds()) {
-        throw new Error(
-          `${entry.name}: a ${timeout}s timeout needs a ${timeout * 6}s visibility timeout on the ${trigger.queue} queue`,
-        );
+      const other = consumers.get(trigger.queue);
+      // One visibility timeout per queue, and one place where a job's retries are decided.
+      if (other) {
+        throw new Error(`The ${trigger.queue} queue has two consumers: ${other.name} and ${entry.name}`);
       }
+      consumers.set(trigger.queue, entry);
+    }
+  }
+  return consumers;
+}
+
+/** Settings the edge or a function would refuse at start, refused at synth instead. */
+function checkProps(props: {
+  domains: readonly string[];
+  expireAfter: string;
+  deliveryTimeout: string;
+  mwiPollInterval: string;
+  deliveryBatchSize?: number;
+  outboundProxy?: string;
+}): void {
+  if (props.domains.length === 0) throw new Error('domains must name at least one SIP domain');
+  for (const [name, value] of [
+    ['expireAfter', props.expireAfter],
+    ['deliveryTimeout', props.deliveryTimeout],
+    ['mwiPollInterval', props.mwiPollInterval],
+  ] as const) {
+    try {
+      parseDuration(value);
+    } catch {
+      throw new Error(`${name} must be a duration such as 30s, 72h or 7d, got "${value}"`);
+    }
+  }
+  const { deliveryBatchSize } = props;
+  if (
+    deliveryBatchSize !== undefined &&
+    !(Number.isInteger(deliveryBatchSize) && deliveryBatchSize >= 1 && deliveryBatchSize <= 100)
+  ) {
+    // 100: what the delivery function's five-minute timeout is sized for.
+    throw new Error(`deliveryBatchSize must be a whole number from 1 to 100, got ${deliveryBatchSize}`);
+  }
+  if (props.outboundProxy !== undefined) {
+    try {
+      targetOfUri(props.outboundProxy);
+    } catch (error) {
+      throw new Error(
+        `outboundProxy must be a SIP URI the edge can use: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
   }
 }

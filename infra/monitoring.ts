@@ -13,20 +13,43 @@ import type { QueueWithDlq } from './data.ts';
 import type { HoldoverFunction } from './function.ts';
 
 /**
- * The business metrics (EMF, namespace `Holdover`, dimension service=holdover) the dashboard and
- * alarms read. `captured` is emitted by functions/capture.ts today; the others are the names the
- * delivery, sweeper and email functions must emit.
+ * The business metrics the functions emit (EMF, namespace `Holdover`, dimension
+ * service=holdover): the contract between functions/ and this dashboard. Counts unless noted.
  */
 export const BUSINESS_METRICS = {
+  /** capture: a message stored (202). */
   captured: 'captured',
+  /** capture: a retransmission or duplicate answered with the first copy's result. */
+  duplicate: 'duplicate',
+  /** capture: refused with a 4xx; extra dimension `reason` (quota, too-large, charset…). */
+  refused: 'refused',
+  /** every signed route: a bad or stale signature; extra dimension `route`. */
+  unauthorized: 'unauthorized',
+  /** delivery: the recipient's UA answered 2xx. */
   delivered: 'delivered',
-  expired: 'expired',
-  emailed: 'emailed',
-  /** Milliseconds from capture to the recipient's 2xx. */
+  /** delivery: milliseconds from capture to the recipient's 2xx. */
   deliveryLatency: 'deliveryLatency',
-  /** Seconds since the oldest still-pending message was received; emitted by each sweep. */
-  oldestHeldAge: 'oldestHeldAge',
+  /** delivery: a permanent 4xx; the sender is told. */
+  bounced: 'bounced',
+  /** delivery: a notice (bounce, IMDN, auto-reply) answered 2xx, or refused for good. */
+  noticeSent: 'noticeSent',
+  noticeRefused: 'noticeRefused',
+  /** presence: a presence change stored, and the delivery runs it queued. */
+  presenceChanged: 'presenceChanged',
+  deliveryRunsQueued: 'deliveryRunsQueued',
+  /** sweeper: messages claimed for email (expired or vacation), and expiry-index entries read. */
+  expired: 'expired',
+  sweepIndexReads: 'sweepIndexReads',
+  /** sweeper, every run: seconds the most overdue message waits past its expiry; 0 normally. */
+  overdueSeconds: 'overdueSeconds',
+  /** email: messages emailed in a digest, bounced to their sender, or dropped (user policy). */
+  emailed: 'emailed',
+  bouncedOnExpiry: 'bouncedOnExpiry',
+  droppedOnExpiry: 'droppedOnExpiry',
 } as const;
+
+/** Metrics emitted with one dimension besides `service`, and its name. */
+const DIMENSION_OF = { refused: 'reason', unauthorized: 'route' } as const;
 
 export interface HoldoverMonitoringProps {
   readonly functions: readonly HoldoverFunction[];
@@ -34,10 +57,21 @@ export interface HoldoverMonitoringProps {
   readonly api: apigwv2.HttpApi;
   /** Subscribed to the alarm topic when given (it must confirm the subscription email). */
   readonly alarmEmail?: string;
-  /** A held message older than this means expiry to email is stuck. */
-  readonly oldestHeldAlarmAge: Duration;
+  /** Period of the sweeper: overdueSeconds arrives once per sweep, and two sweeps is the promise. */
+  readonly sweepInterval: Duration;
   /** Alarm when more than this share of API calls answer 5xx (percent). */
   readonly api5xxPercent?: number;
+}
+
+interface AlarmOptions {
+  threshold: number;
+  description: string;
+  evaluationPeriods?: number;
+  datapointsToAlarm?: number;
+  comparisonOperator?: cloudwatch.ComparisonOperator;
+  treatMissingData?: cloudwatch.TreatMissingData;
+  /** Also notify when the alarm has no data at all (a metric that should always arrive). */
+  notifyInsufficientData?: boolean;
 }
 
 export class HoldoverMonitoring extends Construct {
@@ -51,8 +85,10 @@ export class HoldoverMonitoring extends Construct {
     if (props.alarmEmail)
       this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
 
+    const oneMinute = Duration.minutes(1);
+    const fiveMinutes = Duration.minutes(5);
     // Labels only on dashboard lines: an alarm on a labelled metric becomes a metric-math alarm.
-    const business = (name: string, statistic: string, period = Duration.minutes(1), label?: string) =>
+    const business = (name: string, statistic: string, period = oneMinute, label?: string) =>
       new cloudwatch.Metric({
         namespace: METRICS_NAMESPACE,
         metricName: name,
@@ -61,15 +97,24 @@ export class HoldoverMonitoring extends Construct {
         period,
         ...(label ? { label } : {}),
       });
+    const perMinute = (names: string[]) =>
+      names.map((name) => business(name, cloudwatch.Stats.SUM, oneMinute, name));
+    // One line per value of the extra dimension, whichever values have been emitted.
+    const byDimension = (name: keyof typeof DIMENSION_OF) =>
+      new cloudwatch.MathExpression({
+        expression: `SEARCH('{${METRICS_NAMESPACE},${DIMENSION_OF[name]},service} MetricName="${name}"', 'Sum', 300)`,
+        usingMetrics: {},
+        label: name,
+        period: fiveMinutes,
+      });
     const queueNames = Object.keys(props.queues) as QueueName[];
     const dlqDepth = (name: QueueName, label?: string) =>
       props.queues[name].deadLetterQueue.metricApproximateNumberOfMessagesVisible({
         statistic: cloudwatch.Stats.MAXIMUM,
-        period: Duration.minutes(1),
+        period: oneMinute,
         ...(label ? { label } : {}),
       });
     const perFunction = (metric: (fn: HoldoverFunction) => cloudwatch.IMetric) => props.functions.map(metric);
-    const fiveMinutes = Duration.minutes(5);
 
     // Alarms ---------------------------------------------------------------------------------
     for (const name of queueNames) {
@@ -77,8 +122,8 @@ export class HoldoverMonitoring extends Construct {
         threshold: 1,
         description:
           `Messages in the ${name} DLQ failed every retry. Read one (aws sqs receive-message on the DLQ), ` +
-          `find its message id in the ${name === 'delivery' ? 'delivery' : 'email'} function's logs, fix the cause, ` +
-          'then redrive with aws sqs start-message-move-task --source-arn <DLQ ARN>.',
+          `find its job in the ${name === 'delivery' ? 'delivery' : 'email'} function's logs (sqsMessageId), fix the cause, ` +
+          'then redrive with aws sqs start-message-move-task --source-arn <DLQ ARN>. Held messages stay held meanwhile.',
       });
     }
     for (const fn of props.functions) {
@@ -115,43 +160,80 @@ export class HoldoverMonitoring extends Construct {
           'Check the function Errors alarms and logs (correlationId), then DynamoDB throttling and Secrets Manager access.',
       },
     );
+    // DESIGN.md: a pending message is handed to email within two sweep intervals of its expiry.
+    const overdueLimit = 2 * props.sweepInterval.toSeconds();
     this.alarm(
-      'OldestHeldTooOld',
-      business(BUSINESS_METRICS.oldestHeldAge, cloudwatch.Stats.MAXIMUM, fiveMinutes),
+      'EmailOverdue',
+      business(BUSINESS_METRICS.overdueSeconds, cloudwatch.Stats.MAXIMUM, props.sweepInterval),
       {
-        threshold: props.oldestHeldAlarmAge.toSeconds(),
+        threshold: overdueLimit,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 2,
+        datapointsToAlarm: 2,
+        // Every sweep reports, 0 when all is well: no data at all means no sweep ran.
+        treatMissingData: cloudwatch.TreatMissingData.MISSING,
+        notifyInsufficientData: true,
         description:
-          `A message has been held longer than ${props.oldestHeldAlarmAge.toHumanString()}: expiry to email is stuck. ` +
-          'Check that the sweeper schedule is enabled and its function succeeds, then the expired DLQ and the email ' +
-          'function (SES sending quota, identity verified). A user with a longer expire-after also trips this.',
+          `ALARM: a message has waited more than ${overdueLimit} s past its expiry without being emailed. ` +
+          'Check the sweeper (Errors alarm, logs) and the expired queue: its DLQ, and the email function ' +
+          '(SES AccessDenied in the sandbox, throttling, identity not verified). A message left in state ' +
+          '"delivering" by a delivery run that died is not claimed either: npx holdover held <aor> shows it. ' +
+          'INSUFFICIENT_DATA: no sweep has reported for minutes: check that the sweeper schedule rule is enabled.',
       },
     );
 
     // Dashboard ------------------------------------------------------------------------------
-    const graph = (title: string, left: cloudwatch.IMetric[], width = 12) =>
-      new cloudwatch.GraphWidget({ title, left, width, height: 6 });
+    const graph = (
+      title: string,
+      left: cloudwatch.IMetric[],
+      options: { width?: number; right?: cloudwatch.IMetric[]; annotation?: number } = {},
+    ) =>
+      new cloudwatch.GraphWidget({
+        title,
+        left,
+        width: options.width ?? 12,
+        height: 6,
+        ...(options.right ? { right: options.right } : {}),
+        ...(options.annotation !== undefined
+          ? { leftAnnotations: [{ value: options.annotation, label: 'alarm' }] }
+          : {}),
+      });
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       defaultInterval: Duration.hours(6),
       widgets: [
         [
           graph(
             'Messages per minute',
-            [
+            perMinute([
               BUSINESS_METRICS.captured,
               BUSINESS_METRICS.delivered,
               BUSINESS_METRICS.expired,
               BUSINESS_METRICS.emailed,
-            ].map((name) => business(name, cloudwatch.Stats.SUM, Duration.minutes(1), name)),
+            ]),
           ),
-          graph('Delivery latency (ms)', [
-            business(BUSINESS_METRICS.deliveryLatency, cloudwatch.Stats.p(50), Duration.minutes(1), 'p50'),
-            business(BUSINESS_METRICS.deliveryLatency, cloudwatch.Stats.p(99), Duration.minutes(1), 'p99'),
+          graph('Delivery latency, capture to 2xx (ms)', [
+            business(BUSINESS_METRICS.deliveryLatency, cloudwatch.Stats.p(50), oneMinute, 'p50'),
+            business(BUSINESS_METRICS.deliveryLatency, cloudwatch.Stats.p(99), oneMinute, 'p99'),
           ]),
         ],
         [
-          graph('Age of the oldest held message (s)', [
-            business(BUSINESS_METRICS.oldestHeldAge, cloudwatch.Stats.MAXIMUM, fiveMinutes, 'oldest held'),
-          ]),
+          graph(
+            'Email overdue: most overdue message past its expiry (s)',
+            [
+              business(
+                BUSINESS_METRICS.overdueSeconds,
+                cloudwatch.Stats.MAXIMUM,
+                props.sweepInterval,
+                'overdue',
+              ),
+            ],
+            {
+              right: [
+                business(BUSINESS_METRICS.sweepIndexReads, cloudwatch.Stats.SUM, oneMinute, 'index reads'),
+              ],
+              annotation: overdueLimit,
+            },
+          ),
           graph(
             'Dead-letter queue depth',
             queueNames.map((name) => dlqDepth(name, `${name} DLQ`)),
@@ -161,12 +243,12 @@ export class HoldoverMonitoring extends Construct {
           graph(
             'Function errors',
             perFunction((fn) => fn.metricErrors({ period: fiveMinutes, label: fn.entryName })),
-            8,
+            { width: 8 },
           ),
           graph(
             'Function throttles',
             perFunction((fn) => fn.metricThrottles({ period: fiveMinutes, label: fn.entryName })),
-            8,
+            { width: 8 },
           ),
           graph(
             'Function duration p99 (ms)',
@@ -177,7 +259,7 @@ export class HoldoverMonitoring extends Construct {
                 label: fn.entryName,
               }),
             ),
-            8,
+            { width: 8 },
           ),
         ],
         [
@@ -194,28 +276,45 @@ export class HoldoverMonitoring extends Construct {
             }),
             props.api.metricCount({ period: fiveMinutes, statistic: cloudwatch.Stats.SUM, label: 'calls' }),
           ]),
-          new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 12, height: 6 }),
+          graph(
+            'Other outcomes per minute',
+            perMinute([
+              BUSINESS_METRICS.duplicate,
+              BUSINESS_METRICS.bounced,
+              BUSINESS_METRICS.noticeSent,
+              BUSINESS_METRICS.noticeRefused,
+              BUSINESS_METRICS.presenceChanged,
+              BUSINESS_METRICS.deliveryRunsQueued,
+              BUSINESS_METRICS.bouncedOnExpiry,
+              BUSINESS_METRICS.droppedOnExpiry,
+            ]),
+          ),
+        ],
+        [
+          graph('Refused by reason (per 5 min)', [byDimension('refused')], { width: 8 }),
+          graph('Bad signatures by route (per 5 min)', [byDimension('unauthorized')], { width: 8 }),
+          new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 8, height: 6 }),
         ],
       ],
     });
   }
 
-  private alarm(
-    id: string,
-    metric: cloudwatch.IMetric,
-    options: { threshold: number; description: string; evaluationPeriods?: number },
-  ): void {
+  private alarm(id: string, metric: cloudwatch.IMetric, options: AlarmOptions): void {
     const alarm = new cloudwatch.Alarm(this, id, {
       metric,
       threshold: options.threshold,
       evaluationPeriods: options.evaluationPeriods ?? 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      // No data means nothing happened (no dead letters, no errors, no sweep yet), not trouble.
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      ...(options.datapointsToAlarm ? { datapointsToAlarm: options.datapointsToAlarm } : {}),
+      comparisonOperator:
+        options.comparisonOperator ?? cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      // By default no data means nothing happened (no dead letters, no errors), not trouble.
+      treatMissingData: options.treatMissingData ?? cloudwatch.TreatMissingData.NOT_BREACHING,
       alarmDescription: options.description,
     });
-    alarm.addAlarmAction(new actions.SnsAction(this.alarmTopic));
-    alarm.addOkAction(new actions.SnsAction(this.alarmTopic));
+    const topic = new actions.SnsAction(this.alarmTopic);
+    alarm.addAlarmAction(topic);
+    alarm.addOkAction(topic);
+    if (options.notifyInsufficientData) alarm.addInsufficientDataAction(topic);
     this.alarms.push(alarm);
   }
 }

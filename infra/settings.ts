@@ -37,7 +37,10 @@ export type Environment = Readonly<Record<string, string | undefined>>;
  * Props for the Holdover construct from HOLDOVER_* variables:
  * HOLDOVER_DOMAINS, HOLDOVER_MAIL_FROM, HOLDOVER_SES_IDENTITY (default: the mail-from domain),
  * HOLDOVER_SES_IDENTITY_EXISTS=true (use an identity verified outside this stack),
- * HOLDOVER_SIP_PROXY_CIDRS, HOLDOVER_ALARM_EMAIL, HOLDOVER_EXPIRE_AFTER, HOLDOVER_EDGE_TASKS.
+ * HOLDOVER_SIP_PROXY_CIDRS, HOLDOVER_ALARM_EMAIL, HOLDOVER_EXPIRE_AFTER, HOLDOVER_EDGE_TASKS, and
+ * the edge's HOLDOVER_OUTBOUND_PROXY, HOLDOVER_SIP_ADVERTISED_HOST, HOLDOVER_DELIVERY_TIMEOUT,
+ * HOLDOVER_MWI_POLL_INTERVAL. The edge's own names (OUTBOUND_PROXY…) get the HOLDOVER_ prefix
+ * here so that a value exported for `npm start` (a proxy on 127.0.0.1) never reaches a deploy.
  */
 export function holdoverPropsFromEnvironment(
   scope: Construct,
@@ -66,6 +69,18 @@ export function holdoverPropsFromEnvironment(
   if (edgeTasks !== undefined && !(Number.isInteger(edgeTasks) && edgeTasks >= 1)) {
     throw new Error(`HOLDOVER_EDGE_TASKS must be a whole number ≥ 1, got "${env.HOLDOVER_EDGE_TASKS}"`);
   }
+  const optional = (variable: string) => env[variable]?.trim() || undefined;
+  const outboundProxy = optional('HOLDOVER_OUTBOUND_PROXY');
+  if (outboundProxy === undefined) {
+    Annotations.of(scope).addWarningV2(
+      'holdover:no-outbound-proxy',
+      'HOLDOVER_OUTBOUND_PROXY is not set: the edge delivers straight to the contact each UA registered, which ' +
+        'must then be reachable from the internet. Behind a proxy, set it to the SIP URI of that proxy.',
+    );
+  }
+  const sipAdvertisedHost = optional('HOLDOVER_SIP_ADVERTISED_HOST');
+  const deliveryTimeout = optional('HOLDOVER_DELIVERY_TIMEOUT');
+  const mwiPollInterval = optional('HOLDOVER_MWI_POLL_INTERVAL');
   return {
     domains: list(read(SETTINGS.domains)).map((domain) => domain.toLowerCase()),
     mail: {
@@ -78,6 +93,10 @@ export function holdoverPropsFromEnvironment(
     ...(env.HOLDOVER_ALARM_EMAIL ? { alarmEmail: env.HOLDOVER_ALARM_EMAIL } : {}),
     ...(env.HOLDOVER_EXPIRE_AFTER ? { expireAfter: env.HOLDOVER_EXPIRE_AFTER } : {}),
     ...(edgeTasks ? { edgeTasks } : {}),
+    ...(outboundProxy ? { outboundProxy } : {}),
+    ...(sipAdvertisedHost ? { sipAdvertisedHost } : {}),
+    ...(deliveryTimeout ? { deliveryTimeout } : {}),
+    ...(mwiPollInterval ? { mwiPollInterval } : {}),
   };
 }
 

@@ -46,7 +46,6 @@ export class DynamoStore implements MessageStore, SettingsStore, UserStore, Deli
   async hold(message: HeldMessage, guard: HoldGuard): Promise<HoldOutcome> {
     const ttl = epochSeconds(message.expiresAt) + GC_GRACE_SECONDS;
     const nowSeconds = Math.floor(this.now() / 1000);
-    const messageKey = { pk: keys.user(message.recipient), sk: keys.message(message.receivedAt, message.id) };
     const command = new TransactWriteCommand({
       TransactItems: [
         {
@@ -77,13 +76,7 @@ export class DynamoStore implements MessageStore, SettingsStore, UserStore, Deli
         {
           Put: {
             TableName: this.tableName,
-            Item: {
-              ...messageKey,
-              ...toItem(message),
-              gsi1pk: keys.expiryShard(message.id),
-              gsi1sk: keys.expirySk(message.expiresAt, message.id),
-              [TTL_ATTRIBUTE]: ttl,
-            },
+            Item: messageItem(message),
             ConditionExpression: 'attribute_not_exists(pk)',
           },
         },
@@ -602,8 +595,16 @@ function presenceFromItem(item: Record<string, unknown>): Presence {
   };
 }
 
-function toItem(message: HeldMessage): Record<string, unknown> {
-  return { type: 'message', ...message };
+/** A held message as stored: its keys, its place in the expiry index, and its GC time. */
+export function messageItem(message: HeldMessage): Record<string, unknown> {
+  return {
+    ...messageKeyOf(message),
+    type: 'message',
+    ...message,
+    gsi1pk: keys.expiryShard(message.id),
+    gsi1sk: keys.expirySk(message.expiresAt, message.id),
+    [TTL_ATTRIBUTE]: epochSeconds(message.expiresAt) + GC_GRACE_SECONDS,
+  };
 }
 
 function fromItem(item: Record<string, unknown>): HeldMessage {

@@ -149,10 +149,11 @@ describe('plain CDK app', () => {
     expect(holdoverResourceCounts(cdkOut.template)['AWS::Lambda::Function']).toBeGreaterThan(0);
   });
 
-  it('names every placeholder setting it used', () => {
+  it('names every placeholder setting it used, and the missing outbound proxy', () => {
     for (const variable of ['HOLDOVER_DOMAINS', 'HOLDOVER_MAIL_FROM', 'HOLDOVER_SIP_PROXY_CIDRS']) {
       expect(cdkOut.output).toContain(`${variable} (`);
     }
+    expect(cdkOut.output).toContain('HOLDOVER_OUTBOUND_PROXY is not set');
   });
 });
 

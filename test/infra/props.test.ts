@@ -52,8 +52,9 @@ describe('delivery settings', () => {
 });
 
 describe('a two-minute sweep', () => {
-  it('schedules the sweeper every two minutes and drops a run that could not start in time', () => {
+  it('schedules the sweeper every two minutes, tells it so, and drops a run that could not start in time', () => {
     const [sweeperId] = functionNamed(template, 'sweeper');
+    expect(variablesOf(template, 'sweeper').HOLDOVER_SWEEP_INTERVAL).toBe('120s');
     template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(2 minutes)' });
     template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
       FunctionName: { Ref: sweeperId },
@@ -108,11 +109,14 @@ describe('mistakes refused at synth', () => {
     expect(build({ outboundProxy: 'sip:proxy.example.com;transport=sctp' })).toThrow(/sctp/);
   });
 
-  it('refuses malformed durations and a delivery batch above 25', () => {
+  it('refuses malformed durations and a delivery batch above 100', () => {
     expect(build({ deliveryTimeout: '32' })).toThrow(/deliveryTimeout must be a duration/);
     expect(build({ mwiPollInterval: 'soon' })).toThrow(/mwiPollInterval must be a duration/);
     expect(build({ expireAfter: '3 days' })).toThrow(/expireAfter must be a duration/);
-    expect(build({ deliveryBatchSize: 26 })).toThrow(/deliveryBatchSize must be a whole number from 1 to 25/);
+    expect(build({ deliveryBatchSize: 101 })).toThrow(
+      /deliveryBatchSize must be a whole number from 1 to 100/,
+    );
+    expect(build({ deliveryBatchSize: 0 })).toThrow(/deliveryBatchSize/);
     expect(build({ domains: [] })).toThrow(/at least one SIP domain/);
   });
 });
