@@ -59,12 +59,12 @@ async function run(job: DeliveryJob, receiveCount: number): Promise<void> {
   if (job.kind === 'deliver') {
     try {
       const result = await deliverBacklog(job.recipient, deps);
-      // The other worker may be finishing just as this job's message arrived: look again shortly.
+      // The other worker may be finishing just as this job's message arrived: look again shortly,
+      // as a fresh job, so waiting for a busy recipient never counts towards the DLQ.
       if (result.outcome === 'busy') {
-        throw new WaitError(
-          `another worker is delivering to ${job.recipient}`,
-          Math.min(30, 2 * receiveCount),
-        );
+        await deliveryQueue.enqueue(job, 2);
+        logger.info('recipient busy with another worker; looking again in 2 s', { recipient: job.recipient });
+        return;
       }
       logger.info('delivery run ended', { recipient: job.recipient, ...result });
     } catch (error) {

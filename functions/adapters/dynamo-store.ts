@@ -509,9 +509,12 @@ export class DynamoStore implements MessageStore, SettingsStore, UserStore, Deli
         TableName: this.tableName,
         Key: messageKeyOf(entry),
         UpdateExpression: 'SET #state = :expiring, claimedAt = :now',
-        ConditionExpression: '#state = :pending OR (#state = :expiring AND claimedAt < :stale)',
+        ConditionExpression:
+          '#state = :pending OR (#state = :expiring AND claimedAt < :stale) OR (#state = :delivering AND expiresAt < :staleIso)',
         ExpressionAttributeNames: { '#state': 'state' },
         ExpressionAttributeValues: {
+          ':delivering': 'delivering',
+          ':staleIso': new Date(staleBefore).toISOString(),
           ':pending': 'pending',
           ':expiring': 'expiring',
           ':now': nowMs,

@@ -15,7 +15,8 @@ export class HttpEdge implements Edge {
   constructor(
     private readonly baseUrl: string,
     private readonly secret: () => Promise<string>,
-    private readonly timeoutMs = 600_000,
+    // below the delivery function's own timeout (5 min), so a hung edge fails the batch, not the function
+    private readonly timeoutMs = 240_000,
   ) {}
 
   async deliver(request: {

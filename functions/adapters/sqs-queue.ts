@@ -10,9 +10,13 @@ export class SqsQueue<Job> {
     private readonly queueUrl: string,
   ) {}
 
-  async enqueue(job: Job): Promise<void> {
+  async enqueue(job: Job, delaySeconds?: number): Promise<void> {
     await this.client.send(
-      new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(job) }),
+      new SendMessageCommand({
+        QueueUrl: this.queueUrl,
+        MessageBody: JSON.stringify(job),
+        ...(delaySeconds ? { DelaySeconds: Math.min(900, Math.ceil(delaySeconds)) } : {}),
+      }),
     );
   }
 }

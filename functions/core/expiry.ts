@@ -38,7 +38,11 @@ export interface ExpiryStore {
   onVacation(nowIso: string): Promise<string[]>;
   /** A user's messages still pending or claimed for expiry (vacation sweep). */
   waiting(recipient: string): Promise<ExpiryEntry[]>;
-  /** pending → expiring, or re-claims a claim older than `staleBefore`; returns what this sweep now owns. */
+  /**
+   * pending → expiring; also re-claims a claim older than `staleBefore`, and takes a message a
+   * dead delivery run left `delivering` whose expiry is older than that; returns what this sweep
+   * now owns.
+   */
   claimForExpiry(entries: ExpiryEntry[], nowMs: number, staleBefore: number): Promise<ExpiryEntry[]>;
   /** The claimed messages themselves, oldest first (only those still expiring). */
   expiring(recipient: string, messages: ExpiryJob['messages']): Promise<HeldMessage[]>;
@@ -88,10 +92,13 @@ export async function sweepDue(deps: SweepDeps): Promise<SweepResult> {
   const claimedBy = new Map<string, { reason: ExpiryJob['reason']; entries: ExpiryEntry[] }>();
   const claim = async (entries: ExpiryEntry[], reason: ExpiryJob['reason']) => {
     result.indexEntriesRead += entries.length;
+    const stale = nowMs - deps.claimTimeoutMs;
     const candidates = entries.filter(
       (entry) =>
         entry.state === 'pending' ||
-        (entry.state === 'expiring' && (entry.claimedAt ?? 0) < nowMs - deps.claimTimeoutMs),
+        (entry.state === 'expiring' && (entry.claimedAt ?? 0) < stale) ||
+        // left `delivering` by a delivery run that died, long enough ago that no run still owns it
+        (entry.state === 'delivering' && Date.parse(entry.expiresAt ?? '') < stale),
     );
     for (const entry of await deps.store.claimForExpiry(candidates, nowMs, nowMs - deps.claimTimeoutMs)) {
       const group = claimedBy.get(entry.recipient) ?? { reason, entries: [] };

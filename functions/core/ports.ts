@@ -80,7 +80,8 @@ export interface DeliveryStore {
 }
 
 export interface DeliveryQueue {
-  enqueue(job: DeliveryJob): Promise<void>;
+  /** `delaySeconds`: the job becomes visible only then (at most 900). */
+  enqueue(job: DeliveryJob, delaySeconds?: number): Promise<void>;
 }
 
 export interface EdgeOutcome {

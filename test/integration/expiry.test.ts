@@ -233,4 +233,14 @@ describe('sweeper and email', () => {
       expect(states.filter((state) => state === 'expiring')).toHaveLength(claimed.length);
     }
   });
+
+  it('takes a message a dead delivery run left delivering, once its expiry is long past', async () => {
+    const gail = user();
+    const stuck = await hold(gail, 'stuck in delivering', new Date(now - 3_600_000).toISOString());
+    const fresh = await hold(gail, 'being delivered right now', new Date(now - 1000).toISOString());
+    await store.markDelivering([stuck, fresh]);
+    const jobs: ExpiryJob[] = [];
+    await sweepDue(sweepDeps({ enqueue: async (job) => void jobs.push(job) }));
+    expect(jobs.find((job) => job.recipient === gail)?.messages.map((m) => m.id)).toEqual([stuck.id]);
+  });
 });
