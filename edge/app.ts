@@ -21,7 +21,15 @@ export interface EdgeOptions {
   messageWaiting: { subscribe(request: SipRequest, source: SipSource): Reply };
   /** Told the recipient AOR of each MESSAGE the API stored (MWI re-reads the count). */
   onCaptured?: (recipient: string) => void;
+  /**
+   * Most capture calls in flight at once. Past it a MESSAGE is answered 503 with Retry-After at
+   * once: under overload senders are told to come back, rather than every MESSAGE waiting in a
+   * queue until the senders' own timers give up (RFC 3261 21.5.4).
+   */
+  maxPendingCaptures?: number;
 }
+
+let pendingCaptures = 0;
 
 export const ALLOWED_METHODS = ['MESSAGE', 'OPTIONS', 'REGISTER', 'PUBLISH', 'SUBSCRIBE'];
 const ACCEPTED_TYPES = 'text/plain, text/html, message/cpim, application/im-iscomposing+xml';
@@ -115,13 +123,20 @@ async function onMessage(
     ...(isAutoSubmitted(request) ? { autoSubmitted: true } : {}),
   };
 
+  if (pendingCaptures >= (options.maxPendingCaptures ?? Number.POSITIVE_INFINITY)) {
+    logger.warn('overloaded: MESSAGE refused with 503', { callId, pendingCaptures });
+    return unavailable(options);
+  }
   let answer: ApiAnswer;
+  pendingCaptures++;
   try {
     answer = await options.api.post('/v1/messages', payload);
   } catch (error) {
     if (!(error instanceof ApiUnavailableError)) throw error;
     logger.error('capture API unavailable', { callId, error: error.message });
     return unavailable(options);
+  } finally {
+    pendingCaptures--;
   }
   const reply = mapCaptureAnswer(answer, callId, options);
   if (reply.status === 202 && options.onCaptured) {

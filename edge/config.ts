@@ -14,6 +14,8 @@ export interface EdgeConfig {
   secret: string;
   maxBodyBytes: number;
   retryAfterSeconds: number;
+  /** Capture calls in flight before MESSAGEs get 503 (overload). */
+  maxPendingCaptures: number;
   /** Where every request the edge sends goes (OUTBOUND_PROXY); unset: to the UA's contact. */
   outboundProxy?: OutboundProxy;
   /** Timer F of outgoing requests (DELIVERY_TIMEOUT). */
@@ -47,6 +49,7 @@ export function edgeConfigFromEnv(): EdgeConfig {
     secret: requireEnv('HOLDOVER_SECRET'),
     maxBodyBytes: envInt('HOLDOVER_MAX_BODY_BYTES', 65_536),
     retryAfterSeconds: envInt('HOLDOVER_RETRY_AFTER', 30),
+    maxPendingCaptures: envInt('EDGE_MAX_PENDING_CAPTURES', 200),
     ...(outboundProxy ? { outboundProxy } : {}),
     deliveryTimeoutMs: envDurationMs('DELIVERY_TIMEOUT', '32s'),
     mwiPollIntervalMs: envDurationMs('MWI_POLL_INTERVAL', '30s'),

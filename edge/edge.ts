@@ -94,6 +94,7 @@ export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
     api,
     maxBodyBytes: config.maxBodyBytes,
     retryAfterSeconds: config.retryAfterSeconds,
+    maxPendingCaptures: config.maxPendingCaptures,
     registrar,
     publications,
     messageWaiting,

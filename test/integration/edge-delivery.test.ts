@@ -196,6 +196,7 @@ function edgeConfig(overrides: Partial<EdgeConfig> = {}): EdgeConfig {
     secret: SECRET,
     maxBodyBytes: 65_536,
     retryAfterSeconds: 30,
+    maxPendingCaptures: 200,
     deliveryTimeoutMs: 2000,
     mwiPollIntervalMs: 60_000,
     minExpiresSeconds: 60,

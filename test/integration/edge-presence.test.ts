@@ -195,6 +195,7 @@ function edgeConfig(overrides: Partial<EdgeConfig> = {}): EdgeConfig {
     secret: SECRET,
     maxBodyBytes: 65_536,
     retryAfterSeconds: 30,
+    maxPendingCaptures: 200,
     deliveryTimeoutMs: 2000,
     // long enough that a NOTIFY in a test comes from the trigger under test, not the poll
     mwiPollIntervalMs: 60_000,

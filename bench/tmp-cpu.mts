@@ -1,0 +1,11 @@
+import { startSystem } from '../test/support/system.ts';
+import { execFile, execSync } from 'node:child_process';
+const rate = process.argv[2] ?? '150';
+const s = await startSystem({ env: { POWERTOOLS_LOG_LEVEL: 'ERROR' } });
+const t0 = Date.now();
+const sipp = execFile('sipp', ['-sf', 'bench/scenarios/message_uac_many.xml', '-t', 'u1', '-r', rate, '-m', '1500', '-i', '127.0.0.1', '-nostdin', '-timeout', '60s', '-trace_stat', '-fd', '1', `127.0.0.1:${s.sipPort}`], { cwd: '/tmp' });
+await new Promise(r => setTimeout(r, 8000));
+console.log(execSync('top -b -n 2 -d 2 | grep -A8 "PID USER" | tail -8').toString());
+await new Promise(r => sipp.on('exit', r));
+console.log('3000 sent in', Date.now() - t0, 'ms');
+await s.stop();
