@@ -49,7 +49,7 @@ export function edgeConfigFromEnv(): EdgeConfig {
     secret: requireEnv('HOLDOVER_SECRET'),
     maxBodyBytes: envInt('HOLDOVER_MAX_BODY_BYTES', 65_536),
     retryAfterSeconds: envInt('HOLDOVER_RETRY_AFTER', 30),
-    maxPendingCaptures: envInt('EDGE_MAX_PENDING_CAPTURES', 200),
+    maxPendingCaptures: envInt('EDGE_MAX_PENDING_CAPTURES', 64),
     ...(outboundProxy ? { outboundProxy } : {}),
     deliveryTimeoutMs: envDurationMs('DELIVERY_TIMEOUT', '32s'),
     mwiPollIntervalMs: envDurationMs('MWI_POLL_INTERVAL', '30s'),
