@@ -46,6 +46,8 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
     HOLDOVER_SECRET: secret,
     POWERTOOLS_LOG_LEVEL: 'WARN',
     POWERTOOLS_METRICS_DISABLED: 'true',
+    // the tests load the system in bursts on two shared cores; shedding is tested on its own
+    EDGE_MAX_PENDING_CAPTURES: '1000',
     ...options.env,
   };
   const apiUrl = `http://127.0.0.1:${env.PORT}`;
