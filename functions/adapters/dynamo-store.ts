@@ -214,85 +214,76 @@ export class DynamoStore implements MessageStore, SettingsStore, UserStore, Deli
     return record;
   }
 
-  async putPresence(aor: string, presence: Presence, expectedVersion: number): Promise<boolean> {
-    try {
-      await this.client.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: { pk: keys.user(aor), sk: keys.presence, ...presence },
-          ConditionExpression: expectedVersion === 0 ? 'attribute_not_exists(pk)' : 'version = :version',
-          ...(expectedVersion === 0 ? {} : { ExpressionAttributeValues: { ':version': expectedVersion } }),
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+  putPresence(aor: string, presence: Presence, expectedVersion: number): Promise<boolean> {
+    return this.writeIf(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { pk: keys.user(aor), sk: keys.presence, ...presence },
+        ConditionExpression: expectedVersion === 0 ? 'attribute_not_exists(pk)' : 'version = :version',
+        ...(expectedVersion === 0 ? {} : { ExpressionAttributeValues: { ':version': expectedVersion } }),
+      }),
+    );
   }
 
-  async claimNotice(recipient: string, sender: string, windowMs: number): Promise<boolean> {
+  claimNotice(recipient: string, sender: string, windowMs: number): Promise<boolean> {
     const nowMs = this.now();
-    try {
-      await this.client.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: {
-            pk: keys.user(recipient),
-            sk: keys.notice(sender),
-            until: nowMs + windowMs,
-            [TTL_ATTRIBUTE]: Math.ceil((nowMs + windowMs) / 1000),
-          },
-          ConditionExpression: 'attribute_not_exists(pk) OR #until < :now',
-          ExpressionAttributeNames: { '#until': 'until' },
-          ExpressionAttributeValues: { ':now': nowMs },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+    return this.writeIf(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: {
+          pk: keys.user(recipient),
+          sk: keys.notice(sender),
+          until: nowMs + windowMs,
+          [TTL_ATTRIBUTE]: Math.ceil((nowMs + windowMs) / 1000),
+        },
+        ConditionExpression: 'attribute_not_exists(pk) OR #until < :now',
+        ExpressionAttributeNames: { '#until': 'until' },
+        ExpressionAttributeValues: { ':now': nowMs },
+      }),
+    );
   }
 
-  async acquireLease(recipient: string, owner: string, ttlMs: number): Promise<boolean> {
+  acquireLease(recipient: string, owner: string, ttlMs: number): Promise<boolean> {
     const nowMs = this.now();
-    try {
-      await this.client.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: {
-            pk: keys.user(recipient),
-            sk: keys.lease,
-            owner,
-            until: nowMs + ttlMs,
-            [TTL_ATTRIBUTE]: Math.ceil((nowMs + ttlMs) / 1000) + 3600,
-          },
-          ConditionExpression: 'attribute_not_exists(pk) OR #owner = :owner OR #until < :now',
-          ExpressionAttributeNames: { '#owner': 'owner', '#until': 'until' },
-          ExpressionAttributeValues: { ':owner': owner, ':now': nowMs },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+    return this.writeIf(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: {
+          pk: keys.user(recipient),
+          sk: keys.lease,
+          owner,
+          until: nowMs + ttlMs,
+          [TTL_ATTRIBUTE]: Math.ceil((nowMs + ttlMs) / 1000) + 3600,
+        },
+        ConditionExpression: 'attribute_not_exists(pk) OR #owner = :owner OR #until < :now',
+        ExpressionAttributeNames: { '#owner': 'owner', '#until': 'until' },
+        ExpressionAttributeValues: { ':owner': owner, ':now': nowMs },
+      }),
+    );
   }
 
   async releaseLease(recipient: string, owner: string): Promise<void> {
+    await this.writeIf(
+      new DeleteCommand({
+        TableName: this.tableName,
+        Key: { pk: keys.user(recipient), sk: keys.lease },
+        ConditionExpression: '#owner = :owner',
+        ExpressionAttributeNames: { '#owner': 'owner' },
+        ExpressionAttributeValues: { ':owner': owner },
+      }),
+    );
+  }
+
+  /** A conditional write: false when its condition did not hold, any other failure thrown. */
+  private async writeIf(command: PutCommand | DeleteCommand): Promise<boolean> {
     try {
-      await this.client.send(
-        new DeleteCommand({
-          TableName: this.tableName,
-          Key: { pk: keys.user(recipient), sk: keys.lease },
-          ConditionExpression: '#owner = :owner',
-          ExpressionAttributeNames: { '#owner': 'owner' },
-          ExpressionAttributeValues: { ':owner': owner },
-        }),
-      );
+      // (two sends: the SDK's overloads take one command type at a time)
+      if (command instanceof PutCommand) await this.client.send(command);
+      else await this.client.send(command);
+      return true;
     } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
     }
   }
 

@@ -90,11 +90,14 @@ describe('expiry to email', () => {
     expect((await sendUdp(system.sipPort, sipRequest({ to: dora, body: 'survives an outage' }))).status).toBe(
       202,
     );
-    await waitUntil('a failed email attempt', () =>
-      system.output().includes('email job failed') ? true : undefined,
+    await waitUntil('the message claimed for email', async () =>
+      (await heldFor(system, dora))[0]?.state === 'expiring' ? true : undefined,
     );
-    const whileDown = await heldFor(system, dora);
-    expect(whileDown.map((m) => m.state)).toEqual(['expiring']);
+    await waitUntil('a failed email attempt', () =>
+      system.output().includes('email not sent') ? true : undefined,
+    );
+    // kept, claimed for email, while SES is down
+    expect((await heldFor(system, dora)).map((m) => m.state)).toEqual(['expiring']);
     const [email] = await waitUntil(
       'the email after SES is back',
       async () => {

@@ -1,0 +1,77 @@
+// The SQS consumer contract shared by the queue-triggered functions (Powertools batch habit):
+// each record's JSON body is parsed with the producer's zod schema, records run concurrently,
+// failures are reported as partial batch failures, and a failed record comes back later with
+// backoff (ChangeMessageVisibility) until the queue's redrive sends it to the DLQ.
+import { ChangeMessageVisibilityCommand } from '@aws-sdk/client-sqs';
+import type { SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type * as z from 'zod';
+import { sqs } from './clients.ts';
+import { describeIssues } from './http.ts';
+import { logger, metrics } from './observability.ts';
+
+/** An expected wait (the UA answered 5xx, the mail service is throttling): retried with backoff. */
+export class RetryLater extends Error {
+  constructor(
+    message: string,
+    readonly delaySeconds?: number,
+  ) {
+    super(message);
+  }
+}
+
+export function backoffSeconds(receiveCount: number): number {
+  return Math.min(300, 5 * 2 ** Math.max(0, receiveCount - 1));
+}
+
+export function sqsConsumer<Schema extends z.ZodType>(
+  queueUrl: string,
+  schema: Schema,
+  run: (job: z.infer<Schema>, receiveCount: number) => Promise<void>,
+): (event: SQSEvent) => Promise<SQSBatchResponse> {
+  const processRecord = async (record: SQSRecord, receiveCount: number) => {
+    let body: unknown;
+    try {
+      body = JSON.parse(record.body);
+    } catch {
+      throw new Error('job is not JSON');
+    }
+    const parsed = schema.safeParse(body);
+    // An invalid job can never succeed: its retries end in the DLQ (with its alarm) for a look.
+    if (!parsed.success) throw new Error(`invalid job: ${describeIssues(parsed.error)}`);
+    await run(parsed.data, receiveCount);
+  };
+
+  return async (event) => {
+    const batchItemFailures: SQSBatchItemFailure[] = [];
+    await Promise.all(
+      event.Records.map(async (record) => {
+        const receiveCount = Number(record.attributes.ApproximateReceiveCount ?? '1');
+        try {
+          await processRecord(record, receiveCount);
+        } catch (error) {
+          batchItemFailures.push({ itemIdentifier: record.messageId });
+          const delaySeconds =
+            (error instanceof RetryLater && error.delaySeconds) || backoffSeconds(receiveCount);
+          const context = { sqsMessageId: record.messageId, receiveCount, delaySeconds };
+          if (error instanceof RetryLater)
+            logger.warn('job postponed', { ...context, reason: error.message });
+          else
+            logger.error('job failed', { ...context, error: error instanceof Error ? error : String(error) });
+          await sqs
+            .send(
+              new ChangeMessageVisibilityCommand({
+                QueueUrl: queueUrl,
+                ReceiptHandle: record.receiptHandle,
+                VisibilityTimeout: delaySeconds,
+              }),
+            )
+            .catch((visibilityError: unknown) =>
+              logger.warn('could not set the retry delay', { error: String(visibilityError) }),
+            );
+        }
+      }),
+    );
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+    return { batchItemFailures };
+  };
+}
