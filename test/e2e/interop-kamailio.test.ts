@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningKamailio, startKamailio } from '../support/kamailio.ts';
-import { freePort } from '../support/ports.ts';
+import { freePort, freePorts } from '../support/ports.ts';
 import { sipp } from '../support/sipp.ts';
 import { heldFor, type RunningSystem, startSystem } from '../support/system.ts';
 import { waitUntil } from '../support/ua.ts';
@@ -14,8 +14,7 @@ let system: RunningSystem;
 let kamailio: RunningKamailio;
 
 beforeAll(async () => {
-  const sipPort = await freePort();
-  const proxyPort = await freePort();
+  const [sipPort = 0, proxyPort = 0] = await freePorts(2);
   kamailio = await startKamailio(sipPort, proxyPort);
   system = await startSystem({
     env: {

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from './ports.ts';
+import { freePorts } from './ports.ts';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const run = promisify(execFile);
@@ -35,13 +35,14 @@ export interface SystemOptions {
 export async function startSystem(options: SystemOptions = {}): Promise<RunningSystem> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'holdover-e2e-'));
   const secret = 'e2e-secret-0123456789abcdef';
+  const [api, edgeHttp, sip, dynamodb, sqs, ses] = (await freePorts(6)).map(String);
   const env: Record<string, string> = {
-    PORT: String(await freePort()),
-    EDGE_HTTP_PORT: String(await freePort()),
-    SIP_PORT: String(await freePort()),
-    DYNAMODB_PORT: String(await freePort()),
-    SQS_PORT: String(await freePort()),
-    SES_PORT: String(await freePort()),
+    PORT: api ?? '',
+    EDGE_HTTP_PORT: edgeHttp ?? '',
+    SIP_PORT: sip ?? '',
+    DYNAMODB_PORT: dynamodb ?? '',
+    SQS_PORT: sqs ?? '',
+    SES_PORT: ses ?? '',
     HOLDOVER_DATA_DIR: dataDir,
     HOLDOVER_SECRET: secret,
     POWERTOOLS_LOG_LEVEL: 'WARN',

@@ -30,9 +30,10 @@ describe('edge MESSAGE handling', () => {
     const posted: unknown[] = [];
     const handle = createRequestHandler(
       options({
-        post: async (_path: string, payload: unknown): Promise<ApiAnswer> => (
-          posted.push(payload), { status: 202, body: {} }
-        ),
+        post: async (_path: string, payload: unknown): Promise<ApiAnswer> => {
+          posted.push(payload);
+          return { status: 202, body: {} };
+        },
       }),
     );
     const reply = await handle(request('hi'), source);
