@@ -23,6 +23,7 @@ export class TestUa {
   delayMs = 0;
   private readonly socket: Socket = createSocket('udp4');
   private readonly waiting = new Map<string, (response: SipResponse) => void>();
+  private closed = false;
   port = 0;
 
   async start(): Promise<void> {
@@ -67,6 +68,8 @@ export class TestUa {
     });
     const status = message.method === 'MESSAGE' ? this.answer(index) : 200;
     const reply = () =>
+      // a delayed answer may come due after the test closed the UA
+      !this.closed &&
       this.socket.send(
         serializeResponse(buildResponse(message, status, status === 200 ? 'OK' : 'Refused')),
         port,
@@ -111,6 +114,7 @@ export class TestUa {
   }
 
   close(): void {
+    this.closed = true;
     this.socket.close();
   }
 }
