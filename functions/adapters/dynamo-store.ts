@@ -8,8 +8,10 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
+  paginateQuery,
+  paginateScan,
   QueryCommand,
-  ScanCommand,
+  type QueryCommandInput,
   TransactWriteCommand,
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
@@ -144,18 +146,17 @@ export class DynamoStore implements MessageStore, SettingsStore, UserStore, Deli
     const byState: Record<HeldState, number> = { pending: 0, delivering: 0, expiring: 0, bounced: 0 };
     const recipients = new Set<string>();
     let oldest: string | undefined;
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const { Items = [], LastEvaluatedKey } = await this.client.send(
-        new ScanCommand({
-          TableName: this.tableName,
-          FilterExpression: 'begins_with(sk, :msg)',
-          ProjectionExpression: '#state, receivedAt, recipient',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: { ':msg': keys.messagePrefix },
-          ExclusiveStartKey: startKey,
-        }),
-      );
+    const pages = paginateScan(
+      { client: this.client },
+      {
+        TableName: this.tableName,
+        FilterExpression: 'begins_with(sk, :msg)',
+        ProjectionExpression: '#state, receivedAt, recipient',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: { ':msg': keys.messagePrefix },
+      },
+    );
+    for await (const { Items = [] } of pages) {
       for (const item of Items) {
         const state = item.state as HeldState;
         if (state in byState) byState[state]++;
@@ -163,8 +164,7 @@ export class DynamoStore implements MessageStore, SettingsStore, UserStore, Deli
         const receivedAt = String(item.receivedAt);
         if (oldest === undefined || receivedAt < oldest) oldest = receivedAt;
       }
-      startKey = LastEvaluatedKey;
-    } while (startKey);
+    }
     return { byState, recipients: recipients.size, ...(oldest ? { oldestReceivedAt: oldest } : {}) };
   }
 
@@ -289,32 +289,29 @@ export class DynamoStore implements MessageStore, SettingsStore, UserStore, Deli
 
   async deliverable(recipient: string, limit: number, after?: HeldMessage): Promise<HeldMessage[]> {
     const found: HeldMessage[] = [];
-    const nowSeconds = Math.floor(this.now() / 1000);
-    let startKey: Record<string, unknown> | undefined = after
-      ? { pk: keys.user(recipient), sk: keys.message(after.receivedAt, after.id) }
-      : undefined;
-    do {
-      const { Items = [], LastEvaluatedKey } = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :msg)',
-          FilterExpression: '#state IN (:pending, :delivering) AND #ttl >= :now',
-          ExpressionAttributeNames: { '#state': 'state', '#ttl': TTL_ATTRIBUTE },
-          ExpressionAttributeValues: {
-            ':pk': keys.user(recipient),
-            ':msg': keys.messagePrefix,
-            ':pending': 'pending',
-            ':delivering': 'delivering',
-            ':now': nowSeconds,
-          },
-          ConsistentRead: true,
-          Limit: limit,
-          ExclusiveStartKey: startKey,
-        }),
-      );
+    const pages = paginateQuery(
+      { client: this.client },
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :msg)',
+        FilterExpression: '#state IN (:pending, :delivering) AND #ttl >= :now',
+        ExpressionAttributeNames: { '#state': 'state', '#ttl': TTL_ATTRIBUTE },
+        ExpressionAttributeValues: {
+          ':pk': keys.user(recipient),
+          ':msg': keys.messagePrefix,
+          ':pending': 'pending',
+          ':delivering': 'delivering',
+          ':now': Math.floor(this.now() / 1000),
+        },
+        ConsistentRead: true,
+        Limit: limit,
+        ...(after ? { ExclusiveStartKey: messageKeyOf(after) } : {}),
+      },
+    );
+    for await (const { Items = [] } of pages) {
       found.push(...Items.map(fromItem));
-      startKey = LastEvaluatedKey;
-    } while (startKey && found.length < limit);
+      if (found.length >= limit) break;
+    }
     return found.slice(0, limit);
   }
 
@@ -449,49 +446,37 @@ export class DynamoStore implements MessageStore, SettingsStore, UserStore, Deli
   }
 
   async onVacation(nowIso: string): Promise<string[]> {
-    const recipients: string[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const { Items = [], LastEvaluatedKey } = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: EXPIRY_INDEX,
-          KeyConditionExpression: 'gsi1pk = :vacation AND gsi1sk > :now',
-          ExpressionAttributeValues: { ':vacation': keys.vacationIndex, ':now': nowIso },
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of Items) recipients.push(String(item.pk).slice('USER#'.length));
-      startKey = LastEvaluatedKey;
-    } while (startKey);
-    return recipients;
+    const items = await this.queryAll({
+      TableName: this.tableName,
+      IndexName: EXPIRY_INDEX,
+      KeyConditionExpression: 'gsi1pk = :vacation AND gsi1sk > :now',
+      ExpressionAttributeValues: { ':vacation': keys.vacationIndex, ':now': nowIso },
+    });
+    return items.map((item) => String(item.pk).slice('USER#'.length));
   }
 
   async waiting(recipient: string): Promise<ExpiryEntry[]> {
-    const entries: ExpiryEntry[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const { Items = [], LastEvaluatedKey } = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :msg)',
-          FilterExpression: '#state IN (:pending, :expiring)',
-          ProjectionExpression: 'pk, sk, #state, claimedAt',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: {
-            ':pk': keys.user(recipient),
-            ':msg': keys.messagePrefix,
-            ':pending': 'pending',
-            ':expiring': 'expiring',
-          },
-          ConsistentRead: true,
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      entries.push(...Items.map(entryOf));
-      startKey = LastEvaluatedKey;
-    } while (startKey);
-    return entries;
+    const items = await this.queryAll({
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :msg)',
+      FilterExpression: '#state IN (:pending, :expiring)',
+      ProjectionExpression: 'pk, sk, #state, claimedAt',
+      ExpressionAttributeNames: { '#state': 'state' },
+      ExpressionAttributeValues: {
+        ':pk': keys.user(recipient),
+        ':msg': keys.messagePrefix,
+        ':pending': 'pending',
+        ':expiring': 'expiring',
+      },
+      ConsistentRead: true,
+    });
+    return items.map(entryOf);
+  }
+
+  private async queryAll(input: QueryCommandInput): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    for await (const { Items = [] } of paginateQuery({ client: this.client }, input)) items.push(...Items);
+    return items;
   }
 
   claimForExpiry(entries: ExpiryEntry[], nowMs: number, staleBefore: number): Promise<ExpiryEntry[]> {
