@@ -346,6 +346,11 @@ async function shutdown(exitCode: number): Promise<void> {
 
 process.once('SIGINT', () => void shutdown(0));
 process.once('SIGTERM', () => void shutdown(0));
+process.once('SIGHUP', () => void shutdown(0));
+// However this process ends (an uncaught error included), its stand-ins and edge end with it.
+process.once('exit', () => {
+  for (const child of runningChildren) child.kill('SIGKILL');
+});
 
 main().catch((error: unknown) => {
   const message = error instanceof Error ? error.message : String(error);
