@@ -8,8 +8,9 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
-import { DynamoStore } from '../functions/adapters/dynamo-store.ts';
+import { DynamoStore, messageItem } from '../functions/adapters/dynamo-store.ts';
 import { dedupeKey } from '../functions/core/capture.ts';
+import type { HeldMessage } from '../functions/core/held-message.ts';
 import { dynamoClient } from '../local/stand-ins.ts';
 import { startSystem } from '../test/support/system.ts';
 
@@ -119,87 +120,65 @@ function parseElapsed(text: string | undefined): number {
   );
 }
 
-async function rawPutRate(port: number, concurrency: number, count: number): Promise<number> {
-  const client = DynamoDBDocumentClient.from(dynamoClient(port));
-  const body = Buffer.from('Offline hello #1 from alice, with ümlauts 🎉');
+/** Runs `op` `count` times with `concurrency` in flight; returns operations per second. */
+async function ratePerSecond(
+  concurrency: number,
+  count: number,
+  op: (n: number) => Promise<unknown>,
+): Promise<number> {
   let next = 0;
   const started = process.hrtime.bigint();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      while (next < count) {
-        const n = next++;
-        const id = ulid();
-        const now = new Date().toISOString();
-        await client.send(
-          new PutCommand({
-            TableName: 'holdover',
-            Item: {
-              pk: `USER#sip:raw-${n}@example.com`,
-              sk: `MSG#${now}#${id}`,
-              type: 'message',
-              id,
-              recipient: `sip:raw-${n}@example.com`,
-              sender: 'sip:alice@example.com',
-              senderUri: 'sip:alice@example.com',
-              senderName: 'Alice',
-              callId: `${id}@bench`,
-              cseq: 1,
-              contentType: 'text/plain;charset=UTF-8',
-              body,
-              receivedAt: now,
-              expiresAt: now,
-              state: 'pending',
-              gsi1pk: 'EXP#0',
-              gsi1sk: `${now}#${id}`,
-              ttl: 1,
-            },
-          }),
-        );
-      }
+      while (next < count) await op(next++);
     }),
   );
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return count / (Number(process.hrtime.bigint() - started) / 1e9);
+}
+
+/** A held message equal to what the benchmark's MESSAGEs become. */
+function benchMessage(recipient: string): HeldMessage {
+  const id = ulid();
+  const now = new Date().toISOString();
+  return {
+    id,
+    recipient,
+    sender: 'sip:alice@example.com',
+    senderUri: 'sip:alice@example.com',
+    senderName: 'Alice',
+    callId: `${id}@bench`,
+    cseq: 1,
+    contentType: 'text/plain;charset=UTF-8',
+    body: Buffer.from('Offline hello #1 from alice, with ümlauts 🎉'),
+    receivedAt: now,
+    expiresAt: now,
+    state: 'pending',
+  };
+}
+
+/** One PutItem of an equal item per message: the stand-in's raw write rate. */
+async function rawPutRate(port: number, concurrency: number, count: number): Promise<number> {
+  const client = DynamoDBDocumentClient.from(dynamoClient(port));
+  const rate = await ratePerSecond(concurrency, count, (n) =>
+    client.send(
+      new PutCommand({ TableName: 'holdover', Item: messageItem(benchMessage(`sip:raw-${n}@example.com`)) }),
+    ),
+  );
   client.destroy();
-  return count / seconds;
+  return rate;
 }
 
 /** The same writes capture makes (query the user, then the 3-item transaction), without the edge and API. */
 async function rawHoldRate(port: number, concurrency: number, count: number): Promise<number> {
   const client = DynamoDBDocumentClient.from(dynamoClient(port));
   const store = new DynamoStore(client, 'holdover');
-  let next = 0;
-  const started = process.hrtime.bigint();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < count) {
-        const n = next++;
-        const id = ulid();
-        const now = new Date().toISOString();
-        const recipient = `sip:rawhold-${n}-${id}@example.com`;
-        await store.getUser(recipient);
-        await store.hold(
-          {
-            id,
-            recipient,
-            sender: 'sip:alice@example.com',
-            senderUri: 'sip:alice@example.com',
-            senderName: 'Alice',
-            callId: `${id}@bench`,
-            cseq: 1,
-            contentType: 'text/plain;charset=UTF-8',
-            body: Buffer.from('Offline hello #1 from alice, with ümlauts 🎉'),
-            receivedAt: now,
-            expiresAt: now,
-            state: 'pending',
-          },
-          { dedupeKeys: [dedupeKey('call', `${id}@bench`, '1')], quota: 1000 },
-        );
-      }
-    }),
-  );
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const rate = await ratePerSecond(concurrency, count, async (n) => {
+    const message = benchMessage(`sip:rawhold-${n}-${ulid()}@example.com`);
+    await store.getUser(message.recipient);
+    await store.hold(message, { dedupeKeys: [dedupeKey('call', message.callId, '1')], quota: 1000 });
+  });
   client.destroy();
-  return count / seconds;
+  return rate;
 }
 
 async function main(): Promise<void> {
