@@ -157,6 +157,40 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     // The whole settings item, replaced (it also enters or leaves the vacation list in gsi1).
     access: { table: ['PutItem'], signingSecret: true },
   },
+  // --- people's SIP credentials (HA1 hashes only) ------------------------------------------------
+  {
+    name: 'putCredentials',
+    entry: 'functions/credentials.ts',
+    handler: 'putHandler',
+    trigger: { kind: 'http', method: 'PUT', path: '/v1/users/{aor}/credentials' },
+    // Only AORs of served domains get credentials.
+    settings: ['HOLDOVER_DOMAINS'],
+    // One UpdateItem sets the hashes and keeps createdAt (if_not_exists).
+    access: { table: ['UpdateItem'], signingSecret: true },
+  },
+  {
+    name: 'deleteCredentials',
+    entry: 'functions/credentials.ts',
+    handler: 'deleteHandler',
+    trigger: { kind: 'http', method: 'DELETE', path: '/v1/users/{aor}/credentials' },
+    access: { table: ['DeleteItem'], signingSecret: true },
+  },
+  {
+    name: 'listUsers',
+    entry: 'functions/credentials.ts',
+    handler: 'listHandler',
+    trigger: { kind: 'http', method: 'GET', path: '/v1/users' },
+    // Query of the credentials partition, projected without the hashes.
+    access: signedRead('Query'),
+  },
+  {
+    name: 'getCredentials',
+    entry: 'functions/credentials.ts',
+    handler: 'getHandler',
+    // The edge's read of one user's HA1s to check a digest answer (cached there briefly).
+    trigger: { kind: 'http', method: 'GET', path: '/v1/credentials/{aor}' },
+    access: signedRead('GetItem'),
+  },
   {
     name: 'stats',
     entry: 'functions/stats.ts',

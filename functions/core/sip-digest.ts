@@ -46,10 +46,7 @@ export interface DigestAnswer {
 /** KD(HA1, nonce:nc:cnonce:qop:H(method:uri)) — RFC 7616 §3.4.1 with qop=auth. */
 export function digestResponse(ha1: string, answer: DigestAnswer): string {
   const ha2 = hash(answer.algorithm, `${answer.method}:${answer.uri}`);
-  return hash(
-    answer.algorithm,
-    `${ha1}:${answer.nonce}:${answer.nc}:${answer.cnonce}:${answer.qop}:${ha2}`,
-  );
+  return hash(answer.algorithm, `${ha1}:${answer.nonce}:${answer.nc}:${answer.cnonce}:${answer.qop}:${ha2}`);
 }
 
 /** Parameters of a `Digest` challenge or credentials header (auth-param list, RFC 7235 §2.1). */
@@ -85,9 +82,7 @@ export interface DigestCredentials {
   cnonce: string;
 }
 
-export type CredentialsParse =
-  | { ok: true; credentials: DigestCredentials }
-  | { ok: false; problem: string };
+export type CredentialsParse = { ok: true; credentials: DigestCredentials } | { ok: false; problem: string };
 
 /** Reads `Authorization: Digest …`; missing fields, another algorithm or qop are problems. */
 export function parseCredentials(header: string): CredentialsParse {
@@ -162,7 +157,12 @@ function nonceMac(key: Buffer, head: Buffer, realm: string): Buffer {
   return createHmac('sha256', key).update(head).update(realm, 'utf8').digest().subarray(0, MAC_BYTES);
 }
 
-export function mintNonce(key: Buffer, realm: string, nowMs: number, random: Buffer = randomBytes(RANDOM_BYTES)): string {
+export function mintNonce(
+  key: Buffer,
+  realm: string,
+  nowMs: number,
+  random: Buffer = randomBytes(RANDOM_BYTES),
+): string {
   const head = Buffer.alloc(ISSUED_BYTES + RANDOM_BYTES);
   head.writeUIntBE(Math.floor(nowMs / 1000), 0, ISSUED_BYTES);
   random.copy(head, ISSUED_BYTES, 0, RANDOM_BYTES);
@@ -222,9 +222,18 @@ export function verifyDigest(input: VerifyInput): DigestVerdict {
     return { kind: 'wrong', problem: `credentials are for realm ${credentials.realm}, not ${input.realm}` };
   }
   if (credentials.username !== input.username) {
-    return { kind: 'wrong', problem: `credentials are for user ${credentials.username}, not ${input.username}` };
+    return {
+      kind: 'wrong',
+      problem: `credentials are for user ${credentials.username}, not ${input.username}`,
+    };
   }
-  const nonce = checkNonce(input.nonceKey, input.realm, credentials.nonce, input.nowMs, input.lifetimeSeconds);
+  const nonce = checkNonce(
+    input.nonceKey,
+    input.realm,
+    credentials.nonce,
+    input.nowMs,
+    input.lifetimeSeconds,
+  );
   if (nonce === 'invalid') return { kind: 'bad-nonce' };
   const ha1 = input.ha1[credentials.algorithm];
   if (ha1 === undefined) return { kind: 'wrong', problem: `no ${credentials.algorithm} credentials stored` };

@@ -60,7 +60,10 @@ describe('digest response (RFC 7616 §3.9.1 test vectors)', () => {
 
   it('takes a missing algorithm as MD5 and refuses what it cannot check', () => {
     const base = `Digest username="a", realm="r", nonce="n", uri="sip:r", response="00", cnonce="c", nc=00000001`;
-    expect(parseCredentials(`${base}, qop=auth`)).toMatchObject({ ok: true, credentials: { algorithm: 'MD5' } });
+    expect(parseCredentials(`${base}, qop=auth`)).toMatchObject({
+      ok: true,
+      credentials: { algorithm: 'MD5' },
+    });
     expect(parseCredentials(`${base}, qop=auth, algorithm=SHA-512-256`)).toMatchObject({ ok: false });
     expect(parseCredentials(base)).toEqual({ ok: false, problem: 'qop=auth is required' });
     expect(parseCredentials(`${base.replace('nc=00000001', 'nc=1')}, qop=auth`)).toMatchObject({ ok: false });
