@@ -104,6 +104,7 @@ async function main(): Promise<void> {
         HOLDOVER_SECRET: config.secret,
         HOLDOVER_DOMAINS: config.domains.join(','),
         ...(config.outboundProxy ? { OUTBOUND_PROXY: config.outboundProxy } : {}),
+        ...config.edgeAuth,
       },
       logDir,
       timeoutMs: 30_000,
