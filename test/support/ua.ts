@@ -48,14 +48,17 @@ export class TestUa {
   private closed = false;
   port = 0;
 
+  /** `host`: the loopback address to send from (127.0.0.2 plays a proxy in the auth tests). */
+  constructor(private readonly host = '127.0.0.1') {}
+
   async start(): Promise<void> {
     this.socket.on('message', (bytes, remote) => this.onDatagram(bytes, remote.address, remote.port));
-    await new Promise<void>((resolve) => this.socket.bind(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => this.socket.bind(0, this.host, resolve));
     this.port = this.socket.address().port;
   }
 
   get contact(): string {
-    return `sip:ua@127.0.0.1:${this.port}`;
+    return `sip:ua@${this.host}:${this.port}`;
   }
 
   messages(): Received[] {
@@ -114,7 +117,7 @@ export class TestUa {
     const bytes = Buffer.from(body, 'utf8');
     const text = [
       `${method} ${aor} SIP/2.0`,
-      `Via: SIP/2.0/UDP 127.0.0.1:${this.port};branch=${branch};rport`,
+      `Via: SIP/2.0/UDP ${this.host}:${this.port};branch=${branch};rport`,
       'Max-Forwards: 70',
       `From: <${aor}>;tag=${dialog.fromTag ?? randomBytes(4).toString('hex')}`,
       `To: <${aor}>`,
