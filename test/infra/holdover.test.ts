@@ -315,11 +315,29 @@ describe('least privilege', () => {
 
   it('lets only capture, delivery, the sweeper and email change held messages (UpdateItem/DeleteItem)', () => {
     const writers = HOLDOVER_FUNCTIONS.filter((entry) =>
-      actionsOf(statementsOfFunction(template, entry.name)).some((action) =>
-        ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'].includes(action),
+      actionsOf(statementsOfFunction(template, entry.name).filter((statement) => !statement.Condition)).some(
+        (action) => ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'].includes(action),
       ),
     ).map((entry) => entry.name);
     expect(writers.sort()).toEqual(['capture', 'delivery', 'email', 'sweeper']);
+  });
+
+  it('confines the credentials functions to the credentials partition (dynamodb:LeadingKeys)', () => {
+    const credentialFunctions = ['putCredentials', 'deleteCredentials', 'listUsers', 'getCredentials'];
+    for (const name of credentialFunctions) {
+      const onTable = statementsOfFunction(template, name).filter((statement) =>
+        [statement.Action].flat().some((action) => String(action).startsWith('dynamodb:')),
+      );
+      expect(onTable, name).toHaveLength(1);
+      expect(onTable[0]?.Condition, name).toEqual({
+        'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['CREDENTIALS'] },
+      });
+    }
+    // and they are the only grants with a condition
+    const conditioned = HOLDOVER_FUNCTIONS.filter((entry) =>
+      statementsOfFunction(template, entry.name).some((statement) => statement.Condition),
+    ).map((entry) => entry.name);
+    expect(conditioned.sort()).toEqual([...credentialFunctions].sort());
   });
 
   it('lets functions send only to the queues they feed: capture, presence, delivery and email to delivery; the sweeper to expired', () => {
@@ -511,6 +529,9 @@ describe('SIP edge', () => {
       MWI_POLL_INTERVAL: '30s',
     });
     expect(environment).not.toHaveProperty('OUTBOUND_PROXY');
+    // The SIP proxies (the only SIP sources the security group admits) pass without a digest
+    // challenge: they authenticated their users.
+    expect(environment.HOLDOVER_TRUSTED_PROXIES).toBe(TEST_PROXY_CIDR);
     expect(JSON.stringify(environment.HOLDOVER_API_URL)).toMatch(/HoldoverApi/);
   });
 
