@@ -11,10 +11,16 @@ import { logger } from './adapters/observability.ts';
 import { credentialStore } from './adapters/store.ts';
 import { normalizeAor } from './core/aor.ts';
 import { SetCredentialsSchema, setCredentials } from './core/credentials.ts';
-import { NotFoundError } from './core/errors.ts';
+import { InvalidRequestError, NotFoundError } from './core/errors.ts';
 
 const domains = envList('HOLDOVER_DOMAINS', 'example.com,localhost,127.0.0.1');
 const LimitSchema = z.coerce.number().int().min(1).max(1000).default(100);
+
+function limitOf(text: string | undefined): number {
+  const limit = LimitSchema.safeParse(text);
+  if (!limit.success) throw new InvalidRequestError('limit must be a whole number from 1 to 1000');
+  return limit.data;
+}
 
 const aorOf = (pathParameters: Record<string, string>) =>
   normalizeAor(decodeURIComponent(pathParameters.aor ?? ''));
@@ -41,7 +47,7 @@ export const deleteHandler = signedRoute('credentials-delete', undefined, async 
 
 export const listHandler = signedRoute('users-list', undefined, async ({ query }) => {
   const page = await credentialStore.listUsers({
-    limit: LimitSchema.parse(query.limit),
+    limit: limitOf(query.limit),
     ...(query.after ? { after: normalizeAor(query.after) } : {}),
   });
   return { status: 200, body: page };

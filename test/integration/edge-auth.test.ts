@@ -223,4 +223,40 @@ describe('credentials from the API', () => {
     expect(message.status).toBe(202);
     expect(api.calls.slice(before).map((call) => call.path)).toEqual(['/v1/messages']);
   });
+
+  it('challenge a MESSAGE from a user who has them; answered, it is captured', async () => {
+    const name = user();
+    const from = `sip:${name}@example.com`;
+    api.passwords.set(from, 'password-5');
+    const callId = randomUUID();
+    const challenged = await sendUdp(edge.sip.port, sipRequest({ from, to: 'sip:bob@example.com', callId }));
+    expect(challenged.status).toBe(401);
+    const nonce = /nonce="([^"]+)"/.exec(challenged.header('www-authenticate') ?? '')?.[1] ?? '';
+    const authorization = credentialsHeader(
+      {
+        username: name,
+        realm: 'example.com',
+        nonce,
+        uri: 'sip:bob@example.com',
+        method: 'MESSAGE',
+        algorithm: 'SHA-256',
+        qop: 'auth',
+        nc: '00000001',
+        cnonce: 'feedface',
+      },
+      ha1Of('SHA-256', name, 'example.com', 'password-5'),
+    );
+    const before = api.calls.length;
+    const answered = await sendUdp(
+      edge.sip.port,
+      sipRequest({
+        from,
+        to: 'sip:bob@example.com',
+        callId,
+        extraHeaders: [`Authorization: ${authorization}`],
+      }),
+    );
+    expect(answered.status).toBe(202);
+    expect(api.calls.slice(before).map((call) => call.path)).toEqual(['/v1/messages']);
+  });
 });
