@@ -187,7 +187,8 @@ export function checkNonce(
     return 'invalid';
   }
   const ageSeconds = nowMs / 1000 - head.readUIntBE(0, ISSUED_BYTES);
-  if (ageSeconds < -5) return 'invalid';
+  // a little clock skew between edge instances is tolerated, a nonce from the future is not
+  if (ageSeconds < -30) return 'invalid';
   return ageSeconds > lifetimeSeconds ? 'stale' : 'fresh';
 }
 

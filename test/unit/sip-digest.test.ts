@@ -100,6 +100,7 @@ describe('nonces', () => {
     const tampered = `${nonce.slice(0, 3)}${nonce[3] === 'A' ? 'B' : 'A'}${nonce.slice(4)}`;
     expect(checkNonce(key, 'example.com', tampered, now)).toBe('invalid');
     expect(checkNonce(key, 'example.com', 'not a nonce!', now)).toBe('invalid');
+    expect(checkNonce(key, 'example.com', nonce, now - 10_000)).toBe('fresh');
     expect(checkNonce(key, 'example.com', nonce, now - 60_000)).toBe('invalid');
   });
 
