@@ -19,6 +19,11 @@ export interface EdgeOptions {
   registrar: { register(request: SipRequest): Reply };
   publications: { publish(request: SipRequest): Reply };
   messageWaiting: { subscribe(request: SipRequest, source: SipSource): Reply };
+  /**
+   * Digest authentication (edge/digest-auth.ts), asked before any handler: undefined lets the
+   * request through, else its answer (401 challenge, 403, 503) is sent instead.
+   */
+  auth?: { check(request: SipRequest, source: SipSource): Promise<Reply | undefined> };
   /** Told the recipient AOR of each MESSAGE the API stored (MWI re-reads the count). */
   onCaptured?: (recipient: string) => void;
   /**
@@ -39,9 +44,14 @@ export function createRequestHandler(
   options: EdgeOptions,
 ): (request: SipRequest, source: SipSource) => Promise<Reply> {
   return async (request, source) => {
+    const arrived = arrivalStamp();
+    if (options.auth) {
+      const refusal = await options.auth.check(request, source);
+      if (refusal !== undefined) return refusal;
+    }
     switch (request.method) {
       case 'MESSAGE':
-        return onMessage(request, options, source, arrivalStamp());
+        return onMessage(request, options, source, arrived);
       case 'REGISTER':
         return options.registrar.register(request);
       case 'PUBLISH':

@@ -1,7 +1,9 @@
 // Edge configuration, read and checked once at start; a bad value stops the edge with its name.
 import { envDurationMs, envInt, envList, envOr, requireEnv } from '../functions/adapters/env.ts';
+import { type DigestAlgorithm, isDigestAlgorithm } from '../functions/core/sip-digest.ts';
 import type { OutboundProxy } from './delivery.ts';
 import { targetOfUri } from './outgoing-request.ts';
+import { parseTrustedProxies, type TrustedProxies } from './trusted-proxies.ts';
 
 export interface EdgeConfig {
   sipHost: string;
@@ -26,6 +28,12 @@ export interface EdgeConfig {
   minExpiresSeconds: number;
   /** SIP domains served (HOLDOVER_DOMAINS): REGISTER/PUBLISH/SUBSCRIBE for others get 404. */
   domains: string[];
+  /** HOLDOVER_TRUSTED_PROXIES: sources whose requests pass without a digest challenge. */
+  trustedProxies: TrustedProxies;
+  /** HOLDOVER_DIGEST_ALGORITHMS: offered in this order (default SHA-256,MD5). */
+  digestAlgorithms: DigestAlgorithm[];
+  /** HOLDOVER_CREDENTIALS_CACHE: how long a user's credentials (or their absence) are reused. */
+  credentialsCacheMs: number;
 }
 
 export function edgeConfigFromEnv(): EdgeConfig {
@@ -55,6 +63,9 @@ export function edgeConfigFromEnv(): EdgeConfig {
     mwiPollIntervalMs: envDurationMs('MWI_POLL_INTERVAL', '30s'),
     minExpiresSeconds: minExpiresFromEnv(),
     domains,
+    trustedProxies: parseTrustedProxies(envOr('HOLDOVER_TRUSTED_PROXIES', '')),
+    digestAlgorithms: digestAlgorithmsFromEnv(),
+    credentialsCacheMs: envDurationMs('HOLDOVER_CREDENTIALS_CACHE', '30s'),
   };
 }
 
@@ -76,4 +87,20 @@ function minExpiresFromEnv(): number {
   const seconds = envInt('SIP_MIN_EXPIRES', 60);
   if (seconds > 3600) throw new Error(`SIP_MIN_EXPIRES must be at most 3600 seconds, got "${seconds}"`);
   return seconds;
+}
+
+/**
+ * The digest algorithms offered, most preferred first (RFC 8760 §2.4). MD5 first is for UAs
+ * that answer only the first challenge and know no SHA-256 (sipp 3.6, older phones).
+ */
+export function digestAlgorithmsFromEnv(): DigestAlgorithm[] {
+  const text = envOr('HOLDOVER_DIGEST_ALGORITHMS', 'SHA-256,MD5');
+  const algorithms = text.split(',').map((entry) => entry.trim().toUpperCase());
+  const valid = algorithms.filter(isDigestAlgorithm);
+  if (valid.length === 0 || valid.length !== algorithms.length || new Set(valid).size !== valid.length) {
+    throw new Error(
+      `HOLDOVER_DIGEST_ALGORITHMS must list SHA-256 and/or MD5, e.g. "SHA-256,MD5", got "${text}"`,
+    );
+  }
+  return valid;
 }

@@ -6,6 +6,7 @@ import { createRequestHandler } from './app.ts';
 import { ClientTransactions } from './client-transactions.ts';
 import type { EdgeConfig } from './config.ts';
 import { Delivery } from './delivery.ts';
+import { DigestAuth, nonceKeyOf } from './digest-auth.ts';
 import { edgeHttpHandler } from './http-server.ts';
 import { logger } from './log.ts';
 import { MessageWaiting, summaryFromApi } from './message-waiting.ts';
@@ -98,6 +99,15 @@ export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
     registrar,
     publications,
     messageWaiting,
+    auth: new DigestAuth({
+      api,
+      domains: config.domains,
+      trustedProxies: config.trustedProxies,
+      nonceKey: nonceKeyOf(config.secret),
+      algorithms: config.digestAlgorithms,
+      cacheMs: config.credentialsCacheMs,
+      retryAfterSeconds: config.retryAfterSeconds,
+    }),
     onCaptured: refreshSummary,
   });
   const sipServer = new SipServer({

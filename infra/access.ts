@@ -8,7 +8,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as ses from 'aws-cdk-lib/aws-ses';
-import { EXPIRY_INDEX } from '../functions/adapters/table.ts';
+import { EXPIRY_INDEX, keys } from '../functions/adapters/table.ts';
 import type { FunctionAccess, QueueName } from './catalogue.ts';
 import type { QueueWithDlq } from './data.ts';
 
@@ -38,13 +38,23 @@ export function grantAccess(
 
   const tableActions = access.table ?? [];
   const indexActions = access.expiryIndex ?? [];
-  if (tableActions.length > 0 || indexActions.length > 0) {
+  const credentialActions = access.credentials ?? [];
+  if (tableActions.length > 0 || indexActions.length > 0 || credentialActions.length > 0) {
     fn.addEnvironment('HOLDOVER_TABLE', resources.table.tableName);
   }
   if (tableActions.length > 0) {
     allow(
       tableActions.map((action) => `dynamodb:${action}`),
       resources.table.tableArn,
+    );
+  }
+  if (credentialActions.length > 0) {
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: credentialActions.map((action) => `dynamodb:${action}`),
+        resources: [resources.table.tableArn],
+        conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [keys.credentials] } },
+      }),
     );
   }
   if (indexActions.length > 0) {

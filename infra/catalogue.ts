@@ -57,6 +57,11 @@ export type TableAction =
 export interface FunctionAccess {
   /** HOLDOVER_TABLE + these actions on the table only (not its index). */
   readonly table?: readonly TableAction[];
+  /**
+   * HOLDOVER_TABLE + these actions on the credentials partition only (pk CREDENTIALS, an IAM
+   * dynamodb:LeadingKeys condition): the users' HA1 hashes, nothing of their messages.
+   */
+  readonly credentials?: readonly ('GetItem' | 'Query' | 'UpdateItem' | 'DeleteItem')[];
   /** HOLDOVER_TABLE + these actions on the expiry index (gsi1) only: the sweeper's reads. */
   readonly expiryIndex?: readonly ('Query' | 'Scan')[];
   /** HOLDOVER_SECRET_ARN + secretsmanager:GetSecretValue on the signing secret. */
@@ -156,6 +161,40 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     trigger: { kind: 'http', method: 'PUT', path: '/v1/users/{aor}/settings' },
     // The whole settings item, replaced (it also enters or leaves the vacation list in gsi1).
     access: { table: ['PutItem'], signingSecret: true },
+  },
+  // --- people's SIP credentials (HA1 hashes only) ------------------------------------------------
+  {
+    name: 'putCredentials',
+    entry: 'functions/credentials.ts',
+    handler: 'putHandler',
+    trigger: { kind: 'http', method: 'PUT', path: '/v1/users/{aor}/credentials' },
+    // Only AORs of served domains get credentials.
+    settings: ['HOLDOVER_DOMAINS'],
+    // One UpdateItem sets the hashes and keeps createdAt (if_not_exists).
+    access: { credentials: ['UpdateItem'], signingSecret: true },
+  },
+  {
+    name: 'deleteCredentials',
+    entry: 'functions/credentials.ts',
+    handler: 'deleteHandler',
+    trigger: { kind: 'http', method: 'DELETE', path: '/v1/users/{aor}/credentials' },
+    access: { credentials: ['DeleteItem'], signingSecret: true },
+  },
+  {
+    name: 'listUsers',
+    entry: 'functions/credentials.ts',
+    handler: 'listHandler',
+    trigger: { kind: 'http', method: 'GET', path: '/v1/users' },
+    // Query of the credentials partition, projected without the hashes.
+    access: { credentials: ['Query'], signingSecret: true },
+  },
+  {
+    name: 'getCredentials',
+    entry: 'functions/credentials.ts',
+    handler: 'getHandler',
+    // The edge's read of one user's HA1s to check a digest answer (cached there briefly).
+    trigger: { kind: 'http', method: 'GET', path: '/v1/credentials/{aor}' },
+    access: { credentials: ['GetItem'], signingSecret: true },
   },
   {
     name: 'stats',

@@ -104,6 +104,9 @@ export class HoldoverEdge extends Construct {
         HOLDOVER_API_URL: props.apiUrl,
         HOLDOVER_DOMAINS: props.domains.join(','),
         HOLDOVER_MAX_BODY_BYTES: String(props.maxBodyBytes),
+        // The proxies authenticate their users; only they may send SIP here (the security group
+        // below), so their REGISTER copies and failure-routed MESSAGEs pass without a challenge.
+        HOLDOVER_TRUSTED_PROXIES: props.sipProxyCidrs.join(','),
         DELIVERY_TIMEOUT: props.deliveryTimeout,
         MWI_POLL_INTERVAL: props.mwiPollInterval,
         ...(props.outboundProxy ? { OUTBOUND_PROXY: props.outboundProxy } : {}),

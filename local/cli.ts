@@ -3,6 +3,7 @@
 // HOLDOVER_SECRET.
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { text as readAll } from 'node:stream/consumers';
 import { parseArgs } from 'node:util';
 import { normalizeAor } from '../functions/core/aor.ts';
 import { UserSettingsSchema } from '../functions/core/settings.ts';
@@ -25,6 +26,13 @@ Commands:
       --vacation-until ISO --auto-reply TEXT
                                   on vacation: auto-reply once a day, email held messages at once
       --clear SETTING             remove one setting (e.g. --clear vacation)
+  users set <aor> --password-stdin [--admin]
+                          give a user SIP credentials (password read from stdin, 8–128 characters;
+                          stored as digest HA1 hashes only)
+  users list [--json]     users with credentials
+  users remove <aor>      remove a user's credentials (they can no longer REGISTER)
+  users import <csv>      credentials in bulk: lines "aor,password" (a header line is optional);
+                          each line's result is reported; exit code 3 if any line failed
 
 Options:
   --api-url URL           API endpoint (default: the local system started with npm start)
@@ -75,7 +83,7 @@ async function getSigned(target: Endpoint, path: string): Promise<unknown> {
 
 async function callSigned(
   target: Endpoint,
-  method: 'GET' | 'PUT',
+  method: 'GET' | 'PUT' | 'DELETE',
   path: string,
   payload?: unknown,
 ): Promise<unknown> {
@@ -274,6 +282,138 @@ async function settings(
     out(`  ${field.padEnd(14)} ${typeof value === 'string' ? value : JSON.stringify(value)}`);
 }
 
+/** A password piped in: everything on stdin but one trailing line break. */
+async function passwordFromStdin(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write('Password (then Enter and Ctrl-D): ');
+  return (await readAll(process.stdin)).replace(/\r?\n$/, '');
+}
+
+interface UserEntry {
+  aor: string;
+  admin: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+async function setUser(target: Endpoint, aor: string, password: string, admin: boolean): Promise<UserEntry> {
+  return (await callSigned(target, 'PUT', `/v1/users/${encodeURIComponent(aor)}/credentials`, {
+    password,
+    ...(admin ? { admin } : {}),
+  })) as UserEntry;
+}
+
+async function users(
+  target: () => Endpoint,
+  args: string[],
+  flags: { json: boolean; admin: boolean; 'password-stdin': boolean },
+  out: (line: string) => void,
+): Promise<void> {
+  const [action, argument] = args;
+  switch (action) {
+    case 'set': {
+      if (argument === undefined)
+        throw new CliError('users set needs an address: users set sip:bob@example.com --password-stdin');
+      if (!flags['password-stdin']) {
+        throw new CliError(
+          'users set reads the password from stdin: add --password-stdin (it never goes on the command line)',
+        );
+      }
+      const aor = parseAor(argument);
+      const password = await passwordFromStdin();
+      const stored = await setUser(target(), aor, password, flags.admin);
+      out(
+        flags.json
+          ? JSON.stringify(stored, null, 2)
+          : `Credentials set for ${stored.aor}${stored.admin ? ' (admin)' : ''}.`,
+      );
+      return;
+    }
+    case 'list': {
+      const endpointNow = target();
+      const listed: UserEntry[] = [];
+      let after: string | undefined;
+      do {
+        const query = new URLSearchParams({ limit: '1000', ...(after ? { after } : {}) });
+        const page = (await getSigned(endpointNow, `/v1/users?${query}`)) as {
+          users: UserEntry[];
+          next?: string;
+        };
+        listed.push(...page.users);
+        after = page.next;
+      } while (after);
+      if (flags.json) {
+        out(JSON.stringify(listed, null, 2));
+        return;
+      }
+      if (listed.length === 0) {
+        out('No user has credentials yet: npx holdover users set <aor> --password-stdin');
+        return;
+      }
+      for (const user of listed) out(`${user.aor}${user.admin ? '  (admin)' : ''}  set ${user.updatedAt}`);
+      return;
+    }
+    case 'remove': {
+      if (argument === undefined)
+        throw new CliError('users remove needs an address: users remove sip:bob@example.com');
+      const aor = parseAor(argument);
+      await callSigned(target(), 'DELETE', `/v1/users/${encodeURIComponent(aor)}/credentials`);
+      out(`Credentials of ${aor} removed.`);
+      return;
+    }
+    case 'import':
+      if (argument === undefined) throw new CliError('users import needs a CSV file of "aor,password" lines');
+      return importUsers(target(), argument, out);
+    default:
+      throw new CliError('users needs one of: set, list, remove, import');
+  }
+}
+
+/** One CSV field, unquoted if it is "quoted" ("" inside is one "). */
+function csvField(text: string): string {
+  const trimmed = text.trim();
+  return trimmed.length >= 2 && trimmed.startsWith('"') && trimmed.endsWith('"')
+    ? trimmed.slice(1, -1).replaceAll('""', '"')
+    : trimmed;
+}
+
+async function importUsers(target: Endpoint, file: string, out: (line: string) => void): Promise<void> {
+  let content: string;
+  try {
+    content = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new CliError(`Cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const lines = content.split(/\r?\n/);
+  let failed = 0;
+  let done = 0;
+  for (const [index, line] of lines.entries()) {
+    const number = index + 1;
+    if (line.trim() === '') continue;
+    const comma = line.indexOf(',');
+    const aorText = comma < 0 ? line : line.slice(0, comma);
+    if (index === 0 && /^\s*"?aor"?\s*,\s*"?password"?\s*$/i.test(line)) continue;
+    try {
+      if (comma < 0) throw new CliError('expected "aor,password"');
+      const aor = parseAor(csvField(aorText));
+      await setUser(target, aor, csvField(line.slice(comma + 1)), false);
+      done++;
+      out(`line ${number}: ${aor} set`);
+    } catch (error) {
+      if (!(error instanceof CliError)) throw error;
+      failed++;
+      out(`line ${number}: failed: ${error.message}`);
+    }
+  }
+  out(`${done} set, ${failed} failed`);
+  if (failed > 0) throw new ImportFailedError(`${failed} line${failed === 1 ? '' : 's'} of ${file} failed`);
+}
+
+/** Some lines of an import failed (the others were set): exit code 3. */
+export class ImportFailedError extends Error {
+  override readonly name = 'ImportFailedError';
+  readonly exitCode = 3;
+}
+
 function parseAor(text: string): string {
   try {
     return normalizeAor(text);
@@ -299,6 +439,8 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
       'vacation-until': { type: 'string' },
       'auto-reply': { type: 'string' },
       clear: { type: 'string', multiple: true },
+      'password-stdin': { type: 'boolean', default: false },
+      admin: { type: 'boolean', default: false },
     },
   });
   const [command, ...rest] = positionals;
@@ -321,6 +463,8 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
         throw new CliError('settings needs an address, e.g. holdover settings sip:bob@example.com');
       return settings(endpoint(values['api-url']), aor, values, out);
     }
+    case 'users':
+      return users(() => endpoint(values['api-url']), rest, values, out);
     default:
       throw new CliError(`Unknown command "${command}".\n\n${USAGE}`);
   }

@@ -5,6 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
+import { digestAlgorithmsFromEnv } from '../edge/config.ts';
+import { parseTrustedProxies } from '../edge/trusted-proxies.ts';
 import { envDurationMs, envInt, envList, envOr } from '../functions/adapters/env.ts';
 
 export interface LocalConfig {
@@ -23,6 +25,12 @@ export interface LocalConfig {
   dataDir: string;
   secret: string;
   tableName: string;
+  /** Passed to the edge as they are, checked here first (so a bad value stops `npm start`). */
+  edgeAuth: {
+    HOLDOVER_TRUSTED_PROXIES?: string;
+    HOLDOVER_DIGEST_ALGORITHMS?: string;
+    HOLDOVER_CREDENTIALS_CACHE?: string;
+  };
 }
 
 function port(name: string, fallback: number): number {
@@ -49,6 +57,18 @@ export function loadLocalConfig(): LocalConfig {
   if (!/^[^@\s]+@[^@\s]+$/.test(mailFrom))
     throw new Error(`HOLDOVER_MAIL_FROM must be an email address, got "${mailFrom}"`);
   const apiPort = port('PORT', 3000);
+  parseTrustedProxies(envOr('HOLDOVER_TRUSTED_PROXIES', ''));
+  digestAlgorithmsFromEnv();
+  envDurationMs('HOLDOVER_CREDENTIALS_CACHE', '30s');
+  const edgeAuth: LocalConfig['edgeAuth'] = {};
+  for (const name of [
+    'HOLDOVER_TRUSTED_PROXIES',
+    'HOLDOVER_DIGEST_ALGORITHMS',
+    'HOLDOVER_CREDENTIALS_CACHE',
+  ] as const) {
+    const value = process.env[name];
+    if (value !== undefined && value !== '') edgeAuth[name] = value;
+  }
   return {
     apiPort,
     sipHost,
@@ -65,6 +85,7 @@ export function loadLocalConfig(): LocalConfig {
     dataDir,
     secret: loadSecret(dataDir),
     tableName: 'holdover',
+    edgeAuth,
   };
 }
 

@@ -104,6 +104,7 @@ async function main(): Promise<void> {
         HOLDOVER_SECRET: config.secret,
         HOLDOVER_DOMAINS: config.domains.join(','),
         ...(config.outboundProxy ? { OUTBOUND_PROXY: config.outboundProxy } : {}),
+        ...config.edgeAuth,
       },
       logDir,
       timeoutMs: 30_000,
@@ -188,13 +189,14 @@ function configureFunctionEnvironment(
 }
 
 async function functionRoutes(config: LocalConfig, isReady: () => boolean): Promise<Route[]> {
-  const [capture, users, stats, health, presence, settings] = await Promise.all([
+  const [capture, users, stats, health, presence, settings, credentials] = await Promise.all([
     import('../functions/capture.ts'),
     import('../functions/users.ts'),
     import('../functions/stats.ts'),
     import('../functions/health.ts'),
     import('../functions/presence.ts'),
     import('../functions/settings.ts'),
+    import('../functions/credentials.ts'),
   ]);
   const localHealth = async (event: APIGatewayProxyEventV2) => {
     if (!isReady()) return json(503, { status: 'starting' });
@@ -218,6 +220,10 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
     { method: 'GET', path: '/v1/users/{aor}/summary', handler: users.summaryHandler },
     { method: 'GET', path: '/v1/users/{aor}/settings', handler: settings.getHandler },
     { method: 'PUT', path: '/v1/users/{aor}/settings', handler: settings.putHandler },
+    { method: 'GET', path: '/v1/users', handler: credentials.listHandler },
+    { method: 'PUT', path: '/v1/users/{aor}/credentials', handler: credentials.putHandler },
+    { method: 'DELETE', path: '/v1/users/{aor}/credentials', handler: credentials.deleteHandler },
+    { method: 'GET', path: '/v1/credentials/{aor}', handler: credentials.getHandler },
     { method: 'POST', path: '/v1/presence', handler: presence.handler },
     { method: 'GET', path: '/v1/stats', handler: stats.handler },
   ];

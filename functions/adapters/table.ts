@@ -9,6 +9,7 @@
 //   USER#<aor>         #LEASE                          the one delivery worker of this recipient
 //   USER#<aor>         #NOTICE#<sender>                an offline notice was sent (TTL: one hour)
 // The user's own items sort before MSG#, so one query (sk < MSG#) reads them all.
+//   CREDENTIALS        USER#<aor>                      a user's SIP credentials (HA1 hashes, admin flag)
 //   DEDUPE#<key>       DEDUPE                          Call-ID+CSeq / IMDN Message-ID → first message id
 //   (gsi1) VACATION    <until>                         on the #SETTINGS item while a vacation is set
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
@@ -55,6 +56,7 @@ export const keys = {
   presence: '#PRESENCE',
   lease: '#LEASE',
   notice: (sender: string) => `#NOTICE#${sender}`,
+  credentials: 'CREDENTIALS',
   dedupe: (key: string) => `DEDUPE#${key}`,
   dedupeSk: 'DEDUPE',
   expiryShard: (id: string) => {

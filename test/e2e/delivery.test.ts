@@ -19,7 +19,15 @@ const aor = (user: string) => `sip:${user}@example.com`;
 const pad = (n: number) => String(n).padStart(3, '0');
 
 beforeAll(async () => {
-  system = await startSystem({ env: { DELIVERY_TIMEOUT: '3s', MWI_POLL_INTERVAL: '1s' } });
+  system = await startSystem({
+    env: {
+      DELIVERY_TIMEOUT: '3s',
+      MWI_POLL_INTERVAL: '1s',
+      // Every UA here sends from 127.0.0.1, trusted as a proxy that authenticated its users would
+      // be: this suite is about delivery. Digest authentication of users is test/e2e/auth.test.ts.
+      HOLDOVER_TRUSTED_PROXIES: '127.0.0.1/32',
+    },
+  });
 });
 afterAll(async () => {
   await system?.stop();

@@ -2,6 +2,9 @@
 // docs/proxy-integration.md says (test/e2e/kamailio/proxy.cfg): MESSAGEs to absent users reach
 // the edge through the proxy, a REGISTER copy (t_replicate) tells Holdover the user is back,
 // and the held messages go out through the proxy (OUTBOUND_PROXY) to the registered UA.
+// Kamailio listens on 127.0.0.2, the one address the edge trusts (HOLDOVER_TRUSTED_PROXIES): its
+// REGISTER copies are taken without a digest challenge, while the same REGISTER sent straight
+// from a UA (127.0.0.1) is refused.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningKamailio, startKamailio } from '../support/kamailio.ts';
@@ -12,14 +15,16 @@ import { waitUntil } from '../support/ua.ts';
 
 let system: RunningSystem;
 let kamailio: RunningKamailio;
+const PROXY_HOST = '127.0.0.2';
 
 beforeAll(async () => {
   const [sipPort = 0, proxyPort = 0] = await freePorts(2);
-  kamailio = await startKamailio(sipPort, proxyPort);
+  kamailio = await startKamailio(sipPort, proxyPort, PROXY_HOST);
   system = await startSystem({
     env: {
       SIP_PORT: String(sipPort),
-      OUTBOUND_PROXY: `sip:127.0.0.1:${proxyPort};transport=tcp`,
+      OUTBOUND_PROXY: `sip:${PROXY_HOST}:${proxyPort};transport=tcp`,
+      HOLDOVER_TRUSTED_PROXIES: `${PROXY_HOST}/32`,
       DELIVERY_TIMEOUT: '8s',
     },
   });
@@ -36,7 +41,7 @@ describe('Holdover behind Kamailio', () => {
     const bodies = ['first through Kamailio', 'zweite Nachricht 🎉', '<b>third</b> & last'];
     const stored = await sipp({
       scenario: 'message_uac.xml',
-      target: `127.0.0.1:${kamailio.port}`,
+      target: `${PROXY_HOST}:${kamailio.port}`,
       calls: 3,
       rate: 5,
       inject: bodies.map((body) => `${user};${body};Alice;alice`),
@@ -56,13 +61,25 @@ describe('Holdover behind Kamailio', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     const registered = await sipp({
       scenario: 'register_uac.xml',
-      target: `127.0.0.1:${kamailio.port}`,
+      target: `${PROXY_HOST}:${kamailio.port}`,
       calls: 1,
       extraArgs: ['-s', user],
       keys: { uas_port: String(uasPort), uas_transport: 'udp', expires: '300' },
     });
     expect(registered.code, registered.errors + registered.screen).toBe(0);
     const received = await ua;
+    // The same REGISTER straight from the UA's own address is no proxy's: the user has no
+    // credentials, so it is refused.
+    const direct = await sipp({
+      scenario: 'register_uac.xml',
+      target: `127.0.0.1:${system.sipPort}`,
+      calls: 1,
+      extraArgs: ['-s', user],
+      keys: { uas_port: String(uasPort), uas_transport: 'udp', expires: '300' },
+      timeoutSeconds: 5,
+    });
+    expect(direct.code).not.toBe(0);
+    expect(direct.errors + direct.screen).toMatch(/403/);
     expect(received.code, received.errors + received.screen + kamailio.log().slice(-3000)).toBe(0);
     const lines = received.logs.split('\n').filter((line) => line.startsWith('RECV '));
     expect(lines.map((line) => line.split('|')[4])).toEqual(bodies);
@@ -76,7 +93,7 @@ describe('Holdover behind Kamailio', () => {
     // X-Holdover-Delivery, is not captured again: the message waits, held once.
     const late = await sipp({
       scenario: 'message_uac.xml',
-      target: `127.0.0.1:${kamailio.port}`,
+      target: `${PROXY_HOST}:${kamailio.port}`,
       calls: 1,
       inject: [`${user};after the UA left;Alice;alice`],
       timeoutSeconds: 40,

@@ -54,6 +54,10 @@ const ALLOWED: Record<string, string[]> = {
   getSettings: [...table('GetItem'), ...SECRET_READ],
   putSettings: [...table('PutItem'), ...SECRET_READ],
   stats: [...table('Scan'), ...SECRET_READ],
+  putCredentials: [...table('UpdateItem'), ...SECRET_READ],
+  deleteCredentials: [...table('DeleteItem'), ...SECRET_READ],
+  listUsers: [...table('Query'), ...SECRET_READ],
+  getCredentials: [...table('GetItem'), ...SECRET_READ],
   health: table('DescribeTable'),
   delivery: [...table('DeleteItem', 'PutItem', 'Query', 'UpdateItem'), ...SECRET_READ, ...CONSUMER, ...SEND],
   sweeper: [...table('Query', 'UpdateItem'), ...SEND],
@@ -83,6 +87,10 @@ const VARIABLES: Record<string, string[]> = {
   getSettings: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
   putSettings: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
   stats: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  putCredentials: ['HOLDOVER_DOMAINS', 'HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  deleteCredentials: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  listUsers: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  getCredentials: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
   health: ['HOLDOVER_TABLE'],
   delivery: ['HOLDOVER_DELIVERY_QUEUE_URL', 'HOLDOVER_EDGE_URL', 'HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
   sweeper: ['HOLDOVER_EXPIRED_QUEUE_URL', 'HOLDOVER_SWEEP_INTERVAL', 'HOLDOVER_TABLE'],
@@ -201,6 +209,10 @@ describe('functions', () => {
         'PUT /v1/users/{aor}/settings',
         'GET /v1/stats',
         'GET /v1/health',
+        'GET /v1/users',
+        'PUT /v1/users/{aor}/credentials',
+        'DELETE /v1/users/{aor}/credentials',
+        'GET /v1/credentials/{aor}',
       ]),
     );
   });
@@ -303,11 +315,29 @@ describe('least privilege', () => {
 
   it('lets only capture, delivery, the sweeper and email change held messages (UpdateItem/DeleteItem)', () => {
     const writers = HOLDOVER_FUNCTIONS.filter((entry) =>
-      actionsOf(statementsOfFunction(template, entry.name)).some((action) =>
-        ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'].includes(action),
+      actionsOf(statementsOfFunction(template, entry.name).filter((statement) => !statement.Condition)).some(
+        (action) => ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'].includes(action),
       ),
     ).map((entry) => entry.name);
     expect(writers.sort()).toEqual(['capture', 'delivery', 'email', 'sweeper']);
+  });
+
+  it('confines the credentials functions to the credentials partition (dynamodb:LeadingKeys)', () => {
+    const credentialFunctions = ['putCredentials', 'deleteCredentials', 'listUsers', 'getCredentials'];
+    for (const name of credentialFunctions) {
+      const onTable = statementsOfFunction(template, name).filter((statement) =>
+        [statement.Action].flat().some((action) => String(action).startsWith('dynamodb:')),
+      );
+      expect(onTable, name).toHaveLength(1);
+      expect(onTable[0]?.Condition, name).toEqual({
+        'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['CREDENTIALS'] },
+      });
+    }
+    // and they are the only grants with a condition
+    const conditioned = HOLDOVER_FUNCTIONS.filter((entry) =>
+      statementsOfFunction(template, entry.name).some((statement) => statement.Condition),
+    ).map((entry) => entry.name);
+    expect(conditioned.sort()).toEqual([...credentialFunctions].sort());
   });
 
   it('lets functions send only to the queues they feed: capture, presence, delivery and email to delivery; the sweeper to expired', () => {
@@ -499,6 +529,9 @@ describe('SIP edge', () => {
       MWI_POLL_INTERVAL: '30s',
     });
     expect(environment).not.toHaveProperty('OUTBOUND_PROXY');
+    // The SIP proxies (the only SIP sources the security group admits) pass without a digest
+    // challenge: they authenticated their users.
+    expect(environment.HOLDOVER_TRUSTED_PROXIES).toBe(TEST_PROXY_CIDR);
     expect(JSON.stringify(environment.HOLDOVER_API_URL)).toMatch(/HoldoverApi/);
   });
 

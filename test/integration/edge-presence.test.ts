@@ -17,6 +17,7 @@ import { getHeader, getHeaders, type SipRequest, type SipResponse } from '../../
 import { parseMessage } from '../../edge/sip/parser.ts';
 import { buildResponse, serializeResponse } from '../../edge/sip/serialize.ts';
 import { parseNameAddr } from '../../edge/sip/uri.ts';
+import { parseTrustedProxies } from '../../edge/trusted-proxies.ts';
 import { signedHeaders, verifySignature } from '../../functions/core/signature.ts';
 import { freePort } from '../support/ports.ts';
 
@@ -202,6 +203,11 @@ function edgeConfig(overrides: Partial<EdgeConfig> = {}): EdgeConfig {
     // short lifetimes let a binding lapse within a test
     minExpiresSeconds: 1,
     domains: ['example.com'],
+    // The fake UAs send from 127.0.0.1, trusted as a proxy would be: this suite is about what the
+    // edge does with a request, digest authentication has its own (edge-auth.test.ts).
+    trustedProxies: parseTrustedProxies('127.0.0.1/32'),
+    digestAlgorithms: ['SHA-256', 'MD5'],
+    credentialsCacheMs: 30_000,
     ...overrides,
   };
 }

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { freePort } from './ports.ts';
 
 export interface RunningKamailio {
+  host: string;
   port: number;
   log: () => string;
   stop: () => Promise<void>;
@@ -15,12 +16,23 @@ export function kamailioAvailable(): boolean {
   return spawnSync('kamailio', ['-v'], { encoding: 'utf8' }).status === 0;
 }
 
-export async function startKamailio(edgePort: number, port?: number): Promise<RunningKamailio> {
+/** `host`: the loopback address Kamailio listens and sends from (the edge may trust it alone). */
+export async function startKamailio(
+  edgePort: number,
+  port?: number,
+  host = '127.0.0.1',
+): Promise<RunningKamailio> {
   port ??= await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'holdover-kamailio-'));
   const template = readFileSync(resolve(import.meta.dirname, '..', 'e2e', 'kamailio', 'proxy.cfg'), 'utf8');
   const config = join(dir, 'proxy.cfg');
-  writeFileSync(config, template.replaceAll('@PORT@', String(port)).replaceAll('@EDGE@', String(edgePort)));
+  writeFileSync(
+    config,
+    template
+      .replaceAll('@HOST@', host)
+      .replaceAll('@PORT@', String(port))
+      .replaceAll('@EDGE@', String(edgePort)),
+  );
   const check = spawnSync('kamailio', ['-c', '-f', config], { encoding: 'utf8' });
   if (check.status !== 0) throw new Error(`kamailio rejected the config:\n${check.stderr}`);
   let log = '';
@@ -43,6 +55,7 @@ export async function startKamailio(edgePort: number, port?: number): Promise<Ru
   }
   await new Promise((r) => setTimeout(r, 500));
   return {
+    host,
     port,
     log: () => log,
     stop: async () => {

@@ -21,6 +21,11 @@ export interface RunningSystem {
   output: () => string;
   /** Runs `holdover <args>` against this system and returns stdout (throws on a non-zero exit). */
   cli: (...args: string[]) => Promise<string>;
+  /** Runs `holdover <args>` with `input` on stdin; never throws: the exit code and output. */
+  cliWithInput: (
+    input: string,
+    ...args: string[]
+  ) => Promise<{ code: number; stdout: string; stderr: string }>;
   stop: () => Promise<void>;
 }
 
@@ -109,8 +114,31 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
       });
       return stdout;
     },
+    cliWithInput: (input: string, ...args: string[]) =>
+      new Promise((resolveRun) => {
+        const cliChild = execFile(
+          process.execPath,
+          [join(root, 'bin', 'holdover.mjs'), ...args],
+          {
+            cwd: root,
+            env: { ...process.env, HOLDOVER_DATA_DIR: dataDir, HOLDOVER_SECRET: secret },
+            timeout: 30_000,
+          },
+          (error, stdout, stderr) => {
+            const code = error && typeof error.code === 'number' ? error.code : error ? -1 : 0;
+            resolveRun({ code, stdout, stderr });
+          },
+        );
+        cliChild.stdin?.end(input);
+      }),
     stop,
   };
+}
+
+/** Gives `aor` SIP credentials through the CLI, as an operator does. */
+export async function setPassword(system: RunningSystem, aor: string, password: string): Promise<void> {
+  const run = await system.cliWithInput(`${password}\n`, 'users', 'set', aor, '--password-stdin');
+  if (run.code !== 0) throw new Error(`users set ${aor} failed (${run.code}): ${run.stderr}`);
 }
 
 export interface HeldView {

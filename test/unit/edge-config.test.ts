@@ -12,6 +12,9 @@ beforeEach(() => {
     'SIP_MIN_EXPIRES',
     'SIP_HOST',
     'SIP_ADVERTISED_HOST',
+    'HOLDOVER_TRUSTED_PROXIES',
+    'HOLDOVER_DIGEST_ALGORITHMS',
+    'HOLDOVER_CREDENTIALS_CACHE',
   ]) {
     vi.stubEnv(name, '');
   }
@@ -65,5 +68,41 @@ describe('edge configuration', () => {
   ])('a bad %s (%s) stops the edge with the variable’s name', (name, value) => {
     vi.stubEnv(name, value);
     expect(() => edgeConfigFromEnv()).toThrow(name);
+  });
+
+  it('trusts no proxy by default, offers SHA-256 then MD5, caches credentials 30 s', () => {
+    const config = edgeConfigFromEnv();
+    expect(config.trustedProxies.ranges).toEqual([]);
+    expect(config.trustedProxies.has('127.0.0.1')).toBe(false);
+    expect(config.digestAlgorithms).toEqual(['SHA-256', 'MD5']);
+    expect(config.credentialsCacheMs).toBe(30_000);
+  });
+
+  it('reads HOLDOVER_TRUSTED_PROXIES as CIDRs (IPv4, IPv6, a bare address is one host)', () => {
+    vi.stubEnv('HOLDOVER_TRUSTED_PROXIES', '10.0.0.0/16, 192.0.2.7,2001:db8::/32');
+    const trusted = edgeConfigFromEnv().trustedProxies;
+    expect(trusted.ranges).toEqual(['10.0.0.0/16', '192.0.2.7/32', '2001:db8::/32']);
+    expect(trusted.has('10.0.255.1')).toBe(true);
+    expect(trusted.has('::ffff:10.0.3.4')).toBe(true);
+    expect(trusted.has('10.1.0.1')).toBe(false);
+    expect(trusted.has('192.0.2.7')).toBe(true);
+    expect(trusted.has('192.0.2.8')).toBe(false);
+    expect(trusted.has('2001:db8:1::5')).toBe(true);
+    expect(trusted.has('not an address')).toBe(false);
+  });
+
+  it.each(['10.0.0.0/33', 'example.com', '10.0.0/8', '10.0.0.0/8/1', '10.0.0.0/x'])(
+    'refuses HOLDOVER_TRUSTED_PROXIES=%s naming the variable',
+    (value) => {
+      vi.stubEnv('HOLDOVER_TRUSTED_PROXIES', value);
+      expect(() => edgeConfigFromEnv()).toThrow(/HOLDOVER_TRUSTED_PROXIES must be comma-separated CIDRs/);
+    },
+  );
+
+  it('takes HOLDOVER_DIGEST_ALGORITHMS in order and refuses others', () => {
+    vi.stubEnv('HOLDOVER_DIGEST_ALGORITHMS', 'md5,sha-256');
+    expect(edgeConfigFromEnv().digestAlgorithms).toEqual(['MD5', 'SHA-256']);
+    vi.stubEnv('HOLDOVER_DIGEST_ALGORITHMS', 'SHA-512-256');
+    expect(() => edgeConfigFromEnv()).toThrow(/HOLDOVER_DIGEST_ALGORITHMS/);
   });
 });
