@@ -72,8 +72,12 @@ export function loadLocalConfig(): LocalConfig {
 function loadSecret(dataDir: string): string {
   const fromEnv = process.env.HOLDOVER_SECRET;
   if (fromEnv !== undefined && fromEnv !== '') {
-    if (fromEnv.length < 16) throw new Error('HOLDOVER_SECRET must be at least 16 characters');
-    return fromEnv;
+    // a comma-separated list rotates: the first signs, any verifies
+    const secrets = fromEnv.split(',').map((secret) => secret.trim());
+    if (secrets.some((secret) => secret.length < 16)) {
+      throw new Error('HOLDOVER_SECRET must be at least 16 characters (each, when it is a comma-separated list)');
+    }
+    return secrets.join(',');
   }
   mkdirSync(dataDir, { recursive: true });
   const file = join(dataDir, 'secret');

@@ -11,6 +11,7 @@
 // The user's own items sort before MSG#, so one query (sk < MSG#) reads them all.
 //   DEDUPE#<key>       DEDUPE                          Call-ID+CSeq / IMDN Message-ID → first message id
 //   (gsi1) VACATION    <until>                         on the #SETTINGS item while a vacation is set
+//   NONCE#<nonce>      NONCE                           a signed call's nonce, used (TTL: its window)
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 
 export const EXPIRY_INDEX = 'gsi1';
@@ -64,6 +65,9 @@ export const keys = {
   },
   expirySk: (expiresAt: string, id: string) => `${expiresAt}#${id}`,
   vacationIndex: 'VACATION',
+  nonce: (nonce: string) => `NONCE#${nonce}`,
+  nonceSk: 'NONCE',
+  noncePrefix: 'NONCE#',
 };
 
 export function epochSeconds(iso: string): number {

@@ -1,10 +1,11 @@
 // End to end: the whole local system (`npm start`), real SIP from sipp and raw sockets, the CLI.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signedHeaders } from '../../functions/core/signature.ts';
+import { signUrl } from '../../functions/core/signature.ts';
 import { freePort } from '../support/ports.ts';
+import { signedFetch } from '../support/signed.ts';
 import { sendTcp, sendUdp, sipRequest } from '../support/sip-client.ts';
 import { sipp } from '../support/sipp.ts';
 import { heldFor, type RunningSystem, startSystem } from '../support/system.ts';
@@ -178,7 +179,7 @@ describe('bad input gets a clear SIP error and nothing is held', () => {
   });
 });
 
-describe('the capture API refuses unsigned calls', () => {
+describe('the API takes only signed calls, each once, for the request it was made for', () => {
   const payload = JSON.stringify({
     callId: 'x',
     cseq: 1,
@@ -187,26 +188,85 @@ describe('the capture API refuses unsigned calls', () => {
     contentType: 'text/plain',
     body: 'aGk=',
   });
+  const captureUrl = () => new URL(`${system.apiUrl}/v1/messages`);
   const post = (headers: Record<string, string>) =>
-    fetch(`${system.apiUrl}/v1/messages`, {
+    fetch(captureUrl(), {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...headers },
       body: payload,
     });
+  const v1 = () => {
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const signature = createHmac('sha256', system.secret)
+      .update(`${timestamp}.`)
+      .update(payload)
+      .digest('hex');
+    return { 'x-holdover-timestamp': timestamp, 'x-holdover-signature': `v1=${signature}` };
+  };
+  const refusal = async (response: Response) => {
+    expect(response.status).toBe(401);
+    const { error } = (await response.json()) as { error: { code: string; reason: string } };
+    expect(error.code).toBe('unauthorized');
+    return error.reason;
+  };
 
   it.each([
-    ['unsigned', () => ({})],
-    ['signed with the wrong secret', () => signedHeaders('not-the-secret-at-all', payload)],
-    ['stale', () => signedHeaders(system.secret, payload, Date.now() - 10 * 60_000)],
-  ])('%s → 401', async (_, headers) => {
-    const response = await post(headers());
-    expect(response.status).toBe(401);
-    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('unauthorized');
+    ['unsigned', () => ({}), 'missing_header'],
+    [
+      'signed with the wrong secret',
+      () => signUrl('not-the-secret-at-all', 'POST', captureUrl(), payload),
+      'mismatch',
+    ],
+    [
+      'stale',
+      () => signUrl(system.secret, 'POST', captureUrl(), payload, Date.now() - 10 * 60_000),
+      'clock_skew',
+    ],
+    ['signed with v1', v1, 'unsupported_version'],
+  ])('%s → 401 naming the fault', async (_, headers, reason) => {
+    expect(await refusal(await post(headers()))).toBe(reason);
   });
 
-  it('a correctly signed call is accepted', async () => {
-    const response = await post(signedHeaders(system.secret, payload));
-    expect(response.status).toBe(202);
+  it('a correctly signed call is accepted once; the same call replayed → 401 nonce_reused', async () => {
+    const headers = signUrl(system.secret, 'POST', captureUrl(), payload);
+    expect((await post(headers)).status).toBe(202);
+    expect(await refusal(await post(headers))).toBe('nonce_reused');
+  });
+
+  it("a signature for GET /v1/stats does not open a user's messages, nor their settings", async () => {
+    const stats = new URL(`${system.apiUrl}/v1/stats`);
+    const headers = signUrl(system.secret, 'GET', stats, '');
+    expect((await fetch(stats, { headers })).status).toBe(200);
+    const held = `${system.apiUrl}/v1/users/${encodeURIComponent(aor('b'))}/messages`;
+    expect(await refusal(await fetch(held, { headers }))).toBe('mismatch');
+    expect(await refusal(await fetch(`${system.apiUrl}/v1/stats?limit=1`, { headers }))).toBe('mismatch');
+  });
+
+  it("a signed PUT of settings replayed onto another user's path → 401, their email unchanged", async () => {
+    const mine = `${system.apiUrl}/v1/users/${encodeURIComponent(aor(`mallory-${unique()}`))}/settings`;
+    const victim = aor(`victim-${unique()}`);
+    const theirs = `${system.apiUrl}/v1/users/${encodeURIComponent(victim)}/settings`;
+    const body = JSON.stringify({ email: 'mallory@evil.example' });
+    const headers = {
+      'content-type': 'application/json',
+      ...signUrl(system.secret, 'PUT', new URL(mine), body),
+    };
+    expect((await fetch(mine, { method: 'PUT', headers, body })).status).toBe(200);
+    expect(await refusal(await fetch(theirs, { method: 'PUT', headers, body }))).toBe('mismatch');
+    const read = await signedFetch(system.secret, 'GET', theirs);
+    expect(read.status).toBe(200);
+    const { settings } = (await read.json()) as { settings: { email?: string } };
+    expect(settings.email).not.toBe('mallory@evil.example');
+  });
+
+  it('a path-encoded AOR signs and verifies the same on both sides (held messages read back)', async () => {
+    const response = await signedFetch(
+      system.secret,
+      'GET',
+      `${system.apiUrl}/v1/users/${encodeURIComponent('sip:nobody-yet@example.com')}/messages?limit=5`,
+    );
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { messages: unknown[] }).messages).toEqual([]);
   });
 });
 

@@ -2,7 +2,7 @@
 // server) against a fake API that checks signatures and a fake UA on UDP and TCP that records
 // what it receives and answers as each test says.
 
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createTcpServer, type Socket, type Server as TcpServer } from 'node:net';
@@ -16,7 +16,7 @@ import { getHeader, getHeaders, type SipRequest } from '../../edge/sip/message.t
 import { parseMessage } from '../../edge/sip/parser.ts';
 import { buildResponse, serializeResponse } from '../../edge/sip/serialize.ts';
 import { parseNameAddr, parseVia } from '../../edge/sip/uri.ts';
-import { signedHeaders, verifySignature } from '../../functions/core/signature.ts';
+import { pathAndQuery, signUrl, verifyRequest } from '../../functions/core/signature.ts';
 import { freePort } from '../support/ports.ts';
 import { sendUdp, sipRequest } from '../support/sip-client.ts';
 
@@ -43,7 +43,12 @@ class FakeApi {
       request.on('end', () => {
         const raw = Buffer.concat(chunks);
         try {
-          verifySignature(SECRET, request.headers as Record<string, string>, raw);
+          verifyRequest([SECRET], {
+            method: request.method ?? '',
+            ...pathAndQuery(request.url ?? '/'),
+            headers: request.headers as Record<string, string>,
+            body: raw,
+          });
         } catch {
           response.writeHead(401).end();
           return;
@@ -257,7 +262,10 @@ function batch(target: string | undefined, prefix = randomUUID().slice(0, 8)) {
 
 interface DeliverAnswer {
   status: number;
-  json: { outcomes?: Array<{ id: string; status: number; reason: string }>; error?: { message: string } };
+  json: {
+    outcomes?: Array<{ id: string; status: number; reason: string }>;
+    error?: { message: string; reason?: string };
+  };
 }
 
 async function postDeliver(
@@ -266,9 +274,10 @@ async function postDeliver(
   port = httpPort,
 ): Promise<DeliverAnswer> {
   const body = JSON.stringify(payload);
-  const response = await fetch(`http://${HOST}:${port}/deliver`, {
+  const url = new URL(`http://${HOST}:${port}/deliver`);
+  const response = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...(headers ?? signedHeaders(SECRET, body)) },
+    headers: { 'content-type': 'application/json', ...(headers ?? signUrl(SECRET, 'POST', url, body)) },
     body,
     signal: AbortSignal.timeout(15_000),
   });
@@ -402,13 +411,57 @@ describe('POST /deliver refusals', () => {
     expect(ua.received).toHaveLength(0);
   });
 
-  it('signed with another secret, or too long ago → 401', async () => {
+  const deliverUrl = () => new URL(`http://${HOST}:${httpPort}/deliver`);
+
+  it('signed with another secret, or too long ago → 401 naming the fault, and nothing is sent', async () => {
     const payload = valid();
     const body = JSON.stringify(payload);
-    expect((await postDeliver(payload, signedHeaders('not-the-secret', body))).status).toBe(401);
-    expect((await postDeliver(payload, signedHeaders(SECRET, body, Date.now() - 10 * 60_000))).status).toBe(
-      401,
+    const forged = await postDeliver(payload, signUrl('not-the-secret-0123', 'POST', deliverUrl(), body));
+    expect(forged.status).toBe(401);
+    expect(forged.json.error).toMatchObject({ reason: 'mismatch' });
+    const stale = await postDeliver(
+      payload,
+      signUrl(SECRET, 'POST', deliverUrl(), body, Date.now() - 10 * 60_000),
     );
+    expect(stale.status).toBe(401);
+    expect(stale.json.error).toMatchObject({ reason: 'clock_skew' });
+    expect(ua.received).toHaveLength(0);
+  });
+
+  it('signature v1 → 401: v1 is no longer accepted', async () => {
+    const payload = valid();
+    const body = JSON.stringify(payload);
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const v1 = `v1=${createHmac('sha256', SECRET).update(`${timestamp}.`).update(body).digest('hex')}`;
+    const answer = await postDeliver(payload, {
+      'x-holdover-timestamp': timestamp,
+      'x-holdover-signature': v1,
+    });
+    expect(answer.status).toBe(401);
+    expect(answer.json.error).toMatchObject({ reason: 'unsupported_version' });
+    expect(ua.received).toHaveLength(0);
+  });
+
+  it('a signature made for another path or query → 401 (mismatch)', async () => {
+    const payload = valid();
+    const body = JSON.stringify(payload);
+    const elsewhere = signUrl(SECRET, 'POST', new URL(`http://${HOST}:${httpPort}/v1/messages`), body);
+    expect((await postDeliver(payload, elsewhere)).json.error).toMatchObject({ reason: 'mismatch' });
+    const withQuery = signUrl(SECRET, 'POST', new URL(`http://${HOST}:${httpPort}/deliver?x=1`), body);
+    expect((await postDeliver(payload, withQuery)).json.error).toMatchObject({ reason: 'mismatch' });
+    expect(ua.received).toHaveLength(0);
+  });
+
+  it('the same signed /deliver twice → delivered once, the replay gets 401 (nonce_reused)', async () => {
+    const payload = valid();
+    const body = JSON.stringify(payload);
+    const headers = signUrl(SECRET, 'POST', deliverUrl(), body);
+    const first = await postDeliver(payload, headers);
+    expect(first.status).toBe(200);
+    const replay = await postDeliver(payload, headers);
+    expect(replay.status).toBe(401);
+    expect(replay.json.error).toMatchObject({ reason: 'nonce_reused' });
+    expect(ua.requests).toHaveLength(payload.messages.length);
   });
 
   it('a bad body → 400 with a clear message', async () => {
@@ -421,9 +474,10 @@ describe('POST /deliver refusals', () => {
 
   it('not JSON → 400', async () => {
     const body = '{not json';
-    const response = await fetch(`http://${HOST}:${httpPort}/deliver`, {
+    const url = new URL(`http://${HOST}:${httpPort}/deliver`);
+    const response = await fetch(url, {
       method: 'POST',
-      headers: signedHeaders(SECRET, body),
+      headers: signUrl(SECRET, 'POST', url, body),
       body,
     });
     expect(response.status).toBe(400);
