@@ -8,7 +8,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as ses from 'aws-cdk-lib/aws-ses';
-import { EXPIRY_INDEX } from '../functions/adapters/table.ts';
+import { EXPIRY_INDEX, keys } from '../functions/adapters/table.ts';
 import type { FunctionAccess, QueueName } from './catalogue.ts';
 import type { QueueWithDlq } from './data.ts';
 
@@ -57,6 +57,17 @@ export function grantAccess(
     fn.addEnvironment('HOLDOVER_SECRET_ARN', resources.signingSecret.secretArn);
     // The secret is encrypted with the account's aws/secretsmanager key: no KMS grant needed.
     allow(['secretsmanager:GetSecretValue'], resources.signingSecret.secretArn);
+  }
+  if (access.replayGuard) {
+    // Nonce items only: the condition key is the partition key of every item written.
+    fn.addEnvironment('HOLDOVER_TABLE', resources.table.tableName);
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:PutItem'],
+        resources: [resources.table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${keys.noncePrefix}*`] } },
+      }),
+    );
   }
   for (const name of access.sendTo ?? []) {
     const { queue } = resources.queues[name];

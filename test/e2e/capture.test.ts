@@ -1,7 +1,9 @@
 // End to end: the whole local system (`npm start`), real SIP from sipp and raw sockets, the CLI.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signUrl } from '../../functions/core/signature.ts';
 import { freePort } from '../support/ports.ts';
@@ -16,7 +18,10 @@ const aor = (user: string) => `sip:${user}@example.com`;
 const BODIES = ['Hallo Bob, schöne Grüße aus Köln', 'Emoji 🎉👋 and 日本語', '<b>&</b> stays as typed'];
 
 beforeAll(async () => {
-  system = await startSystem({ env: { HOLDOVER_QUOTA: '5' } });
+  // a data directory as an older version (or a careless umask) left it: the start must tighten it
+  const dataDir = mkdtempSync(join(tmpdir(), 'holdover-e2e-'));
+  chmodSync(dataDir, 0o755);
+  system = await startSystem({ env: { HOLDOVER_QUOTA: '5' }, dataDir });
 });
 afterAll(async () => {
   await system?.stop();
@@ -305,3 +310,73 @@ describe('when the API is unreachable', () => {
     expect(Number(response.header('Retry-After'))).toBeGreaterThan(0);
   });
 });
+
+describe('local hardening', () => {
+  it('keeps the data directory and every file in it for the owner only (0700 / 0600)', async () => {
+    await system.cli('stats'); // the CLI reads runtime.json; DynamoDB Local has written its file by now
+    const modes: Record<string, string> = {};
+    const walk = (dir: string) => {
+      modes[dir] = (statSync(dir).mode & 0o777).toString(8);
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) walk(path);
+        else modes[path] = (statSync(path).mode & 0o777).toString(8);
+      }
+    };
+    walk(system.dataDir);
+    const files = Object.keys(modes).filter((path) => !statSync(path).isDirectory());
+    // what holds secrets and every held body: the runtime file, DynamoDB Local's data, the logs
+    expect(files).toContain(join(system.dataDir, 'runtime.json'));
+    expect(files.some((path) => path.startsWith(join(system.dataDir, 'dynamodb')))).toBe(true);
+    expect(files.some((path) => path.startsWith(join(system.dataDir, 'logs')))).toBe(true);
+    for (const [path, mode] of Object.entries(modes)) {
+      expect(`${path} ${mode}`).toBe(`${path} ${statSync(path).isDirectory() ? '700' : '600'}`);
+    }
+  });
+
+  it('binds every listener but DynamoDB Local to 127.0.0.1 (DynamoDB Local has no address option)', () => {
+    const ports = {
+      api: new URL(system.apiUrl).port,
+      edgeHttp: system.edgeHttpPort,
+      sip: system.sipPort,
+      sqs: system.env.SQS_PORT,
+      ses: system.sesPort,
+    };
+    const sockets = listeningSockets();
+    for (const [name, port] of Object.entries(ports)) {
+      const bound = sockets.filter((socket) => socket.port === Number(port));
+      expect(bound.length, `${name} (${port}) listens`).toBeGreaterThan(0);
+      for (const socket of bound)
+        expect(`${name} ${socket.protocol} ${socket.address}`).toBe(`${name} ${socket.protocol} 127.0.0.1`);
+    }
+  });
+});
+
+interface ListeningSocket {
+  protocol: string;
+  address: string;
+  port: number;
+}
+
+/** TCP sockets in LISTEN and bound UDP sockets of this machine, from /proc/net. */
+function listeningSockets(): ListeningSocket[] {
+  const sockets: ListeningSocket[] = [];
+  for (const protocol of ['tcp', 'tcp6', 'udp', 'udp6']) {
+    const lines = readFileSync(`/proc/net/${protocol}`, 'utf8').trim().split('\n').slice(1);
+    for (const line of lines) {
+      const [, local, , state] = line.trim().split(/\s+/);
+      if (local === undefined || (protocol.startsWith('tcp') && state !== '0A')) continue;
+      const [hex = '', portHex = '0'] = local.split(':');
+      sockets.push({ protocol, address: addressOf(hex), port: Number.parseInt(portHex, 16) });
+    }
+  }
+  return sockets;
+}
+
+function addressOf(hex: string): string {
+  if (hex.length === 8) {
+    // little-endian IPv4
+    return [6, 4, 2, 0].map((at) => Number.parseInt(hex.slice(at, at + 2), 16)).join('.');
+  }
+  return /^0+$/.test(hex) ? '::' : `ipv6:${hex}`;
+}

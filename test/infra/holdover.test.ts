@@ -292,6 +292,23 @@ describe('least privilege', () => {
     expect(dynamoStatements('sweeper').map((statement) => statement.Action)).toContainEqual('dynamodb:Query');
   });
 
+  it('lets every state-changing signed route claim nonces, and only nonce items (replay check)', () => {
+    const nonceOnly = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['NONCE#*'] } };
+    for (const entry of HOLDOVER_FUNCTIONS) {
+      const changesState =
+        entry.trigger.kind === 'http' && entry.trigger.method !== 'GET' && entry.access.signingSecret === true;
+      expect(entry.access.replayGuard === true, `${entry.name}: replayGuard`).toBe(changesState);
+      const guards = dynamoStatements(entry.name).filter((statement) => statement.Condition !== undefined);
+      if (!changesState) {
+        expect(guards, entry.name).toEqual([]);
+        continue;
+      }
+      expect(guards, entry.name).toHaveLength(1);
+      expect(guards[0]?.Action, entry.name).toBe('dynamodb:PutItem');
+      expect(guards[0]?.Condition, entry.name).toEqual(nonceOnly);
+    }
+  });
+
   it('grants no PartiQL: every state change is a conditional item write or transaction', () => {
     for (const entry of HOLDOVER_FUNCTIONS) {
       const partiql = actionsOf(statementsOfFunction(template, entry.name)).filter((action) =>

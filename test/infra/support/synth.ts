@@ -78,6 +78,7 @@ export interface Statement {
   Effect: string;
   Action: string | string[];
   Resource: unknown;
+  Condition?: unknown;
 }
 
 /** Every Allow statement of every IAM policy attached to the role `roleLogicalId`. */
