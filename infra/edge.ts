@@ -189,31 +189,56 @@ export class HoldoverEdge extends Construct {
         group.addIngressRule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(SIP_PORT), 'SIP over TCP from a proxy');
       }
     }
-    loadBalancerSecurityGroup.addEgressRule(
+    betweenGroups(
+      this,
+      'LoadBalancerToTaskSipUdp',
+      'egress',
+      loadBalancerSecurityGroup,
       taskSecurityGroup,
-      ec2.Port.udp(SIP_PORT),
+      'udp',
+      SIP_PORT,
       'SIP over UDP to the edge',
     );
-    loadBalancerSecurityGroup.addEgressRule(
+    betweenGroups(
+      this,
+      'LoadBalancerToTaskSipTcp',
+      'egress',
+      loadBalancerSecurityGroup,
       taskSecurityGroup,
-      ec2.Port.tcp(SIP_PORT),
+      'tcp',
+      SIP_PORT,
       'SIP over TCP to the edge',
     );
-    loadBalancerSecurityGroup.addEgressRule(
+    betweenGroups(
+      this,
+      'LoadBalancerToTaskHealth',
+      'egress',
+      loadBalancerSecurityGroup,
       taskSecurityGroup,
-      ec2.Port.tcp(EDGE_HTTP_PORT),
+      'tcp',
+      EDGE_HTTP_PORT,
       'Health checks of the edge (GET /health)',
     );
     // The HTTP port: POST /deliver from the delivery function, and the SIP load balancer's health
     // checks (it has no listener on this port, so nothing from outside is forwarded to it).
-    taskSecurityGroup.addIngressRule(
+    betweenGroups(
+      this,
+      'TaskHttpFromDelivery',
+      'ingress',
+      taskSecurityGroup,
       clientSecurityGroup,
-      ec2.Port.tcp(EDGE_HTTP_PORT),
+      'tcp',
+      EDGE_HTTP_PORT,
       'POST /deliver from the delivery function',
     );
-    taskSecurityGroup.addIngressRule(
+    betweenGroups(
+      this,
+      'TaskHttpFromLoadBalancer',
+      'ingress',
+      taskSecurityGroup,
       loadBalancerSecurityGroup,
-      ec2.Port.tcp(EDGE_HTTP_PORT),
+      'tcp',
+      EDGE_HTTP_PORT,
       'Health checks from the SIP load balancer',
     );
 
@@ -289,7 +314,16 @@ export class HoldoverEdge extends Construct {
       description: 'Holdover VPC endpoints: HTTPS from the delivery function',
       allowAllOutbound: false,
     });
-    endpointSecurityGroup.addIngressRule(clients, ec2.Port.tcp(443), 'HTTPS from the delivery function');
+    betweenGroups(
+      this,
+      'EndpointHttpsFromDelivery',
+      'ingress',
+      endpointSecurityGroup,
+      clients,
+      'tcp',
+      443,
+      'HTTPS from the delivery function',
+    );
     for (const [id, service] of [
       ['SqsEndpoint', ec2.InterfaceVpcEndpointAwsService.SQS],
       ['SecretsManagerEndpoint', ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER],
@@ -302,5 +336,34 @@ export class HoldoverEdge extends Construct {
         securityGroups: [endpointSecurityGroup],
       });
     }
+  }
+}
+
+/**
+ * A rule between two security groups, as its own resource with an id of ours: the rules CDK makes
+ * for a group peer are named after the peer's path including the stack, which differs between the
+ * CDK app and SST (test/infra/front-doors.test.ts wants the same logical ids from both).
+ */
+function betweenGroups(
+  scope: Construct,
+  id: string,
+  direction: 'ingress' | 'egress',
+  group: ec2.ISecurityGroup,
+  other: ec2.ISecurityGroup,
+  protocol: 'tcp' | 'udp',
+  port: number,
+  description: string,
+): void {
+  const rule = {
+    groupId: group.securityGroupId,
+    ipProtocol: protocol,
+    fromPort: port,
+    toPort: port,
+    description,
+  };
+  if (direction === 'ingress') {
+    new ec2.CfnSecurityGroupIngress(scope, id, { ...rule, sourceSecurityGroupId: other.securityGroupId });
+  } else {
+    new ec2.CfnSecurityGroupEgress(scope, id, { ...rule, destinationSecurityGroupId: other.securityGroupId });
   }
 }
