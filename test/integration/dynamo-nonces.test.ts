@@ -85,4 +85,19 @@ describe('verifySignedEvent (the API side of every signed route)', () => {
     await verifySignedEvent(read, Buffer.alloc(0), [secret], instanceA);
     await expect(verifySignedEvent(read, Buffer.alloc(0), [secret], instanceB)).resolves.toBeUndefined();
   });
+
+  it('verifies with any secret of a rotation list', async () => {
+    const nonces = new DynamoNonces(dynamo.client, dynamo.tableName);
+    const url = new URL('https://api.example/v1/presence');
+    const body = '{}';
+    const list = ['new-secret-0123456789', 'old-secret-0123456789'];
+    for (const signer of list) {
+      const event = eventFor('POST', url, signUrl(signer, 'POST', url, body), body);
+      await expect(verifySignedEvent(event, Buffer.from(body), list, nonces)).resolves.toBeUndefined();
+    }
+    const stranger = eventFor('POST', url, signUrl('third-secret-0123456789', 'POST', url, body), body);
+    await expect(verifySignedEvent(stranger, Buffer.from(body), list, nonces)).rejects.toMatchObject({
+      reason: 'mismatch',
+    });
+  });
 });

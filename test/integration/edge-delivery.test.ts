@@ -9,6 +9,7 @@ import { createServer as createTcpServer, type Socket, type Server as TcpServer 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { EdgeConfig } from '../../edge/config.ts';
 import { type RunningEdge, startEdge } from '../../edge/edge.ts';
+import { edgeHttpHandler } from '../../edge/http-server.ts';
 import { logger } from '../../edge/log.ts';
 import { targetOfUri } from '../../edge/outgoing-request.ts';
 import { SipStreamFramer } from '../../edge/sip/framer.ts';
@@ -523,5 +524,44 @@ describe('a delivered MESSAGE routed back to the edge', () => {
     );
     expect(response.status).toBe(480);
     expect(api.calls.filter((call) => call.path === '/v1/messages')).toHaveLength(0);
+  });
+});
+
+describe('POST /deliver with a rotation list (HOLDOVER_SECRET="new,old")', () => {
+  it('accepts a call signed with either secret, refuses a third', async () => {
+    const delivered: string[] = [];
+    const server = createHttpServer(
+      edgeHttpHandler({
+        secret: 'new-secret-0123456789,old-secret-0123456789',
+        maxBodyBytes: 65_536,
+        deliver: async (request, onOutcome) => {
+          delivered.push(request.recipient);
+          const outcomes = request.messages.map((message) => ({ id: message.id, status: 200, reason: 'OK' }));
+          for (const outcome of outcomes) onOutcome(outcome);
+          return outcomes;
+        },
+      }),
+    );
+    await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    try {
+      const payload = batch(`sip:bob@${HOST}:5999`);
+      const body = JSON.stringify(payload);
+      const url = new URL(`http://${HOST}:${port}/deliver`);
+      expect(
+        (await postDeliver(payload, signUrl('new-secret-0123456789', 'POST', url, body), port)).status,
+      ).toBe(200);
+      expect(
+        (await postDeliver(payload, signUrl('old-secret-0123456789', 'POST', url, body), port)).status,
+      ).toBe(200);
+      const third = await postDeliver(payload, signUrl('another-secret-0123456789', 'POST', url, body), port);
+      expect(third.status).toBe(401);
+      expect(third.json.error).toMatchObject({ reason: 'mismatch' });
+      expect(delivered).toHaveLength(2);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
