@@ -114,7 +114,7 @@ export function errorResult(route: string, error: unknown): HttpResult {
   if (error instanceof DomainError) {
     if (error instanceof UnauthorizedError) {
       const reason = error instanceof SignatureRefusedError ? error.reason : undefined;
-      logger.warn('request refused: unauthorized', { route, reason, message: error.message });
+      logger.warn('request refused: unauthorized', { route, reason, detail: error.message });
       countWithDimension('unauthorized', 'route', route);
       if (reason !== undefined) countWithDimension('signatureRefused', 'reason', reason);
       return json(error.status, {
