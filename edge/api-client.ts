@@ -1,6 +1,6 @@
 // Signed HTTP calls from the edge to the API (DESIGN.md "Security"). The edge keeps nothing:
 // it only turns SIP into these calls and their answers back into SIP.
-import { signedHeaders } from '../functions/core/signature.ts';
+import { signUrl } from '../functions/core/signature.ts';
 
 export interface ApiAnswer {
   status: number;
@@ -14,6 +14,7 @@ export class ApiUnavailableError extends Error {
 export class ApiClient {
   constructor(
     private readonly baseUrl: string,
+    /** HOLDOVER_SECRET; of a list, the first signs. */
     private readonly secret: string,
     private readonly timeoutMs = 10_000,
   ) {}
@@ -22,19 +23,20 @@ export class ApiClient {
     return this.call('POST', path, JSON.stringify(payload));
   }
 
-  /** A signed GET: the signature covers the timestamp and the empty body. */
+  /** A signed GET: the signature covers the method, path and query, and the empty body. */
   get(path: string): Promise<ApiAnswer> {
     return this.call('GET', path, '');
   }
 
   private async call(method: 'GET' | 'POST', path: string, body: string): Promise<ApiAnswer> {
     let response: Response;
+    const url = new URL(path, this.baseUrl);
     try {
-      response = await fetch(new URL(path, this.baseUrl), {
+      response = await fetch(url, {
         method,
         headers: {
           ...(method === 'POST' ? { 'content-type': 'application/json' } : {}),
-          ...signedHeaders(this.secret, body),
+          ...signUrl(this.secret, method, url, body),
         },
         ...(method === 'POST' ? { body } : {}),
         signal: AbortSignal.timeout(this.timeoutMs),

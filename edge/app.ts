@@ -180,10 +180,15 @@ function mapCaptureAnswer(answer: ApiAnswer, callId: string, options: EdgeOption
     case 429:
       return refuse(486, 'Busy Here (mailbox full)', detail);
     case 401:
-      // The edge and the API disagree on the secret: an operator must fix it; senders retry later.
-      logger.error('capture API refused our signature: HOLDOVER_SECRET differs between edge and API', {
-        callId,
-      });
+      // The edge and the API disagree on the secret (or the clocks): an operator must fix it;
+      // senders retry later.
+      logger.error(
+        'capture API refused our signature: check HOLDOVER_SECRET and the clocks of edge and API',
+        {
+          callId,
+          detail,
+        },
+      );
       return unavailable(options);
     default:
       logger.error('capture API failed', { callId, status: answer.status, detail });

@@ -1,6 +1,7 @@
 // The edge assembled: SIP server, client transactions, registrar, publications, message-waiting,
 // delivery and the HTTP server, wired together; `stop` ends them all and clears every timer.
 import { createServer, type Server } from 'node:http';
+import { signingSecretOf } from '../functions/core/signature.ts';
 import { ApiClient } from './api-client.ts';
 import { createRequestHandler } from './app.ts';
 import { ClientTransactions } from './client-transactions.ts';
@@ -103,7 +104,7 @@ export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
       api,
       domains: config.domains,
       trustedProxies: config.trustedProxies,
-      nonceKey: nonceKeyOf(config.secret),
+      nonceKey: nonceKeyOf(signingSecretOf(config.secret)),
       algorithms: config.digestAlgorithms,
       cacheMs: config.credentialsCacheMs,
       retryAfterSeconds: config.retryAfterSeconds,

@@ -1,16 +1,28 @@
 // The edge's HTTP side: `GET /health` for the load balancer and `npm start`, and the signed
-// `POST /deliver` the delivery function calls (DESIGN.md "Security": the same signature both
-// ways, refused with 401 outside its window or with another secret).
+// `POST /deliver` the delivery function calls (DESIGN.md "Security": the same signature v2 both
+// ways, refused with 401 naming the fault; every call to the edge is taken once, so any reused
+// nonce is refused).
 
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { z } from 'zod';
-import { verifySignature } from '../functions/core/signature.ts';
+import { MemoryNonces } from '../functions/adapters/memory-nonces.ts';
+import type { NonceStore } from '../functions/core/ports.ts';
+import {
+  nonceReused,
+  parseSecrets,
+  pathAndQuery,
+  SignatureRefusedError,
+  verifyRequest,
+} from '../functions/core/signature.ts';
 import { type DeliverRequest, DeliverRequestSchema, type DeliveryOutcome, NoRouteError } from './delivery.ts';
-import { logger } from './log.ts';
+import { countWithDimension, logger } from './log.ts';
 
 export interface EdgeHttpOptions {
+  /** HOLDOVER_SECRET: one secret, or a comma-separated list of which any verifies. */
   secret: string;
+  /** Nonces already taken; default: this process's own bounded memory. */
+  nonces?: NonceStore;
   deliver: (
     request: DeliverRequest,
     onOutcome: (outcome: DeliveryOutcome) => void,
@@ -26,16 +38,32 @@ class HttpError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    readonly reason?: string,
   ) {
     super(message);
   }
 }
 
+interface Verifier {
+  secrets: readonly string[];
+  nonces: NonceStore;
+}
+
 export function edgeHttpHandler(options: EdgeHttpOptions): RequestListener {
+  const verifier: Verifier = {
+    secrets: parseSecrets(options.secret),
+    nonces: options.nonces ?? new MemoryNonces(),
+  };
   return (request, response) => {
-    route(request, response, options).catch((error: unknown) => {
+    route(request, response, options, verifier).catch((error: unknown) => {
       if (error instanceof HttpError) {
-        answer(response, error.status, { error: { code: error.code, message: error.message } });
+        answer(response, error.status, {
+          error: {
+            code: error.code,
+            ...(error.reason ? { reason: error.reason } : {}),
+            message: error.message,
+          },
+        });
         return;
       }
       const correlationId = randomUUID();
@@ -53,6 +81,7 @@ async function route(
   request: IncomingMessage,
   response: ServerResponse,
   options: EdgeHttpOptions,
+  verifier: Verifier,
 ): Promise<void> {
   const path = new URL(request.url ?? '/', 'http://edge').pathname;
   if (path === '/health') {
@@ -62,7 +91,7 @@ async function route(
   }
   if (path === '/deliver') {
     if (request.method !== 'POST') throw new HttpError(405, 'method_not_allowed', 'use POST');
-    await deliver(request, response, options);
+    await deliver(request, response, options, verifier);
     return;
   }
   throw new HttpError(404, 'not_found', `no route ${path}`);
@@ -72,13 +101,10 @@ async function deliver(
   request: IncomingMessage,
   response: ServerResponse,
   options: EdgeHttpOptions,
+  verifier: Verifier,
 ): Promise<void> {
   const body = await readBody(request, options.maxBodyBytes);
-  try {
-    verifySignature(options.secret, signatureHeaders(request), body);
-  } catch (error) {
-    throw new HttpError(401, 'unauthorized', error instanceof Error ? error.message : 'unauthorized');
-  }
+  await verify(request, body, verifier);
   const deliverRequest = parseJson(DeliverRequestSchema, body);
   // Each outcome is streamed as one JSON line the moment the UA answered, then {"done":true}.
   // If the edge dies mid-batch, the caller keeps what it heard: only the message in flight then
@@ -100,6 +126,24 @@ async function deliver(
   response.once('finish', () => options.onDelivered?.(deliverRequest.recipient));
   line({ done: true });
   response.end();
+}
+
+/** The signature v2 check; any nonce seen before is refused (every call to the edge counts). */
+async function verify(request: IncomingMessage, body: Buffer, verifier: Verifier): Promise<void> {
+  try {
+    const { nonce, replayUntilMs } = verifyRequest(verifier.secrets, {
+      method: request.method ?? 'GET',
+      ...pathAndQuery(request.url ?? '/'),
+      headers: signatureHeaders(request),
+      body,
+    });
+    if (!(await verifier.nonces.claim(nonce, replayUntilMs))) throw nonceReused();
+  } catch (error) {
+    if (!(error instanceof SignatureRefusedError)) throw error;
+    logger.warn('edge http request refused: signature', { reason: error.reason, path: request.url });
+    countWithDimension('signatureRefused', 'reason', error.reason);
+    throw new HttpError(401, 'unauthorized', error.message, error.reason);
+  }
 }
 
 function signatureHeaders(request: IncomingMessage): Record<string, string | undefined> {

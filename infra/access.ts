@@ -68,6 +68,17 @@ export function grantAccess(
     // The secret is encrypted with the account's aws/secretsmanager key: no KMS grant needed.
     allow(['secretsmanager:GetSecretValue'], resources.signingSecret.secretArn);
   }
+  if (access.replayGuard) {
+    // Nonce items only: the condition key is the partition key of every item written.
+    fn.addEnvironment('HOLDOVER_TABLE', resources.table.tableName);
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:PutItem'],
+        resources: [resources.table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${keys.noncePrefix}*`] } },
+      }),
+    );
+  }
   for (const name of access.sendTo ?? []) {
     const { queue } = resources.queues[name];
     fn.addEnvironment(QUEUE_URL_VARIABLE[name], queue.queueUrl);

@@ -66,6 +66,11 @@ export interface FunctionAccess {
   readonly expiryIndex?: readonly ('Query' | 'Scan')[];
   /** HOLDOVER_SECRET_ARN + secretsmanager:GetSecretValue on the signing secret. */
   readonly signingSecret?: boolean;
+  /**
+   * The replay check of a state-changing signed route: dynamodb:PutItem on the table, limited by
+   * `dynamodb:LeadingKeys` to the nonce items (`NONCE#…`), so the grant opens nothing else.
+   */
+  readonly replayGuard?: boolean;
   /** HOLDOVER_<QUEUE>_QUEUE_URL + sqs:SendMessage on each queue, nothing more. */
   readonly sendTo?: readonly QueueName[];
   /** HOLDOVER_MAIL_FROM + ses:SendEmail/SendRawEmail on the sending identity. */
@@ -120,6 +125,7 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
       // offline-notice claim. No index access: the message Put fills gsi1 by itself.
       table: ['Query', 'PutItem', 'UpdateItem', 'GetItem'],
       signingSecret: true,
+      replayGuard: true,
       // A delivery run for an available recipient, or an offline notice / auto-reply.
       sendTo: ['delivery'],
     },
@@ -130,7 +136,7 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     handler: 'handler',
     trigger: { kind: 'http', method: 'POST', path: '/v1/presence' },
     // Query: the user's own items; PutItem: the presence item, conditional on its version.
-    access: { table: ['Query', 'PutItem'], signingSecret: true, sendTo: ['delivery'] },
+    access: { table: ['Query', 'PutItem'], signingSecret: true, replayGuard: true, sendTo: ['delivery'] },
   },
   // --- operator and user endpoints -------------------------------------------------------------
   {
@@ -160,7 +166,7 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     handler: 'putHandler',
     trigger: { kind: 'http', method: 'PUT', path: '/v1/users/{aor}/settings' },
     // The whole settings item, replaced (it also enters or leaves the vacation list in gsi1).
-    access: { table: ['PutItem'], signingSecret: true },
+    access: { table: ['PutItem'], signingSecret: true, replayGuard: true },
   },
   // --- people's SIP credentials (HA1 hashes only) ------------------------------------------------
   {
@@ -171,14 +177,14 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     // Only AORs of served domains get credentials.
     settings: ['HOLDOVER_DOMAINS'],
     // One UpdateItem sets the hashes and keeps createdAt (if_not_exists).
-    access: { credentials: ['UpdateItem'], signingSecret: true },
+    access: { credentials: ['UpdateItem'], signingSecret: true, replayGuard: true },
   },
   {
     name: 'deleteCredentials',
     entry: 'functions/credentials.ts',
     handler: 'deleteHandler',
     trigger: { kind: 'http', method: 'DELETE', path: '/v1/users/{aor}/credentials' },
-    access: { credentials: ['DeleteItem'], signingSecret: true },
+    access: { credentials: ['DeleteItem'], signingSecret: true, replayGuard: true },
   },
   {
     name: 'listUsers',

@@ -105,7 +105,8 @@ export class HoldoverData extends Construct {
 
     this.signingSecret = new secretsmanager.Secret(this, 'SigningSecret', {
       description: 'Holdover edge⇄API request-signing secret (HMAC-SHA256 key)',
-      // A plain string (no JSON template): functions/adapters/secret.ts uses SecretString as is.
+      // A plain string (no JSON template): functions/adapters/secret.ts uses SecretString as is, a
+      // comma-separated list when rotating; no punctuation, so a generated secret holds no comma.
       generateSecretString: { passwordLength: 64, excludePunctuation: true },
       removalPolicy,
     });

@@ -2,7 +2,8 @@
 // and stacks/Holdover.ts (SST) both instantiate this construct and nothing else.
 //
 //   HoldoverData        stateful: table, delivery/expired queues + DLQs, signing secret, SES identity
-//   HoldoverEdge        the SIP edge: Fargate behind an NLB (SIP on UDP+TCP 5060, HTTP 8080 for /deliver)
+//   HoldoverEdge        the SIP edge: Fargate behind an NLB (SIP on UDP+TCP 5060 only); its HTTP port
+//                       (/deliver) reached inside the VPC by name, from the delivery function only
 //   functions + API     stateless: one HoldoverFunction per catalogue entry, its trigger, settings and grants
 //   HoldoverMonitoring  dashboard, alarms, SNS topic
 import * as fs from 'node:fs';
@@ -124,6 +125,7 @@ export class Holdover extends Construct {
       logRetention,
       removalPolicy,
       ...(props.vpc ? { vpc: props.vpc } : {}),
+      privateDnsNamespace: `${props.namePrefix ?? 'holdover'}.internal`,
     });
 
     const settings: Record<SettingName, string | undefined> = {
@@ -151,6 +153,8 @@ export class Holdover extends Construct {
         projectRoot,
         logRetention,
         removalPolicy,
+        // A caller of the edge runs in the VPC: the edge's HTTP port is reachable nowhere else.
+        ...(entry.access.edge ? { network: this.edge.clientNetwork } : {}),
       });
       for (const name of entry.settings ?? []) {
         const value = settings[name];

@@ -25,6 +25,8 @@ export const BUSINESS_METRICS = {
   refused: 'refused',
   /** every signed route: a bad or stale signature; extra dimension `route`. */
   unauthorized: 'unauthorized',
+  /** every signed route, and the edge's /deliver (service holdover-edge): extra dimension `reason`. */
+  signatureRefused: 'signatureRefused',
   /** delivery: the recipient's UA answered 2xx. */
   delivered: 'delivered',
   /** delivery: milliseconds from capture to the recipient's 2xx. */
@@ -49,7 +51,7 @@ export const BUSINESS_METRICS = {
 } as const;
 
 /** Metrics emitted with one dimension besides `service`, and its name. */
-const DIMENSION_OF = { refused: 'reason', unauthorized: 'route' } as const;
+const DIMENSION_OF = { refused: 'reason', unauthorized: 'route', signatureRefused: 'reason' } as const;
 
 export interface HoldoverMonitoringProps {
   readonly functions: readonly HoldoverFunction[];
@@ -291,9 +293,12 @@ export class HoldoverMonitoring extends Construct {
           ),
         ],
         [
-          graph('Refused by reason (per 5 min)', [byDimension('refused')], { width: 8 }),
-          graph('Bad signatures by route (per 5 min)', [byDimension('unauthorized')], { width: 8 }),
-          new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 8, height: 6 }),
+          graph('Refused by reason (per 5 min)', [byDimension('refused')], { width: 6 }),
+          graph('Bad signatures by route (per 5 min)', [byDimension('unauthorized')], { width: 6 }),
+          graph('Refused signatures by reason, API and edge (per 5 min)', [byDimension('signatureRefused')], {
+            width: 6,
+          }),
+          new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 6, height: 6 }),
         ],
       ],
     });

@@ -1,5 +1,7 @@
 // A local stand-in for the API Gateway HTTP API: each request becomes a payload-v2 event for the
-// same Lambda handler that runs in AWS, and the handler's result becomes the response.
+// same Lambda handler that runs in AWS, and the handler's result becomes the response. As in AWS,
+// the path is matched and handed over percent-decoded (`rawPath`, `pathParameters`), while
+// `rawQueryString` is the query exactly as sent; the request signature is checked against these.
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
@@ -52,8 +54,9 @@ async function handle(
   response: ServerResponse,
 ): Promise<void> {
   const url = new URL(request.url ?? '/', 'http://local');
+  const path = decodedPath(url.pathname);
   const method = request.method ?? 'GET';
-  const candidates = routes.filter((route) => route.pattern.test(url.pathname));
+  const candidates = routes.filter((route) => route.pattern.test(path));
   const route = candidates.find((candidate) => candidate.method === method);
   if (route === undefined) {
     send(response, candidates.length > 0 ? 405 : 404, {
@@ -66,12 +69,12 @@ async function handle(
     send(response, 413, { message: 'Request Entity Too Large' });
     return;
   }
-  const match = route.pattern.exec(url.pathname);
+  const match = route.pattern.exec(path);
   const pathParameters: Record<string, string> = {};
   route.names.forEach((name, index) => {
     pathParameters[name] = match?.[index + 1] ?? '';
   });
-  const result = await route.handler(toEvent(request, url, route, pathParameters, body));
+  const result = await route.handler(toEvent(request, url, path, route, pathParameters, body));
   if (typeof result === 'string') {
     send(response, 200, result);
     return;
@@ -86,9 +89,19 @@ async function handle(
   );
 }
 
+/** API Gateway HTTP API decodes the path before routing; a malformed escape is left as it came. */
+function decodedPath(pathname: string): string {
+  try {
+    return decodeURIComponent(pathname);
+  } catch {
+    return pathname;
+  }
+}
+
 function toEvent(
   request: IncomingMessage,
   url: URL,
+  path: string,
   route: CompiledRoute,
   pathParameters: Record<string, string>,
   body: Buffer,
@@ -106,7 +119,7 @@ function toEvent(
   return {
     version: '2.0',
     routeKey,
-    rawPath: url.pathname,
+    rawPath: path,
     rawQueryString: url.search.slice(1),
     headers,
     ...(Object.keys(query).length > 0 ? { queryStringParameters: query } : {}),
@@ -118,7 +131,7 @@ function toEvent(
       domainPrefix: 'local',
       http: {
         method: route.method,
-        path: url.pathname,
+        path,
         protocol: `HTTP/${request.httpVersion}`,
         sourceIp: request.socket.remoteAddress ?? '127.0.0.1',
         userAgent: headers['user-agent'] ?? '',

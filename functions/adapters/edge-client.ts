@@ -4,7 +4,7 @@
 import * as z from 'zod';
 import type { OutgoingMessage } from '../core/jobs.ts';
 import type { Edge, EdgeDelivery, EdgeOutcome } from '../core/ports.ts';
-import { signedHeaders } from '../core/signature.ts';
+import { signUrl } from '../core/signature.ts';
 
 const OutcomeLineSchema = z.union([
   z.object({ id: z.string(), status: z.number().int(), reason: z.string() }),
@@ -25,9 +25,10 @@ export class HttpEdge implements Edge {
     messages: OutgoingMessage[];
   }): Promise<EdgeDelivery> {
     const body = JSON.stringify(request);
-    const response = await fetch(new URL('/deliver', this.baseUrl), {
+    const url = new URL('/deliver', this.baseUrl);
+    const response = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...signedHeaders(await this.secret(), body) },
+      headers: { 'content-type': 'application/json', ...signUrl(await this.secret(), 'POST', url, body) },
       body,
       signal: AbortSignal.timeout(this.timeoutMs),
     });

@@ -4,9 +4,11 @@ import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { z } from 'zod';
 import { DomainError, InvalidRequestError, UnauthorizedError } from '../core/errors.ts';
-import { verifySignature } from '../core/signature.ts';
+import type { NonceStore } from '../core/ports.ts';
+import { changesState, nonceReused, SignatureRefusedError, verifyRequest } from '../core/signature.ts';
 import { countWithDimension, logger, metrics } from './observability.ts';
-import { signingSecret } from './secret.ts';
+import { signingSecrets } from './secret.ts';
+import { nonces } from './store.ts';
 
 export type HttpEvent = APIGatewayProxyEventV2;
 export type HttpResult = APIGatewayProxyStructuredResultV2;
@@ -39,7 +41,29 @@ export function describeIssues(error: z.ZodError): string {
 }
 
 /**
- * A signed JSON route: verifies `X-Holdover-Signature`, parses the body with `schema`, runs the
+ * Verifies the v2 signature of an API Gateway (payload v2) event: the method, `rawPath` and
+ * `rawQueryString` (API Gateway hands the path percent-decoded; the signature's canonical path
+ * makes that equal to what the caller sent), the timestamp, nonce and raw body. A call that
+ * changes state is taken once: its nonce is claimed in the shared NonceStore.
+ */
+export async function verifySignedEvent(
+  event: HttpEvent,
+  body: Buffer,
+  secrets: readonly string[],
+  nonceStore: NonceStore,
+  now: number = Date.now(),
+): Promise<void> {
+  const method = event.requestContext.http.method;
+  const { nonce, replayUntilMs } = verifyRequest(
+    secrets,
+    { method, path: event.rawPath, query: event.rawQueryString, headers: event.headers, body },
+    now,
+  );
+  if (changesState(method) && !(await nonceStore.claim(nonce, replayUntilMs))) throw nonceReused();
+}
+
+/**
+ * A signed JSON route: verifies the request signature (v2, used once), parses the body with `schema`, runs the
  * use case, and maps errors. Only DomainErrors (4xx) expose their message; anything else is a 500
  * carrying a correlation id that is also in the log.
  */
@@ -51,7 +75,7 @@ export function signedRoute<Schema extends z.ZodType>(
   return async (event) => {
     try {
       const bytes = rawBody(event);
-      verifySignature(await signingSecret(), event.headers, bytes);
+      await verifySignedEvent(event, bytes, await signingSecrets(), nonces);
       let body: z.infer<Schema> = undefined as z.infer<Schema>;
       if (schema !== undefined) body = parseJson(schema, bytes);
       const result = await run({
@@ -89,8 +113,13 @@ function definedEntries(record: Record<string, string | undefined> | undefined):
 export function errorResult(route: string, error: unknown): HttpResult {
   if (error instanceof DomainError) {
     if (error instanceof UnauthorizedError) {
-      logger.warn('request refused: bad signature', { route, reason: error.message });
+      const reason = error instanceof SignatureRefusedError ? error.reason : undefined;
+      logger.warn('request refused: unauthorized', { route, reason, detail: error.message });
       countWithDimension('unauthorized', 'route', route);
+      if (reason !== undefined) countWithDimension('signatureRefused', 'reason', reason);
+      return json(error.status, {
+        error: { code: error.code, ...(reason ? { reason } : {}), message: error.message },
+      });
     }
     return json(error.status, { error: { code: error.code, message: error.message } });
   }

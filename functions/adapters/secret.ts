@@ -1,20 +1,36 @@
-// The edge⇄API signing secret, read once per process (cold start) and cached. In AWS it lives in
-// Secrets Manager (HOLDOVER_SECRET_ARN); locally, and in the edge task, HOLDOVER_SECRET holds it.
+// The edge⇄API signing secrets, read once per process (cold start) and cached. In AWS they live
+// in Secrets Manager (HOLDOVER_SECRET_ARN); locally, and in the edge task, HOLDOVER_SECRET holds
+// them. Either may be a comma-separated list (rotation): the first signs, any verifies.
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { parseSecrets } from '../core/signature.ts';
 
-let cached: Promise<string> | undefined;
+/** A warm function re-reads the secret this often, so a rotated list reaches it without a deploy. */
+const REFRESH_MS = 5 * 60_000;
+let cached: Promise<string[]> | undefined;
+let loadedAt = 0;
 
-export function signingSecret(): Promise<string> {
-  cached ??= loadSecret().catch((error: unknown) => {
-    cached = undefined; // let the next invocation try again
-    throw error;
-  });
+/** Every secret that verifies, the one that signs first. */
+export function signingSecrets(now: number = Date.now()): Promise<string[]> {
+  if (cached === undefined || now - loadedAt > REFRESH_MS) {
+    loadedAt = now;
+    cached = loadSecrets().catch((error: unknown) => {
+      cached = undefined; // let the next invocation try again
+      throw error;
+    });
+  }
   return cached;
 }
 
-async function loadSecret(): Promise<string> {
+/** The secret that signs (the first of the list). */
+export async function signingSecret(): Promise<string> {
+  const [first] = await signingSecrets();
+  if (first === undefined) throw new Error('the signing secret is empty');
+  return first;
+}
+
+async function loadSecrets(): Promise<string[]> {
   const direct = process.env.HOLDOVER_SECRET;
-  if (direct !== undefined && direct !== '') return direct;
+  if (direct !== undefined && direct !== '') return parseSecrets(direct);
   const arn = process.env.HOLDOVER_SECRET_ARN;
   if (arn === undefined || arn === '') {
     throw new Error('HOLDOVER_SECRET or HOLDOVER_SECRET_ARN environment variable must be set');
@@ -23,5 +39,5 @@ async function loadSecret(): Promise<string> {
     new GetSecretValueCommand({ SecretId: arn }),
   );
   if (SecretString === undefined || SecretString === '') throw new Error(`Secret ${arn} has no string value`);
-  return SecretString;
+  return parseSecrets(SecretString);
 }

@@ -12,6 +12,7 @@
 //   CREDENTIALS        USER#<aor>                      a user's SIP credentials (HA1 hashes, admin flag)
 //   DEDUPE#<key>       DEDUPE                          Call-ID+CSeq / IMDN Message-ID → first message id
 //   (gsi1) VACATION    <until>                         on the #SETTINGS item while a vacation is set
+//   NONCE#<nonce>      NONCE                           a signed call's nonce, used (TTL: its window)
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 
 export const EXPIRY_INDEX = 'gsi1';
@@ -66,6 +67,9 @@ export const keys = {
   },
   expirySk: (expiresAt: string, id: string) => `${expiresAt}#${id}`,
   vacationIndex: 'VACATION',
+  nonce: (nonce: string) => `NONCE#${nonce}`,
+  nonceSk: 'NONCE',
+  noncePrefix: 'NONCE#',
 };
 
 export function epochSeconds(iso: string): number {

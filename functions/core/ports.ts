@@ -105,3 +105,13 @@ export interface Edge {
     messages: OutgoingMessage[];
   }): Promise<EdgeDelivery>;
 }
+
+/**
+ * Signed calls are taken once (DESIGN.md "Security"): the nonce of each state-changing call is
+ * claimed until its signature's window ends. Shared by every instance that verifies (the table in
+ * AWS); the edge, one process, keeps it in memory.
+ */
+export interface NonceStore {
+  /** Records `nonce` as used until `untilMs`; false if it is already recorded and not yet expired. */
+  claim(nonce: string, untilMs: number): Promise<boolean>;
+}

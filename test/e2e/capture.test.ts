@@ -1,10 +1,13 @@
 // End to end: the whole local system (`npm start`), real SIP from sipp and raw sockets, the CLI.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
+import { createHmac, randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signedHeaders } from '../../functions/core/signature.ts';
+import { signUrl } from '../../functions/core/signature.ts';
 import { freePort } from '../support/ports.ts';
+import { signedFetch } from '../support/signed.ts';
 import { sendTcp, sendUdp, sipRequest } from '../support/sip-client.ts';
 import { sipp } from '../support/sipp.ts';
 import { heldFor, type RunningSystem, startSystem } from '../support/system.ts';
@@ -15,7 +18,10 @@ const aor = (user: string) => `sip:${user}@example.com`;
 const BODIES = ['Hallo Bob, schöne Grüße aus Köln', 'Emoji 🎉👋 and 日本語', '<b>&</b> stays as typed'];
 
 beforeAll(async () => {
-  system = await startSystem({ env: { HOLDOVER_QUOTA: '5' } });
+  // a data directory as an older version (or a careless umask) left it: the start must tighten it
+  const dataDir = mkdtempSync(join(tmpdir(), 'holdover-e2e-'));
+  chmodSync(dataDir, 0o755);
+  system = await startSystem({ env: { HOLDOVER_QUOTA: '5' }, dataDir });
 });
 afterAll(async () => {
   await system?.stop();
@@ -178,7 +184,7 @@ describe('bad input gets a clear SIP error and nothing is held', () => {
   });
 });
 
-describe('the capture API refuses unsigned calls', () => {
+describe('the API takes only signed calls, each once, for the request it was made for', () => {
   const payload = JSON.stringify({
     callId: 'x',
     cseq: 1,
@@ -187,26 +193,85 @@ describe('the capture API refuses unsigned calls', () => {
     contentType: 'text/plain',
     body: 'aGk=',
   });
+  const captureUrl = () => new URL(`${system.apiUrl}/v1/messages`);
   const post = (headers: Record<string, string>) =>
-    fetch(`${system.apiUrl}/v1/messages`, {
+    fetch(captureUrl(), {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...headers },
       body: payload,
     });
+  const v1 = () => {
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const signature = createHmac('sha256', system.secret)
+      .update(`${timestamp}.`)
+      .update(payload)
+      .digest('hex');
+    return { 'x-holdover-timestamp': timestamp, 'x-holdover-signature': `v1=${signature}` };
+  };
+  const refusal = async (response: Response) => {
+    expect(response.status).toBe(401);
+    const { error } = (await response.json()) as { error: { code: string; reason: string } };
+    expect(error.code).toBe('unauthorized');
+    return error.reason;
+  };
 
   it.each([
-    ['unsigned', () => ({})],
-    ['signed with the wrong secret', () => signedHeaders('not-the-secret-at-all', payload)],
-    ['stale', () => signedHeaders(system.secret, payload, Date.now() - 10 * 60_000)],
-  ])('%s → 401', async (_, headers) => {
-    const response = await post(headers());
-    expect(response.status).toBe(401);
-    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('unauthorized');
+    ['unsigned', () => ({}), 'missing_header'],
+    [
+      'signed with the wrong secret',
+      () => signUrl('not-the-secret-at-all', 'POST', captureUrl(), payload),
+      'mismatch',
+    ],
+    [
+      'stale',
+      () => signUrl(system.secret, 'POST', captureUrl(), payload, Date.now() - 10 * 60_000),
+      'clock_skew',
+    ],
+    ['signed with v1', v1, 'unsupported_version'],
+  ])('%s → 401 naming the fault', async (_, headers, reason) => {
+    expect(await refusal(await post(headers()))).toBe(reason);
   });
 
-  it('a correctly signed call is accepted', async () => {
-    const response = await post(signedHeaders(system.secret, payload));
-    expect(response.status).toBe(202);
+  it('a correctly signed call is accepted once; the same call replayed → 401 nonce_reused', async () => {
+    const headers = signUrl(system.secret, 'POST', captureUrl(), payload);
+    expect((await post(headers)).status).toBe(202);
+    expect(await refusal(await post(headers))).toBe('nonce_reused');
+  });
+
+  it("a signature for GET /v1/stats does not open a user's messages, nor their settings", async () => {
+    const stats = new URL(`${system.apiUrl}/v1/stats`);
+    const headers = signUrl(system.secret, 'GET', stats, '');
+    expect((await fetch(stats, { headers })).status).toBe(200);
+    const held = `${system.apiUrl}/v1/users/${encodeURIComponent(aor('b'))}/messages`;
+    expect(await refusal(await fetch(held, { headers }))).toBe('mismatch');
+    expect(await refusal(await fetch(`${system.apiUrl}/v1/stats?limit=1`, { headers }))).toBe('mismatch');
+  });
+
+  it("a signed PUT of settings replayed onto another user's path → 401, their email unchanged", async () => {
+    const mine = `${system.apiUrl}/v1/users/${encodeURIComponent(aor(`mallory-${unique()}`))}/settings`;
+    const victim = aor(`victim-${unique()}`);
+    const theirs = `${system.apiUrl}/v1/users/${encodeURIComponent(victim)}/settings`;
+    const body = JSON.stringify({ email: 'mallory@evil.example' });
+    const headers = {
+      'content-type': 'application/json',
+      ...signUrl(system.secret, 'PUT', new URL(mine), body),
+    };
+    expect((await fetch(mine, { method: 'PUT', headers, body })).status).toBe(200);
+    expect(await refusal(await fetch(theirs, { method: 'PUT', headers, body }))).toBe('mismatch');
+    const read = await signedFetch(system.secret, 'GET', theirs);
+    expect(read.status).toBe(200);
+    const { settings } = (await read.json()) as { settings: { email?: string } };
+    expect(settings.email).not.toBe('mallory@evil.example');
+  });
+
+  it('a path-encoded AOR signs and verifies the same on both sides (held messages read back)', async () => {
+    const response = await signedFetch(
+      system.secret,
+      'GET',
+      `${system.apiUrl}/v1/users/${encodeURIComponent('sip:nobody-yet@example.com')}/messages?limit=5`,
+    );
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { messages: unknown[] }).messages).toEqual([]);
   });
 });
 
@@ -245,3 +310,73 @@ describe('when the API is unreachable', () => {
     expect(Number(response.header('Retry-After'))).toBeGreaterThan(0);
   });
 });
+
+describe('local hardening', () => {
+  it('keeps the data directory and every file in it for the owner only (0700 / 0600)', async () => {
+    await system.cli('stats'); // the CLI reads runtime.json; DynamoDB Local has written its file by now
+    const modes: Record<string, string> = {};
+    const walk = (dir: string) => {
+      modes[dir] = (statSync(dir).mode & 0o777).toString(8);
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) walk(path);
+        else modes[path] = (statSync(path).mode & 0o777).toString(8);
+      }
+    };
+    walk(system.dataDir);
+    const files = Object.keys(modes).filter((path) => !statSync(path).isDirectory());
+    // what holds secrets and every held body: the runtime file, DynamoDB Local's data, the logs
+    expect(files).toContain(join(system.dataDir, 'runtime.json'));
+    expect(files.some((path) => path.startsWith(join(system.dataDir, 'dynamodb')))).toBe(true);
+    expect(files.some((path) => path.startsWith(join(system.dataDir, 'logs')))).toBe(true);
+    for (const [path, mode] of Object.entries(modes)) {
+      expect(`${path} ${mode}`).toBe(`${path} ${statSync(path).isDirectory() ? '700' : '600'}`);
+    }
+  });
+
+  it('binds every listener but DynamoDB Local to 127.0.0.1 (DynamoDB Local has no address option)', () => {
+    const ports = {
+      api: new URL(system.apiUrl).port,
+      edgeHttp: system.edgeHttpPort,
+      sip: system.sipPort,
+      sqs: system.env.SQS_PORT,
+      ses: system.sesPort,
+    };
+    const sockets = listeningSockets();
+    for (const [name, port] of Object.entries(ports)) {
+      const bound = sockets.filter((socket) => socket.port === Number(port));
+      expect(bound.length, `${name} (${port}) listens`).toBeGreaterThan(0);
+      for (const socket of bound)
+        expect(`${name} ${socket.protocol} ${socket.address}`).toBe(`${name} ${socket.protocol} 127.0.0.1`);
+    }
+  });
+});
+
+interface ListeningSocket {
+  protocol: string;
+  address: string;
+  port: number;
+}
+
+/** TCP sockets in LISTEN and bound UDP sockets of this machine, from /proc/net. */
+function listeningSockets(): ListeningSocket[] {
+  const sockets: ListeningSocket[] = [];
+  for (const protocol of ['tcp', 'tcp6', 'udp', 'udp6']) {
+    const lines = readFileSync(`/proc/net/${protocol}`, 'utf8').trim().split('\n').slice(1);
+    for (const line of lines) {
+      const [, local, , state] = line.trim().split(/\s+/);
+      if (local === undefined || (protocol.startsWith('tcp') && state !== '0A')) continue;
+      const [hex = '', portHex = '0'] = local.split(':');
+      sockets.push({ protocol, address: addressOf(hex), port: Number.parseInt(portHex, 16) });
+    }
+  }
+  return sockets;
+}
+
+function addressOf(hex: string): string {
+  if (hex.length === 8) {
+    // little-endian IPv4
+    return [6, 4, 2, 0].map((at) => Number.parseInt(hex.slice(at, at + 2), 16)).join('.');
+  }
+  return /^0+$/.test(hex) ? '::' : `ipv6:${hex}`;
+}

@@ -6,8 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signedHeaders } from '../../functions/core/signature.ts';
 import { freePort } from '../support/ports.ts';
+import { signedFetch } from '../support/signed.ts';
 import { sendUdp, sipRequest } from '../support/sip-client.ts';
 import { sipp } from '../support/sipp.ts';
 import { heldFor, type RunningSystem, startSystem } from '../support/system.ts';
@@ -211,11 +211,7 @@ describe('presence', () => {
       });
       const answers = await Promise.all(
         Array.from({ length: 50 }, async () => {
-          const response = await fetch(`${system.apiUrl}/v1/presence`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json', ...signedHeaders(system.secret, body) },
-            body,
-          });
+          const response = await signedFetch(system.secret, 'POST', `${system.apiUrl}/v1/presence`, body);
           expect(response.status).toBe(200);
           return (await response.json()) as { delivery: string };
         }),

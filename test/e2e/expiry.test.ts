@@ -6,8 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signedHeaders } from '../../functions/core/signature.ts';
 import { freePort } from '../support/ports.ts';
+import { signedFetch } from '../support/signed.ts';
 import { sendUdp, sipRequest } from '../support/sip-client.ts';
 import { sipp } from '../support/sipp.ts';
 import { heldFor, type RunningSystem, startSystem } from '../support/system.ts';
@@ -182,13 +182,11 @@ describe('vacation', () => {
 describe('settings', () => {
   it('refuses invalid settings with a message naming each field', async () => {
     const body = JSON.stringify({ expireAfter: '3 days', hold: ['online'], email: 'nope' });
-    const response = await fetch(
+    const response = await signedFetch(
+      system.secret,
+      'PUT',
       `${system.apiUrl}/v1/users/${encodeURIComponent('sip:gil@example.com')}/settings`,
-      {
-        method: 'PUT',
-        headers: { 'content-type': 'application/json', ...signedHeaders(system.secret, body) },
-        body,
-      },
+      body,
     );
     expect(response.status).toBe(400);
     const { error } = (await response.json()) as { error: { message: string } };

@@ -304,6 +304,25 @@ describe('least privilege', () => {
     expect(dynamoStatements('sweeper').map((statement) => statement.Action)).toContainEqual('dynamodb:Query');
   });
 
+  it('lets every state-changing signed route claim nonces, and only nonce items (replay check)', () => {
+    const nonceOnly = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['NONCE#*'] } };
+    for (const entry of HOLDOVER_FUNCTIONS) {
+      const changesState =
+        entry.trigger.kind === 'http' &&
+        entry.trigger.method !== 'GET' &&
+        entry.access.signingSecret === true;
+      expect(entry.access.replayGuard === true, `${entry.name}: replayGuard`).toBe(changesState);
+      const guards = dynamoStatements(entry.name).filter((statement) => statement.Condition !== undefined);
+      if (!changesState) {
+        expect(guards, entry.name).toEqual([]);
+        continue;
+      }
+      expect(guards, entry.name).toHaveLength(1);
+      expect(guards[0]?.Action, entry.name).toBe('dynamodb:PutItem');
+      expect(guards[0]?.Condition, entry.name).toEqual(nonceOnly);
+    }
+  });
+
   it('grants no PartiQL: every state change is a conditional item write or transaction', () => {
     for (const entry of HOLDOVER_FUNCTIONS) {
       const partiql = actionsOf(statementsOfFunction(template, entry.name)).filter((action) =>
@@ -535,26 +554,95 @@ describe('SIP edge', () => {
     expect(JSON.stringify(environment.HOLDOVER_API_URL)).toMatch(/HoldoverApi/);
   });
 
-  it("gives the delivery function the edge's HTTP port behind the load balancer", () => {
-    const loadBalancer = onlyKey(resourcesOf(template, 'AWS::ElasticLoadBalancingV2::LoadBalancer'));
-    expect(variablesOf(template, 'delivery').HOLDOVER_EDGE_URL).toEqual({
-      'Fn::Join': ['', ['http://', { 'Fn::GetAtt': [loadBalancer, 'DNSName'] }, ':8080']],
-    });
-    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 8080, Protocol: 'TCP' });
+  it('exposes nothing but SIP to the internet: one internet-facing load balancer, listeners on 5060 only', () => {
+    const loadBalancers = Object.values(resourcesOf(template, 'AWS::ElasticLoadBalancingV2::LoadBalancer'));
+    expect(loadBalancers.map((lb) => [lb.Properties.Type, lb.Properties.Scheme])).toEqual([
+      ['network', 'internet-facing'],
+    ]);
+    const listeners = Object.values(resourcesOf(template, 'AWS::ElasticLoadBalancingV2::Listener'));
+    expect(listeners.map((listener) => [listener.Properties.Port, listener.Properties.Protocol])).toEqual([
+      [5060, 'TCP_UDP'],
+    ]);
+    // no HTTP target group either: the edge's HTTP port is behind no load balancer
+    const groups = Object.values(resourcesOf(template, 'AWS::ElasticLoadBalancingV2::TargetGroup'));
+    expect(groups.map((group) => group.Properties.Port)).toEqual([5060]);
   });
 
-  it('admits SIP only from the proxies', () => {
-    const [group] = Object.values(resourcesOf(template, 'AWS::EC2::SecurityGroup'));
-    const ingress = group?.Properties.SecurityGroupIngress as {
-      IpProtocol: string;
-      FromPort: number;
-      CidrIp: unknown;
-    }[];
-    const sip = ingress.filter((rule) => rule.FromPort === 5060);
-    expect(sip.map((rule) => [rule.IpProtocol, rule.CidrIp]).sort()).toEqual([
-      ['tcp', TEST_PROXY_CIDR],
-      ['udp', TEST_PROXY_CIDR],
+  it("gives the delivery function the edge's HTTP port by its private name, from inside the VPC", () => {
+    expect(variablesOf(template, 'delivery').HOLDOVER_EDGE_URL).toBe('http://edge.holdover.internal:8080');
+    template.hasResourceProperties('AWS::ServiceDiscovery::PrivateDnsNamespace', {
+      Name: 'holdover.internal',
+    });
+    template.hasResourceProperties('AWS::ServiceDiscovery::Service', {
+      Name: 'edge',
+      DnsConfig: Match.objectLike({ DnsRecords: [{ Type: 'A', TTL: 10 }] }),
+    });
+    const [, delivery] = functionNamed(template, 'delivery');
+    const network = delivery.Properties.VpcConfig as { SecurityGroupIds: unknown[]; SubnetIds: unknown[] };
+    expect(network.SecurityGroupIds).toEqual([{ 'Fn::GetAtt': [deliveryClientGroup(), 'GroupId'] }]);
+    const isolated = Object.entries(resourcesOf(template, 'AWS::EC2::Subnet'))
+      .filter(([, subnet]) => JSON.stringify(subnet.Properties.Tags).includes('Isolated'))
+      .map(([id]) => ({ Ref: id }));
+    expect(isolated).toHaveLength(2);
+    expect(network.SubnetIds).toEqual(isolated);
+    // the only function in the VPC
+    for (const entry of HOLDOVER_FUNCTIONS.filter((candidate) => candidate.name !== 'delivery')) {
+      expect(functionNamed(template, entry.name)[1].Properties.VpcConfig, entry.name).toBeUndefined();
+    }
+  });
+
+  it("admits the edge's HTTP port only from the delivery function (and the SIP load balancer's health checks)", () => {
+    const task = securityGroupWith('Holdover SIP edge');
+    const loadBalancer = securityGroupWith('Holdover SIP load balancer');
+    const rules = ingressRulesOf(task).filter((rule) => rule.FromPort === 8080 || rule.ToPort === 8080);
+    expect(rules.every((rule) => rule.CidrIp === undefined && rule.CidrIpv6 === undefined)).toBe(true);
+    expect(rules.map((rule) => rule.SourceSecurityGroupId).sort()).toEqual(
+      [
+        { 'Fn::GetAtt': [deliveryClientGroup(), 'GroupId'] },
+        { 'Fn::GetAtt': [loadBalancer, 'GroupId'] },
+      ].sort(),
+    );
+    // the load balancer forwards nothing to 8080 (no listener, above); it may only health-check it
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+      SecurityGroups: [{ 'Fn::GetAtt': [loadBalancer, 'GroupId'] }],
+    });
+    // nobody else anywhere may reach 8080 by address
+    for (const [id] of Object.entries(resourcesOf(template, 'AWS::EC2::SecurityGroup'))) {
+      for (const rule of ingressRulesOf(id).filter((candidate) => candidate.FromPort === 8080)) {
+        expect(rule.CidrIp, id).toBeUndefined();
+      }
+    }
+  });
+
+  it('keeps the delivery path off the internet: isolated subnets, no NAT, VPC endpoints for DynamoDB, SQS, Secrets Manager', () => {
+    expect(Object.keys(resourcesOf(template, 'AWS::EC2::NatGateway'))).toEqual([]);
+    const endpoints = Object.values(resourcesOf(template, 'AWS::EC2::VPCEndpoint'));
+    const services = endpoints.map((endpoint) => [
+      JSON.stringify(endpoint.Properties.ServiceName).match(/\.(dynamodb|sqs|secretsmanager)/)?.[1],
+      endpoint.Properties.VpcEndpointType ?? 'Gateway',
     ]);
+    expect(services.sort()).toEqual([
+      ['dynamodb', 'Gateway'],
+      ['secretsmanager', 'Interface'],
+      ['sqs', 'Interface'],
+    ]);
+    const endpointGroup = securityGroupWith('Holdover VPC endpoints');
+    expect(ingressRulesOf(endpointGroup).map((rule) => [rule.FromPort, rule.SourceSecurityGroupId])).toEqual([
+      [443, { 'Fn::GetAtt': [deliveryClientGroup(), 'GroupId'] }],
+    ]);
+  });
+
+  it('admits SIP only from the proxies, at the load balancer and at the task', () => {
+    for (const group of [
+      securityGroupWith('Holdover SIP edge'),
+      securityGroupWith('Holdover SIP load balancer'),
+    ]) {
+      const sip = ingressRulesOf(group).filter((rule) => rule.FromPort === 5060);
+      expect(sip.map((rule) => [rule.IpProtocol, rule.CidrIp]).sort(), group).toEqual([
+        ['tcp', TEST_PROXY_CIDR],
+        ['udp', TEST_PROXY_CIDR],
+      ]);
+    }
   });
 
   it('stages only the edge build context, never node_modules, .git or local data', () => {
@@ -586,6 +674,41 @@ function queueNamed(resource: unknown): string {
   const id = (resource as { 'Fn::GetAtt'?: [string, string] })['Fn::GetAtt']?.[0];
   for (const name of ['delivery', 'expired'] as const) if (id === queueId(name)) return name;
   throw new Error(`not a work queue: ${JSON.stringify(resource)}`);
+}
+
+interface IngressRule {
+  IpProtocol: string;
+  FromPort?: number;
+  ToPort?: number;
+  CidrIp?: unknown;
+  CidrIpv6?: unknown;
+  SourceSecurityGroupId?: unknown;
+}
+
+/** Logical id of the one security group whose description starts with `description`. */
+function securityGroupWith(description: string): string {
+  const found = Object.entries(resourcesOf(template, 'AWS::EC2::SecurityGroup')).filter(([, group]) =>
+    String(group.Properties.GroupDescription).startsWith(description),
+  );
+  expect(found, description).toHaveLength(1);
+  return found[0]?.[0] ?? '';
+}
+
+function deliveryClientGroup(): string {
+  return securityGroupWith('Holdover delivery function');
+}
+
+/** A security group's ingress: inline rules and separate SecurityGroupIngress resources. */
+function ingressRulesOf(groupId: string): IngressRule[] {
+  const group = resourcesOf(template, 'AWS::EC2::SecurityGroup')[groupId];
+  const inline = (group?.Properties.SecurityGroupIngress ?? []) as IngressRule[];
+  const separate = Object.values(resourcesOf(template, 'AWS::EC2::SecurityGroupIngress'))
+    .filter(
+      (rule) =>
+        JSON.stringify(rule.Properties.GroupId) === JSON.stringify({ 'Fn::GetAtt': [groupId, 'GroupId'] }),
+    )
+    .map((rule) => rule.Properties as unknown as IngressRule);
+  return [...inline, ...separate];
 }
 
 function dynamoStatements(name: string): Statement[] {

@@ -10,7 +10,7 @@ import { type RunningEdge, startEdge } from '../../edge/edge.ts';
 import { logger } from '../../edge/log.ts';
 import { getHeader, getHeaders } from '../../edge/sip/message.ts';
 import { parseTrustedProxies } from '../../edge/trusted-proxies.ts';
-import { verifySignature } from '../../functions/core/signature.ts';
+import { pathAndQuery, verifyRequest } from '../../functions/core/signature.ts';
 import { credentialsHeader, ha1Of, ha1s, mintNonce } from '../../functions/core/sip-digest.ts';
 import { sendUdp, sipRequest } from '../support/sip-client.ts';
 import { TestUa } from '../support/ua.ts';
@@ -33,7 +33,12 @@ class FakeApi {
       request.on('end', () => {
         const raw = Buffer.concat(chunks);
         try {
-          verifySignature(SECRET, request.headers as Record<string, string>, raw);
+          verifyRequest([SECRET], {
+            method: request.method ?? '',
+            ...pathAndQuery(request.url ?? '/'),
+            headers: request.headers as Record<string, string>,
+            body: raw,
+          });
         } catch {
           response.writeHead(401).end();
           return;

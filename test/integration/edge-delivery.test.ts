@@ -2,13 +2,14 @@
 // server) against a fake API that checks signatures and a fake UA on UDP and TCP that records
 // what it receives and answers as each test says.
 
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createTcpServer, type Socket, type Server as TcpServer } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { EdgeConfig } from '../../edge/config.ts';
 import { type RunningEdge, startEdge } from '../../edge/edge.ts';
+import { edgeHttpHandler } from '../../edge/http-server.ts';
 import { logger } from '../../edge/log.ts';
 import { targetOfUri } from '../../edge/outgoing-request.ts';
 import { SipStreamFramer } from '../../edge/sip/framer.ts';
@@ -17,7 +18,7 @@ import { parseMessage } from '../../edge/sip/parser.ts';
 import { buildResponse, serializeResponse } from '../../edge/sip/serialize.ts';
 import { parseNameAddr, parseVia } from '../../edge/sip/uri.ts';
 import { parseTrustedProxies } from '../../edge/trusted-proxies.ts';
-import { signedHeaders, verifySignature } from '../../functions/core/signature.ts';
+import { pathAndQuery, signUrl, verifyRequest } from '../../functions/core/signature.ts';
 import { freePort } from '../support/ports.ts';
 import { sendUdp, sipRequest } from '../support/sip-client.ts';
 
@@ -44,7 +45,12 @@ class FakeApi {
       request.on('end', () => {
         const raw = Buffer.concat(chunks);
         try {
-          verifySignature(SECRET, request.headers as Record<string, string>, raw);
+          verifyRequest([SECRET], {
+            method: request.method ?? '',
+            ...pathAndQuery(request.url ?? '/'),
+            headers: request.headers as Record<string, string>,
+            body: raw,
+          });
         } catch {
           response.writeHead(401).end();
           return;
@@ -263,7 +269,10 @@ function batch(target: string | undefined, prefix = randomUUID().slice(0, 8)) {
 
 interface DeliverAnswer {
   status: number;
-  json: { outcomes?: Array<{ id: string; status: number; reason: string }>; error?: { message: string } };
+  json: {
+    outcomes?: Array<{ id: string; status: number; reason: string }>;
+    error?: { message: string; reason?: string };
+  };
 }
 
 async function postDeliver(
@@ -272,9 +281,10 @@ async function postDeliver(
   port = httpPort,
 ): Promise<DeliverAnswer> {
   const body = JSON.stringify(payload);
-  const response = await fetch(`http://${HOST}:${port}/deliver`, {
+  const url = new URL(`http://${HOST}:${port}/deliver`);
+  const response = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...(headers ?? signedHeaders(SECRET, body)) },
+    headers: { 'content-type': 'application/json', ...(headers ?? signUrl(SECRET, 'POST', url, body)) },
     body,
     signal: AbortSignal.timeout(15_000),
   });
@@ -408,13 +418,57 @@ describe('POST /deliver refusals', () => {
     expect(ua.received).toHaveLength(0);
   });
 
-  it('signed with another secret, or too long ago → 401', async () => {
+  const deliverUrl = () => new URL(`http://${HOST}:${httpPort}/deliver`);
+
+  it('signed with another secret, or too long ago → 401 naming the fault, and nothing is sent', async () => {
     const payload = valid();
     const body = JSON.stringify(payload);
-    expect((await postDeliver(payload, signedHeaders('not-the-secret', body))).status).toBe(401);
-    expect((await postDeliver(payload, signedHeaders(SECRET, body, Date.now() - 10 * 60_000))).status).toBe(
-      401,
+    const forged = await postDeliver(payload, signUrl('not-the-secret-0123', 'POST', deliverUrl(), body));
+    expect(forged.status).toBe(401);
+    expect(forged.json.error).toMatchObject({ reason: 'mismatch' });
+    const stale = await postDeliver(
+      payload,
+      signUrl(SECRET, 'POST', deliverUrl(), body, Date.now() - 10 * 60_000),
     );
+    expect(stale.status).toBe(401);
+    expect(stale.json.error).toMatchObject({ reason: 'clock_skew' });
+    expect(ua.received).toHaveLength(0);
+  });
+
+  it('signature v1 → 401: v1 is no longer accepted', async () => {
+    const payload = valid();
+    const body = JSON.stringify(payload);
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const v1 = `v1=${createHmac('sha256', SECRET).update(`${timestamp}.`).update(body).digest('hex')}`;
+    const answer = await postDeliver(payload, {
+      'x-holdover-timestamp': timestamp,
+      'x-holdover-signature': v1,
+    });
+    expect(answer.status).toBe(401);
+    expect(answer.json.error).toMatchObject({ reason: 'unsupported_version' });
+    expect(ua.received).toHaveLength(0);
+  });
+
+  it('a signature made for another path or query → 401 (mismatch)', async () => {
+    const payload = valid();
+    const body = JSON.stringify(payload);
+    const elsewhere = signUrl(SECRET, 'POST', new URL(`http://${HOST}:${httpPort}/v1/messages`), body);
+    expect((await postDeliver(payload, elsewhere)).json.error).toMatchObject({ reason: 'mismatch' });
+    const withQuery = signUrl(SECRET, 'POST', new URL(`http://${HOST}:${httpPort}/deliver?x=1`), body);
+    expect((await postDeliver(payload, withQuery)).json.error).toMatchObject({ reason: 'mismatch' });
+    expect(ua.received).toHaveLength(0);
+  });
+
+  it('the same signed /deliver twice → delivered once, the replay gets 401 (nonce_reused)', async () => {
+    const payload = valid();
+    const body = JSON.stringify(payload);
+    const headers = signUrl(SECRET, 'POST', deliverUrl(), body);
+    const first = await postDeliver(payload, headers);
+    expect(first.status).toBe(200);
+    const replay = await postDeliver(payload, headers);
+    expect(replay.status).toBe(401);
+    expect(replay.json.error).toMatchObject({ reason: 'nonce_reused' });
+    expect(ua.requests).toHaveLength(payload.messages.length);
   });
 
   it('a bad body → 400 with a clear message', async () => {
@@ -427,9 +481,10 @@ describe('POST /deliver refusals', () => {
 
   it('not JSON → 400', async () => {
     const body = '{not json';
-    const response = await fetch(`http://${HOST}:${httpPort}/deliver`, {
+    const url = new URL(`http://${HOST}:${httpPort}/deliver`);
+    const response = await fetch(url, {
       method: 'POST',
-      headers: signedHeaders(SECRET, body),
+      headers: signUrl(SECRET, 'POST', url, body),
       body,
     });
     expect(response.status).toBe(400);
@@ -475,5 +530,44 @@ describe('a delivered MESSAGE routed back to the edge', () => {
     );
     expect(response.status).toBe(480);
     expect(api.calls.filter((call) => call.path === '/v1/messages')).toHaveLength(0);
+  });
+});
+
+describe('POST /deliver with a rotation list (HOLDOVER_SECRET="new,old")', () => {
+  it('accepts a call signed with either secret, refuses a third', async () => {
+    const delivered: string[] = [];
+    const server = createHttpServer(
+      edgeHttpHandler({
+        secret: 'new-secret-0123456789,old-secret-0123456789',
+        maxBodyBytes: 65_536,
+        deliver: async (request, onOutcome) => {
+          delivered.push(request.recipient);
+          const outcomes = request.messages.map((message) => ({ id: message.id, status: 200, reason: 'OK' }));
+          for (const outcome of outcomes) onOutcome(outcome);
+          return outcomes;
+        },
+      }),
+    );
+    await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    try {
+      const payload = batch(`sip:bob@${HOST}:5999`);
+      const body = JSON.stringify(payload);
+      const url = new URL(`http://${HOST}:${port}/deliver`);
+      expect(
+        (await postDeliver(payload, signUrl('new-secret-0123456789', 'POST', url, body), port)).status,
+      ).toBe(200);
+      expect(
+        (await postDeliver(payload, signUrl('old-secret-0123456789', 'POST', url, body), port)).status,
+      ).toBe(200);
+      const third = await postDeliver(payload, signUrl('another-secret-0123456789', 'POST', url, body), port);
+      expect(third.status).toBe(401);
+      expect(third.json.error).toMatchObject({ reason: 'mismatch' });
+      expect(delivered).toHaveLength(2);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });

@@ -18,7 +18,7 @@ import { parseMessage } from '../../edge/sip/parser.ts';
 import { buildResponse, serializeResponse } from '../../edge/sip/serialize.ts';
 import { parseNameAddr } from '../../edge/sip/uri.ts';
 import { parseTrustedProxies } from '../../edge/trusted-proxies.ts';
-import { signedHeaders, verifySignature } from '../../functions/core/signature.ts';
+import { pathAndQuery, signUrl, verifyRequest } from '../../functions/core/signature.ts';
 import { freePort } from '../support/ports.ts';
 
 const HOST = '127.0.0.1';
@@ -49,7 +49,12 @@ class FakeApi {
       request.on('end', () => {
         const raw = Buffer.concat(chunks);
         try {
-          verifySignature(SECRET, request.headers as Record<string, string>, raw);
+          verifyRequest([SECRET], {
+            method: request.method ?? '',
+            ...pathAndQuery(request.url ?? '/'),
+            headers: request.headers as Record<string, string>,
+            body: raw,
+          });
         } catch {
           response.writeHead(401).end();
           return;
@@ -503,9 +508,10 @@ describe('SUBSCRIBE message-summary', () => {
         },
       ],
     });
-    const response = await fetch(`http://${HOST}:${port}/deliver`, {
+    const url = new URL(`http://${HOST}:${port}/deliver`);
+    const response = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...signedHeaders(SECRET, body) },
+      headers: { 'content-type': 'application/json', ...signUrl(SECRET, 'POST', url, body) },
       body,
     });
     expect(response.status).toBe(200);
