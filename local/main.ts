@@ -164,6 +164,7 @@ async function main(): Promise<void> {
       'ready. Listening on:',
       `  SIP edge      ${config.sipHost}:${config.sipPort} UDP+TCP  (domains: ${config.domains.join(', ')})`,
       `  HTTP API      http://127.0.0.1:${config.apiPort}  (GET /v1/health)`,
+      `  Web console   http://127.0.0.1:${config.apiPort}/  (sign in with a SIP address and password)`,
       `  DynamoDB      http://127.0.0.1:${config.dynamodbPort}`,
       `  SQS           http://127.0.0.1:${config.sqsPort}`,
       `  SES (emails)  http://127.0.0.1:${config.sesPort}/`,
@@ -202,15 +203,19 @@ function configureFunctionEnvironment(
 }
 
 async function functionRoutes(config: LocalConfig, isReady: () => boolean): Promise<Route[]> {
-  const [capture, users, stats, health, presence, settings, credentials] = await Promise.all([
-    import('../functions/capture.ts'),
-    import('../functions/users.ts'),
-    import('../functions/stats.ts'),
-    import('../functions/health.ts'),
-    import('../functions/presence.ts'),
-    import('../functions/settings.ts'),
-    import('../functions/credentials.ts'),
-  ]);
+  const [capture, users, stats, health, presence, settings, credentials, session, me, webConsole] =
+    await Promise.all([
+      import('../functions/capture.ts'),
+      import('../functions/users.ts'),
+      import('../functions/stats.ts'),
+      import('../functions/health.ts'),
+      import('../functions/presence.ts'),
+      import('../functions/settings.ts'),
+      import('../functions/credentials.ts'),
+      import('../functions/session.ts'),
+      import('../functions/me.ts'),
+      import('../functions/console.ts'),
+    ]);
   const localHealth = async (event: APIGatewayProxyEventV2) => {
     if (!isReady()) return json(503, { status: 'starting' });
     const api = await health.handler(event);
@@ -239,6 +244,15 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
     { method: 'GET', path: '/v1/credentials/{aor}', handler: credentials.getHandler },
     { method: 'POST', path: '/v1/presence', handler: presence.handler },
     { method: 'GET', path: '/v1/stats', handler: stats.handler },
+    { method: 'POST', path: '/v1/session', handler: session.signInHandler },
+    { method: 'DELETE', path: '/v1/session', handler: session.signOutHandler },
+    { method: 'POST', path: '/v1/users/{aor}/token', handler: session.mintHandler },
+    { method: 'GET', path: '/v1/me', handler: me.meHandler },
+    { method: 'GET', path: '/v1/me/messages', handler: me.messagesHandler },
+    { method: 'GET', path: '/v1/me/settings', handler: me.getSettingsHandler },
+    { method: 'PUT', path: '/v1/me/settings', handler: me.putSettingsHandler },
+    { method: 'GET', path: '/', handler: webConsole.pageHandler },
+    { method: 'GET', path: '/console/{asset}', handler: webConsole.assetHandler },
   ];
 }
 

@@ -2,6 +2,7 @@
 import { dynamodb } from './clients.ts';
 import { DynamoCredentialStore } from './dynamo-credentials.ts';
 import { DynamoNonces } from './dynamo-nonces.ts';
+import { DynamoSessionStore } from './dynamo-sessions.ts';
 import { DynamoStore } from './dynamo-store.ts';
 import { requireEnv } from './env.ts';
 
@@ -10,3 +11,5 @@ export const store = new DynamoStore(dynamodb, tableName);
 export const credentialStore = new DynamoCredentialStore(dynamodb, tableName);
 /** Nonces of the state-changing signed calls, shared by every instance (the replay check). */
 export const nonces = new DynamoNonces(dynamodb, tableName);
+/** Failed sign-ins and revoked tokens (functions/core/session.ts). */
+export const sessionStore = new DynamoSessionStore(dynamodb, tableName);

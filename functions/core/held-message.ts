@@ -61,3 +61,33 @@ export function readableContent(contentType: string, body: Uint8Array): Readable
   const { label } = charsetOf(type);
   return { mediaType: type.mediaType, text: decodeText(bytes, label) };
 }
+
+/** A held message as the API shows it (`GET …/messages`): readable text, or null for other content. */
+export interface HeldView {
+  id: string;
+  from: string;
+  fromName?: string;
+  to: string;
+  body: string | null;
+  contentType: string;
+  innerContentType?: string;
+  receivedAt: string;
+  expiresAt: string;
+  state: HeldState;
+}
+
+export function heldView(message: HeldMessage): HeldView {
+  const content = readableContent(message.contentType, message.body);
+  return {
+    id: message.id,
+    from: message.sender,
+    ...(message.senderName ? { fromName: message.senderName } : {}),
+    to: message.recipient,
+    body: content.text ?? null,
+    contentType: message.contentType,
+    ...(content.mediaType !== message.contentType ? { innerContentType: content.mediaType } : {}),
+    receivedAt: message.receivedAt,
+    expiresAt: message.expiresAt,
+    state: message.state,
+  };
+}

@@ -86,7 +86,7 @@ describe('mistakes refused at synth', () => {
     });
 
   it('refuses a route declared twice', () => {
-    const route = { kind: 'http', method: 'GET', path: '/v1/health' } as const;
+    const route = { kind: 'http', method: 'GET', path: '/v1/health', who: ['public'] } as const;
     const functions: FunctionEntry[] = [
       { name: 'one', ...standIn, trigger: route, access: {} },
       { name: 'two', ...standIn, trigger: route, access: {} },
