@@ -35,6 +35,16 @@ export async function consoleAssets() {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  writeFileSync(GENERATED, await consoleAssets());
-  process.stdout.write(`wrote ${GENERATED}\n`);
+  const text = await consoleAssets();
+  if (process.argv.includes('--check')) {
+    const current = readFileSync(GENERATED, 'utf8');
+    if (current !== text) {
+      process.stderr.write(`${GENERATED} is older than web/console/: run "npm run build:console"\n`);
+      process.exit(1);
+    }
+    process.stdout.write('console assets are up to date\n');
+  } else {
+    writeFileSync(GENERATED, text);
+    process.stdout.write(`wrote ${GENERATED}\n`);
+  }
 }

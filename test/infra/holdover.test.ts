@@ -41,6 +41,8 @@ const CONSUMER = [
   'sqs:ReceiveMessage',
 ];
 const table = (...actions: string[]) => actions.map((action) => `dynamodb:${action}`);
+/** The revocation check of every route that takes a token (on session items only). */
+const TOKEN = [...table('GetItem'), ...SECRET_READ];
 
 /**
  * Every action each function may take, written out here on purpose: widening a grant in the
@@ -49,15 +51,25 @@ const table = (...actions: string[]) => actions.map((action) => `dynamodb:${acti
 const ALLOWED: Record<string, string[]> = {
   capture: [...table('GetItem', 'PutItem', 'Query', 'UpdateItem'), ...SECRET_READ, ...SEND],
   presence: [...table('PutItem', 'Query'), ...SECRET_READ, ...SEND],
-  held: [...table('Query'), ...SECRET_READ],
-  summary: [...table('Query'), ...SECRET_READ],
-  getSettings: [...table('GetItem'), ...SECRET_READ],
-  putSettings: [...table('PutItem'), ...SECRET_READ],
-  stats: [...table('Scan'), ...SECRET_READ],
-  putCredentials: [...table('UpdateItem'), ...SECRET_READ],
-  deleteCredentials: [...table('DeleteItem'), ...SECRET_READ],
-  listUsers: [...table('Query'), ...SECRET_READ],
+  held: [...table('Query'), ...TOKEN],
+  summary: [...table('Query'), ...TOKEN],
+  getSettings: [...table('GetItem'), ...TOKEN],
+  putSettings: [...table('PutItem'), ...TOKEN],
+  stats: [...table('Scan'), ...TOKEN],
+  // PutItem: the nonce of the signed call (replay guard, NONCE# items only)
+  putCredentials: [...table('PutItem', 'UpdateItem'), ...TOKEN],
+  deleteCredentials: [...table('DeleteItem', 'PutItem'), ...TOKEN],
+  listUsers: [...table('Query'), ...TOKEN],
   getCredentials: [...table('GetItem'), ...SECRET_READ],
+  signIn: [...table('DeleteItem', 'GetItem', 'PutItem', 'UpdateItem'), ...SECRET_READ],
+  signOut: [...table('GetItem', 'PutItem'), ...SECRET_READ],
+  mintToken: [...table('GetItem', 'PutItem'), ...SECRET_READ],
+  me: [...table('Query'), ...TOKEN],
+  myMessages: [...table('Query'), ...TOKEN],
+  getMySettings: [...table('GetItem'), ...TOKEN],
+  putMySettings: [...table('PutItem'), ...TOKEN],
+  console: [],
+  consoleAsset: [],
   health: table('DescribeTable'),
   delivery: [...table('DeleteItem', 'PutItem', 'Query', 'UpdateItem'), ...SECRET_READ, ...CONSUMER, ...SEND],
   sweeper: [...table('Query', 'UpdateItem'), ...SEND],
@@ -91,6 +103,15 @@ const VARIABLES: Record<string, string[]> = {
   deleteCredentials: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
   listUsers: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
   getCredentials: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  signIn: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  signOut: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  mintToken: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  me: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  myMessages: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  getMySettings: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  putMySettings: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  console: [],
+  consoleAsset: [],
   health: ['HOLDOVER_TABLE'],
   delivery: ['HOLDOVER_DELIVERY_QUEUE_URL', 'HOLDOVER_EDGE_URL', 'HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
   sweeper: ['HOLDOVER_EXPIRED_QUEUE_URL', 'HOLDOVER_SWEEP_INTERVAL', 'HOLDOVER_TABLE'],
@@ -213,6 +234,15 @@ describe('functions', () => {
         'PUT /v1/users/{aor}/credentials',
         'DELETE /v1/users/{aor}/credentials',
         'GET /v1/credentials/{aor}',
+        'POST /v1/session',
+        'DELETE /v1/session',
+        'POST /v1/users/{aor}/token',
+        'GET /v1/me',
+        'GET /v1/me/messages',
+        'GET /v1/me/settings',
+        'PUT /v1/me/settings',
+        'GET /',
+        'GET /console/{asset}',
       ]),
     );
   });
@@ -307,12 +337,15 @@ describe('least privilege', () => {
   it('lets every state-changing signed route claim nonces, and only nonce items (replay check)', () => {
     const nonceOnly = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['NONCE#*'] } };
     for (const entry of HOLDOVER_FUNCTIONS) {
+      // signed calls (who: operator) that change state; a token call carries no nonce
       const changesState =
         entry.trigger.kind === 'http' &&
         entry.trigger.method !== 'GET' &&
-        entry.access.signingSecret === true;
+        entry.trigger.who.includes('operator');
       expect(entry.access.replayGuard === true, `${entry.name}: replayGuard`).toBe(changesState);
-      const guards = dynamoStatements(entry.name).filter((statement) => statement.Condition !== undefined);
+      const guards = dynamoStatements(entry.name).filter((statement) =>
+        JSON.stringify(statement.Condition ?? {}).includes('NONCE#'),
+      );
       if (!changesState) {
         expect(guards, entry.name).toEqual([]);
         continue;
@@ -342,21 +375,51 @@ describe('least privilege', () => {
   });
 
   it('confines the credentials functions to the credentials partition (dynamodb:LeadingKeys)', () => {
+    const onCredentials = { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['CREDENTIALS'] } };
     const credentialFunctions = ['putCredentials', 'deleteCredentials', 'listUsers', 'getCredentials'];
     for (const name of credentialFunctions) {
-      const onTable = statementsOfFunction(template, name).filter((statement) =>
-        [statement.Action].flat().some((action) => String(action).startsWith('dynamodb:')),
-      );
-      expect(onTable, name).toHaveLength(1);
-      expect(onTable[0]?.Condition, name).toEqual({
-        'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['CREDENTIALS'] },
-      });
+      const unconditioned = dynamoStatements(name).filter((statement) => !statement.Condition);
+      expect(unconditioned, name).toEqual([]);
     }
-    // and they are the only grants with a condition
-    const conditioned = HOLDOVER_FUNCTIONS.filter((entry) =>
-      statementsOfFunction(template, entry.name).some((statement) => statement.Condition),
+    // who reads or writes the hashes: the credentials functions, sign-in and the token mint (the admin flag)
+    const readers = HOLDOVER_FUNCTIONS.filter((entry) =>
+      dynamoStatements(entry.name).some(
+        (statement) => JSON.stringify(statement.Condition) === JSON.stringify(onCredentials),
+      ),
     ).map((entry) => entry.name);
-    expect(conditioned.sort()).toEqual([...credentialFunctions].sort());
+    expect(readers.sort()).toEqual([...credentialFunctions, 'mintToken', 'signIn'].sort());
+  });
+
+  it('confines session grants to sign-in failures and revoked tokens, for every route that takes a token', () => {
+    const onSessions = {
+      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SIGNIN#*', 'REVOKED#*'] },
+    };
+    for (const entry of HOLDOVER_FUNCTIONS) {
+      const sessionStatements = dynamoStatements(entry.name).filter((statement) =>
+        JSON.stringify(statement.Condition ?? {}).match(/SIGNIN|REVOKED/),
+      );
+      const takesTokens =
+        entry.trigger.kind === 'http' &&
+        entry.trigger.who.some((caller) => caller === 'admin' || caller === 'user' || caller === 'self');
+      if (takesTokens || entry.name === 'signIn') {
+        expect(sessionStatements, entry.name).toHaveLength(1);
+        expect(sessionStatements[0]?.Condition, entry.name).toEqual(onSessions);
+        expect([sessionStatements[0]?.Action].flat(), entry.name).toContain('dynamodb:GetItem');
+      } else {
+        expect(sessionStatements, entry.name).toEqual([]);
+      }
+    }
+  });
+
+  it('declares who may call each route, and only the console, sign-in and health are public', () => {
+    const publicRoutes = HOLDOVER_FUNCTIONS.filter(
+      (entry) => entry.trigger.kind === 'http' && entry.trigger.who.includes('public'),
+    ).map((entry) => entry.name);
+    expect(publicRoutes.sort()).toEqual(['console', 'consoleAsset', 'health', 'signIn']);
+    const edgeOnly = HOLDOVER_FUNCTIONS.filter(
+      (entry) => entry.trigger.kind === 'http' && entry.trigger.who.join() === 'operator',
+    ).map((entry) => entry.name);
+    expect(edgeOnly.sort()).toEqual(['capture', 'getCredentials', 'mintToken', 'presence']);
   });
 
   it('lets functions send only to the queues they feed: capture, presence, delivery and email to delivery; the sweeper to expired', () => {
