@@ -378,8 +378,12 @@ process.once('exit', () => {
 });
 
 main().catch((error: unknown) => {
-  if (stopping) return; // interrupted while starting: shutdown is under way
-  const message = error instanceof Error ? error.message : String(error);
-  progress(error instanceof StartError ? message : `could not start: ${message}`);
-  void shutdown(1);
+  // Ctrl-C in a terminal reaches the children too, and one that is starting may be seen to die
+  // before our own SIGINT handler runs: give the signal a moment to arrive, then stop as asked.
+  setTimeout(() => {
+    if (stopping) return; // interrupted while starting: shutdown is under way
+    const message = error instanceof Error ? error.message : String(error);
+    progress(error instanceof StartError ? message : `could not start: ${message}`);
+    void shutdown(1);
+  }, 250);
 });

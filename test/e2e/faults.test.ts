@@ -2,6 +2,7 @@
 // into one fault and counts every 202 against what was delivered, emailed, bounced or is still
 // held, and prints those counts (one line per case).
 
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -52,6 +53,15 @@ async function emailsTo(system: RunningSystem, address: string): Promise<number>
   if (!response?.ok) return 0;
   const { emails } = (await response.json()) as { emails: Array<{ destination: { to: string[] } }> };
   return emails.filter((email) => email.destination.to.includes(address)).length;
+}
+
+/** How many processes have `text` in their command line (pgrep -f). */
+function processesNaming(text: string): number {
+  try {
+    return execFileSync('pgrep', ['-f', text], { encoding: 'utf8' }).trim().split('\n').length;
+  } catch {
+    return 0; // pgrep exits 1 when none matches
+  }
 }
 
 async function stats(system: RunningSystem): Promise<Record<string, number>> {
@@ -312,6 +322,25 @@ describe('Ctrl-C', () => {
       { signal: 'SIGINT', busy: true },
       { signal: 'SIGTERM', busy: true },
     ];
+    // once while it is still starting its stand-ins
+    {
+      const system = await startSystem({ detached: true, returnEarly: true });
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 700));
+        const exit = await system.interrupt('SIGINT');
+        console.log(`ctrl-c try 0 (SIGINT while starting): exit ${exit.code}`);
+        expect(exit).toEqual({ code: 0, signal: null });
+        expect(existsSync(join(system.dataDir, 'runtime.json'))).toBe(false);
+        // DynamoDB Local's java names the data directory in its arguments
+        await waitUntil(
+          'no child left',
+          () => (processesNaming(system.dataDir) === 0 ? true : undefined),
+          5000,
+        );
+      } finally {
+        await system.stop();
+      }
+    }
     for (const [index, attempt] of tries.entries()) {
       const system = await startSystem({ detached: true });
       const runtime = system.runtime();

@@ -39,6 +39,8 @@ export interface SystemOptions {
   keepData?: boolean;
   /** Its own process group, so `interrupt` reaches every child as Ctrl-C in a terminal does. */
   detached?: boolean;
+  /** Return as soon as it started starting (its signal handlers are in place), not once healthy. */
+  returnEarly?: boolean;
 }
 
 export interface RuntimePids {
@@ -97,7 +99,12 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
   };
 
   const deadline = Date.now() + 90_000;
-  for (;;) {
+  while (options.returnEarly && !output.includes('holdover: starting')) {
+    if (child.exitCode !== null || Date.now() > deadline)
+      throw new Error(`npm start did not start:\n${output}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  for (; !options.returnEarly; ) {
     if (child.exitCode !== null) throw new Error(`npm start exited early:\n${output}`);
     if (Date.now() > deadline) {
       await stop();
