@@ -281,6 +281,52 @@ describe('faults on one running system', () => {
     });
   });
 
+  it("(e) a notice to a sender who never answers (Timer F) does not hold back another user's delivery", async () => {
+    const silentSender = new TestUa();
+    const pat = new TestUa();
+    const quinn = new TestUa();
+    await Promise.all([silentSender.start(), pat.start(), quinn.start()]);
+    silentSender.delayMs = 60_000; // answers nothing while the test runs: the notice waits for Timer F
+    try {
+      const patAor = aor(`pat-${unique()}`);
+      const quinnAor = aor(`quinn-${unique()}`);
+      let accepted = 0;
+      if ((await capture(system, quinnAor, 'for quinn')) === 202) accepted++;
+      const toPat = sipRequest({
+        to: patAor,
+        body: 'for pat',
+        from: 'sip:slow@example.com',
+        extraHeaders: [`Contact: <${silentSender.contact}>`],
+      });
+      if ((await sendUdp(system.sipPort, toPat)).status === 202) accepted++;
+      expect(accepted).toBe(2);
+      pat.answer = () => 488; // refused: a bounce notice goes to the silent sender
+      expect((await pat.register(system.sipPort, patAor)).status).toBe(200);
+      await waitUntil('the notice in flight', () => silentSender.messages()[0], 10_000);
+      const noticeStarted = Date.now();
+      expect((await quinn.register(system.sipPort, quinnAor)).status).toBe(200);
+      await waitUntil("quinn's message", () => quinn.messages()[0], 10_000);
+      const quinnWaitedMs = Date.now() - noticeStarted;
+      console.log(
+        `fault e: quinn's message arrived ${quinnWaitedMs} ms into a notice waiting 3 s for Timer F`,
+      );
+      // the notice's transaction lasts DELIVERY_TIMEOUT (3 s): quinn's delivery did not wait for it
+      expect(quinnWaitedMs).toBeLessThan(3000);
+      report('e slow-notice-does-not-block', {
+        accepted,
+        delivered: quinn.messages().length,
+        emailed: 0,
+        bounced: 1,
+        held: (await heldFor(system, quinnAor)).length + (await heldFor(system, patAor)).length,
+        duplicates: tally(quinn.messages()).duplicates,
+      });
+    } finally {
+      silentSender.close();
+      pat.close();
+      quinn.close();
+    }
+  });
+
   it('(d) 50 REGISTER→MESSAGE pairs back to back: none still pending 5 s later', async () => {
     const ua = new TestUa();
     await ua.start();
