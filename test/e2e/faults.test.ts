@@ -395,7 +395,8 @@ describe('Ctrl-C', () => {
       }
     }
     for (const [index, attempt] of tries.entries()) {
-      const system = await startSystem({ detached: true });
+      // its UA registers from 127.0.0.1, trusted as a proxy (digest auth: test/e2e/auth.test.ts)
+      const system = await startSystem({ detached: true, env: { HOLDOVER_TRUSTED_PROXIES: '127.0.0.1/32' } });
       const runtime = system.runtime();
       const children = [runtime.edgePid, runtime.sesPid, runtime.dynamodbPid, runtime.sqsPid];
       expect(children.every((pid) => typeof pid === 'number')).toBe(true);
