@@ -3,7 +3,9 @@
 // original sender, strictly one after another (RFC 3428 §8: the next only after the final
 // response to the previous), and returns each outcome. 408, 480 and 5xx stop the batch (the
 // user went away or their UA is failing: the rest stays held); other failures are permanent
-// for that message only.
+// for that message only. Each message is checked on its own: one the edge cannot build gets its
+// own outcome (UNSENDABLE_STATUS) and the batch goes on, so it never blocks the messages behind it
+// (DESIGN.md "Nothing strands").
 
 import { z } from 'zod';
 import type { ClientOutcome } from './client-transactions.ts';
@@ -50,7 +52,30 @@ function isSipUri(text: string): boolean {
   }
 }
 
+function isUri(text: string): boolean {
+  try {
+    parseUri(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const SipUriSchema = z.string().min(1).max(2048).refine(isSipUri, { message: 'must be a SIP URI' });
+/**
+ * A sender's or recipient's address: any URI a party may have (RFC 3261 §20.20 and §25.1 allow an
+ * absoluteURI in From and To): sip, sips, tel, im/pres (from CPIM), or another scheme.
+ */
+const AddressSchema = z
+  .string()
+  .min(1)
+  .max(2048)
+  .refine(isUri, { message: 'must be a URI such as sip:alice@example.com or tel:+15551234' });
+const MessageIdSchema = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[\x21-\x7e]+$/, { message: 'must be printable ASCII' });
 const NoLineBreak = /^[^\r\n\0]*$/;
 // RFC 3261 §25.1 Call-ID: word [ "@" word ]
 const CALL_ID = /^[A-Za-z0-9\-.!%*_+`'~()<>:\\"/[\]?{}]+(?:@[A-Za-z0-9\-.!%*_+`'~()<>:\\"/[\]?{}]+)?$/;
@@ -58,14 +83,10 @@ const MEDIA_TYPE = /^[A-Za-z0-9\-.!%*_+`'~]+\/[A-Za-z0-9\-.!%*_+`'~]+[ \t]*(;[^\
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 export const HeldMessageToDeliverSchema = z.object({
-  id: z
-    .string()
-    .min(1)
-    .max(200)
-    .regex(/^[\x21-\x7e]+$/, { message: 'must be printable ASCII' }),
-  from: SipUriSchema,
+  id: MessageIdSchema,
+  from: AddressSchema,
   fromName: z.string().max(256).regex(NoLineBreak, { message: 'must be one line' }).optional(),
-  to: SipUriSchema,
+  to: AddressSchema,
   contentType: z.string().max(256).regex(MEDIA_TYPE, { message: 'must be a media type such as text/plain' }),
   body: z.string().regex(BASE64, { message: 'must be base64' }),
   date: z.iso.datetime({ offset: true }),
@@ -87,13 +108,71 @@ export const HeldMessageToDeliverSchema = z.object({
 });
 export type HeldMessageToDeliver = z.infer<typeof HeldMessageToDeliverSchema>;
 
+/**
+ * The batch as a whole: only what the edge needs to answer each message (its id) is checked here;
+ * the rest of a message is checked on its own when its turn comes (`checkMessage`).
+ */
 export const DeliverRequestSchema = z.object({
-  recipient: SipUriSchema,
+  recipient: AddressSchema,
   /** The contact learnt from REGISTER; not needed behind an outbound proxy. */
   target: SipUriSchema.optional(),
-  messages: z.array(HeldMessageToDeliverSchema).min(1).max(100),
+  messages: z
+    .array(z.looseObject({ id: MessageIdSchema }))
+    .min(1)
+    .max(100),
 });
 export type DeliverRequest = z.infer<typeof DeliverRequestSchema>;
+
+/**
+ * The status reported for a message the edge cannot build or send (a field it cannot use): a
+ * global, permanent failure (RFC 3261 §21.6.4 606 Not Acceptable) that the delivery function
+ * bounces to its sender, while the batch goes on with the next message.
+ */
+export const UNSENDABLE_STATUS = 606;
+
+export class UnsendableError extends Error {
+  override readonly name = 'UnsendableError';
+}
+
+/** A held message as the edge can send it, or why it cannot. */
+export function checkMessage(candidate: unknown): HeldMessageToDeliver {
+  const result = HeldMessageToDeliverSchema.safeParse(candidate);
+  if (result.success) return result.data;
+  throw new UnsendableError(
+    result.error.issues
+      .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : 'message'}: ${issue.message}`)
+      .join('; '),
+  );
+}
+
+/**
+ * The address a delivered MESSAGE carries for a party. sip/sips as they are. tel as the SIP URI
+ * RFC 3261 §19.1.6 defines for it, in `domain` (the served domain of the other party), so that the
+ * recipient's UA can answer through its proxy: `tel:+15551234` → `sip:+15551234@example.com;user=phone`.
+ * im/pres (RFC 3860/3859, from CPIM) name the same user@host: `im:alice@example.com` →
+ * `sip:alice@example.com`. Any other absolute URI stays as it is (RFC 3261 allows it in From/To).
+ */
+export function sipAddressOf(uri: string, domain: string): string {
+  const parsed = parseUri(uri);
+  if (parsed.scheme === 'sip' || parsed.scheme === 'sips') return uri;
+  const rest = uri.slice(uri.indexOf(':') + 1);
+  let candidate: string | undefined;
+  if (parsed.scheme === 'tel') candidate = `sip:${rest}@${domain};user=phone`;
+  if (parsed.scheme === 'im' || parsed.scheme === 'pres') {
+    const address = rest.split(/[?;]/)[0] ?? '';
+    if (/^[^@]+@[^@]+$/.test(address)) candidate = `sip:${address}`;
+  }
+  return candidate !== undefined && isSipUri(candidate) ? candidate : uri;
+}
+
+function hostOf(uri: string): string | undefined {
+  try {
+    const parsed = parseUri(uri);
+    return parsed.scheme === 'sip' || parsed.scheme === 'sips' ? parsed.host : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export interface DeliveryOutcome {
   id: string;
@@ -187,6 +266,8 @@ export function endsBatch(status: number): boolean {
 
 export interface DeliveryOptions {
   local: LocalSipAddress;
+  /** The served domain a tel: party is put in when the other party has no SIP host (HOLDOVER_DOMAINS[0]). */
+  domain?: string;
   outboundProxy?: OutboundProxy;
   request: (request: SipRequest, target: SipTarget) => Promise<ClientOutcome>;
   now?: () => number;
@@ -226,16 +307,16 @@ export class Delivery {
     onOutcome?: (outcome: DeliveryOutcome) => void,
   ): Promise<DeliveryOutcome[]> {
     const outcomes: DeliveryOutcome[] = [];
-    for (const message of request.messages) {
+    for (const candidate of request.messages) {
       const started = this.now();
-      const outcome = await this.sendOne(message, route);
-      const reported = { id: message.id, status: outcome.status, reason: outcome.reason };
+      const outcome = await this.sendOne(candidate, route);
+      const reported = { id: candidate.id, status: outcome.status, reason: outcome.reason };
       outcomes.push(reported);
       onOutcome?.(reported);
       // Correlation only: bodies are personal data and never logged (STYLE.md §7).
       logger.info('delivery outcome', {
-        id: message.id,
-        callId: message.callId,
+        id: candidate.id,
+        callId: typeof candidate.callId === 'string' ? candidate.callId : undefined,
         status: outcome.status,
         ms: this.now() - started,
       });
@@ -244,29 +325,35 @@ export class Delivery {
     return outcomes;
   }
 
-  private async sendOne(message: HeldMessageToDeliver, route: DeliveryRoute): Promise<ClientOutcome> {
-    const fromTag = newTag();
-    const attempt = (target: SipTarget) =>
-      this.options.request(
+  /** One message: checked and built on its own; one the edge cannot build is answered UNSENDABLE_STATUS. */
+  private async sendOne(
+    candidate: DeliverRequest['messages'][number],
+    route: DeliveryRoute,
+  ): Promise<Pick<ClientOutcome, 'status' | 'reason'>> {
+    let build: (target: SipTarget) => SipRequest;
+    let size: number;
+    try {
+      const message = this.addressed(checkMessage(candidate));
+      const fromTag = newTag();
+      build = (target) =>
         deliveryMessage(message, {
           requestUri: route.requestUriOf(message),
           target,
           local: this.options.local,
           branch: newBranch(),
           fromTag,
-        }),
-        target,
-      );
+        });
+      // a message that cannot be built fails here, before anything is sent
+      size = serializeRequest(build(route.target)).length;
+    } catch (error) {
+      const reason = `Not Acceptable: the edge cannot send this message (${
+        error instanceof Error ? error.message : String(error)
+      })`;
+      logger.warn('delivery: message cannot be sent; reported on its own', { id: candidate.id, reason });
+      return { status: UNSENDABLE_STATUS, reason: reason.slice(0, 500) };
+    }
+    const attempt = (target: SipTarget) => this.options.request(build(target), target);
     if (route.target.transport === 'udp') {
-      const size = serializeRequest(
-        deliveryMessage(message, {
-          requestUri: route.requestUriOf(message),
-          target: route.target,
-          local: this.options.local,
-          branch: newBranch(),
-          fromTag,
-        }),
-      ).length;
       if (size > UDP_MAX_REQUEST_BYTES) {
         const outcome = await attempt({ ...route.target, transport: 'tcp' });
         // A UA that does not listen on TCP gets the datagram after all (§18.1.1 allows it).
@@ -274,5 +361,15 @@ export class Delivery {
       }
     }
     return attempt(route.target);
+  }
+
+  /** From and To as a UA can use them (sipAddressOf), each in the other party's domain. */
+  private addressed(message: HeldMessageToDeliver): HeldMessageToDeliver {
+    const fallback = this.options.domain ?? this.options.local.host;
+    return {
+      ...message,
+      from: sipAddressOf(message.from, hostOf(message.to) ?? fallback),
+      to: sipAddressOf(message.to, hostOf(message.from) ?? fallback),
+    };
   }
 }

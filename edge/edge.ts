@@ -71,6 +71,7 @@ export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
   });
   const delivery = new Delivery({
     local,
+    domain: config.domains[0] ?? config.sipAdvertisedHost,
     ...(config.outboundProxy ? { outboundProxy: config.outboundProxy } : {}),
     request,
   });

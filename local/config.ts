@@ -133,6 +133,9 @@ export interface RuntimeFile {
   /** The edge process, for operators (and the crash test) to find it. */
   edgePid?: number;
   sesPid?: number;
+  /** DynamoDB Local's java process and the SQS stand-in, for the fault tests to find them. */
+  dynamodbPid?: number;
+  sqsPid?: number;
   startedAt: string;
 }
 

@@ -16,7 +16,14 @@ import {
   runtimeFilePath,
   secureDataDir,
 } from './config.ts';
-import { assertPortFree, httpOk, runningChildren, StartError, startChild, stopChild } from './processes.ts';
+import {
+  assertPortFree,
+  httpOk,
+  runningChildren,
+  StartError,
+  startChild,
+  stopAllChildren,
+} from './processes.ts';
 import { pollQueue, type QueuePoller } from './queue-poller.ts';
 import {
   LOCAL_CREDENTIALS,
@@ -28,6 +35,7 @@ import {
   startSes,
   startSqs,
 } from './stand-ins.ts';
+import { Supervisor } from './supervisor.ts';
 
 // Everything this process and its children create (DynamoDB Local's data, logs, runtime.json) is
 // for the owner only; the data directory itself is tightened at start (secureDataDir).
@@ -38,6 +46,8 @@ const require = createRequire(import.meta.url);
 let apiServer: Server | undefined;
 const pollers: QueuePoller[] = [];
 let stopping = false;
+/** Every child, each restarted with backoff when it dies (supervisor.ts). */
+const parts: { dynamodb?: Supervisor; sqs?: Supervisor; ses?: Supervisor; edge?: Supervisor } = {};
 
 function progress(line: string): void {
   process.stdout.write(`holdover: ${line}\n`);
@@ -64,32 +74,70 @@ async function main(): Promise<void> {
   await assertPortFree('127.0.0.1', config.sesPort, 'SES_PORT');
   await assertPortFree(config.sipHost, config.sipPort, 'SIP_PORT', ['tcp', 'udp']);
 
-  // A part that dies later takes the whole system down with a message naming it.
-  const track = (label: string) => (child: ChildProcess) => {
-    watch(child, label);
-    return child;
+  // Every part that dies is restarted with backoff, for as long as the system runs: none may stop
+  // capture. A store that comes back is provisioned again (idempotent: the data is on disk, and
+  // the SQS stand-in's queues are recreated with the same URLs).
+  const supervise = (key: keyof typeof parts, supervisor: Supervisor) => {
+    parts[key] = supervisor;
+    return supervisor;
   };
-  await Promise.all([
-    timed(`DynamoDB Local ready on :${config.dynamodbPort}`, () =>
-      startDynamoDb(config.dynamodbPort, config.dataDir, logDir),
-    ).then(track('DynamoDB Local')),
-    timed(`SQS stand-in (fauxqs) ready on :${config.sqsPort}`, () => startSqs(config.sqsPort, logDir)).then(
-      track('SQS stand-in'),
+  const options = (onStarted?: (child: ChildProcess) => void) => ({
+    progress,
+    onStarted: (child: ChildProcess) => {
+      onStarted?.(child);
+      if (runtimeConfig) writeRuntime(runtimeConfig);
+    },
+  });
+  let table: 'created' | 'exists' | undefined;
+  const dynamodb = supervise(
+    'dynamodb',
+    new Supervisor(
+      {
+        label: 'DynamoDB Local',
+        start: () => startDynamoDb(config.dynamodbPort, config.dataDir, logDir),
+        afterStart: async () => {
+          const outcome = await provisionTable(config.dynamodbPort, config.tableName);
+          table ??= outcome;
+        },
+      },
+      options((child) => (pids.dynamodb = child.pid)),
     ),
-    timed(`SES stand-in ready on :${config.sesPort}`, () => startSes(config.sesPort, logDir)).then((ses) => {
-      // Like SES in AWS, its outage only delays email: the jobs retry. Restarted after a pause.
-      supervise('SES stand-in', ses, () => startSes(config.sesPort, logDir), {
-        delayMs: 5000,
-        onRestart: (next) => (pids.ses = next.pid),
-      });
-      pids.ses = ses.pid;
-      return ses;
-    }),
+  );
+  let queues: Awaited<ReturnType<typeof provisionQueues>> | undefined;
+  const sqs = supervise(
+    'sqs',
+    new Supervisor(
+      {
+        label: 'SQS stand-in',
+        start: () => startSqs(config.sqsPort, logDir),
+        afterStart: async () => {
+          const provisioned = await provisionQueues(config.sqsPort);
+          if (queues !== undefined && provisioned.delivery.url !== queues.delivery.url) {
+            progress(
+              `SQS stand-in came back with other queue URLs (${provisioned.delivery.url}); restart npm start`,
+            );
+          }
+          queues ??= provisioned;
+        },
+      },
+      options((child) => (pids.sqs = child.pid)),
+    ),
+  );
+  const ses = supervise(
+    'ses',
+    new Supervisor(
+      { label: 'SES stand-in', start: () => startSes(config.sesPort, logDir) },
+      // Like SES in AWS, its outage only delays email (the jobs retry): restarted after a pause.
+      { ...options((child) => (pids.ses = child.pid)), minDelayMs: 5000, maxDelayMs: 30_000 },
+    ),
+  );
+  await Promise.all([
+    timed(`DynamoDB Local ready on :${config.dynamodbPort}`, () => dynamodb.start()),
+    timed(`SQS stand-in (fauxqs) ready on :${config.sqsPort}`, () => sqs.start()),
+    timed(`SES stand-in ready on :${config.sesPort}`, () => ses.start()),
   ]);
-
-  const table = await provisionTable(config.dynamodbPort, config.tableName);
+  if (queues === undefined) throw new StartError('SQS stand-in started without its queues');
   progress(`table ${config.tableName} ${table === 'created' ? 'created' : 'found (held messages kept)'}`);
-  const queues = await provisionQueues(config.sqsPort);
   progress('queues ready: holdover-delivery, holdover-expired (each with a DLQ)');
 
   configureFunctionEnvironment(config, queues.delivery.url, queues.expired.url);
@@ -123,9 +171,14 @@ async function main(): Promise<void> {
       timeoutMs: 30_000,
       ready: () => httpOk(`http://127.0.0.1:${config.edgeHttpPort}/health`),
     });
-  const edge = await timed(`SIP edge ready on ${config.sipHost}:${config.sipPort} (UDP, TCP)`, startEdge);
-  supervise('SIP edge', edge, startEdge, { delayMs: 0, onRestart: (next) => (pids.edge = next.pid) });
-  pids.edge = edge.pid;
+  const edge = supervise(
+    'edge',
+    new Supervisor(
+      { label: 'SIP edge', start: startEdge },
+      options((child) => (pids.edge = child.pid)),
+    ),
+  );
+  await timed(`SIP edge ready on ${config.sipHost}:${config.sipPort} (UDP, TCP)`, () => edge.start());
 
   const deliver = await import('../functions/deliver.ts');
   pollers.push(
@@ -144,6 +197,7 @@ async function main(): Promise<void> {
       queueUrl: queues.expired.url,
       queueArn: queues.expired.arn,
       handler: email.handler,
+      concurrency: 4,
       onError: (error) => progress(`expired queue poller: ${String(error)}`),
     }),
   );
@@ -216,20 +270,25 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
       import('../functions/me.ts'),
       import('../functions/console.ts'),
     ]);
+  // 200 only while every part is up; else 503 naming what is down (capture needs api, dynamodb
+  // and edge; sqs and ses down only delay delivery runs and email).
   const localHealth = async (event: APIGatewayProxyEventV2) => {
     if (!isReady()) return json(503, { status: 'starting' });
-    const api = await health.handler(event);
-    const edgeOk = await httpOk(`http://127.0.0.1:${config.edgeHttpPort}/health`).catch(() => false);
-    const sesOk = await httpOk(`http://127.0.0.1:${config.sesPort}/health-check`).catch(() => false);
-    const ok = api.statusCode === 200 && edgeOk && sesOk;
-    return json(ok ? 200 : 503, {
-      status: ok ? 'ok' : 'degraded',
-      parts: {
-        api: api.statusCode === 200 ? 'ok' : 'down',
-        edge: edgeOk ? 'ok' : 'down',
-        ses: sesOk ? 'ok' : 'down',
-      },
-    });
+    const [api, edgeOk, sesOk] = await Promise.all([
+      health.handler(event),
+      httpOk(`http://127.0.0.1:${config.edgeHttpPort}/health`).catch(() => false),
+      httpOk(`http://127.0.0.1:${config.sesPort}/health-check`).catch(() => false),
+    ]);
+    const state = (up: boolean) => (up ? 'ok' : 'down');
+    const partStates = {
+      api: state(api.statusCode === 200),
+      dynamodb: state(api.statusCode === 200 && parts.dynamodb?.status === 'up'),
+      sqs: state(parts.sqs?.status === 'up'),
+      ses: state(sesOk && parts.ses?.status === 'up'),
+      edge: state(edgeOk && parts.edge?.status === 'up'),
+    };
+    const ok = Object.values(partStates).every((value) => value === 'ok');
+    return json(ok ? 200 : 503, { status: ok ? 'ok' : 'degraded', parts: partStates });
   };
   return [
     { method: 'GET', path: '/v1/health', handler: localHealth },
@@ -289,85 +348,51 @@ function json(statusCode: number, body: unknown) {
 }
 
 /** Child processes an operator (or a test) may want to find. */
-const pids: { edge?: number; ses?: number } = {};
+const pids: { edge?: number; ses?: number; dynamodb?: number; sqs?: number } = {};
 let runtimeConfig: LocalConfig | undefined;
 
 function writeRuntime(config: LocalConfig): void {
+  if (stopping) return; // shutdown removes the file; a late restart must not write it back
   runtimeConfig = config;
   const runtime: RuntimeFile = {
     apiUrl: `http://127.0.0.1:${config.apiPort}`,
     pid: process.pid,
     ...(pids.edge ? { edgePid: pids.edge } : {}),
     ...(pids.ses ? { sesPid: pids.ses } : {}),
+    ...(pids.dynamodb ? { dynamodbPid: pids.dynamodb } : {}),
+    ...(pids.sqs ? { sqsPid: pids.sqs } : {}),
     startedAt: new Date().toISOString(),
   };
   writeFileSync(runtimeFilePath(config.dataDir), JSON.stringify(runtime, null, 2), { mode: 0o600 });
 }
 
 /**
- * Restarts a part that dies, as ECS replaces a failed task: the edge keeps no messages and the SES
- * stand-in only delays email, so nothing is lost. Five deaths within a minute mean something is
- * wrong: stop everything.
+ * Ctrl-C (SIGINT, to the whole process group in a terminal), SIGTERM or SIGHUP: stop taking work,
+ * stop every child and await it (a restart under way included), remove runtime.json, exit 0.
+ * Bounded: what does not end in time is killed, so the file never stays behind.
  */
-function supervise(
-  label: string,
-  first: ChildProcess,
-  start: () => Promise<ChildProcess>,
-  options: { delayMs: number; onRestart: (child: ChildProcess) => void },
-): void {
-  const deaths: number[] = [];
-  const onExit = (child: ChildProcess) =>
-    child.once('exit', (code, signal) => {
-      if (stopping) return;
-      deaths.push(Date.now());
-      while ((deaths[0] ?? Date.now()) < Date.now() - 60_000) deaths.shift();
-      if (deaths.length >= 5) {
-        progress(`${label} died five times within a minute; shutting down. See its log in .holdover/logs.`);
-        void shutdown(1);
-        return;
-      }
-      const when = options.delayMs > 0 ? ` in ${options.delayMs / 1000}s` : '';
-      progress(`${label} stopped unexpectedly (${signal ?? `exit code ${code}`}); restarting it${when}`);
-      setTimeout(() => {
-        if (stopping) return;
-        start()
-          .then((next) => {
-            options.onRestart(next);
-            if (runtimeConfig) writeRuntime(runtimeConfig);
-            progress(`${label} ready again`);
-            onExit(next);
-          })
-          .catch((error: unknown) => {
-            progress(
-              `${label} could not be restarted: ${error instanceof Error ? error.message : String(error)}`,
-            );
-            void shutdown(1);
-          });
-      }, options.delayMs);
-    });
-  onExit(first);
-}
-
-function watch(child: ChildProcess, label: string): void {
-  child.once('exit', (code, signal) => {
-    if (stopping) return;
-    progress(
-      `${label} stopped unexpectedly (${signal ?? `exit code ${code}`}); shutting down. See its log in .holdover/logs.`,
-    );
-    void shutdown(1);
-  });
-}
-
 async function shutdown(exitCode: number): Promise<void> {
   if (stopping) return;
   stopping = true;
   progress('stopping…');
-  await Promise.all(pollers.map((poller) => poller.stop()));
-  apiServer?.close();
-  apiServer?.closeAllConnections();
-  // the edge first, so it stops taking MESSAGEs before the stores go away
-  const edgeFirst = [...runningChildren].reverse();
-  for (const child of edgeFirst) await stopChild(child);
+  const deadline = setTimeout(() => finish(exitCode), 12_000);
+  for (const part of Object.values(parts)) part.stop();
+  try {
+    apiServer?.close();
+    apiServer?.closeAllConnections();
+    // jobs in flight come back after their visibility timeout; a message marked delivering is sent
+    // again by the next run with the same Call-ID
+    await Promise.all(pollers.map((poller) => poller.stop(2000)));
+    await stopAllChildren(parts.edge?.child ? [parts.edge.child] : []);
+  } catch (error) {
+    progress(`while stopping: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  clearTimeout(deadline);
+  finish(exitCode);
+}
+
+function finish(exitCode: number): never {
+  for (const child of runningChildren) child.kill('SIGKILL');
   try {
     rmSync(runtimeFilePath(loadLocalConfig().dataDir), { force: true });
   } catch {
@@ -386,7 +411,12 @@ process.once('exit', () => {
 });
 
 main().catch((error: unknown) => {
-  const message = error instanceof Error ? error.message : String(error);
-  progress(error instanceof StartError ? message : `could not start: ${message}`);
-  void shutdown(1);
+  // Ctrl-C in a terminal reaches the children too, and one that is starting may be seen to die
+  // before our own SIGINT handler runs: give the signal a moment to arrive, then stop as asked.
+  setTimeout(() => {
+    if (stopping) return; // interrupted while starting: shutdown is under way
+    const message = error instanceof Error ? error.message : String(error);
+    progress(error instanceof StartError ? message : `could not start: ${message}`);
+    void shutdown(1);
+  }, 250);
 });

@@ -23,7 +23,23 @@ export class StartError extends Error {
   override readonly name = 'StartError';
 }
 
+let closing = false;
+
+/**
+ * Stops every child: `first` (the edge, so it stops taking MESSAGEs before the stores go away),
+ * then the rest at once; a child spawned meanwhile (a restart under way) is stopped too, and no
+ * new one starts after this. Resolves once every child has exited.
+ */
+export async function stopAllChildren(first: ChildProcess[] = [], graceMs = 3000): Promise<void> {
+  closing = true;
+  await Promise.all(first.map((child) => stopChild(child, graceMs)));
+  for (let round = 0; runningChildren.size > 0 && round < 5; round++) {
+    await Promise.all([...runningChildren].map((child) => stopChild(child, graceMs)));
+  }
+}
+
 export async function startChild(spec: ChildSpec): Promise<ChildProcess> {
+  if (closing) throw new StartError(`${spec.name} not started: the system is stopping`);
   const logFile = join(spec.logDir, `${spec.name}.log`);
   const log = createWriteStream(logFile, { flags: 'a', mode: 0o600 });
   const child = spawn(spec.command, spec.args, {
@@ -44,6 +60,10 @@ export async function startChild(spec: ChildSpec): Promise<ChildProcess> {
 
   const deadline = Date.now() + spec.timeoutMs;
   while (Date.now() < deadline) {
+    if (closing) {
+      child.kill('SIGKILL');
+      throw new StartError(`${spec.name} not started: the system is stopping`);
+    }
     if (exited !== undefined) {
       throw new StartError(`${spec.name} ${exited}. Last lines of ${logFile}:\n${tail(logFile)}`);
     }
@@ -57,7 +77,10 @@ export async function startChild(spec: ChildSpec): Promise<ChildProcess> {
 }
 
 export async function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) {
+    runningChildren.delete(child);
+    return;
+  }
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
   const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);

@@ -1,7 +1,12 @@
-// The local stand-in for Lambda's SQS event source: long-polls a queue, hands each batch to the
-// same handler AWS runs, and deletes every message not reported in batchItemFailures.
+// The local stand-in for Lambda's SQS event source: long-polls a queue and hands each message to
+// the same handler AWS runs, deleting it unless reported in batchItemFailures.
+//
+// Jobs run independently, as concurrent Lambda invocations would: each received message is
+// handled on its own (up to `concurrency` at once) and deleted the moment it is done, and the next
+// receive does not wait for the slowest job of the last one. So one slow job (a notice to an
+// unreachable sender waits for Timer F, 32 s) never delays another recipient's delivery.
 import {
-  DeleteMessageBatchCommand,
+  DeleteMessageCommand,
   type Message,
   ReceiveMessageCommand,
   type SQSClient,
@@ -9,7 +14,8 @@ import {
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 
 export interface QueuePoller {
-  stop(): Promise<void>;
+  /** Stops receiving; waits for jobs in flight at most `graceMs` (left to come back after their visibility timeout). */
+  stop(graceMs?: number): Promise<void>;
 }
 
 export function pollQueue(options: {
@@ -18,32 +24,54 @@ export function pollQueue(options: {
   queueArn: string;
   handler: (event: SQSEvent) => Promise<SQSBatchResponse>;
   onError: (error: unknown) => void;
-  batchSize?: number;
+  /** Jobs handled at once (Lambda's concurrency for this queue). */
+  concurrency?: number;
 }): QueuePoller {
+  const concurrency = options.concurrency ?? 10;
   let running = true;
+  const inFlight = new Set<Promise<void>>();
+  let wake: (() => void) | undefined;
+  const settled = () => {
+    wake?.();
+    wake = undefined;
+  };
+
+  const handle = async (message: Message) => {
+    try {
+      const result = await options.handler({ Records: [toRecord(message, options.queueArn)] });
+      if (result.batchItemFailures.length > 0) return; // it comes back after its backoff
+      await options.client.send(
+        new DeleteMessageCommand({ QueueUrl: options.queueUrl, ReceiptHandle: message.ReceiptHandle ?? '' }),
+      );
+    } catch (error) {
+      if (running) options.onError(error);
+    }
+  };
+
   const loop = (async () => {
     while (running) {
+      if (inFlight.size >= concurrency) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        continue;
+      }
       try {
         const { Messages = [] } = await options.client.send(
           new ReceiveMessageCommand({
             QueueUrl: options.queueUrl,
-            MaxNumberOfMessages: options.batchSize ?? 10,
+            MaxNumberOfMessages: Math.min(10, concurrency - inFlight.size),
             WaitTimeSeconds: 1,
             MessageSystemAttributeNames: ['All'],
             MessageAttributeNames: ['All'],
           }),
         );
-        if (Messages.length === 0) continue;
-        const result = await options.handler({ Records: Messages.map((m) => toRecord(m, options.queueArn)) });
-        const failed = new Set(result.batchItemFailures.map((failure) => failure.itemIdentifier));
-        const done = Messages.filter((m) => m.MessageId && !failed.has(m.MessageId));
-        if (done.length > 0) {
-          await options.client.send(
-            new DeleteMessageBatchCommand({
-              QueueUrl: options.queueUrl,
-              Entries: done.map((m, index) => ({ Id: String(index), ReceiptHandle: m.ReceiptHandle ?? '' })),
-            }),
-          );
+        for (const message of Messages) {
+          const job: Promise<void> = handle(message).finally(() => {
+            inFlight.delete(job);
+            settled();
+          });
+          inFlight.add(job);
         }
       } catch (error) {
         if (running) {
@@ -53,10 +81,17 @@ export function pollQueue(options: {
       }
     }
   })();
+
   return {
-    stop: async () => {
+    stop: async (graceMs = 3000) => {
       running = false;
-      await loop;
+      settled();
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, graceMs);
+      });
+      await Promise.race([Promise.all([loop, ...inFlight]), grace]);
+      clearTimeout(timer);
     },
   };
 }

@@ -295,6 +295,11 @@ describe('functions', () => {
   });
 });
 
+/** The replay check's grant: PutItem on nonce items only. */
+function isNonceGuard(statement: Statement): boolean {
+  return JSON.stringify(statement.Condition ?? {}).includes('NONCE#');
+}
+
 describe('least privilege', () => {
   it('grants no wildcard action, and a wildcard resource only where AWS has nothing narrower', () => {
     const statements = Object.values(resourcesOf(template, 'AWS::IAM::Policy')).flatMap(
@@ -343,9 +348,7 @@ describe('least privilege', () => {
         entry.trigger.method !== 'GET' &&
         entry.trigger.who.includes('operator');
       expect(entry.access.replayGuard === true, `${entry.name}: replayGuard`).toBe(changesState);
-      const guards = dynamoStatements(entry.name).filter((statement) =>
-        JSON.stringify(statement.Condition ?? {}).includes('NONCE#'),
-      );
+      const guards = dynamoStatements(entry.name).filter((statement) => isNonceGuard(statement));
       if (!changesState) {
         expect(guards, entry.name).toEqual([]);
         continue;

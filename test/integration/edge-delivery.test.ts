@@ -353,6 +353,19 @@ describe('POST /deliver over UDP and TCP', () => {
     expect(ua.received.every((copy) => copy.transport === 'tcp')).toBe(true);
   });
 
+  it('a tel: sender between two SIP ones: all 3 delivered in order, the tel: one From sip:…;user=phone', async () => {
+    const sent = batch(`sip:bob@${HOST}:${ua.udpPort}`);
+    const middle = sent.messages[1];
+    if (!middle) throw new Error('missing message');
+    middle.from = 'tel:+15551234';
+    const answer = await postDeliver(sent);
+    expect(answer.json.outcomes?.map((o) => o.status)).toEqual([200, 200, 200]);
+    expect(ua.requests.map((r) => getHeader(r, 'call-id'))).toEqual(sent.messages.map((m) => m.callId));
+    expect(parseNameAddr(getHeader(ua.requests[1] as SipRequest, 'from') ?? '').uri).toBe(
+      'sip:+15551234@example.com;user=phone',
+    );
+  });
+
   it('the UA answering 480 to the 2nd: outcomes [200, 480] and the 3rd is not sent', async () => {
     ua.answer = (_, index) => (index === 1 ? 480 : 200);
     const sent = batch(`sip:bob@${HOST}:${ua.tcpPort};transport=tcp`);
@@ -471,12 +484,29 @@ describe('POST /deliver refusals', () => {
     expect(ua.requests).toHaveLength(payload.messages.length);
   });
 
-  it('a bad body → 400 with a clear message', async () => {
-    const payload = { ...valid(), messages: [{ ...valid().messages[0], body: 'not base64!', date: 'soon' }] };
+  it('a message the edge cannot send gets its own outcome (606, with the reason) and the batch goes on', async () => {
+    const sent = valid();
+    const second = sent.messages[1];
+    if (!second) throw new Error('missing message');
+    const payload = {
+      ...sent,
+      messages: [sent.messages[0], { ...second, body: 'not base64!', date: 'soon' }, sent.messages[2]],
+    };
     const answer = await postDeliver(payload);
+    expect(answer.status).toBe(200);
+    expect(answer.json.outcomes?.map((o) => o.status)).toEqual([200, 606, 200]);
+    expect(answer.json.outcomes?.[1]?.reason).toMatch(/body: must be base64.*date/);
+    expect(ua.requests.map((r) => getHeader(r, 'call-id'))).toEqual([
+      sent.messages[0]?.callId,
+      sent.messages[2]?.callId,
+    ]);
+  });
+
+  it('a batch whose message has no id → 400 with a clear message', async () => {
+    const { id: _, ...noId } = valid().messages[0] ?? {};
+    const answer = await postDeliver({ ...valid(), messages: [noId] });
     expect(answer.status).toBe(400);
-    expect(answer.json.error?.message).toMatch(/messages\.0\.body: must be base64/);
-    expect(answer.json.error?.message).toMatch(/messages\.0\.date/);
+    expect(answer.json.error?.message).toMatch(/messages\.0\.id/);
   });
 
   it('not JSON → 400', async () => {

@@ -1,7 +1,7 @@
 // The whole local system (`npm start`) as a child process, on free ports with its own data
 // directory, for end-to-end tests.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -19,6 +19,13 @@ export interface RunningSystem {
   secret: string;
   env: Record<string, string>;
   output: () => string;
+  /** Every child's pid (read from runtime.json; restarts change them). */
+  runtime: () => RuntimePids;
+  /**
+   * Sends `signal` as a terminal's Ctrl-C does (to the whole process group, with `detached`) and
+   * awaits the exit: its code, and the signal if one ended it.
+   */
+  interrupt: (signal?: NodeJS.Signals) => Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Runs `holdover <args>` against this system and returns stdout (throws on a non-zero exit). */
   cli: (...args: string[]) => Promise<string>;
   /** Runs `holdover <args>` with `input` on stdin; never throws: the exit code and output. */
@@ -35,6 +42,18 @@ export interface SystemOptions {
   dataDir?: string;
   /** Keep the data directory when stopping. */
   keepData?: boolean;
+  /** Its own process group, so `interrupt` reaches every child as Ctrl-C in a terminal does. */
+  detached?: boolean;
+  /** Return as soon as it started starting (its signal handlers are in place), not once healthy. */
+  returnEarly?: boolean;
+}
+
+export interface RuntimePids {
+  pid: number;
+  edgePid: number;
+  sesPid: number;
+  dynamodbPid: number;
+  sqsPid: number;
 }
 
 export async function startSystem(options: SystemOptions = {}): Promise<RunningSystem> {
@@ -62,6 +81,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached ?? false,
   });
   child.stdout?.on('data', (chunk: Buffer) => {
     output += chunk.toString();
@@ -69,7 +89,9 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
   child.stderr?.on('data', (chunk: Buffer) => {
     output += chunk.toString();
   });
-  const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit) =>
+    child.once('exit', (code, signal) => resolveExit({ code, signal })),
+  );
 
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -82,7 +104,12 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
   };
 
   const deadline = Date.now() + 90_000;
-  for (;;) {
+  while (options.returnEarly && !output.includes('holdover: starting')) {
+    if (child.exitCode !== null || Date.now() > deadline)
+      throw new Error(`npm start did not start:\n${output}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  for (; !options.returnEarly; ) {
     if (child.exitCode !== null) throw new Error(`npm start exited early:\n${output}`);
     if (Date.now() > deadline) {
       await stop();
@@ -106,6 +133,14 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
     secret,
     env,
     output: () => output,
+    runtime: () => JSON.parse(readFileSync(join(dataDir, 'runtime.json'), 'utf8')) as RuntimePids,
+    interrupt: async (signal = 'SIGINT') => {
+      if (child.pid !== undefined) process.kill(options.detached ? -child.pid : child.pid, signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      const result = await exited;
+      clearTimeout(timer);
+      return result;
+    },
     cli: async (...args: string[]) => {
       const { stdout } = await run(process.execPath, [join(root, 'bin', 'holdover.mjs'), ...args], {
         cwd: root,

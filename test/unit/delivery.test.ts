@@ -143,6 +143,28 @@ describe('deliverBacklog', () => {
     );
   });
 
+  it('a message the edge cannot send (606) is bounced alone to its tel: sender; the ones behind it are delivered', async () => {
+    const { store, queue, edge, deps } = setup([200, 606, 200, 200], 0);
+    store.messages.push(
+      held(1),
+      held(2, { sender: 'tel:+15551234', senderUri: 'tel:+15551234', replyTo: 'sip:127.0.0.1:5071' }),
+      held(3),
+      held(4),
+    );
+    await expect(deliverBacklog(BOB, deps)).resolves.toMatchObject({ outcome: 'done', delivered: 3 });
+    expect(edge.sent.map((m) => [m.id, m.from])).toEqual([
+      ['m001', 'sip:alice@example.com;transport=tcp'],
+      ['m002', 'tel:+15551234'],
+      ['m003', 'sip:alice@example.com;transport=tcp'],
+      ['m004', 'sip:alice@example.com;transport=tcp'],
+    ]);
+    const bounces = queue.jobs.filter((job) => job.kind === 'notice' && job.reason === 'bounce');
+    expect(bounces).toHaveLength(1);
+    expect(bounces[0]?.kind === 'notice' && bounces[0].message.to).toBe('tel:+15551234');
+    expect(bounces[0]?.kind === 'notice' && bounces[0].target).toBe('sip:127.0.0.1:5071');
+    expect(store.messages.filter((m) => m.state === 'pending' || m.state === 'delivering')).toHaveLength(0);
+  });
+
   it('sends an IMDN delivery notification when the sender asked for one', async () => {
     const { store, queue, deps } = setup([], 0);
     store.messages.push(

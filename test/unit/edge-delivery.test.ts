@@ -1,6 +1,7 @@
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ClientOutcome } from '../../edge/client-transactions.ts';
 import {
+  checkMessage,
   type DeliverRequest,
   DeliverRequestSchema,
   Delivery,
@@ -9,6 +10,9 @@ import {
   endsBatch,
   type HeldMessageToDeliver,
   NoRouteError,
+  sipAddressOf,
+  UNSENDABLE_STATUS,
+  UnsendableError,
 } from '../../edge/delivery.ts';
 import { logger } from '../../edge/log.ts';
 import {
@@ -182,19 +186,57 @@ describe('the /deliver body schema', () => {
 
   it.each([
     ['no messages', { ...valid, messages: [] }],
-    ['a recipient that is not a SIP URI', { ...valid, recipient: 'bob' }],
-    ['a body that is not base64', { ...valid, messages: [held({ body: 'not base64!' })] }],
-    ['a date that is not ISO 8601', { ...valid, messages: [held({ date: 'yesterday' })] }],
-    ['a Call-ID with a space', { ...valid, messages: [held({ callId: 'a b' })] }],
-    ['a line break in fromName', { ...valid, messages: [held({ fromName: 'A\r\nVia: x' })] }],
-    ['a header that overrides Via', { ...valid, messages: [held({ headers: [{ name: 'v', value: 'x' }] })] }],
-    [
-      'a header value with a line break',
-      { ...valid, messages: [held({ headers: [{ name: 'X-A', value: 'a\nb' }] })] },
-    ],
-    ['a malformed content type', { ...valid, messages: [held({ contentType: 'text' })] }],
-  ])('refuses %s', (_, body) => {
+    ['a recipient that is not a URI', { ...valid, recipient: 'bob' }],
+    ['a target that is not a SIP URI', { ...valid, target: 'tel:+15551234' }],
+    ['a message without an id', { ...valid, messages: [{ ...held(), id: undefined }] }],
+    ['a message id with a space', { ...valid, messages: [held({ id: 'a b' })] }],
+  ])('refuses the whole batch for %s', (_, body) => {
     expect(DeliverRequestSchema.safeParse(body).success).toBe(false);
+  });
+
+  it.each([
+    'sip:alice@example.com',
+    'sips:alice@example.com',
+    'tel:+15551234',
+    'im:alice@example.com',
+    'pres:a@b.org',
+  ])('takes a sender %s', (from) => {
+    expect(checkMessage(held({ from })).from).toBe(from);
+    expect(
+      DeliverRequestSchema.safeParse({ ...valid, recipient: from, messages: [held({ to: from })] }).success,
+    ).toBe(true);
+  });
+
+  it.each([
+    ['a sender that is not a URI', held({ from: 'alice' }), /from: must be a URI/],
+    ['a body that is not base64', held({ body: 'not base64!' }), /body: must be base64/],
+    ['a date that is not ISO 8601', held({ date: 'yesterday' }), /date/],
+    ['a Call-ID with a space', held({ callId: 'a b' }), /callId/],
+    ['a line break in fromName', held({ fromName: 'A\r\nVia: x' }), /fromName: must be one line/],
+    ['a header that overrides Via', held({ headers: [{ name: 'v', value: 'x' }] }), /is set by the edge/],
+    ['a header value with a line break', held({ headers: [{ name: 'X-A', value: 'a\nb' }] }), /one line/],
+    ['a malformed content type', held({ contentType: 'text' }), /contentType/],
+  ])('takes the batch but finds %s unsendable, on its own', (_, message, reason) => {
+    expect(DeliverRequestSchema.safeParse({ ...valid, messages: [message] }).success).toBe(true);
+    expect(() => checkMessage(message)).toThrow(UnsendableError);
+    expect(() => checkMessage(message)).toThrow(reason);
+  });
+});
+
+describe('sipAddressOf (a From/To a UA can use)', () => {
+  it.each([
+    ['sip:alice@example.com;transport=tcp', 'sip:alice@example.com;transport=tcp'],
+    ['sips:alice@example.com', 'sips:alice@example.com'],
+    ['tel:+15551234', 'sip:+15551234@example.com;user=phone'],
+    ['tel:+1-555-1234', 'sip:+1-555-1234@example.com;user=phone'],
+    ['tel:7042;phone-context=example.com', 'sip:7042;phone-context=example.com@example.com;user=phone'],
+    ['im:alice@example.org', 'sip:alice@example.org'],
+    ['pres:alice@example.org', 'sip:alice@example.org'],
+    ['im:alice@example.org?subject=hi', 'sip:alice@example.org'],
+    ['im:nobody', 'im:nobody'],
+    ['mailto:alice@example.org', 'mailto:alice@example.org'],
+  ])('%s → %s', (uri, expected) => {
+    expect(sipAddressOf(uri, 'example.com')).toBe(expected);
   });
 });
 
@@ -322,6 +364,65 @@ describe('Delivery (one after another, stop rules)', () => {
     });
     expect(sent.map((target) => target.transport)).toEqual(['tcp', 'udp']);
     expect(outcomes[0]?.status).toBe(200);
+  });
+
+  it('answers a message it cannot send on its own (606) and goes on with the next, in order', async () => {
+    const { delivery, sent } = service([200, 200]);
+    const request = three();
+    request.messages[1] = { ...held({ id: 'm2', callId: 'm2@holdover' }), from: 'not a uri', body: '!' };
+    const lines: Array<{ id: string; status: number }> = [];
+    const outcomes = await delivery.deliver(request, (outcome) => lines.push(outcome));
+    expect(outcomes.map((outcome) => [outcome.id, outcome.status])).toEqual([
+      ['m1', 200],
+      ['m2', UNSENDABLE_STATUS],
+      ['m3', 200],
+    ]);
+    expect(outcomes[1]?.reason).toMatch(
+      /cannot send this message \(from: must be a URI.*body: must be base64/,
+    );
+    expect(lines).toHaveLength(3);
+    expect(sent.map((request) => getHeader(request, 'call-id'))).toEqual(['m1@holdover', 'm3@holdover']);
+  });
+
+  it("delivers a tel: sender as its SIP form in the recipient's domain, an im: sender as sip:", async () => {
+    const { delivery, sent } = service([]);
+    await delivery.deliver({
+      recipient: 'sip:bob@example.com',
+      target: 'sip:bob@127.0.0.1:5072',
+      messages: [
+        held({ id: 't1', from: 'tel:+15551234', fromName: 'Phone' }),
+        held({ id: 'i1', from: 'im:carol@example.org' }),
+      ],
+    });
+    expect(parseNameAddr(getHeader(sent[0] as SipRequest, 'from') ?? '')).toMatchObject({
+      displayName: 'Phone',
+      uri: 'sip:+15551234@example.com;user=phone',
+    });
+    expect(parseNameAddr(getHeader(sent[1] as SipRequest, 'from') ?? '').uri).toBe('sip:carol@example.org');
+    const wire = parseMessage(serializeRequest(sent[0] as SipRequest));
+    if (wire.kind !== 'request') throw new Error('expected a request');
+    expect(validateRequest(wire)).toBeNull();
+  });
+
+  it("sends a notice to a tel: addressee with a SIP To in the sender's domain; via a proxy as Request-URI", async () => {
+    const sent: SipRequest[] = [];
+    const delivery = new Delivery({
+      local: LOCAL,
+      outboundProxy: {
+        uri: 'sip:127.0.0.1:5070',
+        target: { transport: 'udp', host: '127.0.0.1', port: 5070 },
+      },
+      request: async (request) => {
+        sent.push(request);
+        return { status: 200, reason: 'OK' };
+      },
+    });
+    await delivery.deliver({
+      recipient: 'tel:+15551234',
+      messages: [held({ id: 'n1', from: 'sip:bob@example.com', to: 'tel:+15551234' })],
+    });
+    expect(sent[0]?.uri).toBe('sip:+15551234@example.com;user=phone');
+    expect(getHeader(sent[0] as SipRequest, 'to')).toBe('<sip:+15551234@example.com;user=phone>');
   });
 
   it('logs one line per message with id, Call-ID, status and ms, and never the body', async () => {
