@@ -21,6 +21,8 @@ function bundleIsFresh() {
 }
 
 async function loadCli() {
+  // HOLDOVER_CLI_FROM_SOURCE=1: always the TypeScript through tsx (development; bench/cli.ts)
+  if (process.env.HOLDOVER_CLI_FROM_SOURCE === '1') return fromSource();
   if (bundleIsFresh()) return import(pathToFileURL(bundle).href);
   try {
     const { buildCli } = await import('./build-cli.mjs');
@@ -28,6 +30,10 @@ async function loadCli() {
   } catch {
     // a read-only install: run from source instead
   }
+  return fromSource();
+}
+
+async function fromSource() {
   const { register } = await import('tsx/esm/api');
   register();
   return import('../local/cli.ts');
