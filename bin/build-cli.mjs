@@ -4,7 +4,7 @@
 // (the `prepare` script) and, when the bundle is missing or older than a source, by
 // bin/holdover.mjs itself. dist/cli.meta.json lists the sources, so freshness is checked cheaply.
 // Without esbuild (a production install) it does nothing: bin/holdover.mjs falls back to tsx.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -24,6 +24,7 @@ export async function buildCli() {
   const result = await esbuild.build({
     entryPoints: [join(root, 'local', 'cli.ts')],
     outfile: BUNDLE,
+    write: false,
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -34,8 +35,14 @@ export async function buildCli() {
     legalComments: 'none',
     logLevel: 'error',
   });
+  // Written aside and renamed, so a CLI started meanwhile never imports half a file.
+  const [output] = result.outputFiles;
   const sources = Object.keys(result.metafile.inputs).map((input) => join(root, input));
-  writeFileSync(META, JSON.stringify({ sources: [...sources, join(root, 'package.json')] }));
+  const suffix = `.${process.pid}.tmp`;
+  writeFileSync(BUNDLE + suffix, output.contents);
+  writeFileSync(META + suffix, JSON.stringify({ sources: [...sources, join(root, 'package.json')] }));
+  renameSync(BUNDLE + suffix, BUNDLE);
+  renameSync(META + suffix, META);
   return true;
 }
 

@@ -26,6 +26,8 @@ beforeAll(async () => {
     AWS_SECRET_ACCESS_KEY: 'local',
     POWERTOOLS_LOG_LEVEL: 'ERROR',
     POWERTOOLS_METRICS_DISABLED: 'true',
+    // as the construct sets it when an OIDC issuer is configured (API Gateway checked the token)
+    HOLDOVER_OIDC_CLAIM: 'email',
   });
   const [session, me, users, settings, credentials, stats, webConsole] = await Promise.all([
     import('../../functions/session.ts'),
@@ -62,6 +64,8 @@ interface Call {
   signed?: boolean;
   body?: unknown;
   aor?: string;
+  /** The verified claims API Gateway's JWT authorizer would hand over. */
+  oidcClaims?: Record<string, unknown>;
 }
 
 /** Invokes the handler of `routeKey` as API Gateway would, with a token or a v2 signature. */
@@ -81,7 +85,10 @@ async function call(routeKey: string, options: Call = {}) {
     rawQueryString: '',
     headers,
     ...(options.aor ? { pathParameters: { aor: options.aor } } : {}),
-    requestContext: { http: { method, path } } as APIGatewayProxyEventV2['requestContext'],
+    requestContext: {
+      http: { method, path },
+      ...(options.oidcClaims ? { authorizer: { jwt: { claims: options.oidcClaims, scopes: [] } } } : {}),
+    } as APIGatewayProxyEventV2['requestContext'],
     ...(body ? { body } : {}),
     isBase64Encoded: false,
   });
@@ -189,6 +196,17 @@ describe('who may call', () => {
     expect((await call('GET /v1/me', { token: minted.body.token })).body.aor).toBe(bob.aor);
     expect((await call('POST /v1/users/{aor}/token', { token: bob.token, aor: bob.aor })).status).toBe(403);
     expect((await call('GET /v1/me', { signed: true })).status).toBe(403);
+  });
+});
+
+describe('an OIDC issuer (in AWS)', () => {
+  it('names the user by the configured claim on their own routes, and reaches nothing else', async () => {
+    const olga = `olga-${ulid().toLowerCase()}`;
+    const me = await call('GET /v1/me', { oidcClaims: { email: `${olga}@example.com` } });
+    expect(me.status).toBe(200);
+    expect(me.body).toMatchObject({ aor: `sip:${olga}@example.com`, role: 'user' });
+    expect((await call('GET /v1/stats', { oidcClaims: { email: `${olga}@example.com` } })).status).toBe(403);
+    expect((await call('GET /v1/me', { oidcClaims: { sub: 'no-email' } })).status).toBe(401);
   });
 });
 
