@@ -117,6 +117,12 @@ export class Holdover extends Construct {
     const deliveryTimeout = props.deliveryTimeout ?? '32s';
     const mwiPollInterval = props.mwiPollInterval ?? '30s';
     checkProps({ ...props, expireAfter, deliveryTimeout, mwiPollInterval });
+    if (props.oidc && !/^https:\/\/[^/\s]+/.test(props.oidc.issuer)) {
+      throw new Error(`oidc.issuer must be the issuer's https:// URL, got "${props.oidc.issuer}"`);
+    }
+    if (props.oidc && props.oidc.audience.length === 0) {
+      throw new Error('oidc.audience must name at least one client id');
+    }
     const entries = props.functions ?? HOLDOVER_FUNCTIONS;
     const consumers = checkCatalogue(entries);
 
