@@ -208,6 +208,34 @@ describe('front doors reading HOLDOVER_*', () => {
     });
   });
 
+  it('map the OIDC issuer, and refuse half of it', () => {
+    const base = {
+      HOLDOVER_DOMAINS: 'example.com',
+      HOLDOVER_MAIL_FROM: 'holdover@example.com',
+      HOLDOVER_SIP_PROXY_CIDRS: '203.0.113.10/32',
+    };
+    const props = holdoverPropsFromEnvironment(
+      new Stack(),
+      { ...base, HOLDOVER_OIDC_ISSUER: 'https://login.example.com/', HOLDOVER_OIDC_AUDIENCE: 'a, b' },
+      RemovalPolicy.DESTROY,
+    );
+    expect(props.oidc).toEqual({ issuer: 'https://login.example.com/', audience: ['a', 'b'] });
+    expect(() =>
+      holdoverPropsFromEnvironment(
+        new Stack(),
+        { ...base, HOLDOVER_OIDC_ISSUER: 'https://x/' },
+        RemovalPolicy.DESTROY,
+      ),
+    ).toThrow(/needs HOLDOVER_OIDC_AUDIENCE/);
+    expect(() =>
+      holdoverPropsFromEnvironment(
+        new Stack(),
+        { ...base, HOLDOVER_OIDC_CLAIM: 'upn' },
+        RemovalPolicy.DESTROY,
+      ),
+    ).toThrow(/need HOLDOVER_OIDC_ISSUER/);
+  });
+
   it('warn when no outbound proxy is set, and leave the edge defaults to the construct', () => {
     const stack = new Stack();
     const props = holdoverPropsFromEnvironment(
