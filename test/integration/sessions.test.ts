@@ -183,7 +183,14 @@ describe('who may call', () => {
     expect(unsigned.status).toBe(401);
     expect(unsigned.body.error.message).toMatch(/sign in \(POST \/v1\/session\)/);
     expect((await call('GET /v1/me')).status).toBe(401);
-    const page = await call('GET /');
+    // a public route ignores a token, even a stale one
+    const bob = await person();
+    const again = await call('POST /v1/session', {
+      token: 'stale.token.here',
+      body: { aor: bob.aor, password: bob.password },
+    });
+    expect(again.status).toBe(200);
+    const page = await call('GET /', { token: 'stale.token.here' });
     expect(page.status).toBe(200);
     expect(page.headers['content-security-policy']).toContain("default-src 'none'");
     expect(page.headers['x-content-type-options']).toBe('nosniff');
