@@ -270,11 +270,11 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     entry: 'functions/session.ts',
     handler: 'signInHandler',
     trigger: { kind: 'http', method: 'POST', path: '/v1/session', who: ['public'] },
-    // GetItem: the user's HA1 and admin flag. Sessions: the failure counter (Get, Update, Put
-    // when an expired one starts over, Delete on success). The secret: the token key.
+    // GetItem: the user's HA1 and admin flag. Sessions: the attempt counter (Get; a conditional
+    // Put per attempt; Delete on success). The secret: the token key.
     access: {
       credentials: ['GetItem'],
-      sessions: ['GetItem', 'UpdateItem', 'PutItem', 'DeleteItem'],
+      sessions: ['GetItem', 'PutItem', 'DeleteItem'],
       signingSecret: true,
     },
   },

@@ -1,20 +1,14 @@
-// The SessionStore on the single table: failed sign-ins per AOR and revoked tokens per jti, each
+// The SessionStore on the single table: sign-in attempts per AOR and revoked tokens per jti, each
 // an item with a TTL (garbage collection only: reads ignore an item whose time has passed).
-//   SIGNIN#<aor>   SIGNIN    { count, lastAtMs, ttl }   ADD count on each failure
+//   SIGNIN#<aor>   SIGNIN    { count, nextAllowedMs, ttl }   replaced conditionally per attempt
 //   REVOKED#<jti>  REVOKED   { ttl = the token's expiry }
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import {
-  DeleteCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
-import type { SessionStore, SignInFailures } from '../core/session.ts';
+import type { SessionStore, SignInRecord } from '../core/session.ts';
 import { keys, TTL_ATTRIBUTE } from './table.ts';
 
-const FailuresItem = z.object({ count: z.number(), lastAtMs: z.number(), [TTL_ATTRIBUTE]: z.number() });
+const RecordItem = z.object({ count: z.number(), nextAllowedMs: z.number(), [TTL_ATTRIBUTE]: z.number() });
 const seconds = (ms: number) => Math.ceil(ms / 1000);
 
 export class DynamoSessionStore implements SessionStore {
@@ -23,7 +17,7 @@ export class DynamoSessionStore implements SessionStore {
     private readonly tableName: string,
   ) {}
 
-  async signInFailures(aor: string, nowMs: number): Promise<SignInFailures | undefined> {
+  async signInRecord(aor: string, nowMs: number): Promise<SignInRecord | undefined> {
     const { Item } = await this.client.send(
       new GetCommand({
         TableName: this.tableName,
@@ -32,40 +26,48 @@ export class DynamoSessionStore implements SessionStore {
       }),
     );
     if (!Item) return undefined;
-    const item = FailuresItem.parse(Item);
-    return item[TTL_ATTRIBUTE] * 1000 < nowMs ? undefined : { count: item.count, lastAtMs: item.lastAtMs };
+    const item = RecordItem.parse(Item);
+    return item[TTL_ATTRIBUTE] * 1000 < nowMs
+      ? undefined
+      : { count: item.count, nextAllowedMs: item.nextAllowedMs };
   }
 
-  async recordFailure(aor: string, nowMs: number, keepUntilMs: number): Promise<number> {
-    const Key = { pk: keys.signIn(aor), sk: keys.signInSk };
+  async claimAttempt(
+    aor: string,
+    seen: SignInRecord | undefined,
+    next: SignInRecord,
+    keepUntilMs: number,
+    nowMs: number,
+  ): Promise<boolean> {
     try {
-      const { Attributes } = await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key,
-          UpdateExpression: 'ADD #count :one SET lastAtMs = :now, #ttl = :ttl',
-          // an item past its TTL that DynamoDB has not deleted yet starts over (below)
-          ConditionExpression: 'attribute_not_exists(pk) OR #ttl >= :nowSeconds',
-          ExpressionAttributeNames: { '#count': 'count', '#ttl': TTL_ATTRIBUTE },
-          ExpressionAttributeValues: {
-            ':one': 1,
-            ':now': nowMs,
-            ':ttl': seconds(keepUntilMs),
-            ':nowSeconds': Math.floor(nowMs / 1000),
-          },
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      return FailuresItem.parse(Attributes).count;
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
       await this.client.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { ...Key, count: 1, lastAtMs: nowMs, [TTL_ATTRIBUTE]: seconds(keepUntilMs) },
+          Item: {
+            pk: keys.signIn(aor),
+            sk: keys.signInSk,
+            count: next.count,
+            nextAllowedMs: next.nextAllowedMs,
+            [TTL_ATTRIBUTE]: seconds(keepUntilMs),
+          },
+          // Still what this attempt read: nothing (or only an item past its TTL), or the same record.
+          ...(seen
+            ? {
+                ConditionExpression: '#count = :count AND nextAllowedMs = :next',
+                ExpressionAttributeNames: { '#count': 'count' },
+                ExpressionAttributeValues: { ':count': seen.count, ':next': seen.nextAllowedMs },
+              }
+            : {
+                ConditionExpression: 'attribute_not_exists(pk) OR #ttl < :nowSeconds',
+                ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
+                ExpressionAttributeValues: { ':nowSeconds': Math.floor(nowMs / 1000) },
+              }),
         }),
       );
-      return 1;
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
     }
   }
 

@@ -58,17 +58,31 @@ export class TokenRefusedError extends UnauthorizedError {
   }
 }
 
-/** Failed sign-ins of one AOR, kept by the store for FAILURE_MEMORY_MS after the last. */
-export interface SignInFailures {
+/**
+ * Sign-in attempts of one AOR not yet followed by a success, and when the next may be made.
+ * Kept by the store until FAILURE_MEMORY_MS (+ the longest wait) after the last attempt.
+ */
+export interface SignInRecord {
   count: number;
-  lastAtMs: number;
+  nextAllowedMs: number;
 }
 
-/** Port: sign-in failures and revoked tokens, each kept only as long as it matters (TTL). */
+/** Port: sign-in attempts and revoked tokens, each kept only as long as it matters (TTL). */
 export interface SessionStore {
-  signInFailures(aor: string, nowMs: number): Promise<SignInFailures | undefined>;
-  /** Adds one failure at `nowMs` (atomically); returns the count now. */
-  recordFailure(aor: string, nowMs: number, keepUntilMs: number): Promise<number>;
+  /** Undefined when there is none, or its time has passed. */
+  signInRecord(aor: string, nowMs: number): Promise<SignInRecord | undefined>;
+  /**
+   * Replaces the record with `next` only if it is still `seen` (undefined: there was none), in
+   * one conditional write; false if another attempt came in between. So attempts for one AOR
+   * are taken one at a time, and a burst of parallel guesses gets one.
+   */
+  claimAttempt(
+    aor: string,
+    seen: SignInRecord | undefined,
+    next: SignInRecord,
+    keepUntilMs: number,
+    nowMs: number,
+  ): Promise<boolean>;
   clearFailures(aor: string): Promise<void>;
   /** The token `jti` is refused from now until `untilMs` (its expiry). */
   revoke(jti: string, untilMs: number): Promise<void>;
@@ -167,9 +181,10 @@ export function passwordMatches(aor: string, storedSha256Ha1: string | undefined
 const WRONG = 'Wrong address or password';
 
 /**
- * Signs a person in with their SIP password. A wrong address and a wrong password answer alike;
+ * Signs a person in with their SIP password. A wrong address and a wrong password answer alike.
+ * Each attempt is counted before the password is looked at (and the count dropped on success);
  * after FREE_FAILURES failures for one AOR each attempt must wait (429 with the seconds left),
- * and a waiting attempt is refused before the password is looked at.
+ * and attempts for one AOR are taken one at a time.
  */
 export async function signIn(
   deps: { credentials: CredentialStore; sessions: SessionStore; secrets: readonly string[] },
@@ -182,20 +197,25 @@ export async function signIn(
   } catch {
     throw new UnauthorizedError(`${WRONG} (an address looks like sip:bob@example.com)`);
   }
-  const failures = await deps.sessions.signInFailures(aor, nowMs);
-  if (failures) {
-    const waitUntil = failures.lastAtMs + signInWaitMs(failures.count);
-    if (nowMs < waitUntil) throw new SignInThrottledError(Math.ceil((waitUntil - nowMs) / 1000));
+  const seen = await deps.sessions.signInRecord(aor, nowMs);
+  if (seen && nowMs < seen.nextAllowedMs) {
+    throw new SignInThrottledError(Math.ceil((seen.nextAllowedMs - nowMs) / 1000));
+  }
+  const count = (seen?.count ?? 0) + 1;
+  const wait = signInWaitMs(count);
+  const keepUntil = nowMs + FAILURE_MEMORY_MS + LONGEST_WAIT_MS;
+  if (
+    !(await deps.sessions.claimAttempt(aor, seen, { count, nextAllowedMs: nowMs + wait }, keepUntil, nowMs))
+  ) {
+    throw new SignInThrottledError(1); // another attempt for this address is being checked
   }
   const stored = await deps.credentials.getCredentials(aor);
   if (!passwordMatches(aor, stored?.ha1['SHA-256'], request.password) || stored === undefined) {
-    const count = await deps.sessions.recordFailure(aor, nowMs, nowMs + FAILURE_MEMORY_MS + LONGEST_WAIT_MS);
-    const wait = signInWaitMs(count);
     throw new UnauthorizedError(
       wait > 0 ? `${WRONG}; wait ${Math.ceil(wait / 1000)} s before trying again` : WRONG,
     );
   }
-  if (failures) await deps.sessions.clearFailures(aor);
+  await deps.sessions.clearFailures(aor);
   const { token, expiresAt } = await mintToken(
     deps.secrets,
     { aor, role: stored.admin ? 'admin' : 'user' },

@@ -61,7 +61,7 @@ const ALLOWED: Record<string, string[]> = {
   deleteCredentials: [...table('DeleteItem', 'PutItem'), ...TOKEN],
   listUsers: [...table('Query'), ...TOKEN],
   getCredentials: [...table('GetItem'), ...SECRET_READ],
-  signIn: [...table('DeleteItem', 'GetItem', 'PutItem', 'UpdateItem'), ...SECRET_READ],
+  signIn: [...table('DeleteItem', 'GetItem', 'PutItem'), ...SECRET_READ],
   signOut: [...table('GetItem', 'PutItem'), ...SECRET_READ],
   mintToken: [...table('GetItem', 'PutItem'), ...SECRET_READ],
   me: [...table('Query'), ...TOKEN],

@@ -1,5 +1,5 @@
-// The SessionStore adapter against DynamoDB Local: failures counted atomically per AOR and
-// forgotten after their time, revocations kept until the token's expiry and not after.
+// The SessionStore adapter against DynamoDB Local: sign-in attempts taken one at a time per AOR
+// (a conditional write) and forgotten after their time; revocations kept until the token's expiry.
 import { ulid } from 'ulid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoSessionStore } from '../../functions/adapters/dynamo-sessions.ts';
@@ -19,27 +19,33 @@ afterAll(async () => {
 const aor = () => `sip:s-${ulid().toLowerCase()}@example.com`;
 
 describe('DynamoSessionStore', () => {
-  it('counts concurrent failures of one AOR exactly, apart from other AORs, and clears them', async () => {
+  it('replaces a sign-in record only if it is still what the attempt read: one of a burst wins', async () => {
     const bob = aor();
     const now = Date.now();
-    const counts = await Promise.all(
-      Array.from({ length: 8 }, () => sessions.recordFailure(bob, now, now + 60_000)),
+    const first = { count: 1, nextAllowedMs: now };
+    expect(await sessions.claimAttempt(bob, undefined, first, now + 60_000, now)).toBe(true);
+    expect(await sessions.signInRecord(bob, now)).toEqual(first);
+    expect(await sessions.claimAttempt(bob, undefined, first, now + 60_000, now)).toBe(false);
+    const wins = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        sessions.claimAttempt(bob, first, { count: 2, nextAllowedMs: now }, now + 60_000, now),
+      ),
     );
-    expect(counts.sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
-    expect(await sessions.signInFailures(bob, now)).toEqual({ count: 8, lastAtMs: now });
-    expect(await sessions.signInFailures(aor(), now)).toBeUndefined();
+    expect(wins.filter(Boolean)).toHaveLength(1);
+    expect(await sessions.signInRecord(aor(), now)).toBeUndefined();
     await sessions.clearFailures(bob);
-    expect(await sessions.signInFailures(bob, now)).toBeUndefined();
+    expect(await sessions.signInRecord(bob, now)).toBeUndefined();
   });
 
-  it('forgets failures past their time, also before DynamoDB deletes the item', async () => {
+  it('forgets a record past its time, also before DynamoDB deletes the item', async () => {
     const bob = aor();
     const now = Date.now();
-    await sessions.recordFailure(bob, now, now + 10_000);
-    await sessions.recordFailure(bob, now, now + 10_000);
+    await sessions.claimAttempt(bob, undefined, { count: 3, nextAllowedMs: now }, now + 10_000, now);
     const later = now + 20_000;
-    expect(await sessions.signInFailures(bob, later)).toBeUndefined();
-    expect(await sessions.recordFailure(bob, later, later + 10_000)).toBe(1);
+    expect(await sessions.signInRecord(bob, later)).toBeUndefined();
+    expect(
+      await sessions.claimAttempt(bob, undefined, { count: 1, nextAllowedMs: later }, later + 10_000, later),
+    ).toBe(true);
   });
 
   it('refuses a revoked token until its expiry', async () => {

@@ -10,7 +10,7 @@ import {
   mintToken,
   passwordMatches,
   type SessionStore,
-  type SignInFailures,
+  type SignInRecord,
   signIn,
   signInWaitMs,
   TOKEN_LIFETIME_SECONDS,
@@ -24,19 +24,31 @@ const SECRET = 'session-test-secret-0123456789';
 const NOW = Date.parse('2026-12-01T10:00:00Z');
 
 class MemorySessions implements SessionStore {
-  failures = new Map<string, SignInFailures & { untilMs: number }>();
+  records = new Map<string, SignInRecord & { untilMs: number }>();
   revoked = new Map<string, number>();
-  async signInFailures(aor: string, nowMs: number) {
-    const entry = this.failures.get(aor);
-    return entry && entry.untilMs >= nowMs ? { count: entry.count, lastAtMs: entry.lastAtMs } : undefined;
+  current(aor: string, nowMs: number): SignInRecord | undefined {
+    const entry = this.records.get(aor);
+    return entry && entry.untilMs >= nowMs
+      ? { count: entry.count, nextAllowedMs: entry.nextAllowedMs }
+      : undefined;
   }
-  async recordFailure(aor: string, nowMs: number, keepUntilMs: number) {
-    const count = ((await this.signInFailures(aor, nowMs))?.count ?? 0) + 1;
-    this.failures.set(aor, { count, lastAtMs: nowMs, untilMs: keepUntilMs });
-    return count;
+  async signInRecord(aor: string, nowMs: number) {
+    return this.current(aor, nowMs);
+  }
+  async claimAttempt(
+    aor: string,
+    seen: SignInRecord | undefined,
+    next: SignInRecord,
+    keepUntilMs: number,
+    nowMs: number,
+  ) {
+    // compared and written in one step, as the store's conditional write is
+    if (JSON.stringify(this.current(aor, nowMs)) !== JSON.stringify(seen)) return false;
+    this.records.set(aor, { ...next, untilMs: keepUntilMs });
+    return true;
   }
   async clearFailures(aor: string) {
-    this.failures.delete(aor);
+    this.records.delete(aor);
   }
   async revoke(jti: string, untilMs: number) {
     this.revoked.set(jti, untilMs);
@@ -199,7 +211,17 @@ describe('signIn', () => {
     await expect(
       signIn(deps, { aor: 'sip:bob@example.com', password: 'bob password' }, clock + 2000),
     ).resolves.toHaveProperty('token');
-    expect(sessions.failures.has('sip:bob@example.com')).toBe(false); // a success starts over
+    expect(sessions.records.has('sip:bob@example.com')).toBe(false); // a success starts over
+  });
+
+  it('takes one of a burst of parallel guesses for one address', async () => {
+    const deps = { credentials, sessions: new MemorySessions(), secrets: [SECRET] };
+    const burst = await Promise.allSettled(
+      Array.from({ length: 20 }, () => signIn(deps, { aor: 'sip:bob@example.com', password: 'guess' }, NOW)),
+    );
+    const reasons = burst.map((result) => (result.status === 'rejected' ? result.reason : undefined));
+    expect(reasons.filter((reason) => reason instanceof SignInThrottledError).length).toBe(19);
+    expect(reasons.filter((reason) => !(reason instanceof SignInThrottledError)).length).toBe(1);
   });
 
   it('waits double each time, at most 15 minutes', () => {
