@@ -144,20 +144,7 @@ export async function identify(
   // A public route asks nothing (a stale token in the header changes nothing there).
   if (who.includes('public')) return { kind: 'public' };
   const headers = event.headers ?? {};
-  if (headers[SIGNATURE_HEADER] !== undefined) {
-    await verifySignedEvent(event, body, await signingSecrets(), nonces, now);
-    if (!who.includes('operator'))
-      throw new ForbiddenError('This route is for a signed-in person, not for signed calls');
-    return { kind: 'operator' };
-  }
-  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(headers.authorization ?? '')?.[1];
-  if (bearer !== undefined) {
-    const claims = await verifyToken(await signingSecrets(), bearer, now);
-    if (await sessionStore.isRevoked(claims.jti, now)) {
-      throw new TokenRefusedError('revoked', 'This token was signed out: sign in again');
-    }
-    return allowed({ kind: 'token', ...claims, via: 'session' }, who, pathParameters);
-  }
+  // In AWS with an OIDC issuer, API Gateway verified the organisation's token before we run.
   if (oidcClaim !== undefined) {
     const authorizer = JwtAuthorizerSchema.safeParse(Reflect.get(event.requestContext, 'authorizer'));
     const value = authorizer.success ? authorizer.data.jwt.claims[oidcClaim] : undefined;
@@ -165,6 +152,30 @@ export async function identify(
       const aor = normalizeAor(value.startsWith('sip:') ? value : `sip:${value}`);
       return allowed({ kind: 'token', aor, role: 'user', via: 'oidc' }, who, pathParameters);
     }
+  }
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(headers.authorization ?? '')?.[1];
+  const takesTokens = who.some((caller) => caller === 'admin' || caller === 'user' || caller === 'self');
+  if (headers[SIGNATURE_HEADER] !== undefined || (bearer === undefined && who.includes('operator'))) {
+    // The signature's own check names the fault (missing_header, clock_skew, mismatch, …).
+    try {
+      await verifySignedEvent(event, body, await signingSecrets(), nonces, now);
+    } catch (error) {
+      if (error instanceof SignatureRefusedError && error.reason === 'missing_header' && takesTokens) {
+        throw new SignatureRefusedError('missing_header', NO_CREDENTIALS);
+      }
+      throw error;
+    }
+    if (!who.includes('operator')) {
+      throw new ForbiddenError('This route is for a signed-in person, not for signed calls');
+    }
+    return { kind: 'operator' };
+  }
+  if (bearer !== undefined) {
+    const claims = await verifyToken(await signingSecrets(), bearer, now);
+    if (await sessionStore.isRevoked(claims.jti, now)) {
+      throw new TokenRefusedError('revoked', 'This token was signed out: sign in again');
+    }
+    return allowed({ kind: 'token', ...claims, via: 'session' }, who, pathParameters);
   }
   throw new UnauthorizedError(NO_CREDENTIALS);
 }
