@@ -15,7 +15,8 @@ export class ApiClient {
   constructor(
     private readonly baseUrl: string,
     private readonly secret: string,
-    private readonly timeoutMs = 10_000,
+    /** How long a call is waited for; a capture's deadline is set below it. */
+    readonly timeoutMs = 10_000,
   ) {}
 
   post(path: string, payload: unknown): Promise<ApiAnswer> {

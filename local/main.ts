@@ -188,13 +188,14 @@ function configureFunctionEnvironment(
 }
 
 async function functionRoutes(config: LocalConfig, isReady: () => boolean): Promise<Route[]> {
-  const [capture, users, stats, health, presence, settings] = await Promise.all([
+  const [capture, users, stats, health, presence, settings, dead] = await Promise.all([
     import('../functions/capture.ts'),
     import('../functions/users.ts'),
     import('../functions/stats.ts'),
     import('../functions/health.ts'),
     import('../functions/presence.ts'),
     import('../functions/settings.ts'),
+    import('../functions/dead.ts'),
   ]);
   const localHealth = async (event: APIGatewayProxyEventV2) => {
     if (!isReady()) return json(503, { status: 'starting' });
@@ -220,6 +221,9 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
     { method: 'PUT', path: '/v1/users/{aor}/settings', handler: settings.putHandler },
     { method: 'POST', path: '/v1/presence', handler: presence.handler },
     { method: 'GET', path: '/v1/stats', handler: stats.handler },
+    { method: 'GET', path: '/v1/dead', handler: dead.listHandler },
+    { method: 'DELETE', path: '/v1/dead/{id}', handler: dead.purgeOneHandler },
+    { method: 'DELETE', path: '/v1/dead', handler: dead.purgeAllHandler },
   ];
 }
 

@@ -11,6 +11,8 @@
 // The user's own items sort before MSG#, so one query (sk < MSG#) reads them all.
 //   DEDUPE#<key>       DEDUPE                          Call-ID+CSeq / IMDN Message-ID → first message id
 //   (gsi1) VACATION    <until>                         on the #SETTINGS item while a vacation is set
+//   (gsi1) DEAD        <id>                            on a dead letter (a bounce whose notice failed
+//                                                      for good), instead of its expiry entry; no TTL
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 
 export const EXPIRY_INDEX = 'gsi1';
@@ -64,6 +66,7 @@ export const keys = {
   },
   expirySk: (expiresAt: string, id: string) => `${expiresAt}#${id}`,
   vacationIndex: 'VACATION',
+  deadIndex: 'DEAD',
 };
 
 export function epochSeconds(iso: string): number {

@@ -184,10 +184,11 @@ describe('DynamoStore against DynamoDB Local', () => {
     for (const message of messages) await store.hold(message, guard(message));
     const deliverable = await store.deliverable(aor, 30);
     expect(deliverable.map((m) => m.id)).toEqual(messages.map((m) => m.id));
-    const owned = await store.markDelivering(deliverable);
+    await expect(store.acquireLease(aor, 'run-1', 60_000)).resolves.toBe(true);
+    const owned = await store.markDelivering(deliverable, 'run-1');
     expect(owned).toHaveLength(30);
     expect(owned.every((m) => m.state === 'delivering')).toBe(true);
-    await store.releaseToPending(owned.slice(20));
+    await store.releaseToPending(owned.slice(20), 'run-1');
     await store.removeDelivered(owned); // only the 20 still delivering go
     const left = await store.listHeld(aor);
     expect(left.messages.map((m) => [m.id, m.state])).toEqual(

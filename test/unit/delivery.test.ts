@@ -103,7 +103,7 @@ describe('deliverBacklog', () => {
     expect(store.leases.size).toBe(0);
   });
 
-  it('stops at 480, keeps the rest pending in order, and marks the user away', async () => {
+  it('stops at 480, keeps the rest pending in order, and leaves presence alone', async () => {
     const { store, edge, deps } = setup([200, 480], 4);
     await expect(deliverBacklog(BOB, deps)).resolves.toEqual({
       outcome: 'unreachable',
@@ -116,9 +116,10 @@ describe('deliverBacklog', () => {
       ['m003', 'pending'],
       ['m004', 'pending'],
     ]);
-    expect(store.presence.get(BOB)?.unreachable).toBe(true);
-    // held again now: a second run delivers nothing
-    await expect(deliverBacklog(BOB, deps)).resolves.toMatchObject({ outcome: 'held', state: 'away' });
+    // presence comes from REGISTER/PUBLISH only: a UA that dropped a re-sent duplicate (408) is
+    // not marked away; the job is retried with backoff (functions/deliver.ts)
+    expect(store.presence.get(BOB)?.version).toBe(1);
+    await expect(deliverBacklog(BOB, deps)).resolves.toMatchObject({ outcome: 'done', delivered: 3 });
   });
 
   it('keeps messages and asks for a retry on 5xx', async () => {
@@ -132,15 +133,21 @@ describe('deliverBacklog', () => {
     const { store, queue, edge, deps } = setup([200, 415, 200]);
     await expect(deliverBacklog(BOB, deps)).resolves.toEqual({ outcome: 'done', delivered: 2 });
     expect(edge.sent).toHaveLength(3);
-    expect(store.messages).toHaveLength(0);
+    // kept, bounced, until its notice settles it
+    expect(store.messages.map((m) => [m.id, m.state, m.bounce?.status])).toEqual([['m002', 'bounced', 415]]);
     expect(queue.jobs).toHaveLength(1);
     const [bounce] = queue.jobs;
     expect(bounce?.kind === 'notice' && bounce.reason).toBe('bounce');
     expect(bounce?.kind === 'notice' && bounce.target).toBe('sip:127.0.0.1:5070');
     expect(bounce?.kind === 'notice' && bounce.message.to).toBe('sip:alice@example.com');
-    expect(bounce?.kind === 'notice' && Buffer.from(bounce.message.body, 'base64').toString()).toMatch(
-      /could not be delivered \(415/,
-    );
+    expect(bounce?.kind === 'notice' && bounce.settles).toEqual({
+      recipient: BOB,
+      receivedAt: '2026-11-21T10:00:02.000Z',
+      id: 'm002',
+    });
+    const text = bounce?.kind === 'notice' ? Buffer.from(bounce.message.body, 'base64').toString() : '';
+    expect(text).toMatch(/could not be delivered \(415/);
+    expect(text).toContain('> message 2'); // the original text, quoted
   });
 
   it('sends an IMDN delivery notification when the sender asked for one', async () => {
@@ -174,6 +181,8 @@ describe('deliverBacklog', () => {
     });
     await store.acquireLease(BOB, 'someone-else', 60_000);
     await expect(deliverBacklog(BOB, deps)).resolves.toEqual({ outcome: 'busy' });
+    // nor can a run without the lease mark a message
+    await expect(store.markDelivering([held(1)], 'not-the-holder')).rejects.toThrow('lease');
     expect(edge.sent).toHaveLength(0);
   });
 
