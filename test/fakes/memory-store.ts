@@ -18,6 +18,7 @@ import {
   type HeldPage,
   type HeldStats,
   type HoldGuard,
+  type HoldOptions,
   type HoldOutcome,
   LeaseLostError,
   type MessageStore,
@@ -41,7 +42,7 @@ export class MemoryStore
   readonly claimedAt = new Map<string, number>();
   now: () => number = Date.now;
 
-  async hold(message: HeldMessage, guard: HoldGuard): Promise<HoldOutcome> {
+  async hold(message: HeldMessage, guard: HoldGuard, _options?: HoldOptions): Promise<HoldOutcome> {
     for (const key of guard.dedupeKeys) {
       const first = this.dedupe.get(key);
       if (first) return { outcome: 'duplicate', id: first.id, expiresAt: first.expiresAt };

@@ -220,4 +220,55 @@ describe('deliverBacklog', () => {
       ['m005', 'pending'],
     ]);
   });
+
+  it('looks again after releasing the lease: a message captured meanwhile starts a new run', async () => {
+    const { store, queue, deps } = setup([], 1);
+    const release = store.releaseLease.bind(store);
+    store.releaseLease = async (recipient, owner) => {
+      // captured after the run's last look; its own capture found the lease held (busy)
+      store.messages.push(held(9));
+      return release(recipient, owner);
+    };
+    await expect(deliverBacklog(BOB, deps)).resolves.toEqual({ outcome: 'done', delivered: 1, requeued: true });
+    expect(queue.jobs).toEqual([{ kind: 'deliver', recipient: BOB }]);
+  });
+
+  it('does not look again after the UA stopped the run (408), so it cannot loop', async () => {
+    const { queue, deps } = setup([408], 2);
+    await expect(deliverBacklog(BOB, deps)).resolves.toMatchObject({ outcome: 'unreachable', status: 408 });
+    expect(queue.jobs).toEqual([]);
+  });
+
+  it('renews the lease while a slow batch is in flight, so a second worker never takes it over', async () => {
+    const { store, deps } = setup([], 4);
+    store.now = Date.now;
+    store.presence.set(BOB, {
+      registration: { contact: 'sip:bob@127.0.0.1:5072', expiresAt: '2099-01-01T00:00:00Z' },
+      version: 1,
+      updatedAt: '',
+    });
+    const slow: Edge = {
+      async deliver(request) {
+        await new Promise((resolve) => setTimeout(resolve, 250)); // > 2 lease lifetimes
+        return { outcomes: request.messages.map((m) => ({ id: m.id, status: 200, reason: 'OK' })), complete: true };
+      },
+    };
+    const sent: string[] = [];
+    const counting: Edge = {
+      deliver: async (request) => {
+        sent.push(...request.messages.map((m) => m.id));
+        return slow.deliver(request);
+      },
+    };
+    const fast = { ...deps, edge: counting, now: Date.now, leaseMs: 100, heartbeatMs: 30 };
+    const first = deliverBacklog(BOB, fast);
+    const others: Array<Awaited<ReturnType<typeof deliverBacklog>>> = [];
+    for (let i = 0; i < 8; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      others.push(await deliverBacklog(BOB, fast));
+    }
+    await expect(first).resolves.toMatchObject({ outcome: 'done', delivered: 4 });
+    expect(sent).toEqual(['m001', 'm002', 'm003', 'm004']); // each once, in order
+    expect(others.filter((run) => run.outcome !== 'busy' && run.outcome !== 'done')).toEqual([]);
+  });
 });
