@@ -10,9 +10,9 @@ import { deliveryQueue } from './adapters/queue.ts';
 import { signingSecret } from './adapters/secret.ts';
 import { RetryLater, sqsConsumer } from './adapters/sqs-batch.ts';
 import { store } from './adapters/store.ts';
-import { type DeliveryEvent, deliverBacklog, RetryLaterError } from './core/delivery.ts';
+import { type DeliveryEvent, RetryLaterError } from './core/delivery.ts';
+import { type DeliveryJobResult, runDeliveryJob } from './core/delivery-jobs.ts';
 import { type DeliveryJob, DeliveryJobSchema } from './core/jobs.ts';
-import { sendNotice } from './core/notice-delivery.ts';
 
 const queueUrl = requireEnv('HOLDOVER_DELIVERY_QUEUE_URL');
 const edge = new HttpEdge(requireEnv('HOLDOVER_EDGE_URL'), signingSecret);
@@ -20,11 +20,6 @@ const viaProxy = envOr('OUTBOUND_PROXY', '') !== '';
 const ulid = monotonicFactory();
 /** The delivery lease; renewed every third of it while the edge sends a batch. */
 const LEASE_MS = 120_000;
-/**
- * Runs retried after the UA did not take a message (408/480) before waiting for the user's next
- * REGISTER or PUBLISH, which starts a run while messages wait (or for expiry and email).
- */
-const UNREACHABLE_RETRIES = 3;
 
 const deps = {
   users: store,
@@ -52,43 +47,31 @@ const deps = {
 };
 
 async function run(job: DeliveryJob, receiveCount: number): Promise<void> {
-  if (job.kind === 'deliver') {
-    let result: Awaited<ReturnType<typeof deliverBacklog>>;
-    try {
-      result = await deliverBacklog(job.recipient, deps);
-    } catch (error) {
-      if (error instanceof RetryLaterError) throw new RetryLater(error.message);
-      throw error;
-    }
-    // Another worker holds the recipient and looks again after it releases the lease; this job
-    // comes back only once that lease would have run out (its worker may have crashed).
-    if (result.outcome === 'busy') {
-      await deliveryQueue.enqueue(job, LEASE_MS / 1000);
-      logger.info('recipient busy with another worker', { recipient: job.recipient });
-      return;
-    }
-    if (result.outcome === 'unreachable' && receiveCount <= UNREACHABLE_RETRIES) {
-      throw new RetryLater(`recipient UA answered ${result.status}; trying again later`);
-    }
-    logger.info('delivery run ended', { recipient: job.recipient, ...result });
-    return;
-  }
-  let result: Awaited<ReturnType<typeof sendNotice>>;
+  let result: DeliveryJobResult;
   try {
-    result = await sendNotice(job, receiveCount, { edge, bounces: store, viaProxy });
+    result = await runDeliveryJob(job, receiveCount, deps);
   } catch (error) {
     if (error instanceof RetryLaterError) throw new RetryLater(error.message);
     throw error;
   }
-  const context = { reason: job.reason, callId: job.message.callId, status: result.status };
-  const settled = result.settled ? { bouncedMessage: job.settles?.id, settled: result.settled } : {};
-  if (result.outcome === 'sent') {
+  if (result.kind === 'run') {
+    logger.info('delivery run ended', {
+      recipient: job.kind === 'deliver' ? job.recipient : '',
+      ...result.run,
+    });
+    return;
+  }
+  if (job.kind !== 'notice') return;
+  const { notice } = result;
+  const context = { reason: job.reason, callId: job.message.callId, status: notice.status };
+  const settled = notice.settled ? { bouncedMessage: job.settles?.id, settled: notice.settled } : {};
+  if (notice.outcome === 'sent') {
     metrics.addMetric('noticeSent', MetricUnit.Count, 1);
     logger.info('notice sent', { ...context, ...settled });
   } else {
     metrics.addMetric('noticeRefused', MetricUnit.Count, 1);
-    if (result.settled === 'dead') metrics.addMetric('deadLetters', MetricUnit.Count, 1);
-    logger.warn('notice failed for good', { ...context, why: result.reason, ...settled });
+    if (notice.settled === 'dead') metrics.addMetric('deadLetters', MetricUnit.Count, 1);
+    logger.warn('notice failed for good', { ...context, why: notice.reason, ...settled });
   }
 }
 

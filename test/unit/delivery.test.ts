@@ -229,7 +229,11 @@ describe('deliverBacklog', () => {
       store.messages.push(held(9));
       return release(recipient, owner);
     };
-    await expect(deliverBacklog(BOB, deps)).resolves.toEqual({ outcome: 'done', delivered: 1, requeued: true });
+    await expect(deliverBacklog(BOB, deps)).resolves.toEqual({
+      outcome: 'done',
+      delivered: 1,
+      requeued: true,
+    });
     expect(queue.jobs).toEqual([{ kind: 'deliver', recipient: BOB }]);
   });
 
@@ -250,7 +254,10 @@ describe('deliverBacklog', () => {
     const slow: Edge = {
       async deliver(request) {
         await new Promise((resolve) => setTimeout(resolve, 250)); // > 2 lease lifetimes
-        return { outcomes: request.messages.map((m) => ({ id: m.id, status: 200, reason: 'OK' })), complete: true };
+        return {
+          outcomes: request.messages.map((m) => ({ id: m.id, status: 200, reason: 'OK' })),
+          complete: true,
+        };
       },
     };
     const sent: string[] = [];
