@@ -196,6 +196,10 @@ describe('sweeper and email', () => {
     });
     expect(notices.jobs).toHaveLength(1);
     expect(notices.jobs[0]?.kind === 'notice' && notices.jobs[0].message.to).toBe('sip:alice@example.com');
+    // kept, bounced, until the notice's outcome settles it (DESIGN.md "Message lifecycle")
+    const [kept] = (await store.listHeld(dave)).messages;
+    expect(kept?.state).toBe('bounced');
+    expect(notices.jobs[0]?.kind === 'notice' && notices.jobs[0].settles?.id).toBe(kept?.id);
   });
 
   it('sweeps a vacationer’s messages at once, before they expire', async () => {
