@@ -351,3 +351,138 @@ describe('message lifecycle (property)', () => {
       ).toBeGreaterThan(0);
   }, 120_000);
 });
+
+describe('nothing strands (property, scheduled interleavings)', () => {
+  /** Every store and queue call takes effect only when the scheduler lets it: any interleaving. */
+  function scheduled<T extends object>(target: T, s: fc.Scheduler): T {
+    return new Proxy(target, {
+      get(object, property, receiver) {
+        const value = Reflect.get(object, property, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) =>
+          s.schedule(Promise.resolve(String(property))).then(() => value.apply(object, args));
+      },
+    });
+  }
+
+  it('a capture racing a REGISTER, a PUBLISH open and a running delivery leaves a run queued for it', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.scheduler(),
+        fc.integer({ min: 1, max: 3 }),
+        fc.constantFrom('register' as const, 'publish-open' as const, 'already-online' as const),
+        async (s, captures, race) => {
+          const aor = USERS[0];
+          const store = new MemoryStore();
+          store.now = () => T0;
+          const jobs: DeliveryJob[] = [];
+          // a job put off (a busy recipient's, after the lease) is not a prompt run: left aside
+          const later: DeliveryJob[] = [];
+          const queue = {
+            enqueue: async (job: DeliveryJob, delaySeconds?: number) =>
+              void (delaySeconds ? later : jobs).push(job),
+          };
+          const delivered: string[] = [];
+          const edge: Edge = {
+            async deliver(request) {
+              delivered.push(...request.messages.map((m) => m.id));
+              return {
+                outcomes: request.messages.map((m) => ({ id: m.id, status: 200, reason: 'OK' })),
+                complete: true,
+              };
+            },
+          };
+          const registration = {
+            contact: 'sip:ua@127.0.0.1:5072',
+            expiresAt: new Date(T0 + HOUR).toISOString(),
+          };
+          if (race === 'publish-open')
+            store.presence.set(aor, { registration, published: 'busy', version: 1, updatedAt: '' });
+          if (race === 'already-online') {
+            store.presence.set(aor, { registration, version: 1, updatedAt: '' });
+            jobs.push({ kind: 'deliver', recipient: aor }); // a run about to start
+          }
+          let ids = 0;
+          const newId = () => String(++ids).padStart(6, '0');
+          const racingStore = scheduled(store, s);
+          const racingQueue = scheduled(queue, s);
+          const deliveryDeps: DeliveryDeps = {
+            users: racingStore,
+            store: racingStore,
+            queue: racingQueue,
+            edge,
+            now: () => T0,
+            newId,
+            viaProxy: false,
+            batchSize: 2,
+            leaseMs: 120_000,
+          };
+          const accepted: string[] = [];
+          const work: Array<Promise<unknown>> = [];
+          for (let i = 0; i < captures; i++) {
+            work.push(
+              captureMessage(
+                {
+                  callId: `c${i}`,
+                  cseq: 1,
+                  from: 'sip:alice@example.com',
+                  to: aor,
+                  contentType: 'text/plain',
+                  body: Buffer.from(`m${i}`),
+                },
+                {
+                  store: racingStore,
+                  users: racingStore,
+                  queue: racingQueue,
+                  policy: {
+                    domains: new Set(['example.com']),
+                    defaultExpireAfterMs: HOUR,
+                    maxBodyBytes: 65_536,
+                    quota: 100,
+                  },
+                  now: () => T0,
+                  newId,
+                },
+              ).then((result) => result.status === 'held' && accepted.push(result.id)),
+            );
+          }
+          if (race === 'register')
+            work.push(
+              updatePresence(
+                { aor, state: 'online', contact: registration.contact, expires: 3600, source: 'register' },
+                { users: racingStore, queue: racingQueue, now: () => T0 },
+              ),
+            );
+          if (race === 'publish-open')
+            work.push(
+              updatePresence(
+                { aor, state: 'online', source: 'publish' },
+                { users: racingStore, queue: racingQueue, now: () => T0 },
+              ),
+            );
+          // two workers take each job as it appears, while the captures and presence still run
+          const worker = async () => {
+            for (let taken = 0; taken < 20; taken++) {
+              await s.schedule(Promise.resolve('worker'));
+              const job = jobs.shift();
+              if (job === undefined) {
+                if (await Promise.race([Promise.all(work).then(() => true), Promise.resolve(false)])) return;
+                continue;
+              }
+              await runDeliveryJob(job, 1, deliveryDeps);
+            }
+          };
+          await s.waitFor(Promise.all([...work, worker(), worker()]));
+          // Quiet now: only the jobs queued for now run (within seconds). None may be missing.
+          for (let round = 0; round < 10 && jobs.length > 0; round++) {
+            const job = jobs.shift();
+            if (job) await runDeliveryJob(job, 1, { ...deliveryDeps, users: store, store, queue });
+          }
+          expect(store.messages.map((m) => [m.id, m.state])).toEqual([]);
+          expect([...new Set(delivered)].sort()).toEqual([...accepted].sort());
+        },
+      ),
+      { numRuns: 300 },
+    );
+  }, 120_000);
+});
