@@ -137,7 +137,8 @@ async function onMessage(
   let answer: ApiAnswer;
   pendingCaptures++;
   try {
-    const deadline = Date.now() + Math.max(1000, options.api.timeoutMs - CAPTURE_DEADLINE_MARGIN_MS);
+    const waitMs = Number.isFinite(options.api.timeoutMs) ? options.api.timeoutMs : 10_000;
+    const deadline = Date.now() + Math.max(1000, waitMs - CAPTURE_DEADLINE_MARGIN_MS);
     answer = await options.api.post('/v1/messages', { ...payload, deadline });
   } catch (error) {
     if (!(error instanceof ApiUnavailableError)) throw error;
