@@ -56,17 +56,11 @@ export async function sendNotice(job: NoticeJob, attempt: number, deps: NoticeDe
   const attempts = deps.attempts ?? NOTICE_ATTEMPTS;
   if (transient && attempt < attempts) throw new RetryLaterError(`notice answered ${status} ${reason}`);
   // A notice refused for good is not answered with another notice (no loops).
-  return failed(
-    job,
-    status,
-    transient
-      ? `the notice to the sender failed ${attempts} times (last: ${status || ''} ${reason})`.replace(
-          '  ',
-          ' ',
-        )
-      : `the sender's UA refused the notice (${status} ${reason})`,
-    deps,
-  );
+  const last = status === 0 ? reason : `${status} ${reason}`;
+  const why = transient
+    ? `the notice to the sender failed ${attempts} times (last: ${last})`
+    : `the sender's UA refused the notice (${last})`;
+  return failed(job, status, why, deps);
 }
 
 async function failed(
