@@ -115,7 +115,13 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     arbitrary: fc.record({
       op: fc.constant('presence' as const),
       user: fc.nat(2),
-      change: fc.constantFrom('register' as const, 'unregister' as const, 'busy' as const, 'open' as const),
+      change: fc.constantFrom(
+        'register' as const,
+        'register' as const,
+        'unregister' as const,
+        'busy' as const,
+        'open' as const,
+      ),
     }),
   },
   { weight: 5, arbitrary: fc.record({ op: fc.constant('deliveryJob' as const), crashAfter }) },
