@@ -54,14 +54,11 @@ async function run(job: DeliveryJob, receiveCount: number): Promise<void> {
     if (error instanceof RetryLaterError) throw new RetryLater(error.message);
     throw error;
   }
-  if (result.kind === 'run') {
-    logger.info('delivery run ended', {
-      recipient: job.kind === 'deliver' ? job.recipient : '',
-      ...result.run,
-    });
+  if (job.kind === 'deliver') {
+    if (result.kind === 'run') logger.info('delivery run ended', { recipient: job.recipient, ...result.run });
     return;
   }
-  if (job.kind !== 'notice') return;
+  if (result.kind !== 'notice') return;
   const { notice } = result;
   const context = { reason: job.reason, callId: job.message.callId, status: notice.status };
   const settled = notice.settled ? { bouncedMessage: job.settles?.id, settled: notice.settled } : {};
