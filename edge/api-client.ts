@@ -16,7 +16,8 @@ export class ApiClient {
     private readonly baseUrl: string,
     /** HOLDOVER_SECRET; of a list, the first signs. */
     private readonly secret: string,
-    private readonly timeoutMs = 10_000,
+    /** How long a call is waited for; a capture's deadline is set below it. */
+    readonly timeoutMs = 10_000,
   ) {}
 
   post(path: string, payload: unknown): Promise<ApiAnswer> {

@@ -36,6 +36,13 @@ export interface EdgeOptions {
 
 let pendingCaptures = 0;
 
+/**
+ * The capture function must have answered this long before the edge stops waiting: it refuses to
+ * store past the deadline and cuts its store write off at it, so a MESSAGE answered 503 is not
+ * stored (and if a write still lands, the resent MESSAGE is a duplicate, answered 202).
+ */
+const CAPTURE_DEADLINE_MARGIN_MS = 2000;
+
 export const ALLOWED_METHODS = ['MESSAGE', 'OPTIONS', 'REGISTER', 'PUBLISH', 'SUBSCRIBE'];
 const ACCEPTED_TYPES = 'text/plain, text/html, message/cpim, application/im-iscomposing+xml';
 const IS_COMPOSING = 'application/im-iscomposing+xml';
@@ -140,7 +147,9 @@ async function onMessage(
   let answer: ApiAnswer;
   pendingCaptures++;
   try {
-    answer = await options.api.post('/v1/messages', payload);
+    const waitMs = Number.isFinite(options.api.timeoutMs) ? options.api.timeoutMs : 10_000;
+    const deadline = Date.now() + Math.max(1000, waitMs - CAPTURE_DEADLINE_MARGIN_MS);
+    answer = await options.api.post('/v1/messages', { ...payload, deadline });
   } catch (error) {
     if (!(error instanceof ApiUnavailableError)) throw error;
     logger.error('capture API unavailable', { callId, error: error.message });

@@ -210,6 +210,29 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     access: signedRead('Scan'),
   },
   {
+    name: 'dead',
+    entry: 'functions/dead.ts',
+    handler: 'listHandler',
+    trigger: { kind: 'http', method: 'GET', path: '/v1/dead' },
+    // The dead letters' list lives in gsi1 (DEAD); BatchGetItem reads the letters themselves.
+    access: { table: ['BatchGetItem'], expiryIndex: ['Query'], signingSecret: true },
+  },
+  {
+    name: 'deadPurgeOne',
+    entry: 'functions/dead.ts',
+    handler: 'purgeOneHandler',
+    trigger: { kind: 'http', method: 'DELETE', path: '/v1/dead/{id}' },
+    // The letter's key from gsi1, then a Delete conditional on `dead`.
+    access: { table: ['DeleteItem'], expiryIndex: ['Query'], signingSecret: true, replayGuard: true },
+  },
+  {
+    name: 'deadPurgeAll',
+    entry: 'functions/dead.ts',
+    handler: 'purgeAllHandler',
+    trigger: { kind: 'http', method: 'DELETE', path: '/v1/dead' },
+    access: { table: ['DeleteItem'], expiryIndex: ['Query'], signingSecret: true, replayGuard: true },
+  },
+  {
     name: 'health',
     entry: 'functions/health.ts',
     handler: 'handler',
@@ -232,10 +255,10 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     // several batches; the queue's visibility timeout follows (6×).
     timeoutSeconds: 300,
     access: {
-      // Query: the user's items and the deliverable messages. PutItem/DeleteItem: the lease;
-      // PutItem also the conditional presence (unreachable). TransactWriteItems of conditional
-      // Updates (pending→delivering→pending) and of Deletes with the counter's Update.
-      table: ['Query', 'PutItem', 'DeleteItem', 'UpdateItem'],
+      // Query: the user's items and the deliverable messages. PutItem/DeleteItem: the lease.
+      // TransactWriteItems of conditional Updates (pending→delivering→pending, with a
+      // ConditionCheck of the lease; →bounced→dead) and of Deletes with the counter's Update.
+      table: ['Query', 'PutItem', 'DeleteItem', 'UpdateItem', 'ConditionCheckItem'],
       signingSecret: true,
       edge: true,
       // Notices (bounce, IMDN) go back on the delivery queue, durably.
@@ -274,7 +297,8 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     timeoutSeconds: 30,
     access: {
       // BatchGetItem: the claimed messages; Query: the recipient's settings (email address,
-      // policy); TransactWriteItems of Deletes conditional on `expiring` with the counter's Update.
+      // policy); TransactWriteItems of Deletes conditional on `expiring` with the counter's
+      // Update, and of Updates expiring → bounced.
       table: ['BatchGetItem', 'Query', 'DeleteItem', 'UpdateItem'],
       sendEmail: true,
       // Bounce notices to senders (policy `bounce`, or no address to email).

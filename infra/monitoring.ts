@@ -33,9 +33,11 @@ export const BUSINESS_METRICS = {
   deliveryLatency: 'deliveryLatency',
   /** delivery: a permanent 4xx; the sender is told. */
   bounced: 'bounced',
-  /** delivery: a notice (bounce, IMDN, auto-reply) answered 2xx, or refused for good. */
+  /** delivery: a notice (bounce, IMDN, auto-reply) answered 2xx, or failed for good. */
   noticeSent: 'noticeSent',
   noticeRefused: 'noticeRefused',
+  /** delivery: a bounced message whose notice failed for good, kept as a dead letter. */
+  deadLetters: 'deadLetters',
   /** presence: a presence change stored, and the delivery runs it queued. */
   presenceChanged: 'presenceChanged',
   deliveryRunsQueued: 'deliveryRunsQueued',
@@ -285,6 +287,7 @@ export class HoldoverMonitoring extends Construct {
               BUSINESS_METRICS.bounced,
               BUSINESS_METRICS.noticeSent,
               BUSINESS_METRICS.noticeRefused,
+              BUSINESS_METRICS.deadLetters,
               BUSINESS_METRICS.presenceChanged,
               BUSINESS_METRICS.deliveryRunsQueued,
               BUSINESS_METRICS.bouncedOnExpiry,

@@ -256,7 +256,7 @@ function configureFunctionEnvironment(
 }
 
 async function functionRoutes(config: LocalConfig, isReady: () => boolean): Promise<Route[]> {
-  const [capture, users, stats, health, presence, settings, credentials] = await Promise.all([
+  const [capture, users, stats, health, presence, settings, credentials, dead] = await Promise.all([
     import('../functions/capture.ts'),
     import('../functions/users.ts'),
     import('../functions/stats.ts'),
@@ -264,6 +264,7 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
     import('../functions/presence.ts'),
     import('../functions/settings.ts'),
     import('../functions/credentials.ts'),
+    import('../functions/dead.ts'),
   ]);
   // 200 only while every part is up; else 503 naming what is down (capture needs api, dynamodb
   // and edge; sqs and ses down only delay delivery runs and email).
@@ -298,6 +299,9 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
     { method: 'GET', path: '/v1/credentials/{aor}', handler: credentials.getHandler },
     { method: 'POST', path: '/v1/presence', handler: presence.handler },
     { method: 'GET', path: '/v1/stats', handler: stats.handler },
+    { method: 'GET', path: '/v1/dead', handler: dead.listHandler },
+    { method: 'DELETE', path: '/v1/dead/{id}', handler: dead.purgeOneHandler },
+    { method: 'DELETE', path: '/v1/dead', handler: dead.purgeAllHandler },
   ];
 }
 

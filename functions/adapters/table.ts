@@ -13,6 +13,8 @@
 //   DEDUPE#<key>       DEDUPE                          Call-ID+CSeq / IMDN Message-ID → first message id
 //   (gsi1) VACATION    <until>                         on the #SETTINGS item while a vacation is set
 //   NONCE#<nonce>      NONCE                           a signed call's nonce, used (TTL: its window)
+//   (gsi1) DEAD        <id>                            on a dead letter (a bounce whose notice failed
+//                                                      for good), instead of its expiry entry; no TTL
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 
 export const EXPIRY_INDEX = 'gsi1';
@@ -70,6 +72,7 @@ export const keys = {
   nonce: (nonce: string) => `NONCE#${nonce}`,
   nonceSk: 'NONCE',
   noncePrefix: 'NONCE#',
+  deadIndex: 'DEAD',
 };
 
 export function epochSeconds(iso: string): number {

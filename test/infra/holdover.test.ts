@@ -58,8 +58,16 @@ const ALLOWED: Record<string, string[]> = {
   deleteCredentials: [...table('DeleteItem', 'PutItem'), ...SECRET_READ],
   listUsers: [...table('Query'), ...SECRET_READ],
   getCredentials: [...table('GetItem'), ...SECRET_READ],
+  dead: [...table('BatchGetItem', 'Query'), ...SECRET_READ],
+  deadPurgeOne: [...table('DeleteItem', 'PutItem', 'Query'), ...SECRET_READ],
+  deadPurgeAll: [...table('DeleteItem', 'PutItem', 'Query'), ...SECRET_READ],
   health: table('DescribeTable'),
-  delivery: [...table('DeleteItem', 'PutItem', 'Query', 'UpdateItem'), ...SECRET_READ, ...CONSUMER, ...SEND],
+  delivery: [
+    ...table('ConditionCheckItem', 'DeleteItem', 'PutItem', 'Query', 'UpdateItem'),
+    ...SECRET_READ,
+    ...CONSUMER,
+    ...SEND,
+  ],
   sweeper: [...table('Query', 'UpdateItem'), ...SEND],
   email: [
     ...table('BatchGetItem', 'DeleteItem', 'Query', 'UpdateItem'),
@@ -91,6 +99,9 @@ const VARIABLES: Record<string, string[]> = {
   deleteCredentials: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
   listUsers: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
   getCredentials: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  dead: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  deadPurgeOne: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  deadPurgeAll: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
   health: ['HOLDOVER_TABLE'],
   delivery: ['HOLDOVER_DELIVERY_QUEUE_URL', 'HOLDOVER_EDGE_URL', 'HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
   sweeper: ['HOLDOVER_EXPIRED_QUEUE_URL', 'HOLDOVER_SWEEP_INTERVAL', 'HOLDOVER_TABLE'],
@@ -208,6 +219,9 @@ describe('functions', () => {
         'GET /v1/users/{aor}/settings',
         'PUT /v1/users/{aor}/settings',
         'GET /v1/stats',
+        'GET /v1/dead',
+        'DELETE /v1/dead/{id}',
+        'DELETE /v1/dead',
         'GET /v1/health',
         'GET /v1/users',
         'PUT /v1/users/{aor}/credentials',
@@ -293,13 +307,14 @@ describe('least privilege', () => {
     }
   });
 
-  it('grants DynamoDB on the table only, and the expiry index to the sweeper only', () => {
+  it('grants DynamoDB on the table only, and the index to the sweeper and the dead-letter routes only', () => {
     const tableArn = { 'Fn::GetAtt': [onlyKey(resourcesOf(template, 'AWS::DynamoDB::Table')), 'Arn'] };
     for (const entry of HOLDOVER_FUNCTIONS) {
       for (const statement of dynamoStatements(entry.name)) {
         const onIndex = JSON.stringify(statement.Resource).includes(`/index/${EXPIRY_INDEX}`);
         if (onIndex) {
-          expect(entry.name).toBe('sweeper');
+          // the expiry shards (sweeper) and the dead letters' list (DEAD) live in gsi1
+          expect(['sweeper', 'dead', 'deadPurgeOne', 'deadPurgeAll']).toContain(entry.name);
           expect(statement.Action).toEqual('dynamodb:Query');
         } else {
           expect(statement.Resource, entry.name).toEqual(tableArn);
@@ -337,13 +352,20 @@ describe('least privilege', () => {
     }
   });
 
-  it('lets only capture, delivery, the sweeper and email change held messages (UpdateItem/DeleteItem)', () => {
+  it('lets only capture, delivery, the sweeper, email and the dead-letter purge change held messages (UpdateItem/DeleteItem)', () => {
     const writers = HOLDOVER_FUNCTIONS.filter((entry) =>
       actionsOf(statementsOfFunction(template, entry.name).filter((statement) => !statement.Condition)).some(
         (action) => ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'].includes(action),
       ),
     ).map((entry) => entry.name);
-    expect(writers.sort()).toEqual(['capture', 'delivery', 'email', 'sweeper']);
+    expect(writers.sort()).toEqual([
+      'capture',
+      'deadPurgeAll',
+      'deadPurgeOne',
+      'delivery',
+      'email',
+      'sweeper',
+    ]);
   });
 
   it('confines the credentials functions to the credentials partition (dynamodb:LeadingKeys)', () => {
