@@ -1,4 +1,4 @@
-// Signed HTTP calls from the edge to the API (DESIGN.md "Security"). The edge keeps nothing:
+// Signed HTTP calls from the edge to the API (docs/design.md "Security"). The edge keeps nothing:
 // it only turns SIP into these calls and their answers back into SIP.
 import { signUrl } from '../functions/core/signature.ts';
 

@@ -1,4 +1,4 @@
-// What the edge does with each SIP request (DESIGN.md "Behaviour"): MESSAGE → signed capture
+// What the edge does with each SIP request (docs/design.md "SIP answers"): MESSAGE → signed capture
 // call, answered 202 only after the API stored it; REGISTER → registrar; PUBLISH (presence) →
 // publications; SUBSCRIBE (message-summary) → message-waiting; OPTIONS → 200; else → 405.
 import { type ApiAnswer, type ApiClient, ApiUnavailableError } from './api-client.ts';

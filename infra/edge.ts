@@ -1,7 +1,7 @@
 // The SIP edge in AWS: a small Fargate service behind an internet-facing Network Load Balancer
 // that carries SIP only, on UDP and TCP 5060 (one TCP_UDP listener).
 //
-// The private delivery path (DESIGN.md "Security", docs/deploy.md "The private delivery path"):
+// The private delivery path (docs/design.md "Security", docs/deploy.md "The private delivery path"):
 // the edge's HTTP port (POST /deliver, GET /health) has no listener on any load balancer. The
 // delivery function runs in the VPC's isolated subnets and calls the task directly by its Cloud
 // Map name (edge.<namespace>), and the task's security group admits that port from the delivery

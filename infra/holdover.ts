@@ -1,4 +1,4 @@
-// The one definition of Holdover's AWS resources (DESIGN.md "Deployment"). infra/app.ts (CDK)
+// The one definition of Holdover's AWS resources (docs/design.md "Deployment"). infra/app.ts (CDK)
 // and stacks/Holdover.ts (SST) both instantiate this construct and nothing else.
 //
 //   HoldoverData        stateful: table, delivery/expired queues + DLQs, signing secret, SES identity
@@ -38,7 +38,7 @@ export interface HoldoverProps {
   readonly namePrefix?: string;
   /** Subscribed to the alarm topic. */
   readonly alarmEmail?: string;
-  /** Default expiry of a held message (DESIGN.md: 72h). */
+  /** Default expiry of a held message (docs/design.md: 72h). */
   readonly expireAfter?: string;
   readonly maxBodyBytes?: number;
   /** Pending messages per recipient. */

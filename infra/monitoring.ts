@@ -164,7 +164,7 @@ export class HoldoverMonitoring extends Construct {
           'Check the function Errors alarms and logs (correlationId), then DynamoDB throttling and Secrets Manager access.',
       },
     );
-    // DESIGN.md: a pending message is handed to email within two sweep intervals of its expiry.
+    // docs/design.md "Message lifecycle": a pending message is handed to email within two sweep intervals of its expiry.
     const overdueLimit = 2 * props.sweepInterval.toSeconds();
     this.alarm(
       'EmailOverdue',

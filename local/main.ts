@@ -1,4 +1,4 @@
-// `npm start`: the whole system on one machine with no AWS account (DESIGN.md "Local run").
+// `npm start`: the whole system on one machine with no AWS account (README "Run it on one machine").
 // Stand-ins for DynamoDB, SQS and SES; the same Lambda handlers behind a local API Gateway;
 // the SIP edge as its own process, as on Fargate.
 import type { ChildProcess } from 'node:child_process';

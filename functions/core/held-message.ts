@@ -2,7 +2,7 @@ import { CPIM, charsetOf, decodeText, isTextType, parseContentType } from './con
 import { parseCpim } from './cpim.ts';
 
 /**
- * Where a held message is in its lifecycle (DESIGN.md "Message lifecycle"):
+ * Where a held message is in its lifecycle (docs/design.md "Message lifecycle"):
  * pending → delivering → (deleted: delivered) | pending;
  * pending → expiring → (deleted: emailed) | bounced;
  * delivering | expiring → bounced → (deleted: the sender was told) | dead (the notice failed for
