@@ -9,7 +9,7 @@
 
 import { z } from 'zod';
 import type { ClientOutcome } from './client-transactions.ts';
-import { logger } from './log.ts';
+import { logger, metrics } from './log.ts';
 import {
   buildOutgoingRequest,
   type LocalSipAddress,
@@ -320,6 +320,7 @@ export class Delivery {
         status: outcome.status,
         ms: this.now() - started,
       });
+      metrics.delivery(outcome.status, this.now() - started);
       if (endsBatch(outcome.status)) break;
     }
     return outcomes;

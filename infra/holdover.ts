@@ -212,6 +212,7 @@ export class Holdover extends Construct {
       functions: this.functions,
       queues: this.data.queues,
       api: this.api,
+      edge: this.edge,
       ...(props.alarmEmail ? { alarmEmail: props.alarmEmail } : {}),
       sweepInterval,
     });

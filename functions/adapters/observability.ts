@@ -3,8 +3,10 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 
-export const SERVICE_NAME = 'holdover';
-export const METRICS_NAMESPACE = 'Holdover';
+import { FUNCTIONS_SERVICE, METRICS_NAMESPACE } from '../core/metric-names.ts';
+
+export { METRICS_NAMESPACE };
+export const SERVICE_NAME = FUNCTIONS_SERVICE;
 
 export const logger = new Logger({ serviceName: SERVICE_NAME });
 export const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });

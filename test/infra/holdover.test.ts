@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EXPIRY_INDEX, TTL_ATTRIBUTE, tableDefinition } from '../../functions/adapters/table.ts';
+import { EDGE_METRICS } from '../../functions/core/metric-names.ts';
 import { ESM_REQUIRE_BANNER } from '../../infra/bundling.ts';
 import { HOLDOVER_FUNCTIONS } from '../../infra/catalogue.ts';
 import {
@@ -490,11 +491,30 @@ describe('monitoring', () => {
     for (const entry of HOLDOVER_FUNCTIONS) expect(body).toContain(`\\"label\\":\\"${entry.name}\\"`);
   });
 
+  it("has the edge's widgets: its EMF metrics by name, its tasks and the load balancer's hosts", () => {
+    const [dashboard] = Object.values(resourcesOf(template, 'AWS::CloudWatch::Dashboard'));
+    const body = JSON.stringify(dashboard?.Properties.DashboardBody);
+    for (const name of Object.values(EDGE_METRICS)) expect(body, name).toContain(name);
+    for (const figure of [
+      '{Holdover,method,service}',
+      '{Holdover,statusClass,service}',
+      '{Holdover,outcome,service}',
+      '"holdover-edge"',
+      '"ECS/ContainerInsights"',
+      '"RunningTaskCount"',
+      '"DesiredTaskCount"',
+      '"HealthyHostCount"',
+      '"UnHealthyHostCount"',
+    ]) {
+      expect(body, figure).toContain(figure.replaceAll('"', '\\"'));
+    }
+  });
+
   it('sends every alarm to the SNS topic, with a runbook line as description', () => {
     const topic = onlyKey(resourcesOf(template, 'AWS::SNS::Topic'));
     const alarms = Object.values(resourcesOf(template, 'AWS::CloudWatch::Alarm'));
-    // two DLQs, errors + throttles per function, API 5xx rate, email overdue
-    expect(alarms).toHaveLength(2 + 2 * HOLDOVER_FUNCTIONS.length + 2);
+    // two DLQs, errors + throttles per function, API 5xx rate, email overdue, four of the edge
+    expect(alarms).toHaveLength(2 + 2 * HOLDOVER_FUNCTIONS.length + 2 + 4);
     for (const alarm of alarms) {
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topic }]);
       expect(alarm.Properties.OKActions).toEqual([{ Ref: topic }]);
@@ -526,6 +546,78 @@ describe('monitoring', () => {
       InsufficientDataActions: [{ Ref: topic }],
       AlarmDescription: Match.stringLikeRegexp('schedule rule is enabled'),
     });
+  });
+});
+
+describe('edge alarms', () => {
+  const topic = () => onlyKey(resourcesOf(template, 'AWS::SNS::Topic'));
+  const alarmWithId = (id: string) => {
+    const entry = Object.entries(resourcesOf(template, 'AWS::CloudWatch::Alarm')).find(([logicalId]) =>
+      logicalId.includes(id),
+    );
+    expect(entry, id).toBeDefined();
+    return entry?.[1].Properties ?? {};
+  };
+
+  it('alarms when fewer edge tasks run than desired for five minutes (Container Insights)', () => {
+    template.hasResourceProperties('AWS::ECS::Cluster', {
+      ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }],
+    });
+    const alarm = alarmWithId('EdgeTasksBelowDesired');
+    expect(alarm).toMatchObject({
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      EvaluationPeriods: 5,
+      DatapointsToAlarm: 5,
+      AlarmActions: [{ Ref: topic() }],
+    });
+    const metrics = JSON.stringify(alarm.Metrics);
+    expect(metrics).toContain('desired - running');
+    for (const figure of [
+      'ECS/ContainerInsights',
+      'RunningTaskCount',
+      'DesiredTaskCount',
+      'ServiceName',
+      'ClusterName',
+    ])
+      expect(metrics, figure).toContain(figure);
+    expect(String(alarm.AlarmDescription)).toMatch(/ECS service/);
+  });
+
+  it('alarms when the SIP target group has an unhealthy host for three minutes', () => {
+    const alarm = alarmWithId('EdgeUnhealthyHosts');
+    expect(alarm).toMatchObject({
+      Namespace: 'AWS/NetworkELB',
+      MetricName: 'UnHealthyHostCount',
+      Statistic: 'Maximum',
+      Threshold: 1,
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 3,
+      AlarmActions: [{ Ref: topic() }],
+    });
+    const dimensions = JSON.stringify(alarm.Dimensions);
+    expect(dimensions).toContain('TargetGroup');
+    expect(dimensions).toContain('LoadBalancer');
+  });
+
+  it("alarms on the edge's own metrics: shedding and failed calls to the API", () => {
+    for (const [id, metricName, threshold] of [
+      ['EdgeShedding', EDGE_METRICS.shed, 10],
+      ['EdgeApiFailures', EDGE_METRICS.apiFailures, 5],
+    ] as const) {
+      expect(alarmWithId(id)).toMatchObject({
+        Namespace: 'Holdover',
+        MetricName: metricName,
+        Dimensions: [{ Name: 'service', Value: 'holdover-edge' }],
+        Statistic: 'Sum',
+        Period: 300,
+        Threshold: threshold,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [{ Ref: topic() }],
+        OKActions: [{ Ref: topic() }],
+      });
+    }
   });
 });
 
