@@ -70,6 +70,12 @@ export interface HoldoverProps {
   readonly functions?: readonly FunctionEntry[];
   /** Directory holding package-lock.json, functions/ and edge/. Default: found from this file. */
   readonly projectRoot?: string;
+  /**
+   * CDK feature flags set on this construct before anything is added to it, for a front door
+   * whose app and stack it cannot configure (SST: infra/feature-flags.ts). The CDK app gets them
+   * from cdk.json instead.
+   */
+  readonly featureFlags?: Readonly<Record<string, unknown>>;
 }
 
 export class Holdover extends Construct {
@@ -81,6 +87,7 @@ export class Holdover extends Construct {
 
   constructor(scope: Construct, id: string, props: HoldoverProps) {
     super(scope, id);
+    for (const [flag, value] of Object.entries(props.featureFlags ?? {})) this.node.setContext(flag, value);
     const projectRoot = props.projectRoot ?? findProjectRoot();
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const { removalPolicy } = props;

@@ -1,12 +1,11 @@
 // API Gateway HTTP API (v2) plumbing shared by every HTTP function: signature check, zod parsing
 // of the body, and the one place where domain errors become HTTP statuses.
-import { randomUUID } from 'node:crypto';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { z } from 'zod';
 import { DomainError, InvalidRequestError, UnauthorizedError } from '../core/errors.ts';
 import type { NonceStore } from '../core/ports.ts';
 import { changesState, nonceReused, SignatureRefusedError, verifyRequest } from '../core/signature.ts';
-import { countWithDimension, logger, metrics } from './observability.ts';
+import { countWithDimension, logger, metrics, startInvocation } from './observability.ts';
 import { signingSecrets } from './secret.ts';
 import { nonces } from './store.ts';
 
@@ -65,14 +64,15 @@ export async function verifySignedEvent(
 /**
  * A signed JSON route: verifies the request signature (v2, used once), parses the body with `schema`, runs the
  * use case, and maps errors. Only DomainErrors (4xx) expose their message; anything else is a 500
- * carrying a correlation id that is also in the log.
+ * carrying the correlation id, the API Gateway request id, which every log line of the call has.
  */
 export function signedRoute<Schema extends z.ZodType>(
   route: string,
   schema: Schema | undefined,
   run: (input: RouteInput<z.infer<Schema>>) => Promise<RouteResult>,
-): (event: HttpEvent) => Promise<HttpResult> {
-  return async (event) => {
+): (event: HttpEvent, context?: Context) => Promise<HttpResult> {
+  return async (event, context) => {
+    const correlationId = startInvocation(context, event.requestContext.requestId);
     try {
       const bytes = rawBody(event);
       await verifySignedEvent(event, bytes, await signingSecrets(), nonces);
@@ -85,7 +85,7 @@ export function signedRoute<Schema extends z.ZodType>(
       });
       return json(result.status, result.body);
     } catch (error) {
-      return errorResult(route, error);
+      return errorResult(route, error, correlationId);
     } finally {
       if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
     }
@@ -110,7 +110,8 @@ function definedEntries(record: Record<string, string | undefined> | undefined):
   return out;
 }
 
-export function errorResult(route: string, error: unknown): HttpResult {
+/** Maps an error to its answer; a 500 carries `correlationId`, the request id its log line has too. */
+export function errorResult(route: string, error: unknown, correlationId: string): HttpResult {
   if (error instanceof DomainError) {
     if (error instanceof UnauthorizedError) {
       const reason = error instanceof SignatureRefusedError ? error.reason : undefined;
@@ -123,7 +124,6 @@ export function errorResult(route: string, error: unknown): HttpResult {
     }
     return json(error.status, { error: { code: error.code, message: error.message } });
   }
-  const correlationId = randomUUID();
   logger.error('request failed', {
     route,
     correlationId,
