@@ -1,0 +1,56 @@
+// docs/openapi.json is generated (`npm run openapi`) from the route catalogue and the zod schemas
+// the handlers parse with; this fails when the committed file is stale, and checks that every
+// HTTP route of the catalogue is described, signed unless public.
+import * as fs from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { HOLDOVER_FUNCTIONS } from '../../infra/catalogue.ts';
+import { buildOpenApi, OPENAPI_FILE, renderOpenApi } from '../../infra/openapi.ts';
+
+describe('OpenAPI document', () => {
+  it('is what `npm run openapi` generates now (run it after changing a route or a schema)', async () => {
+    const committed = fs.readFileSync(OPENAPI_FILE, 'utf8');
+    expect(committed === (await renderOpenApi()), 'docs/openapi.json is stale: run `npm run openapi`').toBe(
+      true,
+    );
+  });
+
+  it('describes every HTTP route of the catalogue, with its method, and no other', async () => {
+    const document = await buildOpenApi();
+    expect(document.openapi).toBe('3.1.0');
+    const described = Object.entries(document.paths).flatMap(([path, operations]) =>
+      Object.keys(operations).map((method) => `${method.toUpperCase()} ${path}`),
+    );
+    const routes = HOLDOVER_FUNCTIONS.flatMap((entry) =>
+      entry.trigger.kind === 'http' ? [`${entry.trigger.method} ${entry.trigger.path}`] : [],
+    );
+    expect(described.sort()).toEqual(routes.sort());
+  });
+
+  it('requires the v2 signature on every route but health, and takes the zod schemas as bodies', async () => {
+    const document = await buildOpenApi();
+    for (const [path, operations] of Object.entries(document.paths)) {
+      for (const [method, operation] of Object.entries(operations) as Array<
+        [string, Record<string, unknown>]
+      >) {
+        const security = operation.security as unknown[];
+        if (path === '/v1/health') expect(security).toEqual([]);
+        else expect(security, `${method} ${path}`).toEqual([{ holdoverSignature: [] }]);
+      }
+    }
+    const capture = document.paths['/v1/messages']?.post as {
+      requestBody: { content: { 'application/json': { schema: { required: string[] } } } };
+    };
+    expect(capture.requestBody.content['application/json'].schema.required).toEqual(
+      expect.arrayContaining(['callId', 'cseq', 'from', 'to', 'contentType', 'body']),
+    );
+  });
+
+  it('names a route the catalogue gains but the document does not describe', async () => {
+    const extra = {
+      ...HOLDOVER_FUNCTIONS[0],
+      name: 'undescribed',
+      trigger: { kind: 'http', method: 'GET', path: '/v1/undescribed' },
+    } as (typeof HOLDOVER_FUNCTIONS)[number];
+    await expect(buildOpenApi([...HOLDOVER_FUNCTIONS, extra])).rejects.toThrow(/undescribed/);
+  });
+});
