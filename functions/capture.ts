@@ -29,6 +29,8 @@ export const CaptureRequestSchema = z.object({
   /** When the edge received it (its clock); orders messages that are stored concurrently. */
   receivedAt: z.iso.datetime().optional(),
   autoSubmitted: z.boolean().optional(),
+  /** Epoch ms after which the edge no longer waits (it answers 503): nothing is stored past it. */
+  deadline: z.number().int().positive().optional(),
 });
 
 const ulid = monotonicFactory();
@@ -44,6 +46,10 @@ const deps = {
   },
   now: Date.now,
   newId: (nowMs: number) => ulid(nowMs),
+  onFollowUpError: (error: unknown) =>
+    logger.warn('message stored, but queueing its delivery run or notice failed', {
+      error: error instanceof Error ? error : String(error),
+    }),
 };
 
 export const handler = authorizedRoute('capture', CaptureRequestSchema, async ({ body: request }) => {

@@ -1,4 +1,4 @@
-// GET / and GET /console/{asset} — the web console (DESIGN.md "Local run"): one static page, its
+// GET / and GET /console/{asset} — the web console (docs/design.md "Security"): one static page, its
 // stylesheet and its script (built ahead: web/build.mjs), served with a strict Content-Security-
 // Policy. The page holds no data: the script asks the API with the person's token.
 import { authorizedRoute } from './adapters/http.ts';

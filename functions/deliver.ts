@@ -1,6 +1,7 @@
 // SQS consumer of the delivery queue: a recipient's backlog (deliverBacklog) or one notice
-// (bounce, IMDN, auto-reply). Reports partial batch failures; a job that must wait (another
-// worker holds the recipient, or the UA answered 5xx) is retried later with backoff.
+// (bounce, IMDN, auto-reply: sendNotice, which settles a bounced message by its outcome).
+// Reports partial batch failures; a job that must wait (the UA answered 408/480/5xx) is retried
+// later with backoff.
 import { monotonicFactory } from 'ulid';
 import { HttpEdge } from './adapters/edge-client.ts';
 import { envInt, envOr, requireEnv } from './adapters/env.ts';
@@ -9,13 +10,16 @@ import { deliveryQueue } from './adapters/queue.ts';
 import { signingSecret } from './adapters/secret.ts';
 import { RetryLater, sqsConsumer } from './adapters/sqs-batch.ts';
 import { store } from './adapters/store.ts';
-import { type DeliveryEvent, deliverBacklog, RetryLaterError } from './core/delivery.ts';
+import { type DeliveryEvent, RetryLaterError } from './core/delivery.ts';
+import { type DeliveryJobResult, runDeliveryJob } from './core/delivery-jobs.ts';
 import { type DeliveryJob, DeliveryJobSchema } from './core/jobs.ts';
 
 const queueUrl = requireEnv('HOLDOVER_DELIVERY_QUEUE_URL');
 const edge = new HttpEdge(requireEnv('HOLDOVER_EDGE_URL'), signingSecret);
 const viaProxy = envOr('OUTBOUND_PROXY', '') !== '';
 const ulid = monotonicFactory();
+/** The delivery lease; renewed every third of it while the edge sends a batch. */
+const LEASE_MS = 120_000;
 
 const deps = {
   users: store,
@@ -26,7 +30,7 @@ const deps = {
   newId: () => ulid(),
   viaProxy,
   batchSize: envInt('HOLDOVER_DELIVERY_BATCH', 100),
-  leaseMs: 120_000,
+  leaseMs: LEASE_MS,
   observe: (event: DeliveryEvent) => {
     const context = { messageId: event.message.id, callId: event.message.callId };
     if (event.kind === 'delivered') {
@@ -42,42 +46,30 @@ const deps = {
   },
 };
 
-async function run(job: DeliveryJob): Promise<void> {
+async function run(job: DeliveryJob, receiveCount: number): Promise<void> {
+  let result: DeliveryJobResult;
+  try {
+    result = await runDeliveryJob(job, receiveCount, deps);
+  } catch (error) {
+    if (error instanceof RetryLaterError) throw new RetryLater(error.message);
+    throw error;
+  }
   if (job.kind === 'deliver') {
-    try {
-      const result = await deliverBacklog(job.recipient, deps);
-      // The other worker may be finishing just as this job's message arrived: look again shortly,
-      // as a fresh job, so waiting for a busy recipient never counts towards the DLQ.
-      if (result.outcome === 'busy') {
-        await deliveryQueue.enqueue(job, 2);
-        logger.info('recipient busy with another worker; looking again in 2 s', { recipient: job.recipient });
-        return;
-      }
-      logger.info('delivery run ended', { recipient: job.recipient, ...result });
-    } catch (error) {
-      if (error instanceof RetryLaterError) throw new RetryLater(error.message);
-      throw error;
-    }
+    if (result.kind === 'run') logger.info('delivery run ended', { recipient: job.recipient, ...result.run });
     return;
   }
-  if (job.target === undefined && !viaProxy) {
-    logger.warn('notice dropped: no way to reach its addressee', { reason: job.reason, to: job.message.to });
-    return;
+  if (result.kind !== 'notice') return;
+  const { notice } = result;
+  const context = { reason: job.reason, callId: job.message.callId, status: notice.status };
+  const settled = notice.settled ? { bouncedMessage: job.settles?.id, settled: notice.settled } : {};
+  if (notice.outcome === 'sent') {
+    metrics.addMetric('noticeSent', MetricUnit.Count, 1);
+    logger.info('notice sent', { ...context, ...settled });
+  } else {
+    metrics.addMetric('noticeRefused', MetricUnit.Count, 1);
+    if (notice.settled === 'dead') metrics.addMetric('deadLetters', MetricUnit.Count, 1);
+    logger.warn('notice failed for good', { ...context, why: notice.reason, ...settled });
   }
-  const {
-    outcomes: [outcome],
-  } = await edge.deliver({
-    recipient: job.message.to,
-    ...(job.target ? { target: job.target } : {}),
-    messages: [job.message],
-  });
-  const status = outcome?.status ?? 0;
-  if (status === 408 || status >= 500 || status === 0) {
-    throw new RetryLater(`notice answered ${status}`);
-  }
-  // A notice refused for good is not answered with another notice (no loops).
-  metrics.addMetric(status < 300 ? 'noticeSent' : 'noticeRefused', MetricUnit.Count, 1);
-  logger.info('notice sent', { reason: job.reason, callId: job.message.callId, status });
 }
 
 export const handler = sqsConsumer(queueUrl, DeliveryJobSchema, run);

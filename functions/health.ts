@@ -1,11 +1,13 @@
 // GET /v1/health — unsigned liveness of the API and its table; says nothing about stored data.
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import type { Context } from 'aws-lambda';
 import { dynamodb } from './adapters/clients.ts';
 import type { HttpEvent, HttpResult } from './adapters/http.ts';
-import { logger } from './adapters/observability.ts';
+import { logger, startInvocation } from './adapters/observability.ts';
 import { tableName } from './adapters/store.ts';
 
-export async function handler(_event: HttpEvent): Promise<HttpResult> {
+export async function handler(event: HttpEvent, context?: Context): Promise<HttpResult> {
+  startInvocation(context, event.requestContext.requestId);
   try {
     const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
     const ok = Table?.TableStatus === 'ACTIVE';

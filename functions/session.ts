@@ -1,4 +1,4 @@
-// People's sessions (DESIGN.md "Security": users):
+// People's sessions (docs/design.md "Security"):
 //   POST   /v1/session              {aor, password} → {token, expiresAt, aor, role}   (anyone; slowed on failures)
 //   DELETE /v1/session              the bearer token is refused from now on           (the token's holder)
 //   POST   /v1/users/{aor}/token    a user token for scripts → {token, expiresAt}      (operator, signed)

@@ -4,7 +4,7 @@
 // else in infra/ names a function. No aws-cdk-lib import, so tests and benchmarks can read it.
 
 /**
- * Who may call an HTTP route (DESIGN.md "Security"), checked by the handler's plumbing
+ * Who may call an HTTP route (docs/design.md "Routes of the HTTP API"), checked by the handler's plumbing
  * (functions/adapters/http.ts `authorizedRoute`, which reads it from here):
  * - `operator`: a request signed with the shared secret (v2): the CLI, the edge, provisioning;
  * - `admin`: a bearer token of an admin (`role: admin`);
@@ -257,6 +257,29 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     access: signedRead('Scan'),
   },
   {
+    name: 'dead',
+    entry: 'functions/dead.ts',
+    handler: 'listHandler',
+    trigger: { kind: 'http', method: 'GET', path: '/v1/dead', who: ['operator', 'admin'] },
+    // The dead letters' list lives in gsi1 (DEAD); BatchGetItem reads the letters themselves.
+    access: { table: ['BatchGetItem'], expiryIndex: ['Query'], ...TOKEN_CHECK },
+  },
+  {
+    name: 'deadPurgeOne',
+    entry: 'functions/dead.ts',
+    handler: 'purgeOneHandler',
+    trigger: { kind: 'http', method: 'DELETE', path: '/v1/dead/{id}', who: ['operator', 'admin'] },
+    // The letter's key from gsi1, then a Delete conditional on `dead`.
+    access: { table: ['DeleteItem'], expiryIndex: ['Query'], replayGuard: true, ...TOKEN_CHECK },
+  },
+  {
+    name: 'deadPurgeAll',
+    entry: 'functions/dead.ts',
+    handler: 'purgeAllHandler',
+    trigger: { kind: 'http', method: 'DELETE', path: '/v1/dead', who: ['operator', 'admin'] },
+    access: { table: ['DeleteItem'], expiryIndex: ['Query'], replayGuard: true, ...TOKEN_CHECK },
+  },
+  {
     name: 'health',
     entry: 'functions/health.ts',
     handler: 'handler',
@@ -354,10 +377,10 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     // several batches; the queue's visibility timeout follows (6×).
     timeoutSeconds: 300,
     access: {
-      // Query: the user's items and the deliverable messages. PutItem/DeleteItem: the lease;
-      // PutItem also the conditional presence (unreachable). TransactWriteItems of conditional
-      // Updates (pending→delivering→pending) and of Deletes with the counter's Update.
-      table: ['Query', 'PutItem', 'DeleteItem', 'UpdateItem'],
+      // Query: the user's items and the deliverable messages. PutItem/DeleteItem: the lease.
+      // TransactWriteItems of conditional Updates (pending→delivering→pending, with a
+      // ConditionCheck of the lease; →bounced→dead) and of Deletes with the counter's Update.
+      table: ['Query', 'PutItem', 'DeleteItem', 'UpdateItem', 'ConditionCheckItem'],
       signingSecret: true,
       edge: true,
       // Notices (bounce, IMDN) go back on the delivery queue, durably.
@@ -396,7 +419,8 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     timeoutSeconds: 30,
     access: {
       // BatchGetItem: the claimed messages; Query: the recipient's settings (email address,
-      // policy); TransactWriteItems of Deletes conditional on `expiring` with the counter's Update.
+      // policy); TransactWriteItems of Deletes conditional on `expiring` with the counter's
+      // Update, and of Updates expiring → bounced.
       table: ['BatchGetItem', 'Query', 'DeleteItem', 'UpdateItem'],
       sendEmail: true,
       // Bounce notices to senders (policy `bounce`, or no address to email).

@@ -1,4 +1,4 @@
-// The one definition of Holdover's AWS resources (DESIGN.md "Deployment"). infra/app.ts (CDK)
+// The one definition of Holdover's AWS resources (docs/design.md "Deployment"). infra/app.ts (CDK)
 // and stacks/Holdover.ts (SST) both instantiate this construct and nothing else.
 //
 //   HoldoverData        stateful: table, delivery/expired queues + DLQs, signing secret, SES identity
@@ -39,7 +39,7 @@ export interface HoldoverProps {
   readonly namePrefix?: string;
   /** Subscribed to the alarm topic. */
   readonly alarmEmail?: string;
-  /** Default expiry of a held message (DESIGN.md: 72h). */
+  /** Default expiry of a held message (docs/design.md: 72h). */
   readonly expireAfter?: string;
   readonly maxBodyBytes?: number;
   /** Pending messages per recipient. */
@@ -71,13 +71,19 @@ export interface HoldoverProps {
   readonly functions?: readonly FunctionEntry[];
   /**
    * An organisation's OIDC issuer for people, instead of signing in with the SIP password on the
-   * `/v1/me…` routes (DESIGN.md "Security"): API Gateway's JWT authorizer checks the token on
+   * `/v1/me…` routes (docs/design.md "Security"): API Gateway's JWT authorizer checks the token on
    * those routes, and the claim `claim` (default `email`) names the user as `sip:<value>`.
    * Unset: people sign in with POST /v1/session.
    */
   readonly oidc?: OidcProps;
   /** Directory holding package-lock.json, functions/ and edge/. Default: found from this file. */
   readonly projectRoot?: string;
+  /**
+   * CDK feature flags set on this construct before anything is added to it, for a front door
+   * whose app and stack it cannot configure (SST: infra/feature-flags.ts). The CDK app gets them
+   * from cdk.json instead.
+   */
+  readonly featureFlags?: Readonly<Record<string, unknown>>;
 }
 
 export interface OidcProps {
@@ -108,6 +114,7 @@ export class Holdover extends Construct {
 
   constructor(scope: Construct, id: string, props: HoldoverProps) {
     super(scope, id);
+    for (const [flag, value] of Object.entries(props.featureFlags ?? {})) this.node.setContext(flag, value);
     const projectRoot = props.projectRoot ?? findProjectRoot();
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const { removalPolicy } = props;
@@ -257,6 +264,7 @@ export class Holdover extends Construct {
       functions: this.functions,
       queues: this.data.queues,
       api: this.api,
+      edge: this.edge,
       ...(props.alarmEmail ? { alarmEmail: props.alarmEmail } : {}),
       sweepInterval,
     });

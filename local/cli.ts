@@ -15,6 +15,9 @@ const USAGE = `Usage: holdover <command> [options]
 Commands:
   held <aor> [--json]     messages held for a user, oldest first
   stats [--json]          counts by state, oldest held message
+  dead [--json]           dead letters: bounced messages whose notice to the sender failed for
+                          good, with their text, sender, recipient and why
+  dead purge <id>|--all   delete one dead letter, or all of them
   settings <aor> [changes] [--json]
                           show a user's settings, or change them:
       --email ADDRESS             where expired messages are emailed (default: the AOR's user@host)
@@ -217,6 +220,64 @@ async function stats(target: Endpoint, asJson: boolean, out: (line: string) => v
   );
   for (const [state, count] of Object.entries(result.byState)) out(`  ${state.padEnd(11)} ${count}`);
   out(`  oldest      ${result.oldestReceivedAt ?? '-'}`);
+}
+
+interface DeadEntry {
+  id: string;
+  from: string;
+  to: string;
+  body: string | null;
+  contentType: string;
+  receivedAt: string;
+  bounce: { status: number; reason: string; at: number } | null;
+  reason: string;
+  deadAt: string | null;
+}
+
+async function dead(
+  target: Endpoint,
+  args: string[],
+  flags: { json: boolean; all: boolean },
+  out: (line: string) => void,
+): Promise<void> {
+  if (args[0] === 'purge') {
+    const id = args[1];
+    if (id === undefined && !flags.all) throw new CliError('dead purge needs an id, or --all');
+    if (id !== undefined && flags.all) throw new CliError('dead purge takes an id or --all, not both');
+    const path = id === undefined ? '/v1/dead' : `/v1/dead/${encodeURIComponent(id)}`;
+    const { purged } = (await callSigned(target, 'DELETE', path)) as { purged: number };
+    if (flags.json) out(JSON.stringify({ purged }));
+    else if (id !== undefined && purged === 0) throw new CliError(`No dead letter with id ${id}.`);
+    else out(`Purged ${purged} dead letter${purged === 1 ? '' : 's'}.`);
+    return;
+  }
+  if (args[0] !== undefined)
+    throw new CliError(`Unknown dead subcommand "${args[0]}" (try: dead, dead purge)`);
+  const letters: DeadEntry[] = [];
+  let after: string | undefined;
+  do {
+    const query = new URLSearchParams({ limit: '1000', ...(after ? { after } : {}) });
+    const page = (await getSigned(target, `/v1/dead?${query}`)) as { messages: DeadEntry[]; next?: string };
+    letters.push(...page.messages);
+    after = page.next;
+  } while (after);
+  if (flags.json) {
+    out(JSON.stringify(letters, null, 2));
+    return;
+  }
+  if (letters.length === 0) {
+    out('No dead letters.');
+    return;
+  }
+  out(
+    `${letters.length} dead letter${letters.length === 1 ? '' : 's'} (purge with: holdover dead purge <id>|--all):`,
+  );
+  for (const letter of letters) {
+    out(`\n${letter.receivedAt}  from ${letter.from}  to ${letter.to}  id ${letter.id}`);
+    out(`  bounced: ${letter.bounce ? `${letter.bounce.status || ''} ${letter.bounce.reason}`.trim() : '-'}`);
+    out(`  sender not told: ${letter.reason}`);
+    out(letter.body === null ? `  (${letter.contentType} content)` : indent(letter.body));
+  }
 }
 
 const SETTING_FLAGS = {
@@ -465,6 +526,7 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
     allowPositionals: true,
     options: {
       json: { type: 'boolean', default: false },
+      all: { type: 'boolean', default: false },
       'api-url': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
       version: { type: 'boolean', default: false },
@@ -499,6 +561,8 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
     }
     case 'stats':
       return stats(endpoint(values['api-url']), values.json, out);
+    case 'dead':
+      return dead(endpoint(values['api-url']), rest, { json: values.json, all: values.all }, out);
     case 'settings': {
       const aor = rest[0];
       if (aor === undefined)

@@ -1,4 +1,4 @@
-// `npm start`: the whole system on one machine with no AWS account (DESIGN.md "Local run").
+// `npm start`: the whole system on one machine with no AWS account (README "Run it on one machine").
 // Stand-ins for DynamoDB, SQS and SES; the same Lambda handlers behind a local API Gateway;
 // the SIP edge as its own process, as on Fargate.
 import type { ChildProcess } from 'node:child_process';
@@ -257,7 +257,7 @@ function configureFunctionEnvironment(
 }
 
 async function functionRoutes(config: LocalConfig, isReady: () => boolean): Promise<Route[]> {
-  const [capture, users, stats, health, presence, settings, credentials, session, me, webConsole] =
+  const [capture, users, stats, health, presence, settings, credentials, dead, session, me, webConsole] =
     await Promise.all([
       import('../functions/capture.ts'),
       import('../functions/users.ts'),
@@ -266,6 +266,7 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
       import('../functions/presence.ts'),
       import('../functions/settings.ts'),
       import('../functions/credentials.ts'),
+      import('../functions/dead.ts'),
       import('../functions/session.ts'),
       import('../functions/me.ts'),
       import('../functions/console.ts'),
@@ -303,6 +304,9 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
     { method: 'GET', path: '/v1/credentials/{aor}', handler: credentials.getHandler },
     { method: 'POST', path: '/v1/presence', handler: presence.handler },
     { method: 'GET', path: '/v1/stats', handler: stats.handler },
+    { method: 'GET', path: '/v1/dead', handler: dead.listHandler },
+    { method: 'DELETE', path: '/v1/dead/{id}', handler: dead.purgeOneHandler },
+    { method: 'DELETE', path: '/v1/dead', handler: dead.purgeAllHandler },
     { method: 'POST', path: '/v1/session', handler: session.signInHandler },
     { method: 'DELETE', path: '/v1/session', handler: session.signOutHandler },
     { method: 'POST', path: '/v1/users/{aor}/token', handler: session.mintHandler },

@@ -51,7 +51,7 @@ export function checkJava(): void {
  * DynamoDB Local has no option for its listen address (its options: -port, -dbPath, -inMemory,
  * -sharedDb, -cors, -delayTransientStatuses, -optimizeDbBeforeStartup, -disableTelemetry): it
  * listens on every interface. `-cors` keeps web pages of other origins from reading it; the data
- * directory is the owner's only. The embedded store of DESIGN.md "Storage" (SQLite, no listener)
+ * directory is the owner's only. The embedded store of docs/design.md "Storage" (SQLite, no listener)
  * is the way round it; until it exists, DynamoDB Local is reachable from the network.
  */
 export async function startDynamoDb(port: number, dataDir: string, logDir: string): Promise<ChildProcess> {

@@ -4,6 +4,7 @@
 // anything outside them is refused rather than guessed at, so a value that passes here
 // can be copied into a response without surprising the peer.
 
+import { normalizeAor } from '../../functions/core/aor.ts';
 import { SipParseError, trimLws } from './message.ts';
 
 export interface SipUri {
@@ -60,8 +61,6 @@ const HOSTNAME =
 const IPV6_REFERENCE = /^\[[0-9A-Fa-f:.]+\]$/;
 const PORT = /^[0-9]{1,5}$/;
 const TEL_SUBSCRIBER = /^\+?[0-9A-Fa-f*#.()\-[\]pPwW]+$/;
-// Characters that may stay unescaped in a user part (unreserved / user-unreserved).
-const USER_PLAIN = new RegExp(`^[${UNRESERVED}&=+$,;?/]$`);
 
 /** Parses a URI. sip/sips are parsed fully; tel by RFC 3966 basics; others only checked. */
 export function parseUri(text: string): SipUri {
@@ -222,36 +221,20 @@ function percentDecode(text: string): string {
 }
 
 /**
- * The normalized address-of-record `sip:user@host` of a SIP or SIPS URI: sips becomes sip,
- * the host is lower-cased, port, parameters and headers are dropped. The user part stays
- * case-sensitive (RFC 3261 §19.1.4); escapes of characters that need none are decoded and
- * the rest are written with upper-case hex, so equal users give equal strings.
+ * The normalized address-of-record `sip:user@host` of a SIP or SIPS URI, by the one normaliser
+ * the functions use too (functions/core/aor.ts normalizeAor: sips → sip, host lower-cased,
+ * escapes of characters that need none decoded, the rest upper-case hex, port, parameters and
+ * headers dropped), after this module's full RFC 3261 validation of every part.
  */
 export function aorOf(uri: string): string {
   const parsed = parseUri(uri); // validates every part, not only the ones kept
   if (parsed.scheme !== 'sip' && parsed.scheme !== 'sips') throw new SipParseError('Not a SIP URI');
-  const parts = splitSipUri(uri.slice(parsed.scheme.length + 1));
-  if (parts.rawUser === undefined || parts.rawUser === '') {
-    throw new SipParseError('SIP URI has no user part');
+  if (parsed.user === undefined || parsed.user === '') throw new SipParseError('SIP URI has no user part');
+  try {
+    return normalizeAor(uri);
+  } catch (error) {
+    throw new SipParseError(error instanceof Error ? error.message : String(error));
   }
-  return `sip:${canonicalUser(parts.rawUser)}@${parts.host}`;
-}
-
-function canonicalUser(rawUser: string): string {
-  if (!rawUser.includes('%')) return rawUser;
-  let out = '';
-  for (let i = 0; i < rawUser.length; i++) {
-    const ch = rawUser[i] ?? '';
-    if (ch !== '%') {
-      out += ch;
-      continue;
-    }
-    const hex = rawUser.slice(i + 1, i + 3);
-    const decoded = String.fromCharCode(Number.parseInt(hex, 16));
-    out += USER_PLAIN.test(decoded) ? decoded : `%${hex.toUpperCase()}`;
-    i += 2;
-  }
-  return out;
 }
 
 // Values reach this module unfolded, so linear white space is just SP and HTAB.

@@ -16,17 +16,28 @@ import {
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import type { ExpiryEntry, ExpiryStore } from '../core/expiry.ts';
-import type { HeldMessage, HeldState } from '../core/held-message.ts';
-import type {
-  DeliveryStore,
-  HeldPage,
-  HeldStats,
-  HoldGuard,
-  HoldOutcome,
-  MessageStore,
-  SettingsStore,
-  UserRecord,
-  UserStore,
+import {
+  type BounceFacts,
+  type DeadFacts,
+  HELD_STATES,
+  type HeldMessage,
+  type HeldState,
+  type MessageRef,
+} from '../core/held-message.ts';
+import {
+  type BounceStore,
+  type DeadPage,
+  type DeliveryStore,
+  type HeldPage,
+  type HeldStats,
+  type HoldGuard,
+  type HoldOptions,
+  type HoldOutcome,
+  LeaseLostError,
+  type MessageStore,
+  type SettingsStore,
+  type UserRecord,
+  type UserStore,
 } from '../core/ports.ts';
 import type { Presence } from '../core/presence.ts';
 import { type UserSettings, UserSettingsSchema } from '../core/settings.ts';
@@ -38,14 +49,18 @@ const CONFLICT_RETRIES = 5;
 /** Items per TransactWriteItems (the limit is 100; one place is kept for the counter). */
 const TRANSACTION_CHUNK = 99;
 
-export class DynamoStore implements MessageStore, SettingsStore, UserStore, DeliveryStore, ExpiryStore {
+type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+
+export class DynamoStore
+  implements MessageStore, SettingsStore, UserStore, DeliveryStore, ExpiryStore, BounceStore
+{
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
     private readonly now: () => number = Date.now,
   ) {}
 
-  async hold(message: HeldMessage, guard: HoldGuard): Promise<HoldOutcome> {
+  async hold(message: HeldMessage, guard: HoldGuard, options: HoldOptions = {}): Promise<HoldOutcome> {
     const ttl = epochSeconds(message.expiresAt) + GC_GRACE_SECONDS;
     const nowSeconds = Math.floor(this.now() / 1000);
     const command = new TransactWriteCommand({
@@ -85,9 +100,14 @@ export class DynamoStore implements MessageStore, SettingsStore, UserStore, Deli
       ],
     });
 
+    // Cut off at the caller's deadline: past it nobody waits for the answer (the edge says 503).
+    const abortSignal =
+      options.deadline === undefined
+        ? undefined
+        : AbortSignal.timeout(Math.max(1, options.deadline - this.now()));
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.client.send(command);
+        await this.client.send(command, abortSignal ? { abortSignal } : {});
         return { outcome: 'held' };
       } catch (error) {
         if (!(error instanceof TransactionCanceledException)) throw error;
@@ -143,7 +163,7 @@ export class DynamoStore implements MessageStore, SettingsStore, UserStore, Deli
 
   /** Operator statistics. A paginated scan: fine for an ops command, not for a hot path. */
   async stats(): Promise<HeldStats> {
-    const byState: Record<HeldState, number> = { pending: 0, delivering: 0, expiring: 0, bounced: 0 };
+    const byState = Object.fromEntries(HELD_STATES.map((state) => [state, 0])) as Record<HeldState, number>;
     const recipients = new Set<string>();
     let oldest: string | undefined;
     const pages = paginateScan(
@@ -315,29 +335,47 @@ export class DynamoStore implements MessageStore, SettingsStore, UserStore, Deli
     return found.slice(0, limit);
   }
 
-  async markDelivering(messages: HeldMessage[]): Promise<HeldMessage[]> {
-    const changed = await this.conditionally(messages, (message) => ({
-      Update: {
-        TableName: this.tableName,
-        Key: messageKeyOf(message),
-        UpdateExpression: 'SET #state = :delivering',
-        ConditionExpression: '#state IN (:pending, :delivering)',
-        ExpressionAttributeNames: { '#state': 'state' },
-        ExpressionAttributeValues: { ':pending': 'pending', ':delivering': 'delivering' },
-      },
-    }));
-    return changed.map((message) => ({ ...message, state: 'delivering' }));
+  async markDelivering(messages: HeldMessage[], owner: string): Promise<HeldMessage[]> {
+    const nowMs = this.now();
+    const changed = await this.conditionally(
+      messages,
+      (message) => ({
+        Update: {
+          TableName: this.tableName,
+          Key: messageKeyOf(message),
+          UpdateExpression: 'SET #state = :delivering, #owner = :owner',
+          ConditionExpression: '#state IN (:pending, :delivering)',
+          ExpressionAttributeNames: { '#state': 'state', '#owner': 'owner' },
+          ExpressionAttributeValues: { ':pending': 'pending', ':delivering': 'delivering', ':owner': owner },
+        },
+      }),
+      (chunk) => [
+        {
+          // In the same transaction: only the holder of the live lease marks, so a message in
+          // flight under another run is taken over only once that run's lease ran out.
+          ConditionCheck: {
+            TableName: this.tableName,
+            Key: { pk: keys.user(chunk[0]?.recipient ?? ''), sk: keys.lease },
+            ConditionExpression: '#owner = :owner AND #until > :now',
+            ExpressionAttributeNames: { '#owner': 'owner', '#until': 'until' },
+            ExpressionAttributeValues: { ':owner': owner, ':now': nowMs },
+          },
+        },
+      ],
+      () => new LeaseLostError(`the delivery lease is no longer held by ${owner}`),
+    );
+    return changed.map((message) => ({ ...message, state: 'delivering', owner }));
   }
 
-  async releaseToPending(messages: HeldMessage[]): Promise<void> {
+  async releaseToPending(messages: HeldMessage[], owner: string): Promise<void> {
     await this.conditionally(messages, (message) => ({
       Update: {
         TableName: this.tableName,
         Key: messageKeyOf(message),
-        UpdateExpression: 'SET #state = :pending',
-        ConditionExpression: '#state = :delivering',
-        ExpressionAttributeNames: { '#state': 'state' },
-        ExpressionAttributeValues: { ':pending': 'pending', ':delivering': 'delivering' },
+        UpdateExpression: 'SET #state = :pending REMOVE #owner',
+        ConditionExpression: '#state = :delivering AND #owner = :owner',
+        ExpressionAttributeNames: { '#state': 'state', '#owner': 'owner' },
+        ExpressionAttributeValues: { ':pending': 'pending', ':delivering': 'delivering', ':owner': owner },
       },
     }));
   }
@@ -347,7 +385,7 @@ export class DynamoStore implements MessageStore, SettingsStore, UserStore, Deli
   }
 
   /** Deletes messages still in `state`, counting the recipient's held count down in the same transaction. */
-  private remove(messages: HeldMessage[], state: HeldState): Promise<HeldMessage[]> {
+  private remove<T extends MessageRef>(messages: T[], state: HeldState): Promise<T[]> {
     return this.conditionally(
       messages,
       (message) => ({
@@ -381,6 +419,8 @@ export class DynamoStore implements MessageStore, SettingsStore, UserStore, Deli
     items: T[],
     actionOf: (item: T) => NonNullable<TransactWriteCommandInput['TransactItems']>[number],
     extraFor: (chunk: T[]) => NonNullable<TransactWriteCommandInput['TransactItems']> = () => [],
+    /** The error to throw when a condition of the extra items failed (the whole change is refused). */
+    extraFailed?: () => Error,
   ): Promise<T[]> {
     const changed: T[] = [];
     for (let start = 0; start < items.length; start += TRANSACTION_CHUNK) {
@@ -400,6 +440,8 @@ export class DynamoStore implements MessageStore, SettingsStore, UserStore, Deli
               .filter((_, index) => reasons[index]?.Code === 'ConditionalCheckFailed')
               .map((item) => item.id),
           );
+          if (extraFailed && reasons.slice(chunk.length).some((r) => r.Code === 'ConditionalCheckFailed'))
+            throw extraFailed();
           const conflicted = reasons.some((reason) => reason.Code === 'TransactionConflict');
           if (failed.size === 0 && (!conflicted || attempt >= CONFLICT_RETRIES)) throw error;
           chunk = chunk.filter((item) => !failed.has(item.id));
@@ -480,32 +522,169 @@ export class DynamoStore implements MessageStore, SettingsStore, UserStore, Deli
   }
 
   claimForExpiry(entries: ExpiryEntry[], nowMs: number, staleBefore: number): Promise<ExpiryEntry[]> {
-    return this.conditionally(entries, (entry) => ({
-      Update: {
-        TableName: this.tableName,
-        Key: messageKeyOf(entry),
-        UpdateExpression: 'SET #state = :expiring, claimedAt = :now',
-        ConditionExpression:
-          '#state = :pending OR (#state = :expiring AND claimedAt < :stale) OR (#state = :delivering AND expiresAt < :staleIso)',
-        ExpressionAttributeNames: { '#state': 'state' },
-        ExpressionAttributeValues: {
-          ':delivering': 'delivering',
-          ':staleIso': new Date(staleBefore).toISOString(),
-          ':pending': 'pending',
-          ':expiring': 'expiring',
-          ':now': nowMs,
-          ':stale': staleBefore,
-        },
-      },
-    }));
+    return this.conditionally(
+      entries,
+      (entry): TransactItem =>
+        entry.state === 'bounced'
+          ? {
+              // stays bounced, with a fresh claim: its notice is queued again
+              Update: {
+                TableName: this.tableName,
+                Key: messageKeyOf(entry),
+                UpdateExpression: 'SET claimedAt = :now',
+                ConditionExpression: '#state = :bounced AND claimedAt < :stale',
+                ExpressionAttributeNames: { '#state': 'state' },
+                ExpressionAttributeValues: { ':bounced': 'bounced', ':now': nowMs, ':stale': staleBefore },
+              },
+            }
+          : {
+              Update: {
+                TableName: this.tableName,
+                Key: messageKeyOf(entry),
+                UpdateExpression: 'SET #state = :expiring, claimedAt = :now REMOVE #owner',
+                ConditionExpression:
+                  '#state = :pending OR (#state = :expiring AND claimedAt < :stale) OR (#state = :delivering AND expiresAt < :staleIso)',
+                ExpressionAttributeNames: { '#state': 'state', '#owner': 'owner' },
+                ExpressionAttributeValues: {
+                  ':delivering': 'delivering',
+                  ':staleIso': new Date(staleBefore).toISOString(),
+                  ':pending': 'pending',
+                  ':expiring': 'expiring',
+                  ':now': nowMs,
+                  ':stale': staleBefore,
+                },
+              },
+            },
+    );
   }
 
   async expiring(recipient: string, refs: Array<{ id: string; receivedAt: string }>): Promise<HeldMessage[]> {
+    const found = await this.getAll(
+      refs.map((ref) => ({ pk: keys.user(recipient), sk: keys.message(ref.receivedAt, ref.id) })),
+    );
+    return found
+      .filter((message) => message.state === 'expiring' || message.state === 'bounced')
+      .sort((a, b) => a.receivedAt.localeCompare(b.receivedAt) || a.id.localeCompare(b.id));
+  }
+
+  async removeExpired(messages: HeldMessage[]): Promise<void> {
+    await this.remove(messages, 'expiring');
+  }
+
+  // --- bounces and dead letters (BounceStore) ---
+
+  async markBounced(
+    bounces: Array<{ message: HeldMessage; bounce: BounceFacts }>,
+    from: 'delivering' | 'expiring',
+  ): Promise<HeldMessage[]> {
+    const changed = await this.conditionally(
+      bounces.map((entry) => ({ ...entry, id: entry.message.id })),
+      ({ message, bounce }) => ({
+        Update: {
+          TableName: this.tableName,
+          Key: messageKeyOf(message),
+          UpdateExpression: 'SET #state = :bounced, bounce = :bounce, claimedAt = :at REMOVE #owner',
+          ConditionExpression: '#state = :from',
+          ExpressionAttributeNames: { '#state': 'state', '#owner': 'owner' },
+          ExpressionAttributeValues: {
+            ':bounced': 'bounced',
+            ':bounce': bounce,
+            ':at': bounce.at,
+            ':from': from,
+          },
+        },
+      }),
+    );
+    return changed.map(({ message, bounce }) => ({ ...message, state: 'bounced', bounce }));
+  }
+
+  async settleBounce(
+    ref: MessageRef,
+    outcome: { told: true } | { failed: string },
+  ): Promise<'removed' | 'dead' | 'absent'> {
+    if ('told' in outcome) return (await this.remove([ref], 'bounced')).length > 0 ? 'removed' : 'absent';
+    const dead: DeadFacts = { reason: outcome.failed, at: this.now() };
+    const changed = await this.conditionally(
+      [ref],
+      (message) => ({
+        Update: {
+          TableName: this.tableName,
+          Key: messageKeyOf(message),
+          // Out of the expiry index into the dead letters' list, and no longer garbage-collected:
+          // kept until an operator purges it. It no longer counts as held (quota, MWI).
+          UpdateExpression: 'SET #state = :dead, dead = :facts, gsi1pk = :list, gsi1sk = :id REMOVE #ttl',
+          ConditionExpression: '#state = :bounced',
+          ExpressionAttributeNames: { '#state': 'state', '#ttl': TTL_ATTRIBUTE },
+          ExpressionAttributeValues: {
+            ':dead': 'dead',
+            ':bounced': 'bounced',
+            ':facts': dead,
+            ':list': keys.deadIndex,
+            ':id': message.id,
+          },
+        },
+      }),
+      (chunk) => [
+        {
+          Update: {
+            TableName: this.tableName,
+            Key: { pk: keys.user(ref.recipient), sk: keys.counter },
+            UpdateExpression: 'ADD held :minus',
+            ExpressionAttributeValues: { ':minus': -chunk.length },
+          },
+        },
+      ],
+    );
+    return changed.length > 0 ? 'dead' : 'absent';
+  }
+
+  async listDead(page: { limit?: number; after?: string } = {}): Promise<DeadPage> {
+    const { Items = [], LastEvaluatedKey } = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: EXPIRY_INDEX,
+        KeyConditionExpression: 'gsi1pk = :list',
+        ExpressionAttributeValues: { ':list': keys.deadIndex },
+        Limit: page.limit ?? 100,
+        ...(page.after ? { ExclusiveStartKey: decodeCursor(page.after) } : {}),
+      }),
+    );
+    const messages = (await this.getAll(Items.map((item) => ({ pk: item.pk, sk: item.sk }))))
+      .filter((message) => message.state === 'dead')
+      .sort((a, b) => a.id.localeCompare(b.id));
+    return LastEvaluatedKey ? { messages, next: encodeCursor(LastEvaluatedKey) } : { messages };
+  }
+
+  async purgeDead(which: { id: string } | { all: true }): Promise<number> {
+    const byId = 'id' in which;
+    const listed = await this.queryAll({
+      TableName: this.tableName,
+      IndexName: EXPIRY_INDEX,
+      KeyConditionExpression: byId ? 'gsi1pk = :list AND gsi1sk = :id' : 'gsi1pk = :list',
+      ExpressionAttributeValues: { ':list': keys.deadIndex, ...(byId ? { ':id': which.id } : {}) },
+    });
+    // conditional deletes: only what is still a dead letter
+    const results = await Promise.all(
+      listed.map((item) =>
+        this.writeIf(
+          new DeleteCommand({
+            TableName: this.tableName,
+            Key: { pk: item.pk, sk: item.sk },
+            ConditionExpression: '#state = :dead',
+            ExpressionAttributeNames: { '#state': 'state' },
+            ExpressionAttributeValues: { ':dead': 'dead' },
+          }),
+        ),
+      ),
+    );
+    return results.filter(Boolean).length;
+  }
+
+  /** Items by key, consistently, a hundred per round trip. */
+  private async getAll(keyList: Record<string, unknown>[]): Promise<HeldMessage[]> {
     const found: HeldMessage[] = [];
-    for (let start = 0; start < refs.length; start += 100) {
-      let requested: Record<string, unknown>[] = refs
-        .slice(start, start + 100)
-        .map((ref) => ({ pk: keys.user(recipient), sk: keys.message(ref.receivedAt, ref.id) }));
+    for (let start = 0; start < keyList.length; start += 100) {
+      let requested = keyList.slice(start, start + 100);
       while (requested.length > 0) {
         const { Responses, UnprocessedKeys } = await this.client.send(
           new BatchGetCommand({
@@ -516,13 +695,7 @@ export class DynamoStore implements MessageStore, SettingsStore, UserStore, Deli
         requested = UnprocessedKeys?.[this.tableName]?.Keys ?? [];
       }
     }
-    return found
-      .filter((message) => message.state === 'expiring')
-      .sort((a, b) => a.receivedAt.localeCompare(b.receivedAt) || a.id.localeCompare(b.id));
-  }
-
-  async removeExpired(messages: HeldMessage[]): Promise<void> {
-    await this.remove(messages, 'expiring');
+    return found;
   }
 }
 
@@ -568,7 +741,6 @@ function presenceFromItem(item: Record<string, unknown>): Presence {
   return {
     ...(registration ? { registration } : {}),
     ...(published ? { published } : {}),
-    ...(item.unreachable === true ? { unreachable: true } : {}),
     version: Number(item.version ?? 0),
     updatedAt: String(item.updatedAt ?? ''),
   };
@@ -607,9 +779,22 @@ function fromItem(item: Record<string, unknown>): HeldMessage {
     receivedAt: str('receivedAt'),
     expiresAt: str('expiresAt'),
     state: str('state') as HeldState,
+    ...optional('owner'),
+    ...(item.bounce && typeof item.bounce === 'object' ? { bounce: item.bounce as BounceFacts } : {}),
+    ...(item.dead && typeof item.dead === 'object' ? { dead: item.dead as DeadFacts } : {}),
   };
 }
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function encodeCursor(key: Record<string, unknown>): string {
+  return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): Record<string, unknown> {
+  const key: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (typeof key !== 'object' || key === null) throw new Error('malformed cursor');
+  return key as Record<string, unknown>;
 }

@@ -1,8 +1,7 @@
 // API Gateway HTTP API (v2) plumbing shared by every HTTP function: who calls (signature, bearer
 // token, OIDC) against the route's declaration in infra/catalogue.ts, zod parsing of the body,
 // and the one place where domain errors become HTTP statuses.
-import { randomUUID } from 'node:crypto';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import * as z from 'zod';
 import { type Caller, HOLDOVER_FUNCTIONS } from '../../infra/catalogue.ts';
 import { normalizeAor } from '../core/aor.ts';
@@ -22,7 +21,7 @@ import {
   SignatureRefusedError,
   verifyRequest,
 } from '../core/signature.ts';
-import { countWithDimension, logger, metrics } from './observability.ts';
+import { countWithDimension, logger, metrics, startInvocation } from './observability.ts';
 import { signingSecrets } from './secret.ts';
 import { nonces, sessionStore } from './store.ts';
 
@@ -200,15 +199,16 @@ function allowed(
  * A JSON route of the catalogue entry `name`: establishes the caller against the entry's `who`
  * (infra/catalogue.ts, the one place it is declared), parses the body with `schema`, runs the use
  * case, and maps errors. Only DomainErrors (4xx) expose their message; anything else is a 500
- * carrying a correlation id that is also in the log.
+ * carrying the correlation id, the API Gateway request id, which every log line of the call has.
  */
 export function authorizedRoute<Schema extends z.ZodType>(
   name: string,
   schema: Schema | undefined,
   run: (input: AuthorizedInput<z.infer<Schema>>) => Promise<RouteResult | RawResult>,
-): (event: HttpEvent) => Promise<HttpResult> {
+): (event: HttpEvent, context?: Context) => Promise<HttpResult> {
   const who = whoMayCall(name);
-  return async (event) => {
+  return async (event, context) => {
+    const correlationId = startInvocation(context, event.requestContext.requestId);
     try {
       const bytes = rawBody(event);
       const pathParameters = definedEntries(event.pathParameters);
@@ -231,7 +231,7 @@ export function authorizedRoute<Schema extends z.ZodType>(
       }
       return json(result.status, result.body);
     } catch (error) {
-      return errorResult(name, error);
+      return errorResult(name, error, correlationId);
     } finally {
       if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
     }
@@ -273,7 +273,8 @@ function definedEntries(record: Record<string, string | undefined> | undefined):
   return out;
 }
 
-export function errorResult(route: string, error: unknown): HttpResult {
+/** Maps an error to its answer; a 500 carries `correlationId`, the request id its log line has too. */
+export function errorResult(route: string, error: unknown, correlationId: string): HttpResult {
   if (error instanceof DomainError) {
     if (error instanceof UnauthorizedError) {
       const reason =
@@ -282,7 +283,8 @@ export function errorResult(route: string, error: unknown): HttpResult {
           : undefined;
       logger.warn('request refused: unauthorized', { route, reason, detail: error.message });
       countWithDimension('unauthorized', 'route', route);
-      if (reason !== undefined) countWithDimension('signatureRefused', 'reason', reason);
+      if (error instanceof SignatureRefusedError)
+        countWithDimension('signatureRefused', 'reason', error.reason);
       return json(error.status, {
         error: { code: error.code, ...(reason ? { reason } : {}), message: error.message },
       });
@@ -305,7 +307,6 @@ export function errorResult(route: string, error: unknown): HttpResult {
     }
     return json(error.status, { error: { code: error.code, message: error.message } });
   }
-  const correlationId = randomUUID();
   logger.error('request failed', {
     route,
     correlationId,

@@ -15,6 +15,8 @@
 //   NONCE#<nonce>      NONCE                           a signed call's nonce, used (TTL: its window)
 //   SIGNIN#<aor>       SIGNIN                          failed sign-ins of an AOR (TTL: an hour after the last)
 //   REVOKED#<jti>      REVOKED                         a signed-out token (TTL: the token's expiry)
+//   (gsi1) DEAD        <id>                            on a dead letter (a bounce whose notice failed
+//                                                      for good), instead of its expiry entry; no TTL
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 
 export const EXPIRY_INDEX = 'gsi1';
@@ -78,6 +80,7 @@ export const keys = {
   revoked: (jti: string) => `REVOKED#${jti}`,
   revokedSk: 'REVOKED',
   revokedPrefix: 'REVOKED#',
+  deadIndex: 'DEAD',
 };
 
 export function epochSeconds(iso: string): number {

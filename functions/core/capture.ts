@@ -1,4 +1,4 @@
-// Use case: capture a MESSAGE for an absent recipient (DESIGN.md "Capture").
+// Use case: capture a MESSAGE for an absent recipient (docs/design.md "Message lifecycle").
 // handler (functions/capture.ts) → captureMessage → ports (MessageStore, SettingsStore).
 import { createHash } from 'node:crypto';
 import { domainOf, normalizeAor } from './aor.ts';
@@ -13,7 +13,13 @@ import {
 } from './content.ts';
 import { type CpimEnvelope, parseCpim } from './cpim.ts';
 import { parseDuration } from './duration.ts';
-import { ForeignDomainError, QuotaExceededError, TooLargeError, UnsupportedMediaError } from './errors.ts';
+import {
+  DeadlineExceededError,
+  ForeignDomainError,
+  QuotaExceededError,
+  TooLargeError,
+  UnsupportedMediaError,
+} from './errors.ts';
 import type { CpimFacts, HeldMessage } from './held-message.ts';
 import { autoReplyOf } from './notices.ts';
 import type { DeliveryQueue, MessageStore, UserStore } from './ports.ts';
@@ -34,6 +40,12 @@ export interface CaptureDeps {
   policy: CapturePolicy;
   now: () => number;
   newId: (nowMs: number) => string;
+  /**
+   * Told when a step after the message was stored failed (queueing its delivery run or an
+   * offline notice): the message is stored, so the answer stays 202; the run is started again
+   * by the user's next REGISTER/PUBLISH or a run's re-check.
+   */
+  onFollowUpError?: (error: unknown) => void;
 }
 
 /** At most one offline notice per sender per hour, one vacation auto-reply per sender per day. */
@@ -60,7 +72,15 @@ export interface CapturedMessage {
   autoSubmitted?: boolean;
   /** When the edge received it: the order of arrival, kept although captures run concurrently. */
   receivedAt?: string;
+  /**
+   * Epoch ms after which the edge no longer waits for the answer (it answers 503): nothing is
+   * stored past it, and the store write is cut off at it.
+   */
+  deadline?: number;
 }
+
+/** How long past the deadline the steps after a stored message may still delay the 202 (ms). */
+const FOLLOW_UP_GRACE_MS = 1000;
 
 /** The edge's clock is trusted for ordering only while it agrees with ours within this. */
 const MAX_EDGE_CLOCK_SKEW_MS = 300_000;
@@ -119,10 +139,20 @@ export async function captureMessage(message: CapturedMessage, deps: CaptureDeps
   const dedupeKeys = [dedupeKey('call', message.callId, String(message.cseq))];
   if (cpim?.imdnMessageId) dedupeKeys.push(dedupeKey('imdn', sender, cpim.imdnMessageId));
 
-  const outcome = await deps.store.hold(heldMessage, { dedupeKeys, quota: policy.quota });
+  const deadline = message.deadline;
+  if (deadline !== undefined && deps.now() >= deadline) {
+    throw new DeadlineExceededError(
+      'The edge stopped waiting before the message could be stored; send it again',
+    );
+  }
+  const outcome = await deps.store.hold(
+    heldMessage,
+    { dedupeKeys, quota: policy.quota },
+    deadline !== undefined ? { deadline } : {},
+  );
   switch (outcome.outcome) {
     case 'held':
-      await afterHeld(heldMessage, message, user, deps);
+      await boundedFollowUp(afterHeld(heldMessage, message, user, deps), deadline, deps);
       return { status: 'held', id: heldMessage.id, expiresAt: heldMessage.expiresAt };
     case 'duplicate':
       return { status: 'duplicate', id: outcome.id, expiresAt: outcome.expiresAt };
@@ -134,17 +164,37 @@ export async function captureMessage(message: CapturedMessage, deps: CaptureDeps
 }
 
 /**
+ * The message is stored: what follows must neither turn the answer into a failure (a 503 for a
+ * stored message) nor delay it past the edge's wait.
+ */
+async function boundedFollowUp(work: Promise<void>, deadline: number | undefined, deps: CaptureDeps) {
+  const guarded = work.catch((error: unknown) => deps.onFollowUpError?.(error));
+  if (deadline === undefined) return guarded;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const cutOff = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, Math.max(0, deadline + FOLLOW_UP_GRACE_MS - deps.now()));
+  });
+  await Promise.race([guarded, cutOff]);
+  clearTimeout(timer);
+}
+
+/**
  * A message for someone who is available (a proxy could not reach them, or nothing but us is in
  * front of them) starts a delivery run; one for someone away may earn the sender an automatic
  * answer, once per window, never in answer to an automatic message.
+ *
+ * Presence is read again after the message was written (a consistent read): a presence change
+ * that landed meanwhile is seen here, or else it sees this message (it reads the count after its
+ * own write), so whichever lands second starts the run (docs/design.md "Message lifecycle").
  */
 async function afterHeld(
   held: HeldMessage,
   message: CapturedMessage,
-  user: Awaited<ReturnType<UserStore['getUser']>>,
+  before: Awaited<ReturnType<UserStore['getUser']>>,
   deps: CaptureDeps,
 ): Promise<void> {
   const nowMs = deps.now();
+  const user = await deps.users.getUser(held.recipient).catch(() => before);
   const presence = effectivePresence(user.presence, nowMs);
   if (!holdsMessages(presence.state, user.settings, nowMs)) {
     await deps.queue.enqueue({ kind: 'deliver', recipient: held.recipient });

@@ -1,17 +1,29 @@
 // Use case: deliver a recipient's held messages, oldest first, strictly in order, by one worker
-// at a time (DESIGN.md "Delivery"). handler (functions/deliver.ts) → deliverBacklog → ports.
+// at a time (docs/design.md "Message lifecycle"). handler (functions/deliver.ts) →
+// deliverBacklog → ports.
 //
-// Each message is marked `delivering` before it is sent, so a crash leaves it to be sent again
-// by the next run with the same Call-ID (derived from its id), which lets the UA drop the copy.
-import type { HeldMessage } from './held-message.ts';
+// Each message is marked `delivering` under this run before it is sent, so a crash leaves it to
+// be sent again by the next run with the same Call-ID (derived from its id), which lets the UA
+// drop the copy. The run's lease is renewed while a batch is in flight (a heartbeat), and a
+// message in flight under a live lease cannot be taken by a second worker.
+import type { BounceFacts, HeldMessage } from './held-message.ts';
 import type { DeliveryJob } from './jobs.ts';
-import { bounceOf, deliveryNotificationOf, deliveryOf, wantsPositiveDelivery } from './notices.ts';
-import type { DeliveryQueue, DeliveryStore, Edge, EdgeDelivery, EdgeOutcome, UserStore } from './ports.ts';
-import { effectivePresence, holdsMessages, markUnreachable } from './presence.ts';
+import { bounceNoticeOf, deliveryNotificationOf, deliveryOf, wantsPositiveDelivery } from './notices.ts';
+import {
+  type BounceStore,
+  type DeliveryQueue,
+  type DeliveryStore,
+  type Edge,
+  type EdgeDelivery,
+  type EdgeOutcome,
+  LeaseLostError,
+  type UserStore,
+} from './ports.ts';
+import { effectivePresence, holdsMessages } from './presence.ts';
 
 export interface DeliveryDeps {
   users: UserStore;
-  store: DeliveryStore;
+  store: DeliveryStore & BounceStore;
   queue: DeliveryQueue;
   edge: Edge;
   now: () => number;
@@ -20,6 +32,8 @@ export interface DeliveryDeps {
   viaProxy: boolean;
   batchSize: number;
   leaseMs: number;
+  /** How often the lease is renewed while the edge sends a batch; default a third of `leaseMs`. */
+  heartbeatMs?: number;
   /** Told about each message's outcome (metrics, logs). */
   observe?: (event: DeliveryEvent) => void;
 }
@@ -29,22 +43,47 @@ export type DeliveryEvent =
   | { kind: 'bounced'; message: HeldMessage; status: number }
   | { kind: 'kept'; message: HeldMessage; status: number };
 
-export type DeliveryRun =
+export type DeliveryRun = (
   | { outcome: 'done'; delivered: number }
   | { outcome: 'held'; delivered: number; state: string }
   | { outcome: 'unreachable'; delivered: number; status: number }
-  | { outcome: 'busy' };
+  | { outcome: 'busy' }
+) & {
+  /** Messages arrived (or the user became available) while the run was ending: a new run was queued. */
+  requeued?: boolean;
+};
 
 /** The UA failed in a way worth retrying later (5xx, or the edge could not be reached). */
 export class RetryLaterError extends Error {
   override readonly name = 'RetryLaterError';
 }
 
-const USER_WENT_AWAY = new Set([408, 480]);
+/**
+ * 408/480/timeout: the UA did not take the message now. The run stops and keeps the rest; the
+ * job is retried with backoff. Presence is not changed: it comes from REGISTER/PUBLISH only, so
+ * a UA that silently drops a re-sent duplicate is not marked away.
+ */
+export const USER_WENT_AWAY: ReadonlySet<number> = new Set([408, 480]);
 
 export async function deliverBacklog(recipient: string, deps: DeliveryDeps): Promise<DeliveryRun> {
   const owner = deps.newId();
   if (!(await deps.store.acquireLease(recipient, owner, deps.leaseMs))) return { outcome: 'busy' };
+  let run: DeliveryRun;
+  try {
+    run = await runBatches(recipient, owner, deps);
+  } finally {
+    await deps.store.releaseLease(recipient, owner);
+  }
+  // Whichever lands second sees the other: a message captured (or a presence change made) while
+  // this run held the lease found it busy; now that the lease is released, look once more.
+  if ((run.outcome === 'done' || run.outcome === 'held') && (await stillWaiting(recipient, deps))) {
+    await deps.queue.enqueue({ kind: 'deliver', recipient });
+    return { ...run, requeued: true };
+  }
+  return run;
+}
+
+async function runBatches(recipient: string, owner: string, deps: DeliveryDeps): Promise<DeliveryRun> {
   let delivered = 0;
   let settling: Promise<number> = Promise.resolve(0);
   let next: Promise<Prepared> | undefined;
@@ -60,16 +99,21 @@ export async function deliverBacklog(recipient: string, deps: DeliveryDeps): Pro
       // outcomes are written: the store's round trips overlap the SIP transactions.
       next = prepare(recipient, batch.at(-1), owner, deps);
       let delivery: EdgeDelivery;
+      let leaseLost: boolean;
       try {
-        delivery = await deps.edge.deliver({
-          recipient,
-          ...(presence.contact ? { target: presence.contact } : {}),
-          messages: batch.map(deliveryOf),
-        });
+        ({ result: delivery, leaseLost } = await withHeartbeat(
+          deps.edge.deliver({
+            recipient,
+            ...(presence.contact ? { target: presence.contact } : {}),
+            messages: batch.map(deliveryOf),
+          }),
+          () => deps.store.acquireLease(recipient, owner, deps.leaseMs),
+          deps.heartbeatMs ?? Math.max(1, Math.floor(deps.leaseMs / 3)),
+        ));
       } catch (error) {
         delivered += await settling;
         settling = Promise.resolve(0);
-        await deps.store.releaseToPending(batch);
+        await deps.store.releaseToPending(batch, owner);
         throw new RetryLaterError(
           `edge unavailable: ${error instanceof Error ? error.message : String(error)}`,
         );
@@ -78,13 +122,12 @@ export async function deliverBacklog(recipient: string, deps: DeliveryDeps): Pro
       // flight at that moment is sent again (same Call-ID), not the whole batch.
       const verdict = judge(batch, delivery.outcomes, deps);
       delivered += await settling;
-      settling = settle(verdict, deps);
+      settling = settle(verdict, owner, deps);
       if (!delivery.complete) throw new RetryLaterError('the edge went away during a delivery batch');
+      // Another worker took the recipient over (this run stalled past its lease): it goes on.
+      if (leaseLost) return { outcome: 'busy' };
       if (verdict.stop === 'away') {
-        delivered += await settling;
-        settling = Promise.resolve(0);
-        await markAway(recipient, prepared.version, deps);
-        return { outcome: 'unreachable', delivered, status: verdict.status };
+        return { outcome: 'unreachable', delivered: delivered + (await settling), status: verdict.status };
       }
       if (verdict.stop === 'retry') throw new RetryLaterError(`recipient UA answered ${verdict.status}`);
       prepared = await next;
@@ -94,13 +137,40 @@ export async function deliverBacklog(recipient: string, deps: DeliveryDeps): Pro
     // Whatever ends the run: finish writing outcomes, hand back a batch marked but not sent.
     await settling.catch(() => 0);
     const unsent = await next?.catch(() => undefined);
-    if (unsent?.kind === 'batch') await deps.store.releaseToPending(unsent.batch);
-    await deps.store.releaseLease(recipient, owner);
+    if (unsent?.kind === 'batch') await deps.store.releaseToPending(unsent.batch, owner);
+  }
+}
+
+/**
+ * Renews the lease every `everyMs` while `work` runs (a /deliver call may take minutes); reports
+ * whether a renewal was refused, i.e. another worker holds the recipient now.
+ */
+async function withHeartbeat<T>(
+  work: Promise<T>,
+  renew: () => Promise<boolean>,
+  everyMs: number,
+): Promise<{ result: T; leaseLost: boolean }> {
+  let leaseLost = false;
+  let renewing: Promise<unknown> = Promise.resolve();
+  const timer = setInterval(() => {
+    renewing = renewing
+      .then(renew)
+      .then((held) => {
+        if (!held) leaseLost = true;
+      })
+      .catch(() => undefined); // a failed renewal is tried again at the next beat
+  }, everyMs);
+  try {
+    const result = await work;
+    return { result, leaseLost };
+  } finally {
+    clearInterval(timer);
+    await renewing;
   }
 }
 
 type Prepared =
-  | { kind: 'batch'; batch: HeldMessage[]; presence: { contact?: string }; version: number }
+  | { kind: 'batch'; batch: HeldMessage[]; presence: { contact?: string } }
   | { kind: 'held'; state: string }
   | { kind: 'done' }
   | { kind: 'busy' };
@@ -122,15 +192,32 @@ async function prepare(
   for (;;) {
     const candidates = await deps.store.deliverable(recipient, deps.batchSize, from);
     if (candidates.length === 0) return { kind: 'done' };
-    const batch = await deps.store.markDelivering(candidates);
-    if (batch.length > 0) return { kind: 'batch', batch, presence, version: user.presence?.version ?? 0 };
+    let batch: HeldMessage[];
+    try {
+      batch = await deps.store.markDelivering(candidates, owner);
+    } catch (error) {
+      if (error instanceof LeaseLostError) return { kind: 'busy' };
+      throw error;
+    }
+    if (batch.length > 0) return { kind: 'batch', batch, presence };
     from = candidates.at(-1); // all taken by expiry meanwhile: look further
   }
+}
+
+/** Whether the user is available and reachable with something still to deliver. */
+async function stillWaiting(recipient: string, deps: DeliveryDeps): Promise<boolean> {
+  const user = await deps.users.getUser(recipient);
+  const nowMs = deps.now();
+  const presence = effectivePresence(user.presence, nowMs);
+  if (holdsMessages(presence.state, user.settings, nowMs)) return false;
+  if (presence.contact === undefined && !deps.viaProxy) return false;
+  return (await deps.store.deliverable(recipient, 1)).length > 0;
 }
 
 interface Verdict {
   done: HeldMessage[];
   kept: HeldMessage[];
+  bounced: Array<{ message: HeldMessage; bounce: BounceFacts }>;
   notices: DeliveryJob[];
   delivered: number;
   stop?: 'away' | 'retry';
@@ -140,7 +227,7 @@ interface Verdict {
 /** What each outcome means for its message (pure); `settle` writes it. */
 function judge(batch: HeldMessage[], outcomes: EdgeOutcome[], deps: DeliveryDeps): Verdict {
   const byId = new Map(outcomes.map((outcome) => [outcome.id, outcome]));
-  const verdict: Verdict = { done: [], kept: [], notices: [], delivered: 0, status: 0 };
+  const verdict: Verdict = { done: [], kept: [], bounced: [], notices: [], delivered: 0, status: 0 };
   for (const message of batch) {
     const outcome = byId.get(message.id);
     if (outcome === undefined || verdict.stop !== undefined) {
@@ -165,33 +252,33 @@ function judge(batch: HeldMessage[], outcomes: EdgeOutcome[], deps: DeliveryDeps
       verdict.status = outcome.status;
       deps.observe?.({ kind: 'kept', message, status: outcome.status });
     } else {
-      // A permanent refusal: the sender is told (durably queued), then the message is done.
-      verdict.notices.push({
-        kind: 'notice',
-        reason: 'bounce',
-        ...(message.replyTo ? { target: message.replyTo } : {}),
-        message: bounceOf(message, outcome.status, outcome.reason, deps.newId(), deps.now()),
+      // A permanent refusal: the message is bounced, and deleted only once its sender was told.
+      verdict.bounced.push({
+        message,
+        bounce: { status: outcome.status, reason: outcome.reason, at: deps.now() },
       });
-      verdict.done.push(message);
       deps.observe?.({ kind: 'bounced', message, status: outcome.status });
     }
   }
   return verdict;
 }
 
-/** Writes a verdict: notices queued first, so a bounced message is only removed once its notice is safe. */
-async function settle(verdict: Verdict, deps: DeliveryDeps): Promise<number> {
+/** Writes a verdict. A bounce is recorded before its notice is queued; the notice's outcome settles it. */
+async function settle(verdict: Verdict, owner: string, deps: DeliveryDeps): Promise<number> {
   for (const notice of verdict.notices) await deps.queue.enqueue(notice);
+  const bounceNotices = async () => {
+    const marked = new Set(
+      (await deps.store.markBounced(verdict.bounced, 'delivering')).map((message) => message.id),
+    );
+    for (const { message, bounce } of verdict.bounced) {
+      if (marked.has(message.id))
+        await deps.queue.enqueue(bounceNoticeOf(message, bounce, deps.newId(), deps.now()));
+    }
+  };
   await Promise.all([
     verdict.done.length > 0 ? deps.store.removeDelivered(verdict.done) : undefined,
-    verdict.kept.length > 0 ? deps.store.releaseToPending(verdict.kept) : undefined,
+    verdict.kept.length > 0 ? deps.store.releaseToPending(verdict.kept, owner) : undefined,
+    verdict.bounced.length > 0 ? bounceNotices() : undefined,
   ]);
   return verdict.delivered;
-}
-
-/** 408/480: the UA is gone although registered; hold until the user shows up again. */
-async function markAway(recipient: string, version: number, deps: DeliveryDeps): Promise<void> {
-  const user = await deps.users.getUser(recipient);
-  if ((user.presence?.version ?? 0) !== version) return; // a newer presence change wins
-  await deps.users.putPresence(recipient, markUnreachable(user.presence, deps.now()), version);
 }

@@ -81,3 +81,13 @@ export class SignInThrottledError extends DomainError {
     super(`Too many failed sign-ins for this address: try again in ${retryAfterSeconds} s`);
   }
 }
+
+/**
+ * The caller's deadline passed before the message could be stored (the edge has stopped waiting
+ * and answers 503): nothing is written, so a 503 never hides a stored message.
+ */
+export class DeadlineExceededError extends DomainError {
+  readonly status = 503;
+  readonly code = 'deadline_exceeded';
+  override readonly name = 'DeadlineExceededError';
+}

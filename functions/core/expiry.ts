@@ -1,15 +1,18 @@
 // Use cases: the sweeper finds messages whose time ran out (or whose recipient is on vacation)
 // and claims them for email; the email step sends one digest per recipient and only then
-// deletes them (DESIGN.md "Expiry", "Vacation", "Message lifecycle").
+// deletes them (docs/design.md "Message lifecycle").
 //
 // pending → expiring is a conditional write, as is pending → delivering, so a message is emailed
-// XOR delivered even when the sweeper and a delivery run race for it.
+// XOR delivered even when the sweeper and a delivery run race for it. A message bounced on
+// expiry stays `bounced` until its notice settles it (functions/core/notice-delivery.ts); one
+// whose notice was never settled (a crash between the bounce and its notice) is found again by
+// the sweeper, and its notice queued again.
 import * as z from 'zod';
 import { emailOfAor } from './aor.ts';
 import { renderDigest } from './digest.ts';
 import type { HeldMessage } from './held-message.ts';
-import { bounceOnExpiry } from './notices.ts';
-import type { DeliveryQueue, UserStore } from './ports.ts';
+import { bounceNoticeOf, expiryBounce } from './notices.ts';
+import type { BounceStore, DeliveryQueue, UserStore } from './ports.ts';
 
 /** What the expiry index tells about a held message, without reading the message. */
 export interface ExpiryEntry {
@@ -40,11 +43,15 @@ export interface ExpiryStore {
   waiting(recipient: string): Promise<ExpiryEntry[]>;
   /**
    * pending → expiring; also re-claims a claim older than `staleBefore`, and takes a message a
-   * dead delivery run left `delivering` whose expiry is older than that; returns what this sweep
-   * now owns.
+   * dead delivery run left `delivering` whose expiry is older than that; a `bounced` message
+   * whose bounce (claim) is older than `staleBefore` stays bounced with a fresh claim (its notice
+   * is queued again). Returns what this sweep now owns.
    */
   claimForExpiry(entries: ExpiryEntry[], nowMs: number, staleBefore: number): Promise<ExpiryEntry[]>;
-  /** The claimed messages themselves, oldest first (only those still expiring). */
+  /**
+   * The claimed messages themselves, oldest first: those still expiring, and those bounced whose
+   * notice is being queued again.
+   */
   expiring(recipient: string, messages: ExpiryJob['messages']): Promise<HeldMessage[]>;
   /** expiring → deleted, once the recipient was emailed or the sender told. */
   removeExpired(messages: HeldMessage[]): Promise<void>;
@@ -97,6 +104,8 @@ export async function sweepDue(deps: SweepDeps): Promise<SweepResult> {
       (entry) =>
         entry.state === 'pending' ||
         (entry.state === 'expiring' && (entry.claimedAt ?? 0) < stale) ||
+        // bounced, but its notice never settled it (the run died before queueing it)
+        (entry.state === 'bounced' && (entry.claimedAt ?? 0) < stale) ||
         // left `delivering` by a delivery run that died, long enough ago that no run still owns it
         (entry.state === 'delivering' && Date.parse(entry.expiresAt ?? '') < stale),
     );
@@ -152,17 +161,21 @@ export async function sweepDue(deps: SweepDeps): Promise<SweepResult> {
 
 export interface EmailDeps {
   users: UserStore;
-  store: ExpiryStore;
+  store: ExpiryStore & BounceStore;
   mailer: Mailer;
   notices: DeliveryQueue;
   now: () => number;
   newId: () => string;
 }
 
-export type EmailOutcome =
+export type EmailOutcome = (
   | { outcome: 'emailed'; to: string; count: number; mailId: string }
   | { outcome: 'bounced' | 'dropped'; count: number }
-  | { outcome: 'nothing' };
+  | { outcome: 'nothing' }
+) & {
+  /** Bounced messages whose notice was queued again (it had not settled them in time). */
+  renoticed?: number;
+};
 
 /** A mailbox we can write to: `user@host` with a DNS name, not an IP address or localhost. */
 export function mailboxOf(aor: string, configured: string | undefined): string | undefined {
@@ -174,27 +187,43 @@ export function mailboxOf(aor: string, configured: string | undefined): string |
 }
 
 export async function emailExpired(job: ExpiryJob, deps: EmailDeps): Promise<EmailOutcome> {
-  const messages = await deps.store.expiring(job.recipient, job.messages);
-  if (messages.length === 0) return { outcome: 'nothing' };
+  const claimed = await deps.store.expiring(job.recipient, job.messages);
+  const stale = claimed.filter((message) => message.state === 'bounced');
+  for (const message of stale) {
+    const bounce = message.bounce ?? expiryBounce(message, deps.now());
+    await deps.notices.enqueue(bounceNoticeOf(message, bounce, deps.newId(), deps.now()));
+  }
+  const renoticed = stale.length > 0 ? { renoticed: stale.length } : {};
+  const messages = claimed.filter((message) => message.state === 'expiring');
+  if (messages.length === 0) return { outcome: 'nothing', ...renoticed };
   const user = await deps.users.getUser(job.recipient);
   const policy = user.settings?.onExpire ?? 'email';
   const mailbox = mailboxOf(job.recipient, user.settings?.email);
 
   if (policy === 'drop') {
     await deps.store.removeExpired(messages);
-    return { outcome: 'dropped', count: messages.length };
+    return { outcome: 'dropped', count: messages.length, ...renoticed };
   }
   if (policy === 'bounce' || mailbox === undefined) {
-    for (const message of messages) {
-      await deps.notices.enqueue({
-        kind: 'notice',
-        reason: 'bounce',
-        ...(message.replyTo ? { target: message.replyTo } : {}),
-        message: bounceOnExpiry(message, deps.newId(), deps.now()),
-      });
+    // Kept as `bounced` until the notice reached the sender (or failed for good): never
+    // deleted before its outcome is known.
+    const nowMs = deps.now();
+    const bounces = messages.map((message) => ({
+      message,
+      bounce:
+        policy === 'bounce'
+          ? expiryBounce(message, nowMs)
+          : {
+              ...expiryBounce(message, nowMs),
+              reason: `it waited until ${message.expiresAt} and expired, and ${job.recipient} has no mailbox to email it to`,
+            },
+    }));
+    const marked = new Set((await deps.store.markBounced(bounces, 'expiring')).map((message) => message.id));
+    for (const { message, bounce } of bounces) {
+      if (marked.has(message.id))
+        await deps.notices.enqueue(bounceNoticeOf(message, bounce, deps.newId(), nowMs));
     }
-    await deps.store.removeExpired(messages);
-    return { outcome: 'bounced', count: messages.length };
+    return { outcome: 'bounced', count: marked.size, ...renoticed };
   }
   const digest = renderDigest(job.recipient, messages, {
     ...(user.settings?.timeZone ? { timeZone: user.settings.timeZone } : {}),
@@ -204,5 +233,5 @@ export async function emailExpired(job: ExpiryJob, deps: EmailDeps): Promise<Ema
   // and the job is retried (and, past its retries, the sweeper claims them again).
   const mailId = await deps.mailer.send({ to: mailbox, ...digest });
   await deps.store.removeExpired(messages);
-  return { outcome: 'emailed', to: mailbox, count: messages.length, mailId };
+  return { outcome: 'emailed', to: mailbox, count: messages.length, mailId, ...renoticed };
 }

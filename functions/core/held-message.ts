@@ -1,8 +1,39 @@
 import { CPIM, charsetOf, decodeText, isTextType, parseContentType } from './content.ts';
 import { parseCpim } from './cpim.ts';
 
-/** Where a held message is in its lifecycle (DESIGN.md "Message lifecycle"). */
-export type HeldState = 'pending' | 'delivering' | 'expiring' | 'bounced';
+/**
+ * Where a held message is in its lifecycle (docs/design.md "Message lifecycle"):
+ * pending → delivering → (deleted: delivered) | pending;
+ * pending → expiring → (deleted: emailed) | bounced;
+ * delivering | expiring → bounced → (deleted: the sender was told) | dead (the notice failed for
+ * good: kept, listed for the operator until purged).
+ */
+export type HeldState = 'pending' | 'delivering' | 'expiring' | 'bounced' | 'dead';
+
+export const HELD_STATES: readonly HeldState[] = ['pending', 'delivering', 'expiring', 'bounced', 'dead'];
+
+/** Why a message bounced, kept on it until its sender was told (or, if never, on the dead letter). */
+export interface BounceFacts {
+  /** The final SIP status that refused it, or 0 for a bounce on expiry. */
+  status: number;
+  reason: string;
+  /** Epoch ms of the bounce. */
+  at: number;
+}
+
+/** Why a bounced message's notice failed for good. */
+export interface DeadFacts {
+  reason: string;
+  /** Epoch ms. */
+  at: number;
+}
+
+/** What identifies a held message in the store: its recipient, arrival time and id. */
+export interface MessageRef {
+  recipient: string;
+  receivedAt: string;
+  id: string;
+}
 
 /** IMDN and CPIM facts kept from a `message/cpim` body, needed again at delivery. */
 export interface CpimFacts {
@@ -35,6 +66,12 @@ export interface HeldMessage {
   receivedAt: string;
   expiresAt: string;
   state: HeldState;
+  /** The delivery run that marked it `delivering` (in-flight ownership). */
+  owner?: string;
+  /** Set while `bounced` or `dead`. */
+  bounce?: BounceFacts;
+  /** Set while `dead`. */
+  dead?: DeadFacts;
 }
 
 export interface ReadableContent {

@@ -25,6 +25,13 @@ export const DeliveryJobSchema = z.discriminatedUnion('kind', [
     /** Where the addressee can be reached, if known (their Contact or the source of their MESSAGE). */
     target: z.string().optional(),
     message: OutgoingMessageSchema,
+    /**
+     * The bounced message this notice reports (reason bounce): its outcome settles it — deleted
+     * once the sender's UA answered 2xx, a dead letter once the notice failed for good.
+     */
+    settles: z
+      .object({ recipient: z.string().min(1), receivedAt: z.string().min(1), id: z.string().min(1) })
+      .optional(),
   }),
 ]);
 export type DeliveryJob = z.infer<typeof DeliveryJobSchema>;

@@ -1,8 +1,8 @@
 // Messages the system itself sends: a bounce to the sender of an undeliverable message, an IMDN
 // delivery notification (RFC 5438), and a recipient's offline notice or vacation auto-reply.
 // Each carries `Auto-Submitted` so that no automatic answer is ever sent to one (no loops).
-import type { HeldMessage } from './held-message.ts';
-import type { OutgoingMessage } from './jobs.ts';
+import { type BounceFacts, type HeldMessage, readableContent } from './held-message.ts';
+import type { DeliveryJob, OutgoingMessage } from './jobs.ts';
 
 export const AUTO_SUBMITTED = { name: 'Auto-Submitted', value: 'auto-replied' };
 // The edge marks every MESSAGE it delivers with X-Holdover-Delivery (edge/outgoing-request.ts).
@@ -38,21 +38,62 @@ function text(id: string, from: string, to: string, body: string, nowMs: number)
   };
 }
 
-/** Tells the sender their message could not be delivered, sent from the recipient's address. */
+/** How much of the original text a bounce quotes (characters): enough to recognise it. */
+export const BOUNCE_QUOTE_CHARS = 1000;
+
+/**
+ * Tells the sender their message could not be delivered, and why, sent from the recipient's
+ * address; the original text is quoted (bounded), so the sender knows which message it was.
+ */
 export function bounceOf(
   message: HeldMessage,
-  status: number,
-  reason: string,
+  bounce: BounceFacts,
   id: string,
   nowMs: number,
 ): OutgoingMessage {
-  const body = `Your message to ${message.recipient} sent ${message.receivedAt} could not be delivered (${status} ${reason}).`;
+  const why =
+    bounce.status === 0
+      ? `was not delivered: ${bounce.reason}`
+      : `could not be delivered (${bounce.status} ${bounce.reason})`;
+  const body = `Your message to ${message.recipient} sent ${message.receivedAt} ${why}.${quoteOf(message)}`;
   return text(id, message.recipient, message.sender, body, nowMs);
 }
 
-export function bounceOnExpiry(message: HeldMessage, id: string, nowMs: number): OutgoingMessage {
-  const body = `Your message to ${message.recipient} sent ${message.receivedAt} was not delivered: it waited until ${message.expiresAt} and expired.`;
-  return text(id, message.recipient, message.sender, body, nowMs);
+/** Why an expired message bounces, as its notice says it. */
+export function expiryBounce(message: HeldMessage, nowMs: number): BounceFacts {
+  return { status: 0, reason: `it waited until ${message.expiresAt} and expired`, at: nowMs };
+}
+
+/** The notice job of a bounce: its outcome settles the bounced message (BounceStore.settleBounce). */
+export function bounceNoticeOf(
+  message: HeldMessage,
+  bounce: BounceFacts,
+  id: string,
+  nowMs: number,
+): Extract<DeliveryJob, { kind: 'notice' }> {
+  return {
+    kind: 'notice',
+    reason: 'bounce',
+    ...(message.replyTo ? { target: message.replyTo } : {}),
+    message: bounceOf(message, bounce, id, nowMs),
+    settles: { recipient: message.recipient, receivedAt: message.receivedAt, id: message.id },
+  };
+}
+
+function quoteOf(message: HeldMessage): string {
+  let original: string | undefined;
+  try {
+    original = readableContent(message.contentType, message.body).text;
+  } catch {
+    original = undefined; // accepted content always decodes; a stored oddity is not quoted
+  }
+  if (original === undefined) return `\n\n(The message was ${message.contentType} content.)`;
+  const cut = original.length > BOUNCE_QUOTE_CHARS;
+  const quoted = `${original.slice(0, BOUNCE_QUOTE_CHARS)}${cut ? ' […]' : ''}`
+    .split(/\r?\n/)
+    .map((line) => `> ${line}`)
+    .join('\n');
+  return `\n\nYour message:\n${quoted}`;
 }
 
 export function autoReplyOf(

@@ -1,7 +1,7 @@
 // Ports: what the core needs from the outside world. Adapters in functions/adapters implement
 // them (DynamoDB, SQS, SES, the edge); unit tests use in-memory fakes. Dependencies point inward:
 // adapters → core, never core → adapters.
-import type { HeldMessage, HeldState } from './held-message.ts';
+import type { BounceFacts, HeldMessage, HeldState, MessageRef } from './held-message.ts';
 import type { DeliveryJob, OutgoingMessage } from './jobs.ts';
 import type { Presence } from './presence.ts';
 import type { UserSettings } from './settings.ts';
@@ -30,9 +30,21 @@ export interface HeldStats {
   oldestReceivedAt?: string;
 }
 
+export interface HoldOptions {
+  /**
+   * Epoch ms after which the write must not be attempted nor waited for (the edge stops waiting
+   * soon after and answers 503): the adapter aborts its request then and throws.
+   */
+  deadline?: number;
+}
+
 export interface MessageStore {
-  /** Stores a message atomically with its dedupe markers, within the recipient's quota. */
-  hold(message: HeldMessage, guard: HoldGuard): Promise<HoldOutcome>;
+  /**
+   * Stores a message atomically with its dedupe markers, within the recipient's quota. A write
+   * cut off by `options.deadline` throws; it may still have landed, in which case the same
+   * MESSAGE sent again is a duplicate (its dedupe marker is there).
+   */
+  hold(message: HeldMessage, guard: HoldGuard, options?: HoldOptions): Promise<HoldOutcome>;
   /** A recipient's held messages, oldest first. */
   listHeld(recipient: string, page?: { limit?: number; after?: string }): Promise<HeldPage>;
   stats(): Promise<HeldStats>;
@@ -62,21 +74,71 @@ export interface UserStore {
   claimNotice(recipient: string, sender: string, windowMs: number): Promise<boolean>;
 }
 
+/** `markDelivering` was refused because `owner` no longer holds the recipient's live lease. */
+export class LeaseLostError extends Error {
+  override readonly name = 'LeaseLostError';
+}
+
 export interface DeliveryStore {
-  /** The one delivery worker per recipient: true if `owner` now holds (or renewed) the lease. */
+  /**
+   * The one delivery worker per recipient: true if `owner` now holds (or renewed) the lease until
+   * now + `ttlMs`; false while another owner's lease has not run out.
+   */
   acquireLease(recipient: string, owner: string, ttlMs: number): Promise<boolean>;
+  /** Ends `owner`'s lease (nothing if another owner holds it now). */
   releaseLease(recipient: string, owner: string): Promise<void>;
   /**
    * Messages to deliver, oldest first: pending ones, and delivering ones a crashed run left;
    * `after` continues past a message already in hand.
    */
   deliverable(recipient: string, limit: number, after?: HeldMessage): Promise<HeldMessage[]>;
-  /** pending|delivering → delivering, each conditionally; returns the ones this run now owns, in order. */
-  markDelivering(messages: HeldMessage[]): Promise<HeldMessage[]>;
-  /** delivering → deleted (the recipient's UA answered 2xx, or the sender was told of a bounce). */
+  /**
+   * pending|delivering → delivering under `owner`, each conditionally, in one step with a check
+   * that `owner` holds the recipient's live lease (else LeaseLostError, nothing changed). So a
+   * message in flight under another run is taken over only once that run's lease ran out (it
+   * crashed, or stalled past its heartbeat). Returns the ones this run now owns, in order.
+   */
+  markDelivering(messages: HeldMessage[], owner: string): Promise<HeldMessage[]>;
+  /** delivering → deleted: the recipient's UA answered 2xx. */
   removeDelivered(messages: HeldMessage[]): Promise<void>;
-  /** delivering → pending: kept for the next run. */
-  releaseToPending(messages: HeldMessage[]): Promise<void>;
+  /** delivering under `owner` → pending: kept for the next run (not if another run took it over). */
+  releaseToPending(messages: HeldMessage[], owner: string): Promise<void>;
+}
+
+export interface DeadPage {
+  messages: HeldMessage[];
+  /** Opaque cursor for the next page, absent on the last one. */
+  next?: string;
+}
+
+/**
+ * The bounce lifecycle (docs/design.md "Message lifecycle"): a bounced message is
+ * kept until its notice reached the sender, or failed for good; then it is a dead letter, kept
+ * with its text until an operator purges it.
+ */
+export interface BounceStore {
+  /**
+   * `from` → bounced, each conditionally, recording why and when (the time is also its notice
+   * claim: the sweeper queues the notice again if it is not settled long after). Returns the
+   * messages whose change was made.
+   */
+  markBounced(
+    bounces: Array<{ message: HeldMessage; bounce: BounceFacts }>,
+    from: 'delivering' | 'expiring',
+  ): Promise<HeldMessage[]>;
+  /**
+   * Settles a bounced message by its notice's outcome: `told` (the sender's UA answered 2xx) →
+   * deleted; `failed` (refused for good, or retries exhausted) → dead, with the reason. Only a
+   * message still `bounced` changes; `absent` when there was none (settled before).
+   */
+  settleBounce(
+    ref: MessageRef,
+    outcome: { told: true } | { failed: string },
+  ): Promise<'removed' | 'dead' | 'absent'>;
+  /** Dead letters, oldest first (by capture). */
+  listDead(page?: { limit?: number; after?: string }): Promise<DeadPage>;
+  /** Deletes one dead letter by id, or all of them; returns how many were deleted. */
+  purgeDead(which: { id: string } | { all: true }): Promise<number>;
 }
 
 export interface DeliveryQueue {
@@ -107,7 +169,7 @@ export interface Edge {
 }
 
 /**
- * Signed calls are taken once (DESIGN.md "Security"): the nonce of each state-changing call is
+ * Signed calls are taken once (docs/design.md "Security"): the nonce of each state-changing call is
  * claimed until its signature's window ends. Shared by every instance that verifies (the table in
  * AWS); the edge, one process, keeps it in memory.
  */

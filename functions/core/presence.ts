@@ -1,5 +1,5 @@
 // Presence: what state a user is in, whether that state holds their messages, and when a change
-// should start a delivery run (DESIGN.md "Hold states").
+// should start a delivery run (docs/design.md "Message lifecycle").
 import * as z from 'zod';
 import { normalizeAor } from './aor.ts';
 import type { DeliveryQueue, UserStore } from './ports.ts';
@@ -30,8 +30,6 @@ export interface Presence {
   registration?: { contact: string; expiresAt: string };
   /** State published with PUBLISH or a webhook; absent when none is in force. */
   published?: PresenceState;
-  /** Set when a delivery got 408/480 although registered: away until the next sign of life. */
-  unreachable?: boolean;
   /** Optimistic lock: every write is conditional on the version it read. */
   version: number;
   updatedAt: string;
@@ -47,8 +45,7 @@ export function effectivePresence(presence: Presence | undefined, nowMs: number)
     presence?.registration && Date.parse(presence.registration.expiresAt) > nowMs
       ? presence.registration
       : undefined;
-  const published = presence?.published ?? (presence?.unreachable && registration ? 'away' : undefined);
-  const state: PresenceState = published ?? (registration ? 'online' : 'offline');
+  const state: PresenceState = presence?.published ?? (registration ? 'online' : 'offline');
   return registration ? { state, contact: registration.contact } : { state };
 }
 
@@ -60,16 +57,6 @@ export function holdsMessages(
 ): boolean {
   if (settings?.vacation && Date.parse(settings.vacation.until) > nowMs) return true;
   return (settings?.hold ?? DEFAULT_HOLD_STATES).includes(state);
-}
-
-/** A delivery found the registered UA gone (408/480): away until it shows signs of life. */
-export function markUnreachable(previous: Presence | undefined, nowMs: number): Presence {
-  return {
-    ...previous,
-    unreachable: true,
-    version: (previous?.version ?? 0) + 1,
-    updatedAt: new Date(nowMs).toISOString(),
-  };
 }
 
 /** Applies a change to what we know (any change is a sign of life); the version goes up by one. */
@@ -128,29 +115,28 @@ export interface PresenceResult {
 }
 
 /**
- * Use case: record a presence change; when the user leaves a holding state with messages waiting,
- * start one delivery run. The write is conditional on the version read, so of many identical
- * webhooks racing, exactly one sees the transition and enqueues.
+ * Use case: record a presence change; whenever the user is available and reachable with
+ * messages waiting — a transition, but also a REGISTER refresh or a PUBLISH that changes nothing
+ * — start a delivery run (docs/design.md "Message lifecycle"): anything stranded gets another chance
+ * at every sign of life. Runs for one recipient are serialised by the lease, so extra jobs are
+ * cheap. The write is conditional on the version read.
  */
 export async function updatePresence(update: PresenceUpdate, deps: PresenceDeps): Promise<PresenceResult> {
   const aor = normalizeAor(update.aor);
   for (let attempt = 0; attempt < 10; attempt++) {
     const nowMs = deps.now();
     const user = await deps.users.getUser(aor);
-    const before = effectivePresence(user.presence, nowMs);
     const next = applyPresenceUpdate(user.presence, { ...update, aor }, nowMs);
     const after = effectivePresence(next, nowMs);
-    if (sameMeaning(user.presence, next))
-      return {
-        state: after.state,
-        holding: holdsMessages(after.state, user.settings, nowMs),
-        delivery: 'none',
-      };
-    if (!(await deps.users.putPresence(aor, next, user.presence?.version ?? 0))) continue;
+    if (!sameMeaning(user.presence, next)) {
+      if (!(await deps.users.putPresence(aor, next, user.presence?.version ?? 0))) continue;
+    }
     const holding = holdsMessages(after.state, user.settings, nowMs);
-    const wasHolding = holdsMessages(before.state, user.settings, nowMs) || before.contact === undefined;
     const reachable = after.contact !== undefined || update.source !== 'register';
-    if (!holding && wasHolding && reachable && user.held > 0) {
+    // Read again after the write when nothing was waiting before it: a capture that landed in
+    // between either saw this presence (and queued the run itself) or is seen here.
+    const waiting = !holding && reachable && (user.held > 0 || (await deps.users.getUser(aor)).held > 0);
+    if (waiting) {
       await deps.queue.enqueue({ kind: 'deliver', recipient: aor });
       return { state: after.state, holding, delivery: 'queued' };
     }
@@ -170,7 +156,6 @@ function sameMeaning(before: Presence | undefined, after: Presence): boolean {
   );
   return (
     before.published === after.published &&
-    Boolean(before.unreachable) === Boolean(after.unreachable) &&
     before.registration?.contact === after.registration?.contact &&
     expiryMoved < 10_000
   );

@@ -1,4 +1,4 @@
-// People's sessions (DESIGN.md "Security": users): signing in with the SIP password, the bearer
+// People's sessions (docs/design.md "Security"): signing in with the SIP password, the bearer
 // token (a JWT, HS256, at most an hour), signing out, and the slow-down of repeated failures.
 // The password is checked against the stored HA1 hash and never kept. The token key is derived
 // from each signing secret (HMAC of a fixed label): the first secret signs, any verifies, so a
@@ -11,7 +11,7 @@ import { type CredentialStore, digestIdentity } from './credentials.ts';
 import { SignInThrottledError, UnauthorizedError } from './errors.ts';
 import { ha1Of } from './sip-digest.ts';
 
-/** DESIGN.md: a token lives at most one hour. */
+/** A token lives at most one hour (docs/design.md "Security"). */
 export const TOKEN_LIFETIME_SECONDS = 3600;
 const ISSUER = 'holdover';
 const AUDIENCE = 'holdover-api';

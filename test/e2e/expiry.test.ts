@@ -11,7 +11,7 @@ import { signedFetch } from '../support/signed.ts';
 import { sendUdp, sipRequest } from '../support/sip-client.ts';
 import { sipp } from '../support/sipp.ts';
 import { heldFor, type RunningSystem, startSystem } from '../support/system.ts';
-import { waitUntil } from '../support/ua.ts';
+import { TestUa, waitUntil } from '../support/ua.ts';
 
 let system: RunningSystem;
 const unique = () => randomBytes(4).toString('hex');
@@ -131,7 +131,55 @@ describe('expiry to email', () => {
     expect(line?.split('|')[2]?.trim()).toBe(eve);
     expect(line?.split('|')[4]).toContain('was not delivered');
     expect(await emailsTo(`${user}@example.com`)).toEqual([]);
+    // deleted once the sender's UA answered the notice 2xx
+    await waitUntil('nothing held once the sender was told', async () =>
+      (await heldFor(system, eve)).length === 0 ? true : undefined,
+    );
   });
+
+  it('keeps a bounce whose notice the sender refuses, lists it as a dead letter, and purges it', async () => {
+    const user = `gus-${unique()}`;
+    const gus = `sip:${user}@example.com`;
+    await system.cli('settings', gus, '--on-expire', 'bounce');
+    // the sender's UA answers the notice 480 every time: retried with backoff, then failed for good
+    const ua = new TestUa();
+    ua.answer = () => 480;
+    await ua.start();
+    const request = sipRequest({
+      to: gus,
+      body: 'this one becomes a dead letter',
+      extraHeaders: [`Contact: <${ua.contact}>`],
+    });
+    expect((await sendUdp(system.sipPort, request)).status).toBe(202);
+    await waitUntil('bounced, kept while its notice is retried', async () =>
+      (await heldFor(system, gus)).some((m) => m.state === 'bounced') ? true : undefined,
+    );
+    interface DeadView {
+      id: string;
+      from: string;
+      to: string;
+      body: string | null;
+      reason: string;
+    }
+    const [letter] = await waitUntil(
+      'the dead letter',
+      async () => {
+        const letters = (JSON.parse(await system.cli('dead', '--json')) as DeadView[]).filter(
+          (entry) => entry.to === gus,
+        );
+        return letters.length > 0 ? letters : undefined;
+      },
+      90_000,
+    ).finally(() => ua.close());
+    expect(letter).toMatchObject({ to: gus, body: 'this one becomes a dead letter' });
+    expect(letter?.reason).toMatch(/failed 4 times/);
+    expect(await system.cli('dead')).toContain('this one becomes a dead letter');
+    expect(new Set(ua.messages().map((m) => m.callId)).size).toBe(1); // one notice, tried 4 times
+    expect(await system.cli('dead', 'purge', letter?.id ?? '')).toContain('Purged 1 dead letter');
+    const after = JSON.parse(await system.cli('dead', '--json')) as DeadView[];
+    expect(after.filter((entry) => entry.to === gus)).toEqual([]);
+    expect(await heldFor(system, gus)).toEqual([]);
+  }, 120_000);
 });
 
 describe('vacation', () => {

@@ -1,33 +1,48 @@
 // In-memory fakes of the core's ports, with the same semantics as the DynamoDB adapter (dedupe,
-// quota, conditional state changes, lease, versioned presence), which has its own integration
-// tests against DynamoDB Local.
-import type { HeldMessage, HeldState } from '../../functions/core/held-message.ts';
+// quota, conditional state changes, lease and in-flight ownership, versioned presence, expiry
+// claims, bounces and dead letters), which has its own integration tests against DynamoDB Local.
+import type { ExpiryEntry, ExpiryStore } from '../../functions/core/expiry.ts';
+import {
+  type BounceFacts,
+  HELD_STATES,
+  type HeldMessage,
+  type HeldState,
+  type MessageRef,
+} from '../../functions/core/held-message.ts';
 import type { DeliveryJob } from '../../functions/core/jobs.ts';
-import type {
-  DeliveryQueue,
-  DeliveryStore,
-  HeldPage,
-  HeldStats,
-  HoldGuard,
-  HoldOutcome,
-  MessageStore,
-  SettingsStore,
-  UserRecord,
-  UserStore,
+import {
+  type BounceStore,
+  type DeadPage,
+  type DeliveryQueue,
+  type DeliveryStore,
+  type HeldPage,
+  type HeldStats,
+  type HoldGuard,
+  type HoldOptions,
+  type HoldOutcome,
+  LeaseLostError,
+  type MessageStore,
+  type SettingsStore,
+  type UserRecord,
+  type UserStore,
 } from '../../functions/core/ports.ts';
 import type { Presence } from '../../functions/core/presence.ts';
 import type { UserSettings } from '../../functions/core/settings.ts';
 
-export class MemoryStore implements MessageStore, SettingsStore, UserStore, DeliveryStore {
+export class MemoryStore
+  implements MessageStore, SettingsStore, UserStore, DeliveryStore, ExpiryStore, BounceStore
+{
   readonly messages: HeldMessage[] = [];
   readonly dedupe = new Map<string, HeldMessage>();
   readonly settings = new Map<string, UserSettings>();
   readonly presence = new Map<string, Presence>();
   readonly notices = new Map<string, number>();
   readonly leases = new Map<string, { owner: string; until: number }>();
+  /** Claim (or bounce) time of a message, by id: the sweeper's staleness check. */
+  readonly claimedAt = new Map<string, number>();
   now: () => number = Date.now;
 
-  async hold(message: HeldMessage, guard: HoldGuard): Promise<HoldOutcome> {
+  async hold(message: HeldMessage, guard: HoldGuard, _options?: HoldOptions): Promise<HoldOutcome> {
     for (const key of guard.dedupeKeys) {
       const first = this.dedupe.get(key);
       if (first) return { outcome: 'duplicate', id: first.id, expiresAt: first.expiresAt };
@@ -39,20 +54,21 @@ export class MemoryStore implements MessageStore, SettingsStore, UserStore, Deli
     return { outcome: 'held' };
   }
 
+  /** A recipient's messages that count as held (everything but dead letters), oldest first. */
   heldFor(recipient: string): HeldMessage[] {
-    return this.messages
-      .filter((m) => m.recipient === recipient)
-      .sort((a, b) =>
-        a.receivedAt === b.receivedAt ? a.id.localeCompare(b.id) : a.receivedAt.localeCompare(b.receivedAt),
-      );
+    return this.allFor(recipient).filter((m) => m.state !== 'dead');
+  }
+
+  private allFor(recipient: string): HeldMessage[] {
+    return this.messages.filter((m) => m.recipient === recipient).sort(byArrival);
   }
 
   async listHeld(recipient: string): Promise<HeldPage> {
-    return { messages: this.heldFor(recipient) };
+    return { messages: this.allFor(recipient).map((m) => ({ ...m })) };
   }
 
   async stats(): Promise<HeldStats> {
-    const byState: Record<HeldState, number> = { pending: 0, delivering: 0, expiring: 0, bounced: 0 };
+    const byState = Object.fromEntries(HELD_STATES.map((state) => [state, 0])) as Record<HeldState, number>;
     for (const message of this.messages) byState[message.state]++;
     return { byState, recipients: new Set(this.messages.map((m) => m.recipient)).size };
   }
@@ -109,35 +125,214 @@ export class MemoryStore implements MessageStore, SettingsStore, UserStore, Deli
       .map((m) => ({ ...m }));
   }
 
-  private change(messages: HeldMessage[], from: HeldState[], to: HeldState | 'deleted'): HeldMessage[] {
+  private stored(ref: { id: string }): HeldMessage | undefined {
+    return this.messages.find((m) => m.id === ref.id);
+  }
+
+  private change(
+    messages: Array<{ id: string }>,
+    accepts: (stored: HeldMessage) => boolean,
+    apply: (stored: HeldMessage) => void,
+  ): HeldMessage[] {
     const changed: HeldMessage[] = [];
     for (const message of messages) {
-      const index = this.messages.findIndex((m) => m.id === message.id);
-      const stored = this.messages[index];
-      if (stored === undefined || !from.includes(stored.state)) continue;
-      if (to === 'deleted') this.messages.splice(index, 1);
-      else stored.state = to;
-      changed.push({ ...stored, ...(to === 'deleted' ? {} : { state: to }) });
+      const stored = this.stored(message);
+      if (stored === undefined || !accepts(stored)) continue;
+      apply(stored);
+      changed.push({ ...stored });
     }
     return changed;
   }
 
-  async markDelivering(messages: HeldMessage[]): Promise<HeldMessage[]> {
-    return this.change(messages, ['pending', 'delivering'], 'delivering');
+  private delete(messages: Array<{ id: string }>, state: HeldState): HeldMessage[] {
+    const removed: HeldMessage[] = [];
+    for (const message of messages) {
+      const index = this.messages.findIndex((m) => m.id === message.id);
+      const stored = this.messages[index];
+      if (stored === undefined || stored.state !== state) continue;
+      this.messages.splice(index, 1);
+      removed.push(stored);
+    }
+    return removed;
+  }
+
+  async markDelivering(messages: HeldMessage[], owner: string): Promise<HeldMessage[]> {
+    const recipient = messages[0]?.recipient;
+    const lease = recipient === undefined ? undefined : this.leases.get(recipient);
+    if (recipient !== undefined && !(lease?.owner === owner && lease.until > this.now())) {
+      throw new LeaseLostError(`the delivery lease is no longer held by ${owner}`);
+    }
+    return this.change(
+      messages,
+      (stored) => stored.state === 'pending' || stored.state === 'delivering',
+      (stored) => {
+        stored.state = 'delivering';
+        stored.owner = owner;
+      },
+    );
   }
 
   async removeDelivered(messages: HeldMessage[]): Promise<void> {
-    this.change(messages, ['delivering'], 'deleted');
+    this.delete(messages, 'delivering');
   }
 
-  async releaseToPending(messages: HeldMessage[]): Promise<void> {
-    this.change(messages, ['delivering'], 'pending');
+  async releaseToPending(messages: HeldMessage[], owner: string): Promise<void> {
+    this.change(
+      messages,
+      (stored) => stored.state === 'delivering' && stored.owner === owner,
+      (stored) => {
+        stored.state = 'pending';
+        delete stored.owner;
+      },
+    );
   }
+
+  // --- ExpiryStore (one shard: shard 0 holds every entry) ---
+
+  private entryOf(message: HeldMessage): ExpiryEntry {
+    const claimedAt = this.claimedAt.get(message.id);
+    return {
+      recipient: message.recipient,
+      id: message.id,
+      receivedAt: message.receivedAt,
+      expiresAt: message.expiresAt,
+      state: message.state,
+      ...(claimedAt !== undefined ? { claimedAt } : {}),
+    };
+  }
+
+  async due(shard: number, nowIso: string): Promise<{ entries: ExpiryEntry[] }> {
+    if (shard !== 0) return { entries: [] };
+    return {
+      entries: this.messages
+        .filter((m) => m.state !== 'dead' && `${m.expiresAt}#${m.id}` < `${nowIso}$`)
+        .map((m) => this.entryOf(m)),
+    };
+  }
+
+  async earliestExpiry(shard: number): Promise<string | undefined> {
+    if (shard !== 0) return undefined;
+    return this.messages
+      .filter((m) => m.state !== 'dead')
+      .map((m) => m.expiresAt)
+      .sort()[0];
+  }
+
+  async onVacation(nowIso: string): Promise<string[]> {
+    return [...this.settings]
+      .filter(([, settings]) => settings.vacation !== undefined && settings.vacation.until > nowIso)
+      .map(([aor]) => aor);
+  }
+
+  async waiting(recipient: string): Promise<ExpiryEntry[]> {
+    return this.heldFor(recipient)
+      .filter((m) => m.state === 'pending' || m.state === 'expiring')
+      .map((m) => this.entryOf(m));
+  }
+
+  async claimForExpiry(entries: ExpiryEntry[], nowMs: number, staleBefore: number): Promise<ExpiryEntry[]> {
+    const claimed: ExpiryEntry[] = [];
+    for (const entry of entries) {
+      const stored = this.stored(entry);
+      if (stored === undefined) continue;
+      const claimedAt = this.claimedAt.get(stored.id) ?? 0;
+      const staleIso = new Date(staleBefore).toISOString();
+      if (stored.state === 'bounced') {
+        if (entry.state !== 'bounced' || !(claimedAt < staleBefore)) continue;
+      } else if (
+        !(
+          stored.state === 'pending' ||
+          (stored.state === 'expiring' && claimedAt < staleBefore) ||
+          (stored.state === 'delivering' && stored.expiresAt < staleIso)
+        ) ||
+        entry.state === 'bounced'
+      ) {
+        continue;
+      } else {
+        stored.state = 'expiring';
+        delete stored.owner;
+      }
+      this.claimedAt.set(stored.id, nowMs);
+      claimed.push(entry);
+    }
+    return claimed;
+  }
+
+  async expiring(recipient: string, refs: Array<{ id: string; receivedAt: string }>): Promise<HeldMessage[]> {
+    const ids = new Set(refs.map((ref) => ref.id));
+    return this.heldFor(recipient)
+      .filter((m) => ids.has(m.id) && (m.state === 'expiring' || m.state === 'bounced'))
+      .map((m) => ({ ...m }));
+  }
+
+  async removeExpired(messages: HeldMessage[]): Promise<void> {
+    this.delete(messages, 'expiring');
+  }
+
+  // --- BounceStore ---
+
+  async markBounced(
+    bounces: Array<{ message: HeldMessage; bounce: BounceFacts }>,
+    from: 'delivering' | 'expiring',
+  ): Promise<HeldMessage[]> {
+    const changed: HeldMessage[] = [];
+    for (const { message, bounce } of bounces) {
+      changed.push(
+        ...this.change(
+          [message],
+          (stored) => stored.state === from,
+          (stored) => {
+            stored.state = 'bounced';
+            stored.bounce = bounce;
+            delete stored.owner;
+            this.claimedAt.set(stored.id, bounce.at);
+          },
+        ),
+      );
+    }
+    return changed;
+  }
+
+  async settleBounce(
+    ref: MessageRef,
+    outcome: { told: true } | { failed: string },
+  ): Promise<'removed' | 'dead' | 'absent'> {
+    if ('told' in outcome) return this.delete([ref], 'bounced').length > 0 ? 'removed' : 'absent';
+    const changed = this.change(
+      [ref],
+      (stored) => stored.state === 'bounced',
+      (stored) => {
+        stored.state = 'dead';
+        stored.dead = { reason: outcome.failed, at: this.now() };
+      },
+    );
+    return changed.length > 0 ? 'dead' : 'absent';
+  }
+
+  async listDead(): Promise<DeadPage> {
+    return {
+      messages: this.messages
+        .filter((m) => m.state === 'dead')
+        .sort((a, b) => a.id.localeCompare(b.id))
+        .map((m) => ({ ...m })),
+    };
+  }
+
+  async purgeDead(which: { id: string } | { all: true }): Promise<number> {
+    const doomed = this.messages.filter((m) => m.state === 'dead' && ('all' in which || m.id === which.id));
+    return this.delete(doomed, 'dead').length;
+  }
+}
+
+function byArrival(a: HeldMessage, b: HeldMessage): number {
+  return a.receivedAt === b.receivedAt ? a.id.localeCompare(b.id) : a.receivedAt.localeCompare(b.receivedAt);
 }
 
 export class MemoryQueue implements DeliveryQueue {
   readonly jobs: DeliveryJob[] = [];
-  async enqueue(job: DeliveryJob): Promise<void> {
+  readonly delays: Array<number | undefined> = [];
+  async enqueue(job: DeliveryJob, delaySeconds?: number): Promise<void> {
     this.jobs.push(job);
+    this.delays.push(delaySeconds);
   }
 }

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EXPIRY_INDEX, TTL_ATTRIBUTE, tableDefinition } from '../../functions/adapters/table.ts';
+import { EDGE_METRICS } from '../../functions/core/metric-names.ts';
 import { ESM_REQUIRE_BANNER } from '../../infra/bundling.ts';
 import { HOLDOVER_FUNCTIONS } from '../../infra/catalogue.ts';
 import {
@@ -70,8 +71,16 @@ const ALLOWED: Record<string, string[]> = {
   putMySettings: [...table('PutItem'), ...TOKEN],
   console: [],
   consoleAsset: [],
+  dead: [...table('BatchGetItem', 'Query'), ...TOKEN],
+  deadPurgeOne: [...table('DeleteItem', 'PutItem', 'Query'), ...TOKEN],
+  deadPurgeAll: [...table('DeleteItem', 'PutItem', 'Query'), ...TOKEN],
   health: table('DescribeTable'),
-  delivery: [...table('DeleteItem', 'PutItem', 'Query', 'UpdateItem'), ...SECRET_READ, ...CONSUMER, ...SEND],
+  delivery: [
+    ...table('ConditionCheckItem', 'DeleteItem', 'PutItem', 'Query', 'UpdateItem'),
+    ...SECRET_READ,
+    ...CONSUMER,
+    ...SEND,
+  ],
   sweeper: [...table('Query', 'UpdateItem'), ...SEND],
   email: [
     ...table('BatchGetItem', 'DeleteItem', 'Query', 'UpdateItem'),
@@ -112,6 +121,9 @@ const VARIABLES: Record<string, string[]> = {
   putMySettings: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
   console: [],
   consoleAsset: [],
+  dead: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  deadPurgeOne: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  deadPurgeAll: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
   health: ['HOLDOVER_TABLE'],
   delivery: ['HOLDOVER_DELIVERY_QUEUE_URL', 'HOLDOVER_EDGE_URL', 'HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
   sweeper: ['HOLDOVER_EXPIRED_QUEUE_URL', 'HOLDOVER_SWEEP_INTERVAL', 'HOLDOVER_TABLE'],
@@ -188,7 +200,13 @@ describe('queues', () => {
 
 describe('functions', () => {
   it('are nodejs22.x on ARM64, one per catalogue entry, each logging to its own log group with retention', () => {
-    const functions = resourcesOf(template, 'AWS::Lambda::Function');
+    // The construct's functions; the stack may hold the CDK's own custom-resource provider
+    // (restrictDefaultSecurityGroup, a recommended feature flag), which is no Holdover function.
+    const functions = Object.fromEntries(
+      Object.entries(resourcesOf(template, 'AWS::Lambda::Function')).filter(([id]) =>
+        id.startsWith('Holdover'),
+      ),
+    );
     expect(Object.keys(functions)).toHaveLength(HOLDOVER_FUNCTIONS.length);
     const logGroups = resourcesOf(template, 'AWS::Logs::LogGroup');
     const used = new Set<string>();
@@ -229,6 +247,9 @@ describe('functions', () => {
         'GET /v1/users/{aor}/settings',
         'PUT /v1/users/{aor}/settings',
         'GET /v1/stats',
+        'GET /v1/dead',
+        'DELETE /v1/dead/{id}',
+        'DELETE /v1/dead',
         'GET /v1/health',
         'GET /v1/users',
         'PUT /v1/users/{aor}/credentials',
@@ -323,13 +344,14 @@ describe('least privilege', () => {
     }
   });
 
-  it('grants DynamoDB on the table only, and the expiry index to the sweeper only', () => {
+  it('grants DynamoDB on the table only, and the index to the sweeper and the dead-letter routes only', () => {
     const tableArn = { 'Fn::GetAtt': [onlyKey(resourcesOf(template, 'AWS::DynamoDB::Table')), 'Arn'] };
     for (const entry of HOLDOVER_FUNCTIONS) {
       for (const statement of dynamoStatements(entry.name)) {
         const onIndex = JSON.stringify(statement.Resource).includes(`/index/${EXPIRY_INDEX}`);
         if (onIndex) {
-          expect(entry.name).toBe('sweeper');
+          // the expiry shards (sweeper) and the dead letters' list (DEAD) live in gsi1
+          expect(['sweeper', 'dead', 'deadPurgeOne', 'deadPurgeAll']).toContain(entry.name);
           expect(statement.Action).toEqual('dynamodb:Query');
         } else {
           expect(statement.Resource, entry.name).toEqual(tableArn);
@@ -368,13 +390,20 @@ describe('least privilege', () => {
     }
   });
 
-  it('lets only capture, delivery, the sweeper and email change held messages (UpdateItem/DeleteItem)', () => {
+  it('lets only capture, delivery, the sweeper, email and the dead-letter purge change held messages (UpdateItem/DeleteItem)', () => {
     const writers = HOLDOVER_FUNCTIONS.filter((entry) =>
       actionsOf(statementsOfFunction(template, entry.name).filter((statement) => !statement.Condition)).some(
         (action) => ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'].includes(action),
       ),
     ).map((entry) => entry.name);
-    expect(writers.sort()).toEqual(['capture', 'delivery', 'email', 'sweeper']);
+    expect(writers.sort()).toEqual([
+      'capture',
+      'deadPurgeAll',
+      'deadPurgeOne',
+      'delivery',
+      'email',
+      'sweeper',
+    ]);
   });
 
   it('confines the credentials functions to the credentials partition (dynamodb:LeadingKeys)', () => {
@@ -430,8 +459,9 @@ describe('least privilege', () => {
       statementsOfFunction(template, name)
         .filter((statement) => [statement.Action].flat().includes('sqs:SendMessage'))
         .map((statement) => {
-          // SendMessage is always granted alone, never alongside reading actions.
-          expect(statement.Action).toBe('sqs:SendMessage');
+          // SendMessage comes alone, or (minimizePolicies) merged with the consumer's own actions
+          // on the queue it consumes; never with any other action.
+          for (const action of [statement.Action].flat()) expect([...SEND, ...CONSUMER]).toContain(action);
           return queueNamed(statement.Resource);
         })
         .sort();
@@ -525,11 +555,30 @@ describe('monitoring', () => {
     for (const entry of HOLDOVER_FUNCTIONS) expect(body).toContain(`\\"label\\":\\"${entry.name}\\"`);
   });
 
+  it("has the edge's widgets: its EMF metrics by name, its tasks and the load balancer's hosts", () => {
+    const [dashboard] = Object.values(resourcesOf(template, 'AWS::CloudWatch::Dashboard'));
+    const body = JSON.stringify(dashboard?.Properties.DashboardBody);
+    for (const name of Object.values(EDGE_METRICS)) expect(body, name).toContain(name);
+    for (const figure of [
+      '{Holdover,method,service}',
+      '{Holdover,statusClass,service}',
+      '{Holdover,outcome,service}',
+      '"holdover-edge"',
+      '"ECS/ContainerInsights"',
+      '"RunningTaskCount"',
+      '"DesiredTaskCount"',
+      '"HealthyHostCount"',
+      '"UnHealthyHostCount"',
+    ]) {
+      expect(body, figure).toContain(figure.replaceAll('"', '\\"'));
+    }
+  });
+
   it('sends every alarm to the SNS topic, with a runbook line as description', () => {
     const topic = onlyKey(resourcesOf(template, 'AWS::SNS::Topic'));
     const alarms = Object.values(resourcesOf(template, 'AWS::CloudWatch::Alarm'));
-    // two DLQs, errors + throttles per function, API 5xx rate, email overdue
-    expect(alarms).toHaveLength(2 + 2 * HOLDOVER_FUNCTIONS.length + 2);
+    // two DLQs, errors + throttles per function, API 5xx rate, email overdue, four of the edge
+    expect(alarms).toHaveLength(2 + 2 * HOLDOVER_FUNCTIONS.length + 2 + 4);
     for (const alarm of alarms) {
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topic }]);
       expect(alarm.Properties.OKActions).toEqual([{ Ref: topic }]);
@@ -561,6 +610,78 @@ describe('monitoring', () => {
       InsufficientDataActions: [{ Ref: topic }],
       AlarmDescription: Match.stringLikeRegexp('schedule rule is enabled'),
     });
+  });
+});
+
+describe('edge alarms', () => {
+  const topic = () => onlyKey(resourcesOf(template, 'AWS::SNS::Topic'));
+  const alarmWithId = (id: string) => {
+    const entry = Object.entries(resourcesOf(template, 'AWS::CloudWatch::Alarm')).find(([logicalId]) =>
+      logicalId.includes(id),
+    );
+    expect(entry, id).toBeDefined();
+    return entry?.[1].Properties ?? {};
+  };
+
+  it('alarms when fewer edge tasks run than desired for five minutes (Container Insights)', () => {
+    template.hasResourceProperties('AWS::ECS::Cluster', {
+      ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }],
+    });
+    const alarm = alarmWithId('EdgeTasksBelowDesired');
+    expect(alarm).toMatchObject({
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      EvaluationPeriods: 5,
+      DatapointsToAlarm: 5,
+      AlarmActions: [{ Ref: topic() }],
+    });
+    const metrics = JSON.stringify(alarm.Metrics);
+    expect(metrics).toContain('desired - running');
+    for (const figure of [
+      'ECS/ContainerInsights',
+      'RunningTaskCount',
+      'DesiredTaskCount',
+      'ServiceName',
+      'ClusterName',
+    ])
+      expect(metrics, figure).toContain(figure);
+    expect(String(alarm.AlarmDescription)).toMatch(/ECS service/);
+  });
+
+  it('alarms when the SIP target group has an unhealthy host for three minutes', () => {
+    const alarm = alarmWithId('EdgeUnhealthyHosts');
+    expect(alarm).toMatchObject({
+      Namespace: 'AWS/NetworkELB',
+      MetricName: 'UnHealthyHostCount',
+      Statistic: 'Maximum',
+      Threshold: 1,
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 3,
+      AlarmActions: [{ Ref: topic() }],
+    });
+    const dimensions = JSON.stringify(alarm.Dimensions);
+    expect(dimensions).toContain('TargetGroup');
+    expect(dimensions).toContain('LoadBalancer');
+  });
+
+  it("alarms on the edge's own metrics: shedding and failed calls to the API", () => {
+    for (const [id, metricName, threshold] of [
+      ['EdgeShedding', EDGE_METRICS.shed, 10],
+      ['EdgeApiFailures', EDGE_METRICS.apiFailures, 5],
+    ] as const) {
+      expect(alarmWithId(id)).toMatchObject({
+        Namespace: 'Holdover',
+        MetricName: metricName,
+        Dimensions: [{ Name: 'service', Value: 'holdover-edge' }],
+        Statistic: 'Sum',
+        Period: 300,
+        Threshold: threshold,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [{ Ref: topic() }],
+        OKActions: [{ Ref: topic() }],
+      });
+    }
   });
 });
 

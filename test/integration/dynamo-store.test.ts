@@ -3,8 +3,11 @@ import { ulid } from 'ulid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoStore } from '../../functions/adapters/dynamo-store.ts';
 import { dedupeKey } from '../../functions/core/capture.ts';
+import { type DeliveryDeps, deliverBacklog } from '../../functions/core/delivery.ts';
 import type { HeldMessage } from '../../functions/core/held-message.ts';
+import { type Edge, LeaseLostError } from '../../functions/core/ports.ts';
 import { provisionTable } from '../../local/stand-ins.ts';
+import { MemoryQueue } from '../fakes/memory-store.ts';
 import { type LocalDynamo, startLocalDynamo } from '../support/dynamodb.ts';
 
 let dynamo: LocalDynamo;
@@ -184,10 +187,11 @@ describe('DynamoStore against DynamoDB Local', () => {
     for (const message of messages) await store.hold(message, guard(message));
     const deliverable = await store.deliverable(aor, 30);
     expect(deliverable.map((m) => m.id)).toEqual(messages.map((m) => m.id));
-    const owned = await store.markDelivering(deliverable);
+    await expect(store.acquireLease(aor, 'run-1', 60_000)).resolves.toBe(true);
+    const owned = await store.markDelivering(deliverable, 'run-1');
     expect(owned).toHaveLength(30);
     expect(owned.every((m) => m.state === 'delivering')).toBe(true);
-    await store.releaseToPending(owned.slice(20));
+    await store.releaseToPending(owned.slice(20), 'run-1');
     await store.removeDelivered(owned); // only the 20 still delivering go
     const left = await store.listHeld(aor);
     expect(left.messages.map((m) => [m.id, m.state])).toEqual(
@@ -202,4 +206,165 @@ describe('DynamoStore against DynamoDB Local', () => {
     await expect(store.claimNotice(aor, 'sip:alice@example.com', 60_000)).resolves.toBe(false);
     await expect(store.claimNotice(aor, 'sip:carol@example.com', 60_000)).resolves.toBe(true);
   });
+});
+
+describe('DynamoStore: in-flight ownership, bounces and dead letters', () => {
+  it('marks delivering only under the live lease; a crashed run’s messages are taken over once it lapsed', async () => {
+    const aor = uniqueUser();
+    const messages = [heldMessage(aor), heldMessage(aor)];
+    for (const message of messages) await store.hold(message, guard(message));
+    await expect(store.markDelivering(messages, 'run-a')).rejects.toThrow(LeaseLostError); // no lease
+    await store.acquireLease(aor, 'run-a', 60_000);
+    await expect(store.markDelivering(messages, 'run-a')).resolves.toHaveLength(2);
+    // run-a dies holding them; run-b cannot take them while run-a's lease lives…
+    await expect(store.acquireLease(aor, 'run-b', 60_000)).resolves.toBe(false);
+    await expect(store.markDelivering(messages, 'run-b')).rejects.toThrow(LeaseLostError);
+    // …nor hand them back as pending
+    await store.releaseToPending(messages, 'run-b');
+    expect((await store.listHeld(aor)).messages.map((m) => [m.state, m.owner])).toEqual([
+      ['delivering', 'run-a'],
+      ['delivering', 'run-a'],
+    ]);
+    // two minutes later the lease has run out: run-b takes over
+    const later = new DynamoStore(dynamo.client, dynamo.tableName, () => Date.now() + 120_000);
+    await expect(later.acquireLease(aor, 'run-b', 60_000)).resolves.toBe(true);
+    const taken = await later.markDelivering(await later.deliverable(aor, 10), 'run-b');
+    expect(taken.map((m) => [m.id, m.owner])).toEqual(messages.map((m) => [m.id, 'run-b']));
+    await later.releaseToPending(taken, 'run-b');
+    expect((await store.listHeld(aor)).messages.map((m) => [m.state, m.owner])).toEqual([
+      ['pending', undefined],
+      ['pending', undefined],
+    ]);
+  });
+
+  it('keeps a bounced message until its notice settles it: told → deleted, failed → dead letter', async () => {
+    const aor = uniqueUser();
+    const told = heldMessage(aor, { replyTo: 'sip:127.0.0.1:5070' });
+    const failed = heldMessage(aor);
+    for (const message of [told, failed]) await store.hold(message, guard(message));
+    await store.acquireLease(aor, 'run', 60_000);
+    await store.markDelivering([told, failed], 'run');
+    const bounce = { status: 404, reason: 'Not Found', at: Date.now() };
+    const bounced = await store.markBounced(
+      [told, failed].map((message) => ({ message, bounce })),
+      'delivering',
+    );
+    expect(bounced.map((m) => m.state)).toEqual(['bounced', 'bounced']);
+    // not twice, and not from another state
+    await expect(store.markBounced([{ message: told, bounce }], 'delivering')).resolves.toEqual([]);
+    expect((await store.listHeld(aor)).messages.map((m) => [m.state, m.bounce])).toEqual([
+      ['bounced', bounce],
+      ['bounced', bounce],
+    ]);
+    expect((await store.getUser(aor)).held).toBe(2); // still held until settled
+
+    await expect(store.settleBounce(told, { told: true })).resolves.toBe('removed');
+    await expect(store.settleBounce(told, { told: true })).resolves.toBe('absent');
+    await expect(store.settleBounce(failed, { failed: 'the notice failed 4 times (408)' })).resolves.toBe(
+      'dead',
+    );
+    await expect(store.settleBounce(failed, { told: true })).resolves.toBe('absent'); // dead stays dead
+    expect((await store.getUser(aor)).held).toBe(0);
+
+    const dead = (await store.listDead({ limit: 1000 })).messages.find((m) => m.id === failed.id);
+    expect(dead).toMatchObject({
+      state: 'dead',
+      sender: 'sip:alice@example.com',
+      recipient: aor,
+      bounce,
+      dead: { reason: 'the notice failed 4 times (408)' },
+    });
+    expect(Buffer.from(dead?.body ?? []).toString('utf8')).toBe('Grüße 🎉 <b>&</b>');
+    // a dead letter is out of the expiry index (no sweep takes it) and kept past its TTL
+    const entries = [];
+    for (let shard = 0; shard < 8; shard++)
+      entries.push(...(await store.due(shard, '9999-01-01T00:00:00.000Z')).entries);
+    expect(entries.find((entry) => entry.id === failed.id)).toBeUndefined();
+    await expect(store.purgeDead({ id: failed.id })).resolves.toBe(1);
+    await expect(store.purgeDead({ id: failed.id })).resolves.toBe(0);
+    expect((await store.listHeld(aor)).messages).toEqual([]);
+  });
+
+  it('bounces on expiry from expiring; re-claims a bounce whose notice never settled it', async () => {
+    const aor = uniqueUser();
+    const message = heldMessage(aor);
+    await store.hold(message, guard(message));
+    const entry = { recipient: aor, id: message.id, receivedAt: message.receivedAt, state: 'pending' };
+    const nowMs = Date.now();
+    await expect(store.claimForExpiry([entry], nowMs, nowMs - 1_800_000)).resolves.toHaveLength(1);
+    const bounce = { status: 0, reason: 'expired', at: nowMs };
+    await expect(store.markBounced([{ message, bounce }], 'expiring')).resolves.toHaveLength(1);
+    const bouncedEntry = { ...entry, state: 'bounced', claimedAt: nowMs };
+    // a fresh bounce is not taken again…
+    await expect(store.claimForExpiry([bouncedEntry], nowMs + 1000, nowMs - 1_800_000)).resolves.toEqual([]);
+    // …one left unsettled for longer than the claim timeout is, and stays bounced
+    const later = nowMs + 3_600_000;
+    await expect(store.claimForExpiry([bouncedEntry], later, later - 1_800_000)).resolves.toHaveLength(1);
+    const [again] = await store.expiring(aor, [message]);
+    expect(again).toMatchObject({ id: message.id, state: 'bounced', bounce });
+  });
+
+  it('cuts the capture write off at its deadline', async () => {
+    const aor = uniqueUser();
+    const late = heldMessage(aor);
+    await expect(store.hold(late, guard(late), { deadline: Date.now() + 1 })).rejects.toThrow();
+    const inTime = heldMessage(aor);
+    await expect(store.hold(inTime, guard(inTime), { deadline: Date.now() + 5000 })).resolves.toEqual({
+      outcome: 'held',
+    });
+  });
+});
+
+describe('a delivery batch slower than the lease (300 s batch, 120 s lease, scaled down)', () => {
+  it('keeps one worker: the lease is renewed while the batch is in flight, nothing is sent twice', async () => {
+    const aor = uniqueUser();
+    const messages = Array.from({ length: 6 }, () => heldMessage(aor));
+    for (const message of messages) await store.hold(message, guard(message));
+    await store.putPresence(
+      aor,
+      {
+        registration: {
+          contact: 'sip:ua@127.0.0.1:5072',
+          expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+        },
+        version: 1,
+        updatedAt: new Date().toISOString(),
+      },
+      0,
+    );
+    const sent: string[] = [];
+    // each batch takes 2.5 s against a lease of 1 s (as 300 s against 120 s)
+    const slowEdge: Edge = {
+      async deliver(request) {
+        sent.push(...request.messages.map((m) => m.id));
+        await new Promise((resolve) => setTimeout(resolve, 2500));
+        return {
+          outcomes: request.messages.map((m) => ({ id: m.id, status: 200, reason: 'OK' })),
+          complete: true,
+        };
+      },
+    };
+    let ids = 0;
+    const deps = (worker: string): DeliveryDeps => ({
+      users: store,
+      store,
+      queue: new MemoryQueue(),
+      edge: slowEdge,
+      now: Date.now,
+      newId: () => `${worker}-${++ids}`,
+      viaProxy: false,
+      batchSize: 3,
+      leaseMs: 1000,
+    });
+    const first = deliverBacklog(aor, deps('first'));
+    const second: string[] = [];
+    for (let attempt = 0; attempt < 12; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      second.push((await deliverBacklog(aor, deps('second'))).outcome);
+    }
+    await expect(first).resolves.toMatchObject({ outcome: 'done', delivered: 6 });
+    expect(sent).toEqual(messages.map((m) => m.id)); // each once, oldest first
+    expect(second.every((outcome) => outcome === 'busy' || outcome === 'done')).toBe(true);
+    expect((await store.listHeld(aor)).messages).toEqual([]);
+  }, 30_000);
 });

@@ -196,6 +196,10 @@ describe('sweeper and email', () => {
     });
     expect(notices.jobs).toHaveLength(1);
     expect(notices.jobs[0]?.kind === 'notice' && notices.jobs[0].message.to).toBe('sip:alice@example.com');
+    // kept, bounced, until the notice's outcome settles it (docs/design.md "Message lifecycle")
+    const [kept] = (await store.listHeld(dave)).messages;
+    expect(kept?.state).toBe('bounced');
+    expect(notices.jobs[0]?.kind === 'notice' && notices.jobs[0].settles?.id).toBe(kept?.id);
   });
 
   it('sweeps a vacationer’s messages at once, before they expire', async () => {
@@ -217,8 +221,9 @@ describe('sweeper and email', () => {
       const messages = await Promise.all(
         Array.from({ length: 10 }, (_, i) => hold(frank, `race ${i}`, new Date(now - 1000).toISOString())),
       );
+      await store.acquireLease(frank, 'run-1', 60_000);
       const [delivering, claimed] = await Promise.all([
-        store.markDelivering(messages),
+        store.markDelivering(messages, 'run-1'),
         store.claimForExpiry(
           messages.map(({ recipient, id, receivedAt }) => ({ recipient, id, receivedAt, state: 'pending' })),
           now,
@@ -238,7 +243,8 @@ describe('sweeper and email', () => {
     const gail = user();
     const stuck = await hold(gail, 'stuck in delivering', new Date(now - 3_600_000).toISOString());
     const fresh = await hold(gail, 'being delivered right now', new Date(now - 1000).toISOString());
-    await store.markDelivering([stuck, fresh]);
+    await store.acquireLease(gail, 'run-1', 60_000);
+    await store.markDelivering([stuck, fresh], 'run-1');
     const jobs: ExpiryJob[] = [];
     await sweepDue(sweepDeps({ enqueue: async (job) => void jobs.push(job) }));
     expect(jobs.find((job) => job.recipient === gail)?.messages.map((m) => m.id)).toEqual([stuck.id]);

@@ -103,7 +103,7 @@ describe('deliverBacklog', () => {
     expect(store.leases.size).toBe(0);
   });
 
-  it('stops at 480, keeps the rest pending in order, and marks the user away', async () => {
+  it('stops at 480, keeps the rest pending in order, and leaves presence alone', async () => {
     const { store, edge, deps } = setup([200, 480], 4);
     await expect(deliverBacklog(BOB, deps)).resolves.toEqual({
       outcome: 'unreachable',
@@ -116,9 +116,10 @@ describe('deliverBacklog', () => {
       ['m003', 'pending'],
       ['m004', 'pending'],
     ]);
-    expect(store.presence.get(BOB)?.unreachable).toBe(true);
-    // held again now: a second run delivers nothing
-    await expect(deliverBacklog(BOB, deps)).resolves.toMatchObject({ outcome: 'held', state: 'away' });
+    // presence comes from REGISTER/PUBLISH only: a UA that dropped a re-sent duplicate (408) is
+    // not marked away; the job is retried with backoff (functions/deliver.ts)
+    expect(store.presence.get(BOB)?.version).toBe(1);
+    await expect(deliverBacklog(BOB, deps)).resolves.toMatchObject({ outcome: 'done', delivered: 3 });
   });
 
   it('keeps messages and asks for a retry on 5xx', async () => {
@@ -132,15 +133,21 @@ describe('deliverBacklog', () => {
     const { store, queue, edge, deps } = setup([200, 415, 200]);
     await expect(deliverBacklog(BOB, deps)).resolves.toEqual({ outcome: 'done', delivered: 2 });
     expect(edge.sent).toHaveLength(3);
-    expect(store.messages).toHaveLength(0);
+    // kept, bounced, until its notice settles it
+    expect(store.messages.map((m) => [m.id, m.state, m.bounce?.status])).toEqual([['m002', 'bounced', 415]]);
     expect(queue.jobs).toHaveLength(1);
     const [bounce] = queue.jobs;
     expect(bounce?.kind === 'notice' && bounce.reason).toBe('bounce');
     expect(bounce?.kind === 'notice' && bounce.target).toBe('sip:127.0.0.1:5070');
     expect(bounce?.kind === 'notice' && bounce.message.to).toBe('sip:alice@example.com');
-    expect(bounce?.kind === 'notice' && Buffer.from(bounce.message.body, 'base64').toString()).toMatch(
-      /could not be delivered \(415/,
-    );
+    expect(bounce?.kind === 'notice' && bounce.settles).toEqual({
+      recipient: BOB,
+      receivedAt: '2026-11-21T10:00:02.000Z',
+      id: 'm002',
+    });
+    const text = bounce?.kind === 'notice' ? Buffer.from(bounce.message.body, 'base64').toString() : '';
+    expect(text).toMatch(/could not be delivered \(415/);
+    expect(text).toContain('> message 2'); // the original text, quoted
   });
 
   it('a message the edge cannot send (606) is bounced alone to its tel: sender; the ones behind it are delivered', async () => {
@@ -196,6 +203,8 @@ describe('deliverBacklog', () => {
     });
     await store.acquireLease(BOB, 'someone-else', 60_000);
     await expect(deliverBacklog(BOB, deps)).resolves.toEqual({ outcome: 'busy' });
+    // nor can a run without the lease mark a message
+    await expect(store.markDelivering([held(1)], 'not-the-holder')).rejects.toThrow('lease');
     expect(edge.sent).toHaveLength(0);
   });
 
@@ -232,5 +241,63 @@ describe('deliverBacklog', () => {
       ['m004', 'pending'],
       ['m005', 'pending'],
     ]);
+  });
+
+  it('looks again after releasing the lease: a message captured meanwhile starts a new run', async () => {
+    const { store, queue, deps } = setup([], 1);
+    const release = store.releaseLease.bind(store);
+    store.releaseLease = async (recipient, owner) => {
+      // captured after the run's last look; its own capture found the lease held (busy)
+      store.messages.push(held(9));
+      return release(recipient, owner);
+    };
+    await expect(deliverBacklog(BOB, deps)).resolves.toEqual({
+      outcome: 'done',
+      delivered: 1,
+      requeued: true,
+    });
+    expect(queue.jobs).toEqual([{ kind: 'deliver', recipient: BOB }]);
+  });
+
+  it('does not look again after the UA stopped the run (408), so it cannot loop', async () => {
+    const { queue, deps } = setup([408], 2);
+    await expect(deliverBacklog(BOB, deps)).resolves.toMatchObject({ outcome: 'unreachable', status: 408 });
+    expect(queue.jobs).toEqual([]);
+  });
+
+  it('renews the lease while a slow batch is in flight, so a second worker never takes it over', async () => {
+    const { store, deps } = setup([], 4);
+    store.now = Date.now;
+    store.presence.set(BOB, {
+      registration: { contact: 'sip:bob@127.0.0.1:5072', expiresAt: '2099-01-01T00:00:00Z' },
+      version: 1,
+      updatedAt: '',
+    });
+    const slow: Edge = {
+      async deliver(request) {
+        await new Promise((resolve) => setTimeout(resolve, 250)); // > 2 lease lifetimes
+        return {
+          outcomes: request.messages.map((m) => ({ id: m.id, status: 200, reason: 'OK' })),
+          complete: true,
+        };
+      },
+    };
+    const sent: string[] = [];
+    const counting: Edge = {
+      deliver: async (request) => {
+        sent.push(...request.messages.map((m) => m.id));
+        return slow.deliver(request);
+      },
+    };
+    const fast = { ...deps, edge: counting, now: Date.now, leaseMs: 100, heartbeatMs: 30 };
+    const first = deliverBacklog(BOB, fast);
+    const others: Array<Awaited<ReturnType<typeof deliverBacklog>>> = [];
+    for (let i = 0; i < 8; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      others.push(await deliverBacklog(BOB, fast));
+    }
+    await expect(first).resolves.toMatchObject({ outcome: 'done', delivered: 4 });
+    expect(sent).toEqual(['m001', 'm002', 'm003', 'm004']); // each once, in order
+    expect(others.filter((run) => run.outcome !== 'busy' && run.outcome !== 'done')).toEqual([]);
   });
 });

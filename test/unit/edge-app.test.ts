@@ -36,8 +36,13 @@ describe('edge MESSAGE handling', () => {
         },
       }),
     );
+    const before = Date.now();
     const reply = await handle(request('hi'), source);
     expect(reply.status).toBe(202);
+    // the capture must be answered (or not stored) 2 s before the edge stops waiting (10 s)
+    const { deadline } = posted[0] as { deadline: number };
+    expect(deadline).toBeGreaterThanOrEqual(before + 8000);
+    expect(deadline).toBeLessThanOrEqual(Date.now() + 8000);
     expect(posted[0]).toMatchObject({
       replyTo: 'sip:alice@127.0.0.1:5070',
       body: Buffer.from('hi').toString('base64'),

@@ -68,7 +68,9 @@ describe('updatePresence', () => {
     expect(queue.jobs).toEqual([{ kind: 'deliver', recipient: BOB }]);
   });
 
-  it('does not queue again for repeated identical updates, even concurrent ones', async () => {
+  it('writes repeated identical updates once, and each one of an available user with messages starts a run', async () => {
+    // Contract (docs/design.md "Message lifecycle"): a REGISTER refresh of an available user who still
+    // has messages waiting starts a run; the lease serialises the runs, so extras are cheap.
     const { store, queue, deps } = setup();
     store.messages.push({ recipient: BOB, state: 'pending' } as never);
     const update = {
@@ -78,8 +80,29 @@ describe('updatePresence', () => {
       expires: 600,
       source: 'register' as const,
     };
-    await Promise.all(Array.from({ length: 50 }, () => updatePresence(update, deps)));
-    expect(queue.jobs).toHaveLength(1);
+    const results = await Promise.all(Array.from({ length: 50 }, () => updatePresence(update, deps)));
+    expect(store.presence.get(BOB)?.version).toBe(1);
+    expect(results.every((result) => result.delivery === 'queued')).toBe(true);
+    expect(queue.jobs).toHaveLength(50);
+  });
+
+  it('starts a run on a refresh that changes nothing while messages wait, not when none do', async () => {
+    const { store, queue, deps } = setup();
+    const refresh = {
+      aor: BOB,
+      state: 'online' as const,
+      contact: 'sip:bob@h',
+      expires: 600,
+      source: 'register' as const,
+    };
+    await updatePresence(refresh, deps);
+    expect(queue.jobs).toEqual([]);
+    store.messages.push({ recipient: BOB, state: 'pending' } as never); // stranded meanwhile
+    await expect(updatePresence(refresh, deps)).resolves.toMatchObject({ delivery: 'queued' });
+    await expect(
+      updatePresence({ aor: BOB, state: 'online', source: 'publish' }, deps),
+    ).resolves.toMatchObject({ delivery: 'queued' });
+    expect(queue.jobs).toHaveLength(2);
   });
 
   it('does not queue for a user with nothing held, or who stays in a holding state', async () => {
