@@ -247,6 +247,7 @@ describe('the console for an admin', () => {
     await page.getByRole('heading', { name: 'Overview' }).waitFor();
     await expect.poll(() => page.locator('#overview-counts').textContent()).toMatch(/pending\d+/);
     expect(await page.locator('#overview-counts').textContent()).toMatch(/oldest held/);
+    await expect.poll(() => page.locator('#overview-counts').textContent()).toMatch(/dead letters\d+/);
     await expect.poll(() => page.locator('#users-body').textContent()).toContain(`sip:${held}@example.com`);
     await page.getByLabel('Find a user').fill(`sip:${held}@example.com`);
     await page.getByRole('button', { name: 'Find' }).click();

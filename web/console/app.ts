@@ -389,12 +389,16 @@ async function loadOverview(): Promise<void> {
       oldestReceivedAt?: string;
     }>('GET', '/v1/stats');
     counts.replaceChildren();
-    for (const [state, n] of Object.entries(stats.byState)) count(counts, state, String(n));
+    for (const [state, n] of Object.entries(stats.byState)) {
+      count(counts, state === 'dead' ? 'dead letters' : state, String(n));
+    }
     count(counts, 'recipients', String(stats.recipients));
     count(counts, 'oldest held', stats.oldestReceivedAt ? when(stats.oldestReceivedAt) : '–');
-    const dead = await api<Record<string, unknown>>('GET', '/v1/dead').catch(() => undefined);
-    const deadList = dead && Object.values(dead).find((value) => Array.isArray(value));
-    if (Array.isArray(deadList)) count(counts, 'dead letters', String(deadList.length));
+    if (!('dead' in stats.byState)) {
+      // a system whose stats do not count dead letters: ask their list, if it has one
+      const dead = await api<{ messages?: unknown[] }>('GET', '/v1/dead?limit=1000').catch(() => undefined);
+      if (Array.isArray(dead?.messages)) count(counts, 'dead letters', String(dead.messages.length));
+    }
     document.title = 'Overview · Holdover';
   } catch (error) {
     counts.replaceChildren();
