@@ -6,7 +6,7 @@
 /** HTTP API route; the handler itself checks the request signature or bearer token. */
 export interface HttpTrigger {
   readonly kind: 'http';
-  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'OPTIONS';
   readonly path: `/v1/${string}`;
 }
 
@@ -91,6 +91,9 @@ export type SettingName =
   | 'HOLDOVER_QUOTA'
   | 'HOLDOVER_DELIVERY_BATCH'
   | 'HOLDOVER_SWEEP_INTERVAL'
+  | 'HOLDOVER_CORS_ORIGINS'
+  | 'HOLDOVER_AVAILABILITY_MAX_AGE'
+  | 'HOLDOVER_AVAILABILITY_RATE'
   | 'OUTBOUND_PROXY';
 
 export interface FunctionEntry {
@@ -122,7 +125,8 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     access: {
       // Query: the recipient's own items (sk < MSG#). TransactWriteItems: counter Update, dedupe
       // Put(s), message Put. GetItem: the first copy's id on a duplicate. PutItem: the
-      // offline-notice claim. No index access: the message Put fills gsi1 by itself.
+      // offline-notice claim. No index access: the message Put fills gsi1 by itself. For a group:
+      // GetItem of the group and of a queue's memory, UpdateItem/PutItem to record the choice.
       table: ['Query', 'PutItem', 'UpdateItem', 'GetItem'],
       signingSecret: true,
       replayGuard: true,
@@ -135,7 +139,8 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     entry: 'functions/presence.ts',
     handler: 'handler',
     trigger: { kind: 'http', method: 'POST', path: '/v1/presence' },
-    // Query: the user's own items; PutItem: the presence item, conditional on its version.
+    // Query: the user's own items, the member's groups (and a queue's held count); PutItem: the
+    // presence item, conditional on its version.
     access: { table: ['Query', 'PutItem'], signingSecret: true, replayGuard: true, sendTo: ['delivery'] },
   },
   // --- operator and user endpoints -------------------------------------------------------------
@@ -232,6 +237,60 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     trigger: { kind: 'http', method: 'DELETE', path: '/v1/dead' },
     access: { table: ['DeleteItem'], expiryIndex: ['Query'], signingSecret: true, replayGuard: true },
   },
+  // --- groups (operator) -------------------------------------------------------------------------
+  {
+    name: 'putGroup',
+    entry: 'functions/groups.ts',
+    handler: 'putHandler',
+    trigger: { kind: 'http', method: 'PUT', path: '/v1/groups/{aor}' },
+    // Members must be AORs of served domains.
+    settings: ['HOLDOVER_DOMAINS'],
+    // GetItem: the group before (members removed) and the members (no nesting); Query: the
+    // groups the new group is in. TransactWriteItems: the group Put, membership Puts and Deletes.
+    access: { table: ['GetItem', 'Query', 'PutItem', 'DeleteItem'], signingSecret: true, replayGuard: true },
+  },
+  {
+    name: 'getGroup',
+    entry: 'functions/groups.ts',
+    handler: 'getHandler',
+    trigger: { kind: 'http', method: 'GET', path: '/v1/groups/{aor}' },
+    access: signedRead('GetItem'),
+  },
+  {
+    name: 'listGroups',
+    entry: 'functions/groups.ts',
+    handler: 'listHandler',
+    trigger: { kind: 'http', method: 'GET', path: '/v1/groups' },
+    access: signedRead('Query'),
+  },
+  {
+    name: 'deleteGroup',
+    entry: 'functions/groups.ts',
+    handler: 'deleteHandler',
+    trigger: { kind: 'http', method: 'DELETE', path: '/v1/groups/{aor}' },
+    // GetItem: its members; TransactWriteItems of Deletes (group, memberships, queue memory).
+    access: { table: ['GetItem', 'DeleteItem'], signingSecret: true, replayGuard: true },
+  },
+  // --- public (web pages) --------------------------------------------------------------------------
+  {
+    name: 'availability',
+    entry: 'functions/availability.ts',
+    handler: 'handler',
+    trigger: { kind: 'http', method: 'GET', path: '/v1/availability/{aor}' },
+    settings: ['HOLDOVER_CORS_ORIGINS', 'HOLDOVER_AVAILABILITY_MAX_AGE', 'HOLDOVER_AVAILABILITY_RATE'],
+    // Unauthenticated, so reads only: GetItem of the group, Query of the user's own items (and
+    // of each member's, for a public group). No secret, no writes, no queues.
+    access: { table: ['GetItem', 'Query'] },
+  },
+  {
+    name: 'availabilityPreflight',
+    entry: 'functions/cors.ts',
+    handler: 'preflightHandler',
+    trigger: { kind: 'http', method: 'OPTIONS', path: '/v1/availability/{aor}' },
+    // The CORS preflight: headers only, it touches nothing.
+    settings: ['HOLDOVER_CORS_ORIGINS'],
+    access: {},
+  },
   {
     name: 'health',
     entry: 'functions/health.ts',
@@ -258,7 +317,8 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
       // Query: the user's items and the deliverable messages. PutItem/DeleteItem: the lease.
       // TransactWriteItems of conditional Updates (pending→delivering→pending, with a
       // ConditionCheck of the lease; →bounced→dead) and of Deletes with the counter's Update.
-      table: ['Query', 'PutItem', 'DeleteItem', 'UpdateItem', 'ConditionCheckItem'],
+      // GetItem: a group's entry and queue memory (a queue's backlog goes to one member).
+      table: ['Query', 'GetItem', 'PutItem', 'DeleteItem', 'UpdateItem', 'ConditionCheckItem'],
       signingSecret: true,
       edge: true,
       // Notices (bounce, IMDN) go back on the delivery queue, durably.

@@ -60,6 +60,16 @@ export interface HoldoverProps {
    * function's own (functions/deliver.ts).
    */
   readonly deliveryBatchSize?: number;
+  /**
+   * The public availability route (GET /v1/availability/{aor}): its CORS origins (default `*`:
+   * any web page may show the status), how long an answer may be cached (default 5 s), and the
+   * requests a minute one client address may make (default 60; per function instance).
+   */
+  readonly availability?: {
+    readonly allowOrigins?: readonly string[];
+    readonly maxAgeSeconds?: number;
+    readonly ratePerMinute?: number;
+  };
   /** Period of the sweeper schedule. Default one minute. */
   readonly sweepInterval?: Duration;
   readonly logRetention?: logs.RetentionDays;
@@ -142,6 +152,9 @@ export class Holdover extends Construct {
       HOLDOVER_QUOTA: String(props.quota ?? 1000),
       HOLDOVER_DELIVERY_BATCH: props.deliveryBatchSize?.toString(),
       HOLDOVER_SWEEP_INTERVAL: `${sweepInterval.toSeconds()}s`,
+      HOLDOVER_CORS_ORIGINS: (props.availability?.allowOrigins ?? ['*']).join(','),
+      HOLDOVER_AVAILABILITY_MAX_AGE: String(props.availability?.maxAgeSeconds ?? 5),
+      HOLDOVER_AVAILABILITY_RATE: String(props.availability?.ratePerMinute ?? 60),
       // The delivery function only asks whether there is one (no registered contact needed then).
       OUTBOUND_PROXY: props.outboundProxy,
     };

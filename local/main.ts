@@ -256,16 +256,20 @@ function configureFunctionEnvironment(
 }
 
 async function functionRoutes(config: LocalConfig, isReady: () => boolean): Promise<Route[]> {
-  const [capture, users, stats, health, presence, settings, credentials, dead] = await Promise.all([
-    import('../functions/capture.ts'),
-    import('../functions/users.ts'),
-    import('../functions/stats.ts'),
-    import('../functions/health.ts'),
-    import('../functions/presence.ts'),
-    import('../functions/settings.ts'),
-    import('../functions/credentials.ts'),
-    import('../functions/dead.ts'),
-  ]);
+  const [capture, users, stats, health, presence, settings, credentials, dead, groups, availability, cors] =
+    await Promise.all([
+      import('../functions/capture.ts'),
+      import('../functions/users.ts'),
+      import('../functions/stats.ts'),
+      import('../functions/health.ts'),
+      import('../functions/presence.ts'),
+      import('../functions/settings.ts'),
+      import('../functions/credentials.ts'),
+      import('../functions/dead.ts'),
+      import('../functions/groups.ts'),
+      import('../functions/availability.ts'),
+      import('../functions/cors.ts'),
+    ]);
   // 200 only while every part is up; else 503 naming what is down (capture needs api, dynamodb
   // and edge; sqs and ses down only delay delivery runs and email).
   const localHealth = async (event: APIGatewayProxyEventV2) => {
@@ -302,6 +306,12 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
     { method: 'GET', path: '/v1/dead', handler: dead.listHandler },
     { method: 'DELETE', path: '/v1/dead/{id}', handler: dead.purgeOneHandler },
     { method: 'DELETE', path: '/v1/dead', handler: dead.purgeAllHandler },
+    { method: 'GET', path: '/v1/groups', handler: groups.listHandler },
+    { method: 'PUT', path: '/v1/groups/{aor}', handler: groups.putHandler },
+    { method: 'GET', path: '/v1/groups/{aor}', handler: groups.getHandler },
+    { method: 'DELETE', path: '/v1/groups/{aor}', handler: groups.deleteHandler },
+    { method: 'GET', path: '/v1/availability/{aor}', handler: availability.handler },
+    { method: 'OPTIONS', path: '/v1/availability/{aor}', handler: cors.preflightHandler },
   ];
 }
 

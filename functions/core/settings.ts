@@ -29,6 +29,8 @@ export const UserSettingsSchema = z
       .optional(),
     onExpire: z.enum(['email', 'bounce', 'drop']).optional(),
     offlineNotice: z.string().min(1).max(1000).optional(),
+    /** Whether `GET /v1/availability/{aor}` tells this user's status to anyone who asks. */
+    public: z.boolean().optional(),
     timeZone: z
       .string()
       .refine(
