@@ -26,14 +26,15 @@ describe('OpenAPI document', () => {
     expect(described.sort()).toEqual(routes.sort());
   });
 
-  it('requires the v2 signature on every route but health, and takes the zod schemas as bodies', async () => {
+  it('requires the v2 signature on every route but health and availability, and takes the zod schemas as bodies', async () => {
     const document = await buildOpenApi();
     for (const [path, operations] of Object.entries(document.paths)) {
       for (const [method, operation] of Object.entries(operations) as Array<
         [string, Record<string, unknown>]
       >) {
         const security = operation.security as unknown[];
-        if (path === '/v1/health') expect(security).toEqual([]);
+        const isPublic = path === '/v1/health' || path === '/v1/availability/{aor}';
+        if (isPublic) expect(security, `${method} ${path}`).toEqual([]);
         else expect(security, `${method} ${path}`).toEqual([{ holdoverSignature: [] }]);
       }
     }
