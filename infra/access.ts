@@ -8,6 +8,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as ses from 'aws-cdk-lib/aws-ses';
+import { groupKeys } from '../functions/adapters/dynamo-groups.ts';
 import { EXPIRY_INDEX, keys } from '../functions/adapters/table.ts';
 import type { FunctionAccess, QueueName } from './catalogue.ts';
 import type { QueueWithDlq } from './data.ts';
@@ -39,7 +40,13 @@ export function grantAccess(
   const tableActions = access.table ?? [];
   const indexActions = access.expiryIndex ?? [];
   const credentialActions = access.credentials ?? [];
-  if (tableActions.length > 0 || indexActions.length > 0 || credentialActions.length > 0) {
+  const groupActions = access.groups ?? [];
+  if (
+    tableActions.length > 0 ||
+    indexActions.length > 0 ||
+    credentialActions.length > 0 ||
+    groupActions.length > 0
+  ) {
     fn.addEnvironment('HOLDOVER_TABLE', resources.table.tableName);
   }
   if (tableActions.length > 0) {
@@ -54,6 +61,19 @@ export function grantAccess(
         actions: credentialActions.map((action) => `dynamodb:${action}`),
         resources: [resources.table.tableArn],
         conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [keys.credentials] } },
+      }),
+    );
+  }
+  if (groupActions.length > 0) {
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: groupActions.map((action) => `dynamodb:${action}`),
+        resources: [resources.table.tableArn],
+        conditions: {
+          'ForAllValues:StringLike': {
+            'dynamodb:LeadingKeys': [groupKeys.groups, groupKeys.member('*'), groupKeys.queue('*')],
+          },
+        },
       }),
     );
   }

@@ -62,6 +62,11 @@ export interface FunctionAccess {
    * dynamodb:LeadingKeys condition): the users' HA1 hashes, nothing of their messages.
    */
   readonly credentials?: readonly ('GetItem' | 'Query' | 'UpdateItem' | 'DeleteItem')[];
+  /**
+   * HOLDOVER_TABLE + these actions on the group items only (pk GROUPS, MEMBER#…, GROUPQ#…, an IAM
+   * dynamodb:LeadingKeys condition): groups, memberships and queue memory, nothing of messages.
+   */
+  readonly groups?: readonly ('GetItem' | 'Query' | 'PutItem' | 'DeleteItem')[];
   /** HOLDOVER_TABLE + these actions on the expiry index (gsi1) only: the sweeper's reads. */
   readonly expiryIndex?: readonly ('Query' | 'Scan')[];
   /** HOLDOVER_SECRET_ARN + secretsmanager:GetSecretValue on the signing secret. */
@@ -247,21 +252,21 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     settings: ['HOLDOVER_DOMAINS'],
     // GetItem: the group before (members removed) and the members (no nesting); Query: the
     // groups the new group is in. TransactWriteItems: the group Put, membership Puts and Deletes.
-    access: { table: ['GetItem', 'Query', 'PutItem', 'DeleteItem'], signingSecret: true, replayGuard: true },
+    access: { groups: ['GetItem', 'Query', 'PutItem', 'DeleteItem'], signingSecret: true, replayGuard: true },
   },
   {
     name: 'getGroup',
     entry: 'functions/groups.ts',
     handler: 'getHandler',
     trigger: { kind: 'http', method: 'GET', path: '/v1/groups/{aor}' },
-    access: signedRead('GetItem'),
+    access: { groups: ['GetItem'], signingSecret: true },
   },
   {
     name: 'listGroups',
     entry: 'functions/groups.ts',
     handler: 'listHandler',
     trigger: { kind: 'http', method: 'GET', path: '/v1/groups' },
-    access: signedRead('Query'),
+    access: { groups: ['Query'], signingSecret: true },
   },
   {
     name: 'deleteGroup',
@@ -269,7 +274,7 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     handler: 'deleteHandler',
     trigger: { kind: 'http', method: 'DELETE', path: '/v1/groups/{aor}' },
     // GetItem: its members; TransactWriteItems of Deletes (group, memberships, queue memory).
-    access: { table: ['GetItem', 'DeleteItem'], signingSecret: true, replayGuard: true },
+    access: { groups: ['GetItem', 'DeleteItem'], signingSecret: true, replayGuard: true },
   },
   // --- public (web pages) --------------------------------------------------------------------------
   {
@@ -278,9 +283,9 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     handler: 'handler',
     trigger: { kind: 'http', method: 'GET', path: '/v1/availability/{aor}' },
     settings: ['HOLDOVER_CORS_ORIGINS', 'HOLDOVER_AVAILABILITY_MAX_AGE', 'HOLDOVER_AVAILABILITY_RATE'],
-    // Unauthenticated, so reads only: GetItem of the group, Query of the user's own items (and
-    // of each member's, for a public group). No secret, no writes, no queues.
-    access: { table: ['GetItem', 'Query'] },
+    // Unauthenticated, so reads only: GetItem of the group (group items only), Query of the
+    // user's own items (and of each member's, for a public group). No secret, no writes, no queues.
+    access: { groups: ['GetItem'], table: ['Query'] },
   },
   {
     name: 'availabilityPreflight',

@@ -23,6 +23,7 @@ beforeAll(() => {
       mwiPollInterval: '1m',
       deliveryBatchSize: 10,
       sweepInterval: Duration.minutes(2),
+      availability: { allowOrigins: ['https://www.example.com'], maxAgeSeconds: 10, ratePerMinute: 30 },
     },
   });
   template = synthesized.template;
@@ -48,6 +49,19 @@ describe('delivery settings', () => {
       if (entry.name !== 'delivery')
         expect(variablesOf(template, entry.name), entry.name).not.toHaveProperty('OUTBOUND_PROXY');
     }
+  });
+});
+
+describe('availability settings', () => {
+  it('reach the availability function and its preflight as CORS origins, cache age and rate', () => {
+    expect(variablesOf(template, 'availability')).toMatchObject({
+      HOLDOVER_CORS_ORIGINS: 'https://www.example.com',
+      HOLDOVER_AVAILABILITY_MAX_AGE: '10',
+      HOLDOVER_AVAILABILITY_RATE: '30',
+    });
+    expect(variablesOf(template, 'availabilityPreflight')).toMatchObject({
+      HOLDOVER_CORS_ORIGINS: 'https://www.example.com',
+    });
   });
 });
 
