@@ -23,6 +23,8 @@ beforeAll(async () => {
       // Every UA here sends from 127.0.0.1, trusted as a proxy that authenticated its users would
       // be: this suite is about routing. Digest authentication of users is test/e2e/auth.test.ts.
       HOLDOVER_TRUSTED_PROXIES: '127.0.0.1/32',
+      // Every request here comes from 127.0.0.1: room for the suite, a limit the last test reaches.
+      HOLDOVER_AVAILABILITY_RATE: '40',
     },
   });
 });
@@ -256,5 +258,21 @@ describe('group routes', () => {
     expect(foreign.status).toBe(400);
     expect(await system.cli('groups', 'remove', aor(`ops-${id}`))).toContain('removed');
     expect((await signedFetch(system.secret, 'GET', url)).status).toBe(404);
+  });
+});
+
+describe('availability rate limit', () => {
+  it('answers 429 with Retry-After (and CORS) once a client address has asked too often', async () => {
+    const unknown = aor(`rate-${unique()}`);
+    let refused: Response | undefined;
+    for (let i = 0; i < 100 && refused === undefined; i++) {
+      const response = await availability(unknown);
+      if (response.status === 429) refused = response;
+      else expect(response.status).toBe(200);
+      await response.arrayBuffer();
+    }
+    expect(refused?.status).toBe(429);
+    expect(Number(refused?.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(refused?.headers.get('access-control-allow-origin')).toBe('*');
   });
 });
