@@ -120,8 +120,9 @@ export async function captureMessage(message: CapturedMessage, deps: CaptureDeps
   const dedupeKeys = [dedupeKey('call', message.callId, String(message.cseq))];
   if (cpim?.imdnMessageId) dedupeKeys.push(dedupeKey('imdn', sender, cpim.imdnMessageId));
 
-  const group = await deps.groups?.getGroup(recipient);
-  if (group === undefined) return captureFor(recipient, dedupeKeys, prepared, deps);
+  // Both reads at once: a user's capture waits no longer for the group lookup.
+  const [group, user] = await Promise.all([deps.groups?.getGroup(recipient), deps.users.getUser(recipient)]);
+  if (group === undefined) return captureFor(recipient, dedupeKeys, prepared, deps, user);
   if (group.routing === 'all') {
     // One copy per member, each held for them as usual: its own dedupe markers (a retransmission
     // to the group is stored once per member), its member's quota, expiry and IMDN.
@@ -154,9 +155,10 @@ async function captureFor(
   dedupeKeys: string[],
   { message, cpim, sender, receivedAt, nowMs }: Prepared,
   deps: CaptureDeps,
+  known?: UserRecord,
 ): Promise<CaptureResult & { status: 'held' | 'duplicate' }> {
   const { policy } = deps;
-  const user = await deps.users.getUser(recipient);
+  const user = known ?? (await deps.users.getUser(recipient));
   const settings = user.settings;
   let holdMs = settings?.expireAfter ? parseDuration(settings.expireAfter) : policy.defaultExpireAfterMs;
   if (message.expires !== undefined && message.expires > 0) holdMs = Math.min(holdMs, message.expires * 1000);
