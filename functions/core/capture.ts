@@ -125,9 +125,12 @@ export async function captureMessage(message: CapturedMessage, deps: CaptureDeps
   if (group === undefined) return captureFor(recipient, dedupeKeys, prepared, deps, user);
   if (group.routing === 'all') {
     // One copy per member, each held for them as usual: its own dedupe markers (a retransmission
-    // to the group is stored once per member), its member's quota, expiry and IMDN.
+    // to the group is stored once per member), its member's quota, expiry and IMDN. A member who
+    // writes to the list gets no copy of their own message.
+    const members = group.members.filter((member) => member !== sender);
+    if (members.length === 0) return { status: 'ignored', reason: 'the sender is the only member' };
     const results = await Promise.allSettled(
-      group.members.map((member) =>
+      members.map((member) =>
         captureFor(
           member,
           dedupeKeys.map((key) => dedupeKey('member', key, member)),

@@ -229,6 +229,14 @@ describe('capture to a group', () => {
       status: 'duplicate',
     });
     expect(store.messages).toHaveLength(3);
+    // a member writing to the list gets no copy of their own
+    await captureMessage(message({ to: TEAM, from: A, callId: 'from-ann' }), capture);
+    expect(
+      store.messages
+        .filter((m) => m.callId === 'from-ann')
+        .map((m) => m.recipient)
+        .sort(),
+    ).toEqual([B, C]);
   });
 
   it("a distribution list respects each member's quota, refusing only when nobody can take it", async () => {
