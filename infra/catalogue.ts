@@ -8,6 +8,11 @@ export interface HttpTrigger {
   readonly kind: 'http';
   readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'OPTIONS';
   readonly path: `/v1/${string}`;
+  /**
+   * An unauthenticated route for web pages: the API stage caps it at the construct's public-route
+   * throttle (props.availability.throttle), whatever the per-client limit in the function allows.
+   */
+  readonly publicThrottle?: true;
 }
 
 /**
@@ -281,7 +286,7 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     name: 'availability',
     entry: 'functions/availability.ts',
     handler: 'handler',
-    trigger: { kind: 'http', method: 'GET', path: '/v1/availability/{aor}' },
+    trigger: { kind: 'http', method: 'GET', path: '/v1/availability/{aor}', publicThrottle: true },
     settings: ['HOLDOVER_CORS_ORIGINS', 'HOLDOVER_AVAILABILITY_MAX_AGE', 'HOLDOVER_AVAILABILITY_RATE'],
     // Unauthenticated, so reads only: GetItem of the group (group items only), Query of the
     // user's own items (and of each member's, for a public group). No secret, no writes, no queues.

@@ -69,6 +69,11 @@ export interface HoldoverProps {
     readonly allowOrigins?: readonly string[];
     readonly maxAgeSeconds?: number;
     readonly ratePerMinute?: number;
+    /**
+     * The stage's cap on the route, all clients together (API Gateway throttling; 429 past it):
+     * default 100 requests a second, bursts of 200. The per-client limit is per function instance.
+     */
+    readonly throttle?: { readonly ratePerSecond?: number; readonly burst?: number };
   };
   /** Period of the sweeper schedule. Default one minute. */
   readonly sweepInterval?: Duration;
@@ -183,13 +188,24 @@ export class Holdover extends Construct {
       grantAccess(fn, entry.access, resources);
       const { trigger } = entry;
       switch (trigger.kind) {
-        case 'http':
-          this.api.addRoutes({
+        case 'http': {
+          const routes = this.api.addRoutes({
             path: trigger.path,
             methods: [apigwv2.HttpMethod[trigger.method]],
             integration: new HttpLambdaIntegration(`${functionId(entry)}Integration`, fn),
           });
+          if (trigger.publicThrottle) {
+            const stage = this.api.defaultStage?.node.defaultChild as apigwv2.CfnStage;
+            const throttle = props.availability?.throttle;
+            stage.addPropertyOverride(`RouteSettings.${trigger.method} ${trigger.path}`, {
+              ThrottlingRateLimit: throttle?.ratePerSecond ?? 100,
+              ThrottlingBurstLimit: throttle?.burst ?? 200,
+            });
+            // The settings name the route: the stage is updated once the route exists.
+            for (const route of routes) stage.node.addDependency(route);
+          }
           break;
+        }
         // Queue and schedule wiring is spelled out rather than left to SqsEventSource and
         // targets.LambdaFunction: those name their resources after the stack, and the CDK app
         // and SST must produce the same logical ids (test/infra/front-doors.test.ts).

@@ -23,7 +23,12 @@ beforeAll(() => {
       mwiPollInterval: '1m',
       deliveryBatchSize: 10,
       sweepInterval: Duration.minutes(2),
-      availability: { allowOrigins: ['https://www.example.com'], maxAgeSeconds: 10, ratePerMinute: 30 },
+      availability: {
+        allowOrigins: ['https://www.example.com'],
+        maxAgeSeconds: 10,
+        ratePerMinute: 30,
+        throttle: { ratePerSecond: 20, burst: 40 },
+      },
     },
   });
   template = synthesized.template;
@@ -62,6 +67,15 @@ describe('availability settings', () => {
     expect(variablesOf(template, 'availabilityPreflight')).toMatchObject({
       HOLDOVER_CORS_ORIGINS: 'https://www.example.com',
     });
+  });
+
+  it('cap the public route at the stage, all clients together, and no other route', () => {
+    const stages = Object.values(resourcesOf(template, 'AWS::ApiGatewayV2::Stage'));
+    expect(stages).toHaveLength(1);
+    expect(stages[0]?.Properties.RouteSettings).toEqual({
+      'GET /v1/availability/{aor}': { ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 },
+    });
+    expect(JSON.stringify((stages[0] as { DependsOn?: unknown }).DependsOn ?? [])).toMatch(/Availability/);
   });
 });
 
