@@ -6,7 +6,7 @@ import { envDurationMs, envInt, envList } from './adapters/env.ts';
 import { authorizedRoute } from './adapters/http.ts';
 import { countWithDimension, logger, MetricUnit, metrics } from './adapters/observability.ts';
 import { deliveryQueue } from './adapters/queue.ts';
-import { store } from './adapters/store.ts';
+import { groupStore, store } from './adapters/store.ts';
 import { captureMessage } from './core/capture.ts';
 import { DomainError } from './core/errors.ts';
 
@@ -37,6 +37,7 @@ const ulid = monotonicFactory();
 const deps = {
   store,
   users: store,
+  groups: groupStore,
   queue: deliveryQueue,
   policy: {
     domains: new Set(envList('HOLDOVER_DOMAINS', 'example.com,localhost,127.0.0.1')),

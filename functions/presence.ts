@@ -4,10 +4,10 @@
 import { authorizedRoute } from './adapters/http.ts';
 import { logger, MetricUnit, metrics } from './adapters/observability.ts';
 import { deliveryQueue } from './adapters/queue.ts';
-import { store } from './adapters/store.ts';
+import { groupStore, store } from './adapters/store.ts';
 import { PresenceUpdateSchema, updatePresence } from './core/presence.ts';
 
-const deps = { users: store, queue: deliveryQueue, now: Date.now };
+const deps = { users: store, groups: groupStore, queue: deliveryQueue, now: Date.now };
 
 export const handler = authorizedRoute('presence', PresenceUpdateSchema, async ({ body: update }) => {
   const result = await updatePresence(update, deps);

@@ -8,6 +8,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as ses from 'aws-cdk-lib/aws-ses';
+import { groupKeys } from '../functions/adapters/dynamo-groups.ts';
 import { EXPIRY_INDEX, keys } from '../functions/adapters/table.ts';
 import type { FunctionAccess, QueueName } from './catalogue.ts';
 import type { QueueWithDlq } from './data.ts';
@@ -40,11 +41,13 @@ export function grantAccess(
   const indexActions = access.expiryIndex ?? [];
   const credentialActions = access.credentials ?? [];
   const sessionActions = access.sessions ?? [];
+  const groupActions = access.groups ?? [];
   if (
     tableActions.length > 0 ||
     indexActions.length > 0 ||
     credentialActions.length > 0 ||
-    sessionActions.length > 0
+    sessionActions.length > 0 ||
+    groupActions.length > 0
   ) {
     fn.addEnvironment('HOLDOVER_TABLE', resources.table.tableName);
   }
@@ -72,6 +75,19 @@ export function grantAccess(
         conditions: {
           'ForAllValues:StringLike': {
             'dynamodb:LeadingKeys': [`${keys.signInPrefix}*`, `${keys.revokedPrefix}*`],
+          },
+        },
+      }),
+    );
+  }
+  if (groupActions.length > 0) {
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: groupActions.map((action) => `dynamodb:${action}`),
+        resources: [resources.table.tableArn],
+        conditions: {
+          'ForAllValues:StringLike': {
+            'dynamodb:LeadingKeys': [groupKeys.groups, groupKeys.member('*'), groupKeys.queue('*')],
           },
         },
       }),

@@ -18,9 +18,14 @@ export type Caller = 'operator' | 'admin' | 'user' | 'self' | 'public';
 /** HTTP API route; the handler itself checks the request signature or bearer token (`who`). */
 export interface HttpTrigger {
   readonly kind: 'http';
-  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'OPTIONS';
   readonly path: `/v1/${string}` | '/' | `/console/${string}`;
   readonly who: readonly Caller[];
+  /**
+   * An unauthenticated route for web pages: the API stage caps it at the construct's public-route
+   * throttle (props.availability.throttle), whatever the per-client limit in the function allows.
+   */
+  readonly publicThrottle?: true;
 }
 
 /**
@@ -75,6 +80,11 @@ export interface FunctionAccess {
    * dynamodb:LeadingKeys condition): the users' HA1 hashes, nothing of their messages.
    */
   readonly credentials?: readonly ('GetItem' | 'Query' | 'UpdateItem' | 'DeleteItem')[];
+  /**
+   * HOLDOVER_TABLE + these actions on the group items only (pk GROUPS, MEMBER#…, GROUPQ#…, an IAM
+   * dynamodb:LeadingKeys condition): groups, memberships and queue memory, nothing of messages.
+   */
+  readonly groups?: readonly ('GetItem' | 'Query' | 'PutItem' | 'DeleteItem')[];
   /** HOLDOVER_TABLE + these actions on the expiry index (gsi1) only: the sweeper's reads. */
   readonly expiryIndex?: readonly ('Query' | 'Scan')[];
   /** HOLDOVER_SECRET_ARN + secretsmanager:GetSecretValue on the signing secret. */
@@ -110,6 +120,9 @@ export type SettingName =
   | 'HOLDOVER_QUOTA'
   | 'HOLDOVER_DELIVERY_BATCH'
   | 'HOLDOVER_SWEEP_INTERVAL'
+  | 'HOLDOVER_CORS_ORIGINS'
+  | 'HOLDOVER_AVAILABILITY_MAX_AGE'
+  | 'HOLDOVER_AVAILABILITY_RATE'
   | 'OUTBOUND_PROXY';
 
 export interface FunctionEntry {
@@ -144,7 +157,8 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     access: {
       // Query: the recipient's own items (sk < MSG#). TransactWriteItems: counter Update, dedupe
       // Put(s), message Put. GetItem: the first copy's id on a duplicate. PutItem: the
-      // offline-notice claim. No index access: the message Put fills gsi1 by itself.
+      // offline-notice claim. No index access: the message Put fills gsi1 by itself. For a group:
+      // GetItem of the group and of a queue's memory, UpdateItem/PutItem to record the choice.
       table: ['Query', 'PutItem', 'UpdateItem', 'GetItem'],
       signingSecret: true,
       replayGuard: true,
@@ -157,7 +171,8 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     entry: 'functions/presence.ts',
     handler: 'handler',
     trigger: { kind: 'http', method: 'POST', path: '/v1/presence', who: ['operator'] },
-    // Query: the user's own items; PutItem: the presence item, conditional on its version.
+    // Query: the user's own items, the member's groups (and a queue's held count); PutItem: the
+    // presence item, conditional on its version.
     access: { table: ['Query', 'PutItem'], signingSecret: true, replayGuard: true, sendTo: ['delivery'] },
   },
   // --- operator and user endpoints -------------------------------------------------------------
@@ -279,6 +294,76 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     trigger: { kind: 'http', method: 'DELETE', path: '/v1/dead', who: ['operator', 'admin'] },
     access: { table: ['DeleteItem'], expiryIndex: ['Query'], replayGuard: true, ...TOKEN_CHECK },
   },
+  // --- groups (operator) -------------------------------------------------------------------------
+  {
+    name: 'putGroup',
+    entry: 'functions/groups.ts',
+    handler: 'putHandler',
+    trigger: { kind: 'http', method: 'PUT', path: '/v1/groups/{aor}', who: ['operator', 'admin'] },
+    // Members must be AORs of served domains.
+    settings: ['HOLDOVER_DOMAINS'],
+    // GetItem: the group before (members removed) and the members (no nesting); Query: the
+    // groups the new group is in. TransactWriteItems: the group Put, membership Puts and Deletes.
+    access: {
+      groups: ['GetItem', 'Query', 'PutItem', 'DeleteItem'],
+      signingSecret: true,
+      sessions: ['GetItem'],
+      replayGuard: true,
+    },
+  },
+  {
+    name: 'getGroup',
+    entry: 'functions/groups.ts',
+    handler: 'getHandler',
+    trigger: { kind: 'http', method: 'GET', path: '/v1/groups/{aor}', who: ['operator', 'admin'] },
+    access: { groups: ['GetItem'], signingSecret: true, sessions: ['GetItem'] },
+  },
+  {
+    name: 'listGroups',
+    entry: 'functions/groups.ts',
+    handler: 'listHandler',
+    trigger: { kind: 'http', method: 'GET', path: '/v1/groups', who: ['operator', 'admin'] },
+    access: { groups: ['Query'], signingSecret: true, sessions: ['GetItem'] },
+  },
+  {
+    name: 'deleteGroup',
+    entry: 'functions/groups.ts',
+    handler: 'deleteHandler',
+    trigger: { kind: 'http', method: 'DELETE', path: '/v1/groups/{aor}', who: ['operator', 'admin'] },
+    // GetItem: its members; TransactWriteItems of Deletes (group, memberships, queue memory).
+    access: {
+      groups: ['GetItem', 'DeleteItem'],
+      signingSecret: true,
+      sessions: ['GetItem'],
+      replayGuard: true,
+    },
+  },
+  // --- public (web pages) --------------------------------------------------------------------------
+  {
+    name: 'availability',
+    entry: 'functions/availability.ts',
+    handler: 'handler',
+    trigger: {
+      kind: 'http',
+      method: 'GET',
+      path: '/v1/availability/{aor}',
+      who: ['public'],
+      publicThrottle: true,
+    },
+    settings: ['HOLDOVER_CORS_ORIGINS', 'HOLDOVER_AVAILABILITY_MAX_AGE', 'HOLDOVER_AVAILABILITY_RATE'],
+    // Unauthenticated, so reads only: GetItem of the group (group items only), Query of the
+    // user's own items (and of each member's, for a public group). No secret, no writes, no queues.
+    access: { groups: ['GetItem'], table: ['Query'] },
+  },
+  {
+    name: 'availabilityPreflight',
+    entry: 'functions/cors.ts',
+    handler: 'preflightHandler',
+    trigger: { kind: 'http', method: 'OPTIONS', path: '/v1/availability/{aor}', who: ['public'] },
+    // The CORS preflight: headers only, it touches nothing.
+    settings: ['HOLDOVER_CORS_ORIGINS'],
+    access: {},
+  },
   {
     name: 'health',
     entry: 'functions/health.ts',
@@ -380,7 +465,8 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
       // Query: the user's items and the deliverable messages. PutItem/DeleteItem: the lease.
       // TransactWriteItems of conditional Updates (pending→delivering→pending, with a
       // ConditionCheck of the lease; →bounced→dead) and of Deletes with the counter's Update.
-      table: ['Query', 'PutItem', 'DeleteItem', 'UpdateItem', 'ConditionCheckItem'],
+      // GetItem: a group's entry and queue memory (a queue's backlog goes to one member).
+      table: ['Query', 'GetItem', 'PutItem', 'DeleteItem', 'UpdateItem', 'ConditionCheckItem'],
       signingSecret: true,
       edge: true,
       // Notices (bounce, IMDN) go back on the delivery queue, durably.

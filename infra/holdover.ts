@@ -61,6 +61,21 @@ export interface HoldoverProps {
    * function's own (functions/deliver.ts).
    */
   readonly deliveryBatchSize?: number;
+  /**
+   * The public availability route (GET /v1/availability/{aor}): its CORS origins (default `*`:
+   * any web page may show the status), how long an answer may be cached (default 5 s), and the
+   * requests a minute one client address may make (default 60; per function instance).
+   */
+  readonly availability?: {
+    readonly allowOrigins?: readonly string[];
+    readonly maxAgeSeconds?: number;
+    readonly ratePerMinute?: number;
+    /**
+     * The stage's cap on the route, all clients together (API Gateway throttling; 429 past it):
+     * default 100 requests a second, bursts of 200. The per-client limit is per function instance.
+     */
+    readonly throttle?: { readonly ratePerSecond?: number; readonly burst?: number };
+  };
   /** Period of the sweeper schedule. Default one minute. */
   readonly sweepInterval?: Duration;
   readonly logRetention?: logs.RetentionDays;
@@ -175,6 +190,9 @@ export class Holdover extends Construct {
       HOLDOVER_QUOTA: String(props.quota ?? 1000),
       HOLDOVER_DELIVERY_BATCH: props.deliveryBatchSize?.toString(),
       HOLDOVER_SWEEP_INTERVAL: `${sweepInterval.toSeconds()}s`,
+      HOLDOVER_CORS_ORIGINS: (props.availability?.allowOrigins ?? ['*']).join(','),
+      HOLDOVER_AVAILABILITY_MAX_AGE: String(props.availability?.maxAgeSeconds ?? 5),
+      HOLDOVER_AVAILABILITY_RATE: String(props.availability?.ratePerMinute ?? 60),
       // The delivery function only asks whether there is one (no registered contact needed then).
       OUTBOUND_PROXY: props.outboundProxy,
     };
@@ -214,12 +232,22 @@ export class Holdover extends Construct {
           const oidc = oidcAuthorizer !== undefined && takesOidc(entry);
           // The function reads the person from the authorizer's verified claims (adapters/http.ts).
           if (oidc) fn.addEnvironment('HOLDOVER_OIDC_CLAIM', props.oidc?.claim ?? 'email');
-          this.api.addRoutes({
+          const routes = this.api.addRoutes({
             path: trigger.path,
             methods: [apigwv2.HttpMethod[trigger.method]],
             integration: new HttpLambdaIntegration(`${functionId(entry)}Integration`, fn),
             ...(oidc ? { authorizer: oidcAuthorizer } : {}),
           });
+          if (trigger.publicThrottle) {
+            const stage = this.api.defaultStage?.node.defaultChild as apigwv2.CfnStage;
+            const throttle = props.availability?.throttle;
+            stage.addPropertyOverride(`RouteSettings.${trigger.method} ${trigger.path}`, {
+              ThrottlingRateLimit: throttle?.ratePerSecond ?? 100,
+              ThrottlingBurstLimit: throttle?.burst ?? 200,
+            });
+            // The settings name the route: the stage is updated once the route exists.
+            for (const route of routes) stage.node.addDependency(route);
+          }
           break;
         }
         // Queue and schedule wiring is spelled out rather than left to SqsEventSource and

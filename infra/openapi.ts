@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as z from 'zod';
 import { CredentialsSchema, SetCredentialsSchema } from '../functions/core/credentials.ts';
+import { GroupInputSchema, ROUTINGS } from '../functions/core/groups.ts';
 import { HELD_STATES } from '../functions/core/held-message.ts';
 import { PresenceUpdateSchema } from '../functions/core/presence.ts';
 import { SignInSchema } from '../functions/core/session.ts';
@@ -93,6 +94,16 @@ const Page = <Item extends z.ZodType>(key: string, item: Item) =>
       .optional()
       .meta({ description: 'Cursor for the next page (`after`), absent on the last' }),
   });
+
+const GroupView = z.object({
+  aor: Aor,
+  members: z.array(Aor),
+  routing: z.enum(ROUTINGS),
+  public: z.boolean(),
+  email: z.string().optional(),
+  alertSenders: z.array(z.string()),
+  updatedAt: Timestamp,
+});
 
 const UserListing = z.object({ aor: Aor, admin: z.boolean(), createdAt: Timestamp, updatedAt: Timestamp });
 
@@ -265,6 +276,42 @@ async function routeDocs(): Promise<Record<string, RouteDoc>> {
       contentType: 'text/javascript',
       answer: z.string(),
       errors: { 404: 'No such file' },
+    },
+    putGroup: {
+      summary: 'Set (replace) a group: a distribution list (`all`) or a queue (`one`)',
+      request: GroupInputSchema,
+      answer: GroupView,
+    },
+    getGroup: {
+      summary: 'A group',
+      answer: GroupView,
+      errors: { 404: 'Not a group' },
+    },
+    listGroups: {
+      summary: 'The groups',
+      query: LIST_QUERY,
+      answer: Page('groups', GroupView),
+    },
+    deleteGroup: {
+      summary: 'Remove a group',
+      answer: z.object({ aor: Aor, removed: z.literal(true) }),
+      errors: { 404: 'Not a group' },
+    },
+    availability: {
+      summary:
+        'Whether a public user or group is available (CORS open, cacheable 5 s; `Accept: text/plain` gives the status word). Not public and unknown answer alike: `{aor, status: "na", available: 0}`',
+      answer: z.object({
+        aor: Aor,
+        kind: z.enum(['user', 'group']).optional().meta({ description: 'Absent when `na`' }),
+        status: z.enum(['active', 'away', 'na']),
+        available: z.number().int(),
+      }),
+      errors: { 429: 'Too many requests from this client address (`Retry-After` says when to ask again)' },
+    },
+    availabilityPreflight: {
+      summary: 'CORS preflight of the availability route',
+      status: 204,
+      answer: z.object({}),
     },
     health: {
       summary: 'Liveness of the API and its table (says nothing about stored data)',

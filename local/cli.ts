@@ -28,6 +28,7 @@ Commands:
       --time-zone ZONE            for times in emails, e.g. Europe/Berlin
       --vacation-until ISO --auto-reply TEXT
                                   on vacation: auto-reply once a day, email held messages at once
+      --public                    tell the user's status to web pages (GET /v1/availability)
       --clear SETTING             remove one setting (e.g. --clear vacation)
   users set <aor> --password-stdin [--admin]
                           give a user SIP credentials (password read from stdin, 8–128 characters;
@@ -38,6 +39,11 @@ Commands:
                           each line's result is reported; exit code 3 if any line failed
   token <aor> [--json]    a bearer token (1 hour) for that user, for scripts: prints the token;
                           use it as "Authorization: Bearer <token>" on /v1/me… (admin: operator routes)
+  groups set <aor> --members a,b --routing one|all [--public] [--email ADDRESS]
+             [--alert-senders addr,@domain]
+                          set (replace) a group: all = a distribution list (every member gets
+                          a copy), one = a queue (one available member, longest idle first)
+  groups show <aor> [--json]   groups list [--json]   groups remove <aor>
 
 Options:
   --api-url URL           API endpoint (default: the local system started with npm start)
@@ -306,6 +312,10 @@ async function settings(
       changed = true;
     }
   }
+  if (flags.public === true) {
+    next.public = true;
+    changed = true;
+  }
   if (typeof flags.hold === 'string') {
     next.hold = flags.hold
       .split(',')
@@ -348,6 +358,102 @@ async function settings(
   if (entries.length === 0) out('  (defaults: hold while offline, busy, dnd, brb, away; email on expiry)');
   for (const [field, value] of entries)
     out(`  ${field.padEnd(14)} ${typeof value === 'string' ? value : JSON.stringify(value)}`);
+}
+
+interface GroupEntry {
+  aor: string;
+  members: string[];
+  routing: 'one' | 'all';
+  public: boolean;
+  email?: string;
+  alertSenders: string[];
+  updatedAt: string;
+}
+
+const listOf = (text: string) =>
+  text
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+
+function describeGroup(group: GroupEntry): string {
+  const flags = [group.public ? 'public' : undefined, group.email ? `email ${group.email}` : undefined]
+    .filter(Boolean)
+    .join(', ');
+  const kind = group.routing === 'one' ? 'queue (one member)' : 'distribution list (all members)';
+  return [
+    `${group.aor}  ${kind}${flags ? `, ${flags}` : ''}`,
+    `  members        ${group.members.join(', ')}`,
+    ...(group.alertSenders.length > 0 ? [`  alert senders  ${group.alertSenders.join(', ')}`] : []),
+  ].join('\n');
+}
+
+async function groups(
+  target: () => Endpoint,
+  args: string[],
+  flags: Record<string, string | boolean | string[] | undefined>,
+  out: (line: string) => void,
+): Promise<void> {
+  const [action, argument] = args;
+  const path = (aor: string) => `/v1/groups/${encodeURIComponent(aor)}`;
+  const needAor = () => {
+    if (argument === undefined)
+      throw new CliError(`groups ${action} needs an address, e.g. sip:support@example.com`);
+    return parseAor(argument);
+  };
+  switch (action) {
+    case 'set': {
+      const aor = needAor();
+      const { members, routing } = flags;
+      if (typeof members !== 'string' || (routing !== 'one' && routing !== 'all')) {
+        throw new CliError('groups set needs --members a,b and --routing one|all');
+      }
+      const body = {
+        members: listOf(members),
+        routing,
+        ...(flags.public === true ? { public: true } : {}),
+        ...(typeof flags.email === 'string' ? { email: flags.email } : {}),
+        ...(typeof flags['alert-senders'] === 'string'
+          ? { alertSenders: listOf(flags['alert-senders']) }
+          : {}),
+      };
+      const stored = (await callSigned(target(), 'PUT', path(aor), body)) as GroupEntry;
+      out(flags.json ? JSON.stringify(stored, null, 2) : `Saved. ${describeGroup(stored)}`);
+      return;
+    }
+    case 'show': {
+      const group = (await getSigned(target(), path(needAor()))) as GroupEntry;
+      out(flags.json ? JSON.stringify(group, null, 2) : describeGroup(group));
+      return;
+    }
+    case 'list': {
+      const endpointNow = target();
+      const listed: GroupEntry[] = [];
+      let after: string | undefined;
+      do {
+        const query = new URLSearchParams({ limit: '1000', ...(after ? { after } : {}) });
+        const page = (await getSigned(endpointNow, `/v1/groups?${query}`)) as {
+          groups: GroupEntry[];
+          next?: string;
+        };
+        listed.push(...page.groups);
+        after = page.next;
+      } while (after);
+      if (flags.json) out(JSON.stringify(listed, null, 2));
+      else if (listed.length === 0)
+        out('No groups yet: npx holdover groups set <aor> --members a,b --routing one|all');
+      else for (const group of listed) out(describeGroup(group));
+      return;
+    }
+    case 'remove': {
+      const aor = needAor();
+      await callSigned(target(), 'DELETE', path(aor));
+      out(`Group ${aor} removed.`);
+      return;
+    }
+    default:
+      throw new CliError('groups needs one of: set, show, list, remove');
+  }
 }
 
 /** A password piped in: everything on stdin but one trailing line break. */
@@ -541,6 +647,10 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
       clear: { type: 'string', multiple: true },
       'password-stdin': { type: 'boolean', default: false },
       admin: { type: 'boolean', default: false },
+      public: { type: 'boolean', default: false },
+      members: { type: 'string' },
+      routing: { type: 'string' },
+      'alert-senders': { type: 'string' },
     },
   });
   const [command, ...rest] = positionals;
@@ -577,6 +687,8 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
         throw new CliError('token needs an address, e.g. holdover token sip:bob@example.com');
       return token(endpoint(values['api-url']), aor, values.json, out);
     }
+    case 'groups':
+      return groups(() => endpoint(values['api-url']), rest, values, out);
     default:
       throw new CliError(`Unknown command "${command}".\n\n${USAGE}`);
   }

@@ -257,20 +257,37 @@ function configureFunctionEnvironment(
 }
 
 async function functionRoutes(config: LocalConfig, isReady: () => boolean): Promise<Route[]> {
-  const [capture, users, stats, health, presence, settings, credentials, dead, session, me, webConsole] =
-    await Promise.all([
-      import('../functions/capture.ts'),
-      import('../functions/users.ts'),
-      import('../functions/stats.ts'),
-      import('../functions/health.ts'),
-      import('../functions/presence.ts'),
-      import('../functions/settings.ts'),
-      import('../functions/credentials.ts'),
-      import('../functions/dead.ts'),
-      import('../functions/session.ts'),
-      import('../functions/me.ts'),
-      import('../functions/console.ts'),
-    ]);
+  const [
+    capture,
+    users,
+    stats,
+    health,
+    presence,
+    settings,
+    credentials,
+    dead,
+    session,
+    me,
+    webConsole,
+    groups,
+    availability,
+    cors,
+  ] = await Promise.all([
+    import('../functions/capture.ts'),
+    import('../functions/users.ts'),
+    import('../functions/stats.ts'),
+    import('../functions/health.ts'),
+    import('../functions/presence.ts'),
+    import('../functions/settings.ts'),
+    import('../functions/credentials.ts'),
+    import('../functions/dead.ts'),
+    import('../functions/session.ts'),
+    import('../functions/me.ts'),
+    import('../functions/console.ts'),
+    import('../functions/groups.ts'),
+    import('../functions/availability.ts'),
+    import('../functions/cors.ts'),
+  ]);
   // 200 only while every part is up; else 503 naming what is down (capture needs api, dynamodb
   // and edge; sqs and ses down only delay delivery runs and email).
   const localHealth = async (event: APIGatewayProxyEventV2) => {
@@ -316,6 +333,12 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
     { method: 'PUT', path: '/v1/me/settings', handler: me.putSettingsHandler },
     { method: 'GET', path: '/', handler: webConsole.pageHandler },
     { method: 'GET', path: '/console/{asset}', handler: webConsole.assetHandler },
+    { method: 'GET', path: '/v1/groups', handler: groups.listHandler },
+    { method: 'PUT', path: '/v1/groups/{aor}', handler: groups.putHandler },
+    { method: 'GET', path: '/v1/groups/{aor}', handler: groups.getHandler },
+    { method: 'DELETE', path: '/v1/groups/{aor}', handler: groups.deleteHandler },
+    { method: 'GET', path: '/v1/availability/{aor}', handler: availability.handler },
+    { method: 'OPTIONS', path: '/v1/availability/{aor}', handler: cors.preflightHandler },
   ];
 }
 

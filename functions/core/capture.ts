@@ -20,9 +20,10 @@ import {
   TooLargeError,
   UnsupportedMediaError,
 } from './errors.ts';
+import { chooseMember, type Group, type GroupStore, isAvailable } from './groups.ts';
 import type { CpimFacts, HeldMessage } from './held-message.ts';
 import { autoReplyOf } from './notices.ts';
-import type { DeliveryQueue, MessageStore, UserStore } from './ports.ts';
+import type { DeliveryQueue, MessageStore, UserRecord, UserStore } from './ports.ts';
 import { effectivePresence, holdsMessages } from './presence.ts';
 
 export interface CapturePolicy {
@@ -38,6 +39,8 @@ export interface CaptureDeps {
   users: UserStore;
   queue: DeliveryQueue;
   policy: CapturePolicy;
+  /** Groups: a MESSAGE to a group goes to its members. Without it every recipient is a user. */
+  groups?: GroupStore;
   now: () => number;
   newId: (nowMs: number) => string;
   /**
@@ -112,12 +115,57 @@ export async function captureMessage(message: CapturedMessage, deps: CaptureDeps
     trustEdge && message.receivedAt
       ? microsIso(message.receivedAt)
       : microsIso(new Date(clockMs).toISOString());
-  const user = await deps.users.getUser(recipient);
+  const sender = senderAor(message.from);
+  const prepared: Prepared = { message, cpim, sender, receivedAt, nowMs };
+  const dedupeKeys = [dedupeKey('call', message.callId, String(message.cseq))];
+  if (cpim?.imdnMessageId) dedupeKeys.push(dedupeKey('imdn', sender, cpim.imdnMessageId));
+
+  // Both reads at once: a user's capture waits no longer for the group lookup.
+  const [group, user] = await Promise.all([deps.groups?.getGroup(recipient), deps.users.getUser(recipient)]);
+  if (group === undefined) return captureFor(recipient, dedupeKeys, prepared, deps, user);
+  if (group.routing === 'all') {
+    // One copy per member, each held for them as usual: its own dedupe markers (a retransmission
+    // to the group is stored once per member), its member's quota, expiry and IMDN. A member who
+    // writes to the list gets no copy of their own message.
+    const members = group.members.filter((member) => member !== sender);
+    if (members.length === 0) return { status: 'ignored', reason: 'the sender is the only member' };
+    const results = await Promise.allSettled(
+      members.map((member) =>
+        captureFor(
+          member,
+          dedupeKeys.map((key) => dedupeKey('member', key, member)),
+          prepared,
+          deps,
+        ),
+      ),
+    );
+    return combine(results);
+  }
+  return captureForQueue(group, dedupeKeys, prepared, deps);
+}
+
+interface Prepared {
+  message: CapturedMessage;
+  cpim: CpimEnvelope | undefined;
+  sender: string;
+  receivedAt: string;
+  nowMs: number;
+}
+
+/** Holds the message for one recipient (a user, a member of a group, or a queue nobody took). */
+async function captureFor(
+  recipient: string,
+  dedupeKeys: string[],
+  { message, cpim, sender, receivedAt, nowMs }: Prepared,
+  deps: CaptureDeps,
+  known?: UserRecord,
+): Promise<CaptureResult & { status: 'held' | 'duplicate' }> {
+  const { policy } = deps;
+  const user = known ?? (await deps.users.getUser(recipient));
   const settings = user.settings;
   let holdMs = settings?.expireAfter ? parseDuration(settings.expireAfter) : policy.defaultExpireAfterMs;
   if (message.expires !== undefined && message.expires > 0) holdMs = Math.min(holdMs, message.expires * 1000);
 
-  const sender = senderAor(message.from);
   const heldMessage: HeldMessage = {
     id: deps.newId(nowMs),
     recipient,
@@ -135,9 +183,6 @@ export async function captureMessage(message: CapturedMessage, deps: CaptureDeps
     expiresAt: new Date(nowMs + holdMs).toISOString(),
     state: 'pending',
   };
-
-  const dedupeKeys = [dedupeKey('call', message.callId, String(message.cseq))];
-  if (cpim?.imdnMessageId) dedupeKeys.push(dedupeKey('imdn', sender, cpim.imdnMessageId));
 
   const deadline = message.deadline;
   if (deadline !== undefined && deps.now() >= deadline) {
@@ -161,6 +206,66 @@ export async function captureMessage(message: CapturedMessage, deps: CaptureDeps
         `${recipient} already has ${outcome.held} messages waiting (limit ${policy.quota})`,
       );
   }
+}
+
+/**
+ * A distribution list's answer: held if any member's copy was stored now, a duplicate if every
+ * stored copy was there before; refused only if no member could take it (each over quota).
+ */
+function combine(
+  results: PromiseSettledResult<CaptureResult & { status: 'held' | 'duplicate' }>[],
+): CaptureResult {
+  const done = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  const held = done.find((result) => result.status === 'held');
+  if (held) return held;
+  if (done[0]) return done[0];
+  const refused = results.find((result) => result.status === 'rejected');
+  throw (refused as PromiseRejectedResult).reason;
+}
+
+/**
+ * A queue: the message goes to one available member (chooseMember), else it is held for the
+ * group itself and the first member who becomes available gets the group's backlog (a delivery
+ * run of the group, queued by that member's presence change, or here if one became available
+ * while the message was being stored).
+ */
+async function captureForQueue(
+  group: Group,
+  dedupeKeys: string[],
+  prepared: Prepared,
+  deps: CaptureDeps,
+): Promise<CaptureResult> {
+  const groups = deps.groups as GroupStore;
+  const nowMs = deps.now();
+  const [state, users] = await Promise.all([
+    groups.queueState(group.aor, prepared.sender),
+    Promise.all(group.members.map((member) => deps.users.getUser(member))),
+  ]);
+  const available = new Set(
+    group.members.filter((_, index) => isAvailable(users[index] as UserRecord, nowMs)),
+  );
+  const member = chooseMember(group.members, available, state, nowMs);
+  if (member !== undefined) {
+    const result = await captureFor(member, dedupeKeys, prepared, deps);
+    if (result.status === 'held') {
+      await groups
+        .recordAssignment(group.aor, member, prepared.sender, nowMs)
+        .catch((error: unknown) => deps.onFollowUpError?.(error));
+    }
+    return result;
+  }
+  const result = await captureFor(group.aor, dedupeKeys, prepared, deps);
+  if (result.status === 'held') {
+    // Whichever lands second sees the other: a member who became available meanwhile found no
+    // group backlog yet, so look at the members once more.
+    const again = await Promise.all(group.members.map((aor) => deps.users.getUser(aor)));
+    if (again.some((user) => isAvailable(user, deps.now()))) {
+      await deps.queue
+        .enqueue({ kind: 'deliver', recipient: group.aor })
+        .catch((error: unknown) => deps.onFollowUpError?.(error));
+    }
+  }
+  return result;
 }
 
 /**
@@ -253,6 +358,6 @@ function cpimFacts(envelope: CpimEnvelope): CpimFacts {
 }
 
 /** Fixed-size key for a dedupe marker: Call-IDs may be long and contain any token character. */
-export function dedupeKey(kind: 'call' | 'imdn', ...parts: string[]): string {
+export function dedupeKey(kind: 'call' | 'imdn' | 'member', ...parts: string[]): string {
   return `${kind}:${createHash('sha256').update(parts.join('\n')).digest('base64url')}`;
 }

@@ -6,6 +6,8 @@
 // be sent again by the next run with the same Call-ID (derived from its id), which lets the UA
 // drop the copy. The run's lease is renewed while a batch is in flight (a heartbeat), and a
 // message in flight under a live lease cannot be taken by a second worker.
+
+import { chooseMember, type GroupStore, isAvailable } from './groups.ts';
 import type { BounceFacts, HeldMessage } from './held-message.ts';
 import type { DeliveryJob } from './jobs.ts';
 import { bounceNoticeOf, deliveryNotificationOf, deliveryOf, wantsPositiveDelivery } from './notices.ts';
@@ -17,6 +19,7 @@ import {
   type EdgeDelivery,
   type EdgeOutcome,
   LeaseLostError,
+  type UserRecord,
   type UserStore,
 } from './ports.ts';
 import { effectivePresence, holdsMessages } from './presence.ts';
@@ -30,6 +33,8 @@ export interface DeliveryDeps {
   newId: () => string;
   /** Whether the edge routes through an outbound proxy, so no registered contact is needed. */
   viaProxy: boolean;
+  /** Groups: a group's own backlog (a queue nobody was available for) goes to one member. */
+  groups?: GroupStore;
   batchSize: number;
   leaseMs: number;
   /** How often the lease is renewed while the edge sends a batch; default a third of `leaseMs`. */
@@ -69,26 +74,59 @@ export async function deliverBacklog(recipient: string, deps: DeliveryDeps): Pro
   const owner = deps.newId();
   if (!(await deps.store.acquireLease(recipient, owner, deps.leaseMs))) return { outcome: 'busy' };
   let run: DeliveryRun;
+  let to = recipient;
   try {
-    run = await runBatches(recipient, owner, deps);
+    const receiver = await receiverOf(recipient, deps);
+    if (receiver === undefined) run = { outcome: 'held', delivered: 0, state: 'no member available' };
+    else {
+      to = receiver;
+      run = await runBatches(recipient, to, owner, deps);
+    }
   } finally {
     await deps.store.releaseLease(recipient, owner);
   }
   // Whichever lands second sees the other: a message captured (or a presence change made) while
   // this run held the lease found it busy; now that the lease is released, look once more.
-  if ((run.outcome === 'done' || run.outcome === 'held') && (await stillWaiting(recipient, deps))) {
+  if ((run.outcome === 'done' || run.outcome === 'held') && (await stillWaiting(recipient, to, deps))) {
     await deps.queue.enqueue({ kind: 'deliver', recipient });
     return { ...run, requeued: true };
   }
   return run;
 }
 
-async function runBatches(recipient: string, owner: string, deps: DeliveryDeps): Promise<DeliveryRun> {
+/**
+ * Who gets a recipient's messages: the recipient, or for a group (a queue nobody was available
+ * for) the available, reachable member idle longest; undefined when no member is.
+ */
+async function receiverOf(recipient: string, deps: DeliveryDeps): Promise<string | undefined> {
+  const group = await deps.groups?.getGroup(recipient);
+  if (group === undefined || deps.groups === undefined) return recipient;
+  const nowMs = deps.now();
+  const [state, users] = await Promise.all([
+    deps.groups.queueState(group.aor, ''),
+    Promise.all(group.members.map((member) => deps.users.getUser(member))),
+  ]);
+  const available = new Set(
+    group.members.filter((_, index) => {
+      const user = users[index] as UserRecord;
+      const reachable = deps.viaProxy || effectivePresence(user.presence, nowMs).contact !== undefined;
+      return reachable && isAvailable(user, nowMs);
+    }),
+  );
+  return chooseMember(group.members, available, { lastAssigned: state.lastAssigned }, nowMs);
+}
+
+async function runBatches(
+  recipient: string,
+  to: string,
+  owner: string,
+  deps: DeliveryDeps,
+): Promise<DeliveryRun> {
   let delivered = 0;
   let settling: Promise<number> = Promise.resolve(0);
   let next: Promise<Prepared> | undefined;
   try {
-    let prepared = await prepare(recipient, undefined, owner, deps);
+    let prepared = await prepare(recipient, to, undefined, owner, deps);
     for (;;) {
       if (prepared.kind === 'busy') return { outcome: 'busy' };
       if (prepared.kind === 'held')
@@ -97,13 +135,14 @@ async function runBatches(recipient: string, owner: string, deps: DeliveryDeps):
       const { batch, presence } = prepared;
       // While the edge sends this batch, the next one is read and marked, and the previous one's
       // outcomes are written: the store's round trips overlap the SIP transactions.
-      next = prepare(recipient, batch.at(-1), owner, deps);
+      next = prepare(recipient, to, batch.at(-1), owner, deps);
+      if (to !== recipient) await assigned(recipient, to, batch, deps);
       let delivery: EdgeDelivery;
       let leaseLost: boolean;
       try {
         ({ result: delivery, leaseLost } = await withHeartbeat(
           deps.edge.deliver({
-            recipient,
+            recipient: to,
             ...(presence.contact ? { target: presence.contact } : {}),
             messages: batch.map(deliveryOf),
           }),
@@ -178,12 +217,13 @@ type Prepared =
 /** Renews the lease, checks the user is still available, and marks the next batch delivering. */
 async function prepare(
   recipient: string,
+  to: string,
   after: HeldMessage | undefined,
   owner: string,
   deps: DeliveryDeps,
 ): Promise<Prepared> {
   if (!(await deps.store.acquireLease(recipient, owner, deps.leaseMs))) return { kind: 'busy' };
-  const user = await deps.users.getUser(recipient);
+  const user = await deps.users.getUser(to);
   const presence = effectivePresence(user.presence, deps.now());
   if (holdsMessages(presence.state, user.settings, deps.now()))
     return { kind: 'held', state: presence.state };
@@ -204,9 +244,18 @@ async function prepare(
   }
 }
 
+/** A queue's backlog went to `member`: their idle time, and each sender's conversation, follow. */
+async function assigned(group: string, member: string, batch: HeldMessage[], deps: DeliveryDeps) {
+  const nowMs = deps.now();
+  const senders = new Set(batch.map((message) => message.sender));
+  await Promise.all(
+    [...senders].map((sender) => deps.groups?.recordAssignment(group, member, sender, nowMs)),
+  ).catch(() => undefined); // a heuristic: a lost record only makes the next choice less fair
+}
+
 /** Whether the user is available and reachable with something still to deliver. */
-async function stillWaiting(recipient: string, deps: DeliveryDeps): Promise<boolean> {
-  const user = await deps.users.getUser(recipient);
+async function stillWaiting(recipient: string, to: string, deps: DeliveryDeps): Promise<boolean> {
+  const user = await deps.users.getUser(to);
   const nowMs = deps.now();
   const presence = effectivePresence(user.presence, nowMs);
   if (holdsMessages(presence.state, user.settings, nowMs)) return false;

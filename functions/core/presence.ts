@@ -2,6 +2,7 @@
 // should start a delivery run (docs/design.md "Message lifecycle").
 import * as z from 'zod';
 import { normalizeAor } from './aor.ts';
+import type { GroupStore } from './groups.ts';
 import type { DeliveryQueue, UserStore } from './ports.ts';
 import { DEFAULT_HOLD_STATES, PRESENCE_STATES, type PresenceState, type UserSettings } from './settings.ts';
 
@@ -103,6 +104,8 @@ export function applyPresenceUpdate(
 export interface PresenceDeps {
   users: UserStore;
   queue: DeliveryQueue;
+  /** Groups: a member who becomes available takes the backlog of each queue they are in. */
+  groups?: GroupStore;
   now: () => number;
 }
 
@@ -136,6 +139,7 @@ export async function updatePresence(update: PresenceUpdate, deps: PresenceDeps)
     // Read again after the write when nothing was waiting before it: a capture that landed in
     // between either saw this presence (and queued the run itself) or is seen here.
     const waiting = !holding && reachable && (user.held > 0 || (await deps.users.getUser(aor)).held > 0);
+    if (!holding && reachable) await queueGroupBacklogs(aor, deps);
     if (waiting) {
       await deps.queue.enqueue({ kind: 'deliver', recipient: aor });
       return { state: after.state, holding, delivery: 'queued' };
@@ -143,6 +147,22 @@ export async function updatePresence(update: PresenceUpdate, deps: PresenceDeps)
     return { state: after.state, holding, delivery: 'none' };
   }
   throw new Error(`presence of ${aor} changed concurrently ten times; try again`);
+}
+
+/**
+ * An available member starts a run of each queue they belong to that holds messages nobody was
+ * available for (the group's run hands them to the member idle longest, this one or another).
+ */
+async function queueGroupBacklogs(member: string, deps: PresenceDeps): Promise<void> {
+  if (deps.groups === undefined) return;
+  const queues = (await deps.groups.groupsOf(member)).filter((entry) => entry.routing === 'one');
+  await Promise.all(
+    queues.map(async ({ group }) => {
+      if ((await deps.users.getUser(group)).held > 0) {
+        await deps.queue.enqueue({ kind: 'deliver', recipient: group });
+      }
+    }),
+  );
 }
 
 /**

@@ -33,6 +33,8 @@ export const UserSettingsSchema = z
       .min(1, 'must not be empty (clear it instead)')
       .max(1000, 'must be at most 1000 characters')
       .optional(),
+    /** Whether `GET /v1/availability/{aor}` tells this user's status to anyone who asks. */
+    public: z.boolean().optional(),
     timeZone: z
       .string()
       .refine(

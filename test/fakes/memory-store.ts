@@ -2,6 +2,7 @@
 // quota, conditional state changes, lease and in-flight ownership, versioned presence, expiry
 // claims, bounces and dead letters), which has its own integration tests against DynamoDB Local.
 import type { ExpiryEntry, ExpiryStore } from '../../functions/core/expiry.ts';
+import type { Group, GroupStore, QueueState, Routing } from '../../functions/core/groups.ts';
 import {
   type BounceFacts,
   HELD_STATES,
@@ -334,5 +335,45 @@ export class MemoryQueue implements DeliveryQueue {
   async enqueue(job: DeliveryJob, delaySeconds?: number): Promise<void> {
     this.jobs.push(job);
     this.delays.push(delaySeconds);
+  }
+}
+
+/** The GroupStore port in memory, with the same semantics as functions/adapters/dynamo-groups.ts. */
+export class MemoryGroupStore implements GroupStore {
+  readonly groups = new Map<string, Group>();
+  readonly idle = new Map<string, Record<string, number>>();
+  readonly sticky = new Map<string, { member: string; atMs: number }>();
+
+  async getGroup(aor: string): Promise<Group | undefined> {
+    const group = this.groups.get(aor);
+    return group ? structuredClone(group) : undefined;
+  }
+
+  async putGroup(group: Group): Promise<void> {
+    this.groups.set(group.aor, structuredClone(group));
+  }
+
+  async removeGroup(aor: string): Promise<boolean> {
+    return this.groups.delete(aor);
+  }
+
+  async listGroups(): Promise<{ groups: Group[] }> {
+    return { groups: [...this.groups.values()].sort((a, b) => (a.aor < b.aor ? -1 : 1)) };
+  }
+
+  async groupsOf(member: string): Promise<Array<{ group: string; routing: Routing }>> {
+    return [...this.groups.values()]
+      .filter((group) => group.members.includes(member))
+      .map((group) => ({ group: group.aor, routing: group.routing }));
+  }
+
+  async queueState(group: string, sender: string): Promise<QueueState> {
+    const sticky = this.sticky.get(`${group}\n${sender}`);
+    return { lastAssigned: { ...(this.idle.get(group) ?? {}) }, ...(sticky ? { sticky } : {}) };
+  }
+
+  async recordAssignment(group: string, member: string, sender: string, atMs: number): Promise<void> {
+    this.idle.set(group, { ...(this.idle.get(group) ?? {}), [member]: atMs });
+    this.sticky.set(`${group}\n${sender}`, { member, atMs });
   }
 }

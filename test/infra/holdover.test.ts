@@ -75,8 +75,15 @@ const ALLOWED: Record<string, string[]> = {
   deadPurgeOne: [...table('DeleteItem', 'PutItem', 'Query'), ...TOKEN],
   deadPurgeAll: [...table('DeleteItem', 'PutItem', 'Query'), ...TOKEN],
   health: table('DescribeTable'),
+  putGroup: [...table('DeleteItem', 'GetItem', 'PutItem', 'Query'), ...SECRET_READ],
+  getGroup: [...table('GetItem'), ...SECRET_READ],
+  listGroups: [...table('GetItem', 'Query'), ...SECRET_READ],
+  deleteGroup: [...table('DeleteItem', 'GetItem', 'PutItem'), ...SECRET_READ],
+  // public: reads only, no secret
+  availability: table('GetItem', 'Query'),
+  availabilityPreflight: [],
   delivery: [
-    ...table('ConditionCheckItem', 'DeleteItem', 'PutItem', 'Query', 'UpdateItem'),
+    ...table('ConditionCheckItem', 'DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'),
     ...SECRET_READ,
     ...CONSUMER,
     ...SEND,
@@ -125,6 +132,17 @@ const VARIABLES: Record<string, string[]> = {
   deadPurgeOne: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
   deadPurgeAll: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
   health: ['HOLDOVER_TABLE'],
+  putGroup: ['HOLDOVER_DOMAINS', 'HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  getGroup: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  listGroups: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  deleteGroup: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  availability: [
+    'HOLDOVER_AVAILABILITY_MAX_AGE',
+    'HOLDOVER_AVAILABILITY_RATE',
+    'HOLDOVER_CORS_ORIGINS',
+    'HOLDOVER_TABLE',
+  ],
+  availabilityPreflight: ['HOLDOVER_CORS_ORIGINS'],
   delivery: ['HOLDOVER_DELIVERY_QUEUE_URL', 'HOLDOVER_EDGE_URL', 'HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
   sweeper: ['HOLDOVER_EXPIRED_QUEUE_URL', 'HOLDOVER_SWEEP_INTERVAL', 'HOLDOVER_TABLE'],
   email: [
@@ -134,6 +152,8 @@ const VARIABLES: Record<string, string[]> = {
     'HOLDOVER_TABLE',
   ],
 };
+/** Functions whose group grants are confined to the group items. */
+const GROUP_FUNCTIONS = ['putGroup', 'getGroup', 'listGroups', 'deleteGroup', 'availability'];
 /** Actions AWS authorizes only on `*`. */
 const ONLY_ON_STAR = new Set([...TRACING, 'ecr:GetAuthorizationToken']);
 
@@ -225,7 +245,9 @@ describe('functions', () => {
       expect(fn.Properties.Handler).toBe(`index.${entry.handler}`);
       const bundle = fs.readFileSync(path.join(outdir, assetDirectory(fn), 'index.mjs'), 'utf8');
       expect(bundle.startsWith(ESM_REQUIRE_BANNER)).toBe(true);
-      expect(bundle).toMatch(/from\s*"@aws-sdk\/client-dynamodb"/);
+      // The CORS preflight touches nothing: its bundle carries no SDK at all.
+      if (entry.name === 'availabilityPreflight') expect(bundle).not.toContain('@aws-sdk');
+      else expect(bundle).toMatch(/from\s*"@aws-sdk\/client-dynamodb"/);
       expect(fs.existsSync(path.join(outdir, assetDirectory(fn), 'index.mjs.map'))).toBe(true);
     }
   });
@@ -264,6 +286,12 @@ describe('functions', () => {
         'PUT /v1/me/settings',
         'GET /',
         'GET /console/{asset}',
+        'PUT /v1/groups/{aor}',
+        'GET /v1/groups/{aor}',
+        'GET /v1/groups',
+        'DELETE /v1/groups/{aor}',
+        'GET /v1/availability/{aor}',
+        'OPTIONS /v1/availability/{aor}',
       ]),
     );
   });
@@ -443,15 +471,52 @@ describe('least privilege', () => {
     }
   });
 
-  it('declares who may call each route, and only the console, sign-in and health are public', () => {
+  it('declares who may call each route, and only the console, sign-in, availability and health are public', () => {
     const publicRoutes = HOLDOVER_FUNCTIONS.filter(
       (entry) => entry.trigger.kind === 'http' && entry.trigger.who.includes('public'),
     ).map((entry) => entry.name);
-    expect(publicRoutes.sort()).toEqual(['console', 'consoleAsset', 'health', 'signIn']);
+    expect(publicRoutes.sort()).toEqual([
+      'availability',
+      'availabilityPreflight',
+      'console',
+      'consoleAsset',
+      'health',
+      'signIn',
+    ]);
     const edgeOnly = HOLDOVER_FUNCTIONS.filter(
       (entry) => entry.trigger.kind === 'http' && entry.trigger.who.join() === 'operator',
     ).map((entry) => entry.name);
     expect(edgeOnly.sort()).toEqual(['capture', 'getCredentials', 'mintToken', 'presence']);
+  });
+
+  it('confines the group routes, and the availability read of a group, to the group items (dynamodb:LeadingKeys)', () => {
+    const groupItems = {
+      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['GROUPS', 'MEMBER#*', 'GROUPQ#*'] },
+    };
+    for (const name of GROUP_FUNCTIONS) {
+      const onTable = statementsOfFunction(template, name).filter(
+        (statement) =>
+          !isNonceGuard(statement) &&
+          [statement.Action].flat().some((action) => String(action).startsWith('dynamodb:')),
+      );
+      const confined = onTable.filter(
+        (statement) => statement.Condition && !JSON.stringify(statement.Condition).match(/SIGNIN|REVOKED/),
+      );
+      expect(confined, name).toHaveLength(1);
+      expect(confined[0]?.Condition, name).toEqual(groupItems);
+      // only availability reads anything else: the user items' Query (presence, settings)
+      const free = onTable.filter((statement) => !statement.Condition);
+      expect(
+        free.map((statement) => statement.Action),
+        name,
+      ).toEqual(name === 'availability' ? ['dynamodb:Query'] : []);
+    }
+    // the public route reads only: no write action anywhere in its grants, and no secret
+    const availability = actionsOf(statementsOfFunction(template, 'availability'));
+    for (const action of ['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem'])
+      expect(availability).not.toContain(`dynamodb:${action}`);
+    expect(availability).not.toContain('secretsmanager:GetSecretValue');
+    expect(actionsOf(statementsOfFunction(template, 'availabilityPreflight'))).toEqual([...TRACING].sort());
   });
 
   it('lets functions send only to the queues they feed: capture, presence, delivery and email to delivery; the sweeper to expired', () => {

@@ -24,6 +24,12 @@ beforeAll(() => {
       deliveryBatchSize: 10,
       sweepInterval: Duration.minutes(2),
       oidc: { issuer: 'https://login.example.com/', audience: ['holdover-console'], claim: 'upn' },
+      availability: {
+        allowOrigins: ['https://www.example.com'],
+        maxAgeSeconds: 10,
+        ratePerMinute: 30,
+        throttle: { ratePerSecond: 20, burst: 40 },
+      },
     },
   });
   template = synthesized.template;
@@ -49,6 +55,28 @@ describe('delivery settings', () => {
       if (entry.name !== 'delivery')
         expect(variablesOf(template, entry.name), entry.name).not.toHaveProperty('OUTBOUND_PROXY');
     }
+  });
+});
+
+describe('availability settings', () => {
+  it('reach the availability function and its preflight as CORS origins, cache age and rate', () => {
+    expect(variablesOf(template, 'availability')).toMatchObject({
+      HOLDOVER_CORS_ORIGINS: 'https://www.example.com',
+      HOLDOVER_AVAILABILITY_MAX_AGE: '10',
+      HOLDOVER_AVAILABILITY_RATE: '30',
+    });
+    expect(variablesOf(template, 'availabilityPreflight')).toMatchObject({
+      HOLDOVER_CORS_ORIGINS: 'https://www.example.com',
+    });
+  });
+
+  it('cap the public route at the stage, all clients together, and no other route', () => {
+    const stages = Object.values(resourcesOf(template, 'AWS::ApiGatewayV2::Stage'));
+    expect(stages).toHaveLength(1);
+    expect(stages[0]?.Properties.RouteSettings).toEqual({
+      'GET /v1/availability/{aor}': { ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 },
+    });
+    expect(JSON.stringify((stages[0] as { DependsOn?: unknown }).DependsOn ?? [])).toMatch(/Availability/);
   });
 });
 

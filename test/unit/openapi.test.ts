@@ -47,7 +47,14 @@ describe('OpenAPI document', () => {
     const open = HOLDOVER_FUNCTIONS.filter(
       (entry) => entry.trigger.kind === 'http' && entry.trigger.who.includes('public'),
     ).map((entry) => entry.name);
-    expect(open.sort()).toEqual(['console', 'consoleAsset', 'health', 'signIn']);
+    expect(open.sort()).toEqual([
+      'availability',
+      'availabilityPreflight',
+      'console',
+      'consoleAsset',
+      'health',
+      'signIn',
+    ]);
     const capture = document.paths['/v1/messages']?.post as {
       requestBody: { content: { 'application/json': { schema: { required: string[] } } } };
     };

@@ -1,0 +1,87 @@
+// GET /v1/availability/{aor} — public (no signature, no token), for web pages: whether a public
+// user or group can be reached now (docs/design.md "Groups, availability and click-to-chat").
+//   200 {aor, kind: "user"|"group", status: "active"|"away", available: N}
+//   200 {aor, status: "na", available: 0}   unknown, or not public: the same answer, headers and reads
+//   Accept: text/plain → the status word alone. 429 + Retry-After past the client's rate.
+// CORS open (HOLDOVER_CORS_ORIGINS, default *), cacheable (HOLDOVER_AVAILABILITY_MAX_AGE, default 5 s).
+// OPTIONS /v1/availability/{aor} answers the preflight (functions/cors.ts, which reads nothing).
+import type { Context } from 'aws-lambda';
+import { envInt } from './adapters/env.ts';
+import type { HttpEvent, HttpResult } from './adapters/http.ts';
+import { logger, startInvocation } from './adapters/observability.ts';
+import { groupStore, store } from './adapters/store.ts';
+import { normalizeAor } from './core/aor.ts';
+import { type Availability, availabilityOf, unknownAvailability } from './core/groups.ts';
+import { TokenBuckets } from './core/rate-limit.ts';
+import { corsHeaders } from './cors.ts';
+
+const maxAgeSeconds = envInt('HOLDOVER_AVAILABILITY_MAX_AGE', 5, 0);
+/** Per client address and function instance; API Gateway's route throttling caps the total. */
+const buckets = new TokenBuckets(envInt('HOLDOVER_AVAILABILITY_RATE', 60));
+
+export async function handler(event: HttpEvent, context?: Context): Promise<HttpResult> {
+  const correlationId = startInvocation(context, event.requestContext.requestId);
+  const cors = corsHeaders(event);
+  const client = event.requestContext.http.sourceIp;
+  const decision = buckets.take(client, Date.now());
+  if (!decision.allowed) {
+    return {
+      statusCode: 429,
+      headers: {
+        ...cors,
+        'content-type': 'application/json',
+        'retry-after': String(decision.retryAfterSeconds),
+      },
+      body: JSON.stringify({
+        error: {
+          code: 'rate_limited',
+          message: `Too many requests; try again in ${decision.retryAfterSeconds} s`,
+        },
+      }),
+    };
+  }
+  let answer: Availability;
+  try {
+    answer = await lookUp(decodeURIComponent(event.pathParameters?.aor ?? ''));
+  } catch (error) {
+    logger.error('availability failed', {
+      correlationId,
+      error: error instanceof Error ? error : String(error),
+    });
+    return {
+      statusCode: 500,
+      headers: { ...cors, 'content-type': 'application/json' },
+      body: JSON.stringify({ error: { code: 'internal', message: 'Internal error', correlationId } }),
+    };
+  }
+  const plain = /\btext\/plain\b/i.test(event.headers.accept ?? '');
+  return {
+    statusCode: 200,
+    headers: {
+      ...cors,
+      'content-type': plain ? 'text/plain; charset=utf-8' : 'application/json',
+      'cache-control': `public, max-age=${maxAgeSeconds}`,
+      ...(cors.vary ? {} : { vary: 'Accept' }),
+    },
+    body: plain ? answer.status : JSON.stringify(answer),
+  };
+}
+
+/**
+ * The same two reads for every AOR (its group entry and its user items), so an unknown AOR and a
+ * private one answer alike and about as fast; members are read only for a public group.
+ */
+async function lookUp(text: string): Promise<Availability> {
+  let aor: string;
+  try {
+    aor = normalizeAor(text);
+  } catch {
+    return unknownAvailability(text);
+  }
+  const [group, user] = await Promise.all([groupStore.getGroup(aor), store.getUser(aor)]);
+  const nowMs = Date.now();
+  if (group === undefined) return availabilityOf(aor, { kind: 'user', user }, nowMs);
+  if (!group.public) return unknownAvailability(aor);
+  const members = await Promise.all(group.members.map((member) => store.getUser(member)));
+  return availabilityOf(aor, { kind: 'group', group, members }, nowMs);
+}

@@ -1,0 +1,32 @@
+// CORS of the public routes (GET /v1/availability/{aor}): the allowed origins
+// (HOLDOVER_CORS_ORIGINS, comma-separated, default *) and the preflight, a function of its own
+// that touches nothing (OPTIONS /v1/availability/{aor}).
+import { envOr } from './adapters/env.ts';
+import type { HttpEvent, HttpResult } from './adapters/http.ts';
+
+const allowOrigins = envOr('HOLDOVER_CORS_ORIGINS', '*')
+  .split(',')
+  .map((origin) => origin.trim())
+  .filter((origin) => origin !== '');
+
+/** The CORS headers of an answer to `event` (a listed Origin is echoed; `*` allows any). */
+export function corsHeaders(event: HttpEvent): Record<string, string> {
+  if (allowOrigins.includes('*')) return { 'access-control-allow-origin': '*' };
+  const origin = event.headers.origin ?? '';
+  return allowOrigins.includes(origin)
+    ? { 'access-control-allow-origin': origin, vary: 'Origin, Accept' }
+    : { vary: 'Origin, Accept' };
+}
+
+export async function preflightHandler(event: HttpEvent): Promise<HttpResult> {
+  return {
+    statusCode: 204,
+    headers: {
+      ...corsHeaders(event),
+      'access-control-allow-methods': 'GET, OPTIONS',
+      'access-control-allow-headers': 'Accept',
+      'access-control-max-age': '600',
+    },
+    body: '',
+  };
+}
