@@ -1,0 +1,17 @@
+// The store contract (test/contract/store-contract.ts) against the in-memory fakes the unit tests
+// use, so they behave as the real adapters do (SQLite and DynamoDB run it in the integration project).
+import { MemoryNonces } from '../../functions/adapters/memory-nonces.ts';
+import { describeStoreContract } from '../contract/store-contract.ts';
+import { MemoryCredentials, MemoryStore } from '../fakes/memory-store.ts';
+
+describeStoreContract('in-memory fake', async (now) => {
+  const store = new MemoryStore();
+  store.now = now;
+  return {
+    store,
+    other: store,
+    credentials: new MemoryCredentials(),
+    nonces: new MemoryNonces(100_000, now),
+    shards: 1,
+  };
+});
