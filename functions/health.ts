@@ -1,15 +1,12 @@
-// GET /v1/health — unsigned liveness of the API and its table; says nothing about stored data.
-import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
-import { dynamodb } from './adapters/clients.ts';
+// GET /v1/health — unsigned liveness of the API and its store; says nothing about stored data.
 import type { HttpEvent, HttpResult } from './adapters/http.ts';
 import { logger } from './adapters/observability.ts';
-import { tableName } from './adapters/store.ts';
+import { storeHealth } from './adapters/store.ts';
 
 export async function handler(_event: HttpEvent): Promise<HttpResult> {
   try {
-    const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
-    const ok = Table?.TableStatus === 'ACTIVE';
-    return health(ok, { table: Table?.TableStatus ?? 'missing' });
+    const { ok, detail } = await storeHealth();
+    return health(ok, detail);
   } catch (error) {
     logger.warn('health check failed', { error: error instanceof Error ? error.message : String(error) });
     return health(false, { table: 'unreachable' });

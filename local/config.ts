@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { digestAlgorithmsFromEnv } from '../edge/config.ts';
 import { parseTrustedProxies } from '../edge/trusted-proxies.ts';
 import { envDurationMs, envInt, envList, envOr } from '../functions/adapters/env.ts';
+import { type StoreKind, storeKindFromEnv } from '../functions/adapters/store-kind.ts';
 
 export interface LocalConfig {
   apiPort: number;
@@ -24,6 +25,10 @@ export interface LocalConfig {
   mailFrom: string;
   dataDir: string;
   secret: string;
+  /** HOLDOVER_STORE: the embedded SQLite file (default) or DynamoDB Local. */
+  store: StoreKind;
+  /** The SQLite file, in the data directory. */
+  sqlitePath: string;
   tableName: string;
   /** Passed to the edge as they are, checked here first (so a bad value stops `npm start`). */
   edgeAuth: {
@@ -84,6 +89,8 @@ export function loadLocalConfig(): LocalConfig {
     mailFrom,
     dataDir,
     secret: loadSecret(dataDir),
+    store: storeKindFromEnv('sqlite'),
+    sqlitePath: join(dataDir, 'holdover.db'),
     tableName: 'holdover',
     edgeAuth,
   };

@@ -69,7 +69,7 @@ async function main(): Promise<void> {
 
   await assertPortFree('127.0.0.1', config.apiPort, 'PORT');
   await assertPortFree('127.0.0.1', config.edgeHttpPort, 'EDGE_HTTP_PORT');
-  await assertPortFree('127.0.0.1', config.dynamodbPort, 'DYNAMODB_PORT');
+  if (config.store === 'dynamodb') await assertPortFree('127.0.0.1', config.dynamodbPort, 'DYNAMODB_PORT');
   await assertPortFree('127.0.0.1', config.sqsPort, 'SQS_PORT');
   await assertPortFree('127.0.0.1', config.sesPort, 'SES_PORT');
   await assertPortFree(config.sipHost, config.sipPort, 'SIP_PORT', ['tcp', 'udp']);
@@ -89,20 +89,24 @@ async function main(): Promise<void> {
     },
   });
   let table: 'created' | 'exists' | undefined;
-  const dynamodb = supervise(
-    'dynamodb',
-    new Supervisor(
-      {
-        label: 'DynamoDB Local',
-        start: () => startDynamoDb(config.dynamodbPort, config.dataDir, logDir),
-        afterStart: async () => {
-          const outcome = await provisionTable(config.dynamodbPort, config.tableName);
-          table ??= outcome;
-        },
-      },
-      options((child) => (pids.dynamodb = child.pid)),
-    ),
-  );
+  // DynamoDB Local (Java) only for HOLDOVER_STORE=dynamodb; the SQLite file needs no process
+  const dynamodb =
+    config.store === 'dynamodb'
+      ? supervise(
+          'dynamodb',
+          new Supervisor(
+            {
+              label: 'DynamoDB Local',
+              start: () => startDynamoDb(config.dynamodbPort, config.dataDir, logDir),
+              afterStart: async () => {
+                const outcome = await provisionTable(config.dynamodbPort, config.tableName);
+                table ??= outcome;
+              },
+            },
+            options((child) => (pids.dynamodb = child.pid)),
+          ),
+        )
+      : undefined;
   let queues: Awaited<ReturnType<typeof provisionQueues>> | undefined;
   const sqs = supervise(
     'sqs',
@@ -132,12 +136,15 @@ async function main(): Promise<void> {
     ),
   );
   await Promise.all([
-    timed(`DynamoDB Local ready on :${config.dynamodbPort}`, () => dynamodb.start()),
+    dynamodb
+      ? timed(`DynamoDB Local ready on :${config.dynamodbPort}`, () => dynamodb.start())
+      : timed(`store: SQLite file ${config.sqlitePath}`, async () => openStore(config)),
     timed(`SQS stand-in (fauxqs) ready on :${config.sqsPort}`, () => sqs.start()),
     timed(`SES stand-in ready on :${config.sesPort}`, () => ses.start()),
   ]);
   if (queues === undefined) throw new StartError('SQS stand-in started without its queues');
-  progress(`table ${config.tableName} ${table === 'created' ? 'created' : 'found (held messages kept)'}`);
+  if (dynamodb)
+    progress(`table ${config.tableName} ${table === 'created' ? 'created' : 'found (held messages kept)'}`);
   progress('queues ready: holdover-delivery, holdover-expired (each with a DLQ)');
 
   configureFunctionEnvironment(config, queues.delivery.url, queues.expired.url);
@@ -218,13 +225,27 @@ async function main(): Promise<void> {
       'ready. Listening on:',
       `  SIP edge      ${config.sipHost}:${config.sipPort} UDP+TCP  (domains: ${config.domains.join(', ')})`,
       `  HTTP API      http://127.0.0.1:${config.apiPort}  (GET /v1/health)`,
-      `  DynamoDB      http://127.0.0.1:${config.dynamodbPort}`,
+      config.store === 'dynamodb'
+        ? `  DynamoDB      http://127.0.0.1:${config.dynamodbPort}`
+        : `  Store         ${config.sqlitePath} (SQLite)`,
       `  SQS           http://127.0.0.1:${config.sqsPort}`,
       `  SES (emails)  http://127.0.0.1:${config.sesPort}/`,
       '  CLI           npx holdover held sip:bob@example.com   |   npx holdover stats',
       'Ctrl-C stops everything.',
     ].join('\n'),
   );
+}
+
+/** Opens (creates, migrates) the SQLite file before any handler does: a bad file stops the start. */
+async function openStore(config: LocalConfig): Promise<void> {
+  const { connect } = await import('../functions/adapters/sqlite/db.ts');
+  try {
+    connect(config.sqlitePath).close();
+  } catch (error) {
+    throw new StartError(
+      `cannot open the store ${config.sqlitePath}: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
 }
 
 /** The handlers read their configuration at module scope, as in Lambda: set it before importing. */
@@ -240,7 +261,9 @@ function configureFunctionEnvironment(
     AWS_ENDPOINT_URL_DYNAMODB: `http://127.0.0.1:${config.dynamodbPort}`,
     AWS_ENDPOINT_URL_SQS: `http://127.0.0.1:${config.sqsPort}`,
     AWS_ENDPOINT_URL_SESV2: `http://127.0.0.1:${config.sesPort}`,
+    HOLDOVER_STORE: config.store,
     HOLDOVER_TABLE: config.tableName,
+    HOLDOVER_SQLITE_PATH: config.sqlitePath,
     HOLDOVER_SECRET: config.secret,
     HOLDOVER_DOMAINS: config.domains.join(','),
     HOLDOVER_EXPIRE_AFTER: config.expireAfter,
@@ -276,9 +299,10 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
       httpOk(`http://127.0.0.1:${config.sesPort}/health-check`).catch(() => false),
     ]);
     const state = (up: boolean) => (up ? 'ok' : 'down');
+    const storeUp = api.statusCode === 200 && (config.store === 'sqlite' || parts.dynamodb?.status === 'up');
     const partStates = {
       api: state(api.statusCode === 200),
-      dynamodb: state(api.statusCode === 200 && parts.dynamodb?.status === 'up'),
+      [config.store]: state(storeUp),
       sqs: state(parts.sqs?.status === 'up'),
       ses: state(sesOk && parts.ses?.status === 'up'),
       edge: state(edgeOk && parts.edge?.status === 'up'),
