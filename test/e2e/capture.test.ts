@@ -335,15 +335,17 @@ describe('local hardening', () => {
     }
   });
 
-  it('binds every listener but DynamoDB Local to 127.0.0.1 (DynamoDB Local has no address option)', () => {
+  it('binds every listener to 127.0.0.1; on the default store (SQLite) no DynamoDB Local nor SQS stand-in listens', () => {
     const ports = {
       api: new URL(system.apiUrl).port,
       edgeHttp: system.edgeHttpPort,
       sip: system.sipPort,
-      sqs: system.env.SQS_PORT,
       ses: system.sesPort,
     };
     const sockets = listeningSockets();
+    for (const idle of [system.env.DYNAMODB_PORT, system.env.SQS_PORT]) {
+      expect(sockets.filter((socket) => socket.port === Number(idle))).toEqual([]);
+    }
     for (const [name, port] of Object.entries(ports)) {
       const bound = sockets.filter((socket) => socket.port === Number(port));
       expect(bound.length, `${name} (${port}) listens`).toBeGreaterThan(0);
