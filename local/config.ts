@@ -116,7 +116,7 @@ function loadSecret(dataDir: string): string {
 }
 
 /**
- * The data directory holds every held message (DynamoDB Local's file), the signing secret and the
+ * The data directory holds every held message (the SQLite file, or DynamoDB Local's), the signing secret and the
  * logs: readable by its owner only (DESIGN.md "Security"). Run with umask 077 so that everything
  * the system and its children create is 0600/0700, and tighten what an older run left behind.
  */
