@@ -80,6 +80,7 @@ export class SqliteMessages implements MessageStore {
   private readonly insert;
   private readonly page;
   private readonly pageAfter;
+  private readonly heldCount;
 
   constructor(
     private readonly db: SqliteDb,
@@ -98,6 +99,7 @@ export class SqliteMessages implements MessageStore {
        SELECT @recipient, @receivedAt, @id, @state, @expiresAt, NULL, NULL, @body, @facts, NULL, NULL, @gcAt
        WHERE (${HELD_COUNT}) < @quota`,
     );
+    this.heldCount = db.prepare(HELD_COUNT).pluck();
     this.page = db.prepare(
       `SELECT * FROM messages WHERE recipient = @recipient AND ${LIVE}
        ORDER BY received_at, id LIMIT @limit`,
@@ -108,59 +110,99 @@ export class SqliteMessages implements MessageStore {
     );
   }
 
-  async hold(message: HeldMessage, guard: HoldGuard, options: HoldOptions = {}): Promise<HoldOutcome> {
-    const now = this.now();
+  /**
+   * Holds are committed in groups (group commit): every hold asked for while the file is busy
+   * goes into the next transaction, each in its own savepoint (a duplicate or a full quota rolls
+   * back only its own writes), and one commit (one fsync, `synchronous = FULL`) makes them all
+   * durable before any is answered. Alone, a hold is its own transaction.
+   */
+  hold(message: HeldMessage, guard: HoldGuard, options: HoldOptions = {}): Promise<HoldOutcome> {
     // A synchronous write cannot be cut off midway: past the deadline it is not attempted.
-    if (options.deadline !== undefined && now >= options.deadline) {
-      throw new Error('the capture deadline passed before the store was written');
+    if (options.deadline !== undefined && this.now() >= options.deadline) {
+      return Promise.reject(new Error('the capture deadline passed before the store was written'));
     }
-    const gcAt = gcAtOf(message.expiresAt);
-    try {
-      return writeTransaction(this.db, () => {
-        for (const key of new Set(guard.dedupeKeys)) {
-          const claimed = this.claimKey.run({ key, id: message.id, expiresAt: message.expiresAt, gcAt, now });
-          if (claimed.changes === 0) {
-            const first = this.firstOf.get(key) as { id: string; expiresAt: string };
-            throw new Rollback<HoldOutcome>({ outcome: 'duplicate', ...first });
-          }
-        }
-        const facts: Facts = {
-          sender: message.sender,
-          senderUri: message.senderUri,
-          senderName: message.senderName,
-          replyTo: message.replyTo,
-          callId: message.callId,
-          cseq: message.cseq,
-          contentType: message.contentType,
-          cpim: message.cpim,
-          subject: message.subject,
-        };
-        const inserted = this.insert.run({
-          recipient: message.recipient,
-          receivedAt: message.receivedAt,
-          id: message.id,
-          state: message.state,
-          expiresAt: message.expiresAt,
-          body: blob(message.body),
-          facts: JSON.stringify(facts),
-          gcAt,
-          now,
-          quota: guard.quota,
-        });
-        if (inserted.changes === 0) {
-          const held = this.db
-            .prepare(HELD_COUNT)
-            .pluck()
-            .get({ recipient: message.recipient, now }) as number;
-          throw new Rollback<HoldOutcome>({ outcome: 'quota', held });
-        }
-        return { outcome: 'held' } as const;
-      });
-    } catch (error) {
-      if (error instanceof Rollback) return error.outcome as HoldOutcome;
-      throw error;
-    }
+    return new Promise((resolve, reject) => {
+      this.pending.push({ message, guard, deadline: options.deadline, resolve, reject });
+      if (this.pending.length === 1) setImmediate(() => this.commitPending());
+    });
   }
+
+  private readonly pending: Array<{
+    message: HeldMessage;
+    guard: HoldGuard;
+    deadline: number | undefined;
+    resolve: (outcome: HoldOutcome) => void;
+    reject: (error: unknown) => void;
+  }> = [];
+
+  private commitPending(): void {
+    const group = this.pending.splice(0);
+    const now = this.now();
+    let results: Array<{ outcome: HoldOutcome } | { error: unknown }>;
+    try {
+      results = writeTransaction(this.db, () =>
+        group.map(({ message, guard, deadline }) => {
+          if (deadline !== undefined && now >= deadline) {
+            return { error: new Error('the capture deadline passed before the store was written') };
+          }
+          try {
+            return { outcome: this.holdOne(message, guard, now) };
+          } catch (error) {
+            return error instanceof Rollback ? { outcome: error.outcome as HoldOutcome } : { error };
+          }
+        }),
+      );
+    } catch (error) {
+      for (const item of group) item.reject(error);
+      return;
+    }
+    group.forEach((item, index) => {
+      const result = results[index];
+      if (result && 'outcome' in result) item.resolve(result.outcome);
+      else item.reject(result?.error ?? new Error('hold not committed'));
+    });
+  }
+
+  /** One hold in its own savepoint of the group's transaction; a Rollback undoes only it. */
+  private readonly holdOne = (message: HeldMessage, guard: HoldGuard, now: number): HoldOutcome =>
+    this.db.transaction((): HoldOutcome => {
+      const gcAt = gcAtOf(message.expiresAt);
+      for (const key of new Set(guard.dedupeKeys)) {
+        const claimed = this.claimKey.run({ key, id: message.id, expiresAt: message.expiresAt, gcAt, now });
+        if (claimed.changes === 0) {
+          const first = this.firstOf.get(key) as { id: string; expiresAt: string };
+          throw new Rollback<HoldOutcome>({ outcome: 'duplicate', ...first });
+        }
+      }
+      const facts: Facts = {
+        sender: message.sender,
+        senderUri: message.senderUri,
+        senderName: message.senderName,
+        replyTo: message.replyTo,
+        callId: message.callId,
+        cseq: message.cseq,
+        contentType: message.contentType,
+        cpim: message.cpim,
+        subject: message.subject,
+      };
+      const inserted = this.insert.run({
+        recipient: message.recipient,
+        receivedAt: message.receivedAt,
+        id: message.id,
+        state: message.state,
+        expiresAt: message.expiresAt,
+        body: blob(message.body),
+        facts: JSON.stringify(facts),
+        gcAt,
+        now,
+        quota: guard.quota,
+      });
+      if (inserted.changes === 0) {
+        const held = this.heldCount.get({ recipient: message.recipient, now }) as number;
+        throw new Rollback<HoldOutcome>({ outcome: 'quota', held });
+      }
+      return { outcome: 'held' };
+    })();
 
   async listHeld(recipient: string, page: { limit?: number; after?: string } = {}): Promise<HeldPage> {
     const limit = page.limit ?? 100;
