@@ -3,12 +3,13 @@
 // the operator's listing and purge of dead letters. BounceStore port.
 import type { BounceFacts, HeldMessage, MessageRef } from '../../core/held-message.ts';
 import type { BounceStore, DeadPage } from '../../core/ports.ts';
-import { type SqliteDb, writeTransaction } from './db.ts';
+import { type GroupCommit, groupCommitOf, type SqliteDb } from './db.ts';
 import { type MessageRow, messageFromRow } from './messages.ts';
 
 const KEY = 'recipient = @recipient AND received_at = @receivedAt AND id = @id';
 
 export class SqliteBounces implements BounceStore {
+  private readonly group: GroupCommit;
   private readonly bounce;
   private readonly told;
   private readonly die;
@@ -19,6 +20,7 @@ export class SqliteBounces implements BounceStore {
     private readonly db: SqliteDb,
     private readonly now: () => number = Date.now,
   ) {
+    this.group = groupCommitOf(db);
     // the bounce time is also its notice claim (the sweeper queues the notice again if unsettled)
     this.bounce = db.prepare(
       `UPDATE messages SET state = 'bounced', bounce = @bounce, claimed_at = @at, owner = NULL
@@ -39,7 +41,7 @@ export class SqliteBounces implements BounceStore {
     bounces: Array<{ message: HeldMessage; bounce: BounceFacts }>,
     from: 'delivering' | 'expiring',
   ): Promise<HeldMessage[]> {
-    return writeTransaction(this.db, () =>
+    return this.group.run(() =>
       bounces
         .filter(
           ({ message, bounce }) =>
@@ -64,9 +66,10 @@ export class SqliteBounces implements BounceStore {
     outcome: { told: true } | { failed: string },
   ): Promise<'removed' | 'dead' | 'absent'> {
     const key = { recipient: ref.recipient, receivedAt: ref.receivedAt, id: ref.id };
-    if ('told' in outcome) return this.told.run(key).changes > 0 ? 'removed' : 'absent';
+    if ('told' in outcome)
+      return (await this.group.run(() => this.told.run(key))).changes > 0 ? 'removed' : 'absent';
     const dead = JSON.stringify({ reason: outcome.failed, at: this.now() });
-    return this.die.run({ ...key, dead }).changes > 0 ? 'dead' : 'absent';
+    return (await this.group.run(() => this.die.run({ ...key, dead }))).changes > 0 ? 'dead' : 'absent';
   }
 
   async listDead(page: { limit?: number; after?: string } = {}): Promise<DeadPage> {

@@ -4,7 +4,7 @@
 // DeliveryStore port.
 import type { HeldMessage, MessageRef } from '../../core/held-message.ts';
 import { type DeliveryStore, LeaseLostError } from '../../core/ports.ts';
-import { type SqliteDb, writeTransaction } from './db.ts';
+import { type GroupCommit, groupCommitOf, type SqliteDb } from './db.ts';
 import { LIVE, type MessageRow, messageFromRow } from './messages.ts';
 
 const KEY = 'recipient = @recipient AND received_at = @receivedAt AND id = @id';
@@ -14,6 +14,7 @@ export function keyOf(message: MessageRef): MessageRef {
 }
 
 export class SqliteDelivery implements DeliveryStore {
+  private readonly group: GroupCommit;
   private readonly acquire;
   private readonly release;
   private readonly leaseHeld;
@@ -27,6 +28,7 @@ export class SqliteDelivery implements DeliveryStore {
     private readonly db: SqliteDb,
     private readonly now: () => number = Date.now,
   ) {
+    this.group = groupCommitOf(db);
     this.acquire = db.prepare(
       `INSERT INTO leases (recipient, owner, until) VALUES (@recipient, @owner, @until)
        ON CONFLICT (recipient) DO UPDATE SET owner = excluded.owner, until = excluded.until
@@ -54,11 +56,14 @@ export class SqliteDelivery implements DeliveryStore {
 
   async acquireLease(recipient: string, owner: string, ttlMs: number): Promise<boolean> {
     const now = this.now();
-    return this.acquire.run({ recipient, owner, until: now + ttlMs, now }).changes > 0;
+    return (
+      (await this.group.run(() => this.acquire.run({ recipient, owner, until: now + ttlMs, now }))).changes >
+      0
+    );
   }
 
   async releaseLease(recipient: string, owner: string): Promise<void> {
-    this.release.run({ recipient, owner });
+    await this.group.run(() => this.release.run({ recipient, owner }));
   }
 
   async deliverable(recipient: string, limit: number, after?: HeldMessage): Promise<HeldMessage[]> {
@@ -74,7 +79,7 @@ export class SqliteDelivery implements DeliveryStore {
   async markDelivering(messages: HeldMessage[], owner: string): Promise<HeldMessage[]> {
     if (messages.length === 0) return [];
     const now = this.now();
-    return writeTransaction(this.db, () => {
+    return this.group.run(() => {
       const recipient = messages[0]?.recipient ?? '';
       // only the holder of the live lease marks, so a message in flight under another run is
       // taken over only once that run's lease ran out
@@ -88,13 +93,13 @@ export class SqliteDelivery implements DeliveryStore {
   }
 
   async removeDelivered(messages: HeldMessage[]): Promise<void> {
-    writeTransaction(this.db, () => {
+    await this.group.run(() => {
       for (const message of messages) this.remove.run(keyOf(message));
     });
   }
 
   async releaseToPending(messages: HeldMessage[], owner: string): Promise<void> {
-    writeTransaction(this.db, () => {
+    await this.group.run(() => {
       for (const message of messages) this.unmark.run({ ...keyOf(message), owner });
     });
   }

@@ -3,7 +3,7 @@
 // vacation index on settings, and the claims as conditional updates. ExpiryStore port.
 import type { ExpiryEntry, ExpiryJob, ExpiryStore } from '../../core/expiry.ts';
 import type { HeldMessage } from '../../core/held-message.ts';
-import { type SqliteDb, writeTransaction } from './db.ts';
+import { type GroupCommit, groupCommitOf, type SqliteDb } from './db.ts';
 import { LIVE, type MessageRow, messageFromRow } from './messages.ts';
 
 const KEY = 'recipient = @recipient AND received_at = @receivedAt AND id = @id';
@@ -33,6 +33,7 @@ function entryOf(row: EntryRow): ExpiryEntry {
 const ENTRY = 'recipient, id, received_at, expires_at, state, claimed_at';
 
 export class SqliteExpiry implements ExpiryStore {
+  private readonly group: GroupCommit;
   private readonly dueFirst;
   private readonly dueNext;
   private readonly earliest;
@@ -47,6 +48,7 @@ export class SqliteExpiry implements ExpiryStore {
     private readonly db: SqliteDb,
     private readonly now: () => number = Date.now,
   ) {
+    this.group = groupCommitOf(db);
     const due = `SELECT ${ENTRY} FROM messages WHERE state <> 'dead' AND ${LIVE} AND expires_at <= @bound`;
     this.dueFirst = db.prepare(`${due} ORDER BY expires_at, id LIMIT ${DUE_PAGE + 1}`);
     this.dueNext = db.prepare(
@@ -108,7 +110,7 @@ export class SqliteExpiry implements ExpiryStore {
 
   async claimForExpiry(entries: ExpiryEntry[], nowMs: number, staleBefore: number): Promise<ExpiryEntry[]> {
     const staleIso = new Date(staleBefore).toISOString();
-    return writeTransaction(this.db, () =>
+    return this.group.run(() =>
       entries.filter((entry) => {
         const key = { recipient: entry.recipient, receivedAt: entry.receivedAt, id: entry.id };
         const changed =
@@ -130,7 +132,7 @@ export class SqliteExpiry implements ExpiryStore {
   }
 
   async removeExpired(messages: HeldMessage[]): Promise<void> {
-    writeTransaction(this.db, () => {
+    await this.group.run(() => {
       for (const message of messages)
         this.remove.run({ recipient: message.recipient, receivedAt: message.receivedAt, id: message.id });
     });

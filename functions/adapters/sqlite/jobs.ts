@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Message } from '@aws-sdk/client-sqs';
-import { type SqliteDb, writeTransaction } from './db.ts';
+import { groupCommitOf, type SqliteDb, writeTransaction } from './db.ts';
 
 /** As the SQS queues: 180 s visibility, redrive to `<name>-dlq` after 10 receives, delay ≤ 900 s. */
 export const VISIBILITY_TIMEOUT_MS = 180_000;
@@ -69,14 +69,24 @@ export class SqliteJobs {
 
   /** A producer of one queue (the DeliveryQueue and ExpiredQueue ports). */
   queue<Job>(name: string): { enqueue(job: Job, delaySeconds?: number): Promise<void> } {
-    return { enqueue: async (job, delaySeconds) => this.send(name, JSON.stringify(job), delaySeconds) };
+    // committed with the other writes of this moment (group commit), and durable before it resolves
+    return {
+      enqueue: async (job, delaySeconds) => {
+        await groupCommitOf(this.db).run(() => this.insertJob(name, JSON.stringify(job), delaySeconds));
+        this.sent.emit(name);
+      },
+    };
   }
 
   send(queue: string, body: string, delaySeconds = 0): void {
+    this.insertJob(queue, body, delaySeconds);
+    this.sent.emit(queue);
+  }
+
+  private insertJob(queue: string, body: string, delaySeconds = 0): void {
     const now = this.now();
     const delayMs = Math.min(MAX_DELAY_SECONDS, Math.max(0, Math.ceil(delaySeconds))) * 1000;
     this.insert.run({ queue, id: randomUUID(), body, now, visibleAt: now + delayMs });
-    this.sent.emit(queue);
   }
 
   /**

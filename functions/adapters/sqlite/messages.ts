@@ -16,7 +16,7 @@ import type {
   HoldOutcome,
   MessageStore,
 } from '../../core/ports.ts';
-import { blob, Rollback, type SqliteDb, writeTransaction } from './db.ts';
+import { blob, type GroupCommit, groupCommitOf, Rollback, type SqliteDb } from './db.ts';
 
 /** Held messages are pruned this long after they expire; the sweeper acts long before. */
 export const GC_GRACE_MS = 7 * 86_400_000;
@@ -81,6 +81,7 @@ export class SqliteMessages implements MessageStore {
   private readonly page;
   private readonly pageAfter;
   private readonly heldCount;
+  private readonly group: GroupCommit;
 
   constructor(
     private readonly db: SqliteDb,
@@ -100,6 +101,7 @@ export class SqliteMessages implements MessageStore {
        WHERE (${HELD_COUNT}) < @quota`,
     );
     this.heldCount = db.prepare(HELD_COUNT).pluck();
+    this.group = groupCommitOf(db);
     this.page = db.prepare(
       `SELECT * FROM messages WHERE recipient = @recipient AND ${LIVE}
        ORDER BY received_at, id LIMIT @limit`,
@@ -111,61 +113,27 @@ export class SqliteMessages implements MessageStore {
   }
 
   /**
-   * Holds are committed in groups (group commit): every hold asked for while the file is busy
-   * goes into the next transaction, each in its own savepoint (a duplicate or a full quota rolls
-   * back only its own writes), and one commit (one fsync, `synchronous = FULL`) makes them all
-   * durable before any is answered. Alone, a hold is its own transaction.
+   * Holds are committed in groups (db.ts GroupCommit): concurrent holds share one durable commit,
+   * each in its own savepoint, so a duplicate or a full quota rolls back only its own writes.
    */
-  hold(message: HeldMessage, guard: HoldGuard, options: HoldOptions = {}): Promise<HoldOutcome> {
+  async hold(message: HeldMessage, guard: HoldGuard, options: HoldOptions = {}): Promise<HoldOutcome> {
     // A synchronous write cannot be cut off midway: past the deadline it is not attempted.
-    if (options.deadline !== undefined && this.now() >= options.deadline) {
-      return Promise.reject(new Error('the capture deadline passed before the store was written'));
-    }
-    return new Promise((resolve, reject) => {
-      this.pending.push({ message, guard, deadline: options.deadline, resolve, reject });
-      if (this.pending.length === 1) setImmediate(() => this.commitPending());
-    });
-  }
-
-  private readonly pending: Array<{
-    message: HeldMessage;
-    guard: HoldGuard;
-    deadline: number | undefined;
-    resolve: (outcome: HoldOutcome) => void;
-    reject: (error: unknown) => void;
-  }> = [];
-
-  private commitPending(): void {
-    const group = this.pending.splice(0);
-    const now = this.now();
-    let results: Array<{ outcome: HoldOutcome } | { error: unknown }>;
+    const pastDeadline = () => options.deadline !== undefined && this.now() >= options.deadline;
+    if (pastDeadline()) throw new Error('the capture deadline passed before the store was written');
     try {
-      results = writeTransaction(this.db, () =>
-        group.map(({ message, guard, deadline }) => {
-          if (deadline !== undefined && now >= deadline) {
-            return { error: new Error('the capture deadline passed before the store was written') };
-          }
-          try {
-            return { outcome: this.holdOne(message, guard, now) };
-          } catch (error) {
-            return error instanceof Rollback ? { outcome: error.outcome as HoldOutcome } : { error };
-          }
-        }),
-      );
+      return await this.group.run(() => {
+        if (pastDeadline()) throw new Error('the capture deadline passed before the store was written');
+        return this.holdOne(message, guard, this.now());
+      });
     } catch (error) {
-      for (const item of group) item.reject(error);
-      return;
+      if (error instanceof Rollback) return error.outcome as HoldOutcome;
+      throw error;
     }
-    group.forEach((item, index) => {
-      const result = results[index];
-      if (result && 'outcome' in result) item.resolve(result.outcome);
-      else item.reject(result?.error ?? new Error('hold not committed'));
-    });
   }
 
-  /** One hold in its own savepoint of the group's transaction; a Rollback undoes only it. */
-  private readonly holdOne = (message: HeldMessage, guard: HoldGuard, now: number): HoldOutcome =>
-    this.db.transaction((): HoldOutcome => {
+  /** One hold, in its savepoint of the group's transaction: a Rollback undoes only it. */
+  private holdOne(message: HeldMessage, guard: HoldGuard, now: number): HoldOutcome {
+    {
       const gcAt = gcAtOf(message.expiresAt);
       for (const key of new Set(guard.dedupeKeys)) {
         const claimed = this.claimKey.run({ key, id: message.id, expiresAt: message.expiresAt, gcAt, now });
@@ -202,7 +170,8 @@ export class SqliteMessages implements MessageStore {
         throw new Rollback<HoldOutcome>({ outcome: 'quota', held });
       }
       return { outcome: 'held' };
-    })();
+    }
+  }
 
   async listHeld(recipient: string, page: { limit?: number; after?: string } = {}): Promise<HeldPage> {
     const limit = page.limit ?? 100;

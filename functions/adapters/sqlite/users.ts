@@ -4,10 +4,11 @@
 import type { SettingsStore, UserRecord, UserStore } from '../../core/ports.ts';
 import type { Presence } from '../../core/presence.ts';
 import { type UserSettings, UserSettingsSchema } from '../../core/settings.ts';
-import type { SqliteDb } from './db.ts';
+import { type GroupCommit, groupCommitOf, type SqliteDb } from './db.ts';
 import { HELD_COUNT } from './messages.ts';
 
 export class SqliteUsers implements SettingsStore, UserStore {
+  private readonly group: GroupCommit;
   private readonly readSettings;
   private readonly writeSettings;
   private readonly readPresence;
@@ -20,6 +21,7 @@ export class SqliteUsers implements SettingsStore, UserStore {
     private readonly db: SqliteDb,
     private readonly now: () => number = Date.now,
   ) {
+    this.group = groupCommitOf(db);
     this.readSettings = db.prepare('SELECT settings FROM settings WHERE aor = ?').pluck();
     this.writeSettings = db.prepare(
       `INSERT INTO settings (aor, settings, vacation_until, updated_at) VALUES (@aor, @settings, @vacationUntil, @updatedAt)
@@ -45,13 +47,15 @@ export class SqliteUsers implements SettingsStore, UserStore {
   }
 
   async putSettings(aor: string, settings: UserSettings): Promise<void> {
-    this.writeSettings.run({
-      aor,
-      settings: JSON.stringify(settings),
-      // listed in the vacation index while a vacation is set, so the sweeper finds who is away
-      vacationUntil: settings.vacation ? new Date(settings.vacation.until).toISOString() : null,
-      updatedAt: new Date(this.now()).toISOString(),
-    });
+    await this.group.run(() =>
+      this.writeSettings.run({
+        aor,
+        settings: JSON.stringify(settings),
+        // listed in the vacation index while a vacation is set, so the sweeper finds who is away
+        vacationUntil: settings.vacation ? new Date(settings.vacation.until).toISOString() : null,
+        updatedAt: new Date(this.now()).toISOString(),
+      }),
+    );
   }
 
   /** One read transaction: settings, presence and the held count agree with each other. */
@@ -69,16 +73,20 @@ export class SqliteUsers implements SettingsStore, UserStore {
 
   async putPresence(aor: string, presence: Presence, expectedVersion: number): Promise<boolean> {
     const row = { aor, version: presence.version, presence: JSON.stringify(presence) };
-    const written =
+    const written = await this.group.run(() =>
       expectedVersion === 0
         ? this.insertPresence.run(row)
-        : this.updatePresence.run({ ...row, expected: expectedVersion });
+        : this.updatePresence.run({ ...row, expected: expectedVersion }),
+    );
     return written.changes > 0;
   }
 
   async claimNotice(recipient: string, sender: string, windowMs: number): Promise<boolean> {
     const now = this.now();
-    return this.claim.run({ recipient, sender, until: now + windowMs, now }).changes > 0;
+    return (
+      (await this.group.run(() => this.claim.run({ recipient, sender, until: now + windowMs, now })))
+        .changes > 0
+    );
   }
 }
 
