@@ -25,7 +25,7 @@ export class SqliteDelivery implements DeliveryStore {
   private readonly unmark;
 
   constructor(
-    private readonly db: SqliteDb,
+    db: SqliteDb,
     private readonly now: () => number = Date.now,
   ) {
     this.group = groupCommitOf(db);

@@ -45,7 +45,7 @@ export class SqliteExpiry implements ExpiryStore {
   private readonly remove;
 
   constructor(
-    private readonly db: SqliteDb,
+    db: SqliteDb,
     private readonly now: () => number = Date.now,
   ) {
     this.group = groupCommitOf(db);
