@@ -1,7 +1,7 @@
 // npm run bench:delivery — 1000 held messages → REGISTER → last MESSAGE at a sipp UA, over UDP and
 // over TCP: time, order inversions, retransmissions. In the same run, when Kamailio with msilo
 // (and its SQLite module) is installed, msilo's dump of the same count with the peer setup in
-// ../shared/peer (bench-dump.sh, run from a copy since shared/ is read-only).
+// MSILO_PEER_DIR (its bench-dump.sh, run from a copy; that setup is not part of this repository).
 // Usage: npm run bench:delivery [-- --messages 1000]
 import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -125,7 +125,7 @@ async function deliverOnce(
 }
 
 function msiloDump(): Promise<string> {
-  const peer = resolve(import.meta.dirname, '..', '..', 'shared', 'peer');
+  const peer = process.env.MSILO_PEER_DIR ?? resolve(import.meta.dirname, '..', '..', 'shared', 'peer');
   const hasMsilo =
     existsSync(peer) &&
     ['msilo.so', 'db_sqlite.so'].every((m) => existsSync(`/usr/lib/x86_64-linux-gnu/kamailio/modules/${m}`));
@@ -186,7 +186,7 @@ async function main(): Promise<void> {
         `| ${r.transport} | ${r.received} | ${r.distinct} | ${r.firstMs.toFixed(0)} ms | ${r.seconds.toFixed(2)} s | ${(r.received / r.seconds).toFixed(0)} | ${r.inversions} | ${r.retransmissions} |`,
     ),
   ].join('\n');
-  const summary = `# bench:delivery (${new Date().toISOString()})\n\n${count} held messages for one recipient; the recipient's sipp UA registers directly at the edge; time from REGISTER sent to the last MESSAGE received (sipp's gettimeofday).\n\n${table}\n\nmsilo, same machine, same run (../shared/peer/bench-dump.sh ${count} 500, OBP_TCP=1):\n\n\`\`\`\n${msilo.trim()}\n\`\`\`\n\nCommand: \`npm run bench:delivery -- --messages ${count}\`\n`;
+  const summary = `# bench:delivery (${new Date().toISOString()})\n\n${count} held messages for one recipient; the recipient's sipp UA registers directly at the edge; time from REGISTER sent to the last MESSAGE received (sipp's gettimeofday).\n\n${table}\n\nmsilo, same machine, same run (msilo peer bench-dump.sh ${count} 500, OBP_TCP=1):\n\n\`\`\`\n${msilo.trim()}\n\`\`\`\n\nCommand: \`npm run bench:delivery -- --messages ${count}\`\n`;
   mkdirSync(resultsDir, { recursive: true });
   writeFileSync(join(resultsDir, 'delivery.md'), summary);
   writeFileSync(

@@ -1,6 +1,7 @@
-// Signed HTTP calls from the edge to the API (DESIGN.md "Security"). The edge keeps nothing:
+// Signed HTTP calls from the edge to the API (docs/design.md "Security"). The edge keeps nothing:
 // it only turns SIP into these calls and their answers back into SIP.
 import { signUrl } from '../functions/core/signature.ts';
+import { metrics } from './log.ts';
 
 export interface ApiAnswer {
   status: number;
@@ -43,8 +44,10 @@ export class ApiClient {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (error) {
+      metrics.count('apiFailures');
       throw new ApiUnavailableError(`API at ${this.baseUrl} unreachable: ${describe(error)}`);
     }
+    if (response.status >= 500) metrics.count('apiFailures');
     const text = await response.text();
     let parsed: unknown = text;
     try {

@@ -1,9 +1,9 @@
-// What the edge does with each SIP request (DESIGN.md "Behaviour"): MESSAGE → signed capture
+// What the edge does with each SIP request (docs/design.md "SIP answers"): MESSAGE → signed capture
 // call, answered 202 only after the API stored it; REGISTER → registrar; PUBLISH (presence) →
 // publications; SUBSCRIBE (message-summary) → message-waiting; OPTIONS → 200; else → 405.
 import { type ApiAnswer, type ApiClient, ApiUnavailableError } from './api-client.ts';
 import { DELIVERY_MARK } from './delivery.ts';
-import { logger } from './log.ts';
+import { logger, metrics } from './log.ts';
 import { getHeader, type SipRequest } from './sip/message.ts';
 import { aorOf, parseCSeq, parseNameAddr } from './sip/uri.ts';
 import { ALLOW_EVENTS, refuse, warning } from './sip-replies.ts';
@@ -142,10 +142,12 @@ async function onMessage(
 
   if (pendingCaptures >= (options.maxPendingCaptures ?? Number.POSITIVE_INFINITY)) {
     logger.warn('overloaded: MESSAGE refused with 503', { callId, pendingCaptures });
+    metrics.count('shed');
     return unavailable(options);
   }
   let answer: ApiAnswer;
   pendingCaptures++;
+  metrics.capturesInFlight(pendingCaptures);
   try {
     const waitMs = Number.isFinite(options.api.timeoutMs) ? options.api.timeoutMs : 10_000;
     const deadline = Date.now() + Math.max(1000, waitMs - CAPTURE_DEADLINE_MARGIN_MS);
@@ -156,6 +158,7 @@ async function onMessage(
     return unavailable(options);
   } finally {
     pendingCaptures--;
+    metrics.capturesInFlight(pendingCaptures);
   }
   const reply = mapCaptureAnswer(answer, callId, options);
   if (reply.status === 202 && options.onCaptured) {

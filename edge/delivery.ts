@@ -1,15 +1,15 @@
-// Delivery of held messages (DESIGN.md "Delivery"): the delivery function hands the edge one
+// Delivery of held messages (docs/design.md "Message lifecycle"): the delivery function hands the edge one
 // recipient's messages in a signed `POST /deliver`; the edge sends each as a MESSAGE from the
 // original sender, strictly one after another (RFC 3428 §8: the next only after the final
 // response to the previous), and returns each outcome. 408, 480 and 5xx stop the batch (the
 // user went away or their UA is failing: the rest stays held); other failures are permanent
 // for that message only. Each message is checked on its own: one the edge cannot build gets its
 // own outcome (UNSENDABLE_STATUS) and the batch goes on, so it never blocks the messages behind it
-// (DESIGN.md "Nothing strands").
+// (docs/design.md "Message lifecycle").
 
 import { z } from 'zod';
 import type { ClientOutcome } from './client-transactions.ts';
-import { logger } from './log.ts';
+import { logger, metrics } from './log.ts';
 import {
   buildOutgoingRequest,
   type LocalSipAddress,
@@ -320,6 +320,7 @@ export class Delivery {
         status: outcome.status,
         ms: this.now() - started,
       });
+      metrics.delivery(outcome.status, this.now() - started);
       if (endsBatch(outcome.status)) break;
     }
     return outcomes;

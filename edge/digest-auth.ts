@@ -1,4 +1,4 @@
-// Digest authentication at the edge (DESIGN.md "Security", RFC 3261 §22, RFC 8760), checked in
+// Digest authentication at the edge (docs/design.md "Security", RFC 3261 §22, RFC 8760), checked in
 // one place before any handler: REGISTER, PUBLISH and SUBSCRIBE change where a user's messages go
 // or reveal them, so they must prove the password of the AOR they are about (To); a MESSAGE whose
 // From is a served user with credentials must prove that user's. Requests from trusted proxies

@@ -9,7 +9,7 @@ import type { EdgeConfig } from './config.ts';
 import { Delivery } from './delivery.ts';
 import { DigestAuth, nonceKeyOf } from './digest-auth.ts';
 import { edgeHttpHandler } from './http-server.ts';
-import { logger } from './log.ts';
+import { logger, METRICS_FLUSH_MS, metrics } from './log.ts';
 import { MessageWaiting, summaryFromApi } from './message-waiting.ts';
 import { PresencePublications } from './presence-publications.ts';
 import { type PresenceReport, PresenceReporter } from './presence-reporter.ts';
@@ -118,13 +118,25 @@ export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
     // headers and framing on top of the largest body we accept
     maxMessageBytes: config.maxBodyBytes + 8192,
     logger: sipLogger,
-    handler: handle,
+    handler: async (req, source) => {
+      metrics.request(req.method);
+      try {
+        const reply = await handle(req, source);
+        metrics.answer(reply.status);
+        return reply;
+      } catch (error) {
+        metrics.answer(500); // the SIP server answers 500 for a handler that failed
+        throw error;
+      }
+    },
     onResponse: (response) => {
       if (!transactions.receive(response)) logger.debug('sip response matches no transaction', {});
     },
   });
   await sipServer.start();
   sip = sipServer;
+  const metricsFlush = setInterval(() => metrics.flush(), METRICS_FLUSH_MS);
+  metricsFlush.unref();
   local.port = sipServer.port;
   messageWaiting.start();
 
@@ -143,6 +155,7 @@ export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
       http.listen(config.httpPort, config.httpHost, resolve);
     });
   } catch (error) {
+    clearInterval(metricsFlush);
     await sipServer.stop();
     transactions.close();
     registrar.close();
@@ -169,6 +182,8 @@ export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
       await reporter.drain();
       await sipServer.stop();
       await httpClosed;
+      clearInterval(metricsFlush);
+      metrics.flush();
     },
   };
 }

@@ -1,5 +1,5 @@
 // The edge's HTTP side: `GET /health` for the load balancer and `npm start`, and the signed
-// `POST /deliver` the delivery function calls (DESIGN.md "Security": the same signature v2 both
+// `POST /deliver` the delivery function calls (docs/design.md "Security": the same signature v2 both
 // ways, refused with 401 naming the fault; every call to the edge is taken once, so any reused
 // nonce is refused).
 

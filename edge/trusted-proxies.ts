@@ -1,6 +1,6 @@
 // HOLDOVER_TRUSTED_PROXIES: source ranges (CIDRs) of SIP proxies that authenticated their users
 // themselves. Their requests — third-party REGISTER copies, failure-routed MESSAGEs — are taken
-// without a digest challenge (DESIGN.md "Security").
+// without a digest challenge (docs/design.md "Security").
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 
 export interface TrustedProxies {

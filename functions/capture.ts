@@ -3,7 +3,7 @@
 import { monotonicFactory } from 'ulid';
 import * as z from 'zod';
 import { envDurationMs, envInt, envList } from './adapters/env.ts';
-import { signedRoute } from './adapters/http.ts';
+import { authorizedRoute } from './adapters/http.ts';
 import { countWithDimension, logger, MetricUnit, metrics } from './adapters/observability.ts';
 import { deliveryQueue } from './adapters/queue.ts';
 import { store } from './adapters/store.ts';
@@ -52,7 +52,7 @@ const deps = {
     }),
 };
 
-export const handler = signedRoute('capture', CaptureRequestSchema, async ({ body: request }) => {
+export const handler = authorizedRoute('capture', CaptureRequestSchema, async ({ body: request }) => {
   const { body, ...rest } = request;
   const context = { callId: request.callId, cseq: request.cseq };
   try {

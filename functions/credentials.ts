@@ -4,29 +4,21 @@
 //   DELETE /v1/users/{aor}/credentials   → 204-like {aor, removed: true} or 404
 //   GET    /v1/users                     → {users: [{aor, admin, createdAt, updatedAt}], next?}
 //   GET    /v1/credentials/{aor}         → {aor, realm, ha1: {"SHA-256", MD5}, admin} or 404 (the edge)
-import * as z from 'zod';
 import { envList } from './adapters/env.ts';
-import { signedRoute } from './adapters/http.ts';
+import { authorizedRoute, limitOf } from './adapters/http.ts';
 import { logger } from './adapters/observability.ts';
 import { credentialStore } from './adapters/store.ts';
 import { normalizeAor } from './core/aor.ts';
 import { SetCredentialsSchema, setCredentials } from './core/credentials.ts';
-import { InvalidRequestError, NotFoundError } from './core/errors.ts';
+import { NotFoundError } from './core/errors.ts';
 
 const domains = envList('HOLDOVER_DOMAINS', 'example.com,localhost,127.0.0.1');
-const LimitSchema = z.coerce.number().int().min(1).max(1000).default(100);
-
-function limitOf(text: string | undefined): number {
-  const limit = LimitSchema.safeParse(text);
-  if (!limit.success) throw new InvalidRequestError('limit must be a whole number from 1 to 1000');
-  return limit.data;
-}
 
 const aorOf = (pathParameters: Record<string, string>) =>
   normalizeAor(decodeURIComponent(pathParameters.aor ?? ''));
 
-export const putHandler = signedRoute(
-  'credentials-put',
+export const putHandler = authorizedRoute(
+  'putCredentials',
   SetCredentialsSchema,
   async ({ body, pathParameters }) => {
     const stored = await setCredentials(credentialStore, aorOf(pathParameters), body, domains);
@@ -36,7 +28,7 @@ export const putHandler = signedRoute(
   },
 );
 
-export const deleteHandler = signedRoute('credentials-delete', undefined, async ({ pathParameters }) => {
+export const deleteHandler = authorizedRoute('deleteCredentials', undefined, async ({ pathParameters }) => {
   const aor = aorOf(pathParameters);
   if (!(await credentialStore.deleteCredentials(aor))) {
     throw new NotFoundError(`${aor} has no credentials`);
@@ -45,7 +37,7 @@ export const deleteHandler = signedRoute('credentials-delete', undefined, async 
   return { status: 200, body: { aor, removed: true } };
 });
 
-export const listHandler = signedRoute('users-list', undefined, async ({ query }) => {
+export const listHandler = authorizedRoute('listUsers', undefined, async ({ query }) => {
   const page = await credentialStore.listUsers({
     limit: limitOf(query.limit),
     ...(query.after ? { after: normalizeAor(query.after) } : {}),
@@ -53,7 +45,7 @@ export const listHandler = signedRoute('users-list', undefined, async ({ query }
   return { status: 200, body: page };
 });
 
-export const getHandler = signedRoute('credentials-get', undefined, async ({ pathParameters }) => {
+export const getHandler = authorizedRoute('getCredentials', undefined, async ({ pathParameters }) => {
   const aor = aorOf(pathParameters);
   const stored = await credentialStore.getCredentials(aor);
   if (!stored) throw new NotFoundError(`${aor} has no credentials`);

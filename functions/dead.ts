@@ -1,17 +1,14 @@
 // GET /v1/dead — dead letters: bounced messages whose notice to the sender failed for good, kept
 // with their text until purged. DELETE /v1/dead/{id} and DELETE /v1/dead (all) purge them.
-// Operator calls, signed.
-import * as z from 'zod';
-import { signedRoute } from './adapters/http.ts';
+// Operators (signed) and admins (token).
+import { authorizedRoute, limitOf } from './adapters/http.ts';
 import { logger } from './adapters/observability.ts';
 import { store } from './adapters/store.ts';
 import { readableContent } from './core/held-message.ts';
 
-const LimitSchema = z.coerce.number().int().min(1).max(1000).default(100);
-
-export const listHandler = signedRoute('dead', undefined, async ({ query }) => {
+export const listHandler = authorizedRoute('dead', undefined, async ({ query }) => {
   const page = await store.listDead({
-    limit: LimitSchema.parse(query.limit),
+    limit: limitOf(query.limit),
     ...(query.after ? { after: query.after } : {}),
   });
   return {
@@ -41,14 +38,14 @@ export const listHandler = signedRoute('dead', undefined, async ({ query }) => {
   };
 });
 
-export const purgeOneHandler = signedRoute('deadPurge', undefined, async ({ pathParameters }) => {
+export const purgeOneHandler = authorizedRoute('deadPurgeOne', undefined, async ({ pathParameters }) => {
   const id = decodeURIComponent(pathParameters.id ?? '');
   const purged = await store.purgeDead({ id });
   logger.info('dead letters purged', { id, purged });
   return { status: 200, body: { purged } };
 });
 
-export const purgeAllHandler = signedRoute('deadPurge', undefined, async () => {
+export const purgeAllHandler = authorizedRoute('deadPurgeAll', undefined, async () => {
   const purged = await store.purgeDead({ all: true });
   logger.info('dead letters purged', { all: true, purged });
   return { status: 200, body: { purged } };

@@ -1,9 +1,11 @@
 // GET /v1/health — unsigned liveness of the API and its store; says nothing about stored data.
+import type { Context } from 'aws-lambda';
 import type { HttpEvent, HttpResult } from './adapters/http.ts';
-import { logger } from './adapters/observability.ts';
+import { logger, startInvocation } from './adapters/observability.ts';
 import { storeHealth } from './adapters/store.ts';
 
-export async function handler(_event: HttpEvent): Promise<HttpResult> {
+export async function handler(event: HttpEvent, context?: Context): Promise<HttpResult> {
+  startInvocation(context, event.requestContext.requestId);
   try {
     const { ok, detail } = await storeHealth();
     return health(ok, detail);

@@ -1,7 +1,7 @@
 // POST /v1/presence — a presence change from the edge (REGISTER, PUBLISH) or another system
 // (an MSPL/UCMA bridge, an XMPP gateway), signed. Thin: parse → updatePresence → result.
 
-import { signedRoute } from './adapters/http.ts';
+import { authorizedRoute } from './adapters/http.ts';
 import { logger, MetricUnit, metrics } from './adapters/observability.ts';
 import { deliveryQueue } from './adapters/queue.ts';
 import { store } from './adapters/store.ts';
@@ -9,7 +9,7 @@ import { PresenceUpdateSchema, updatePresence } from './core/presence.ts';
 
 const deps = { users: store, queue: deliveryQueue, now: Date.now };
 
-export const handler = signedRoute('presence', PresenceUpdateSchema, async ({ body: update }) => {
+export const handler = authorizedRoute('presence', PresenceUpdateSchema, async ({ body: update }) => {
   const result = await updatePresence(update, deps);
   metrics.addMetric('presenceChanged', MetricUnit.Count, 1);
   if (result.delivery === 'queued') metrics.addMetric('deliveryRunsQueued', MetricUnit.Count, 1);

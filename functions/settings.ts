@@ -1,7 +1,7 @@
 // GET/PUT /v1/users/{aor}/settings — a user's hold states, expiry, email, notices, vacation
 // (signed operator/provisioning call). PUT replaces the whole settings object.
 
-import { signedRoute } from './adapters/http.ts';
+import { authorizedRoute } from './adapters/http.ts';
 import { logger } from './adapters/observability.ts';
 import { store } from './adapters/store.ts';
 import { normalizeAor } from './core/aor.ts';
@@ -10,13 +10,13 @@ import { UserSettingsSchema } from './core/settings.ts';
 const aorOf = (pathParameters: Record<string, string>) =>
   normalizeAor(decodeURIComponent(pathParameters.aor ?? ''));
 
-export const getHandler = signedRoute('settings-get', undefined, async ({ pathParameters }) => {
+export const getHandler = authorizedRoute('getSettings', undefined, async ({ pathParameters }) => {
   const aor = aorOf(pathParameters);
   return { status: 200, body: { aor, settings: (await store.getSettings(aor)) ?? {} } };
 });
 
-export const putHandler = signedRoute(
-  'settings-put',
+export const putHandler = authorizedRoute(
+  'putSettings',
   UserSettingsSchema,
   async ({ body: settings, pathParameters }) => {
     const aor = aorOf(pathParameters);

@@ -1,9 +1,11 @@
 // Scheduled (EventBridge every minute; HOLDOVER_SWEEP_INTERVAL locally): claims messages whose
 // time ran out, and those of users on vacation, and queues one email job per recipient.
+
+import type { Context } from 'aws-lambda';
 import { sqs } from './adapters/clients.ts';
 import { envDurationMs, requireEnv } from './adapters/env.ts';
 import { EXPIRED_QUEUE, localJobs } from './adapters/local-jobs.ts';
-import { logger, MetricUnit, metrics } from './adapters/observability.ts';
+import { logger, MetricUnit, metrics, startInvocation } from './adapters/observability.ts';
 import { SqsExpiredQueue } from './adapters/sqs-queue.ts';
 import { store } from './adapters/store.ts';
 import { EXPIRY_SHARDS } from './adapters/table.ts';
@@ -21,7 +23,11 @@ const deps = {
   intervalMs: envDurationMs('HOLDOVER_SWEEP_INTERVAL', '60s'),
 };
 
-export async function handler(): Promise<{ claimed: number; recipients: number }> {
+export async function handler(
+  _event?: unknown,
+  context?: Context,
+): Promise<{ claimed: number; recipients: number }> {
+  startInvocation(context);
   const result = await sweepDue(deps);
   if (result.claimed > 0) {
     metrics.addMetric('expired', MetricUnit.Count, result.claimed);

@@ -39,7 +39,13 @@ export function grantAccess(
   const tableActions = access.table ?? [];
   const indexActions = access.expiryIndex ?? [];
   const credentialActions = access.credentials ?? [];
-  if (tableActions.length > 0 || indexActions.length > 0 || credentialActions.length > 0) {
+  const sessionActions = access.sessions ?? [];
+  if (
+    tableActions.length > 0 ||
+    indexActions.length > 0 ||
+    credentialActions.length > 0 ||
+    sessionActions.length > 0
+  ) {
     fn.addEnvironment('HOLDOVER_TABLE', resources.table.tableName);
   }
   if (tableActions.length > 0) {
@@ -54,6 +60,20 @@ export function grantAccess(
         actions: credentialActions.map((action) => `dynamodb:${action}`),
         resources: [resources.table.tableArn],
         conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [keys.credentials] } },
+      }),
+    );
+  }
+  if (sessionActions.length > 0) {
+    // Sign-in failures and revoked tokens only, nobody's messages or hashes.
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: sessionActions.map((action) => `dynamodb:${action}`),
+        resources: [resources.table.tableArn],
+        conditions: {
+          'ForAllValues:StringLike': {
+            'dynamodb:LeadingKeys': [`${keys.signInPrefix}*`, `${keys.revokedPrefix}*`],
+          },
+        },
       }),
     );
   }

@@ -8,7 +8,7 @@ export const BUNDLE_TARGET = 'node22';
 /**
  * ESM bundles of CommonJS dependencies (the AWS SDK's, Powertools') still call `require()` for
  * Node built-ins; esbuild's ESM output has no `require`, so import fails with "Dynamic require of
- * node:https is not supported" unless one is made (research/aws-local.md §5).
+ * node:https is not supported" unless one is made (esbuild issue #1921).
  */
 export const ESM_REQUIRE_BANNER =
   "import { createRequire as holdoverCreateRequire } from 'module'; const require = holdoverCreateRequire(import.meta.url);";

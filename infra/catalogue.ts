@@ -3,11 +3,24 @@
 // entry into a function, its log group, its trigger, its environment and its IAM grants; nothing
 // else in infra/ names a function. No aws-cdk-lib import, so tests and benchmarks can read it.
 
-/** HTTP API route; the handler itself checks the request signature or bearer token. */
+/**
+ * Who may call an HTTP route (docs/design.md "Routes of the HTTP API"), checked by the handler's plumbing
+ * (functions/adapters/http.ts `authorizedRoute`, which reads it from here):
+ * - `operator`: a request signed with the shared secret (v2): the CLI, the edge, provisioning;
+ * - `admin`: a bearer token of an admin (`role: admin`);
+ * - `user`: any valid bearer token, for the caller's own data (`/v1/me…`);
+ * - `self`: a bearer token whose AOR is the route's `{aor}` (another user's: 403);
+ * - `public`: anyone, nothing checked.
+ * A caller that is none of the listed gets 403 if it proved who it is, else 401.
+ */
+export type Caller = 'operator' | 'admin' | 'user' | 'self' | 'public';
+
+/** HTTP API route; the handler itself checks the request signature or bearer token (`who`). */
 export interface HttpTrigger {
   readonly kind: 'http';
   readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
-  readonly path: `/v1/${string}`;
+  readonly path: `/v1/${string}` | '/' | `/console/${string}`;
+  readonly who: readonly Caller[];
 }
 
 /**
@@ -71,6 +84,12 @@ export interface FunctionAccess {
    * `dynamodb:LeadingKeys` to the nonce items (`NONCE#…`), so the grant opens nothing else.
    */
   readonly replayGuard?: boolean;
+  /**
+   * HOLDOVER_TABLE + these actions on the session items only (`SIGNIN#…`, `REVOKED#…`, an IAM
+   * dynamodb:LeadingKeys condition): failed sign-ins and revoked tokens. Every route that takes
+   * a token needs GetItem (the revocation check) and the signing secret (the token key).
+   */
+  readonly sessions?: readonly ('GetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem')[];
   /** HOLDOVER_<QUEUE>_QUEUE_URL + sqs:SendMessage on each queue, nothing more. */
   readonly sendTo?: readonly QueueName[];
   /** HOLDOVER_MAIL_FROM + ses:SendEmail/SendRawEmail on the sending identity. */
@@ -108,8 +127,11 @@ export interface FunctionEntry {
   readonly timeoutSeconds?: number;
 }
 
-/** A signed operator or user endpoint that only reads the table. */
-const signedRead = (...table: TableAction[]): FunctionAccess => ({ table, signingSecret: true });
+/** A token is checked against the sign-outs on every use (and its key comes from the secret). */
+const TOKEN_CHECK = { signingSecret: true, sessions: ['GetItem'] } as const;
+
+/** An operator or user endpoint (signed or token) that only reads the table. */
+const signedRead = (...table: TableAction[]): FunctionAccess => ({ table, ...TOKEN_CHECK });
 
 export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
   // --- from the edge ---------------------------------------------------------------------------
@@ -117,7 +139,7 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     name: 'capture',
     entry: 'functions/capture.ts',
     handler: 'handler',
-    trigger: { kind: 'http', method: 'POST', path: '/v1/messages' },
+    trigger: { kind: 'http', method: 'POST', path: '/v1/messages', who: ['operator'] },
     settings: ['HOLDOVER_DOMAINS', 'HOLDOVER_EXPIRE_AFTER', 'HOLDOVER_MAX_BODY_BYTES', 'HOLDOVER_QUOTA'],
     access: {
       // Query: the recipient's own items (sk < MSG#). TransactWriteItems: counter Update, dedupe
@@ -134,7 +156,7 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     name: 'presence',
     entry: 'functions/presence.ts',
     handler: 'handler',
-    trigger: { kind: 'http', method: 'POST', path: '/v1/presence' },
+    trigger: { kind: 'http', method: 'POST', path: '/v1/presence', who: ['operator'] },
     // Query: the user's own items; PutItem: the presence item, conditional on its version.
     access: { table: ['Query', 'PutItem'], signingSecret: true, replayGuard: true, sendTo: ['delivery'] },
   },
@@ -143,102 +165,202 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     name: 'held',
     entry: 'functions/users.ts',
     handler: 'heldHandler',
-    trigger: { kind: 'http', method: 'GET', path: '/v1/users/{aor}/messages' },
+    trigger: {
+      kind: 'http',
+      method: 'GET',
+      path: '/v1/users/{aor}/messages',
+      who: ['operator', 'admin', 'self'],
+    },
     access: signedRead('Query'),
   },
   {
     name: 'summary',
     entry: 'functions/users.ts',
     handler: 'summaryHandler',
-    trigger: { kind: 'http', method: 'GET', path: '/v1/users/{aor}/summary' },
+    trigger: {
+      kind: 'http',
+      method: 'GET',
+      path: '/v1/users/{aor}/summary',
+      who: ['operator', 'admin', 'self'],
+    },
     access: signedRead('Query'),
   },
   {
     name: 'getSettings',
     entry: 'functions/settings.ts',
     handler: 'getHandler',
-    trigger: { kind: 'http', method: 'GET', path: '/v1/users/{aor}/settings' },
+    trigger: {
+      kind: 'http',
+      method: 'GET',
+      path: '/v1/users/{aor}/settings',
+      who: ['operator', 'admin', 'self'],
+    },
     access: signedRead('GetItem'),
   },
   {
     name: 'putSettings',
     entry: 'functions/settings.ts',
     handler: 'putHandler',
-    trigger: { kind: 'http', method: 'PUT', path: '/v1/users/{aor}/settings' },
+    trigger: {
+      kind: 'http',
+      method: 'PUT',
+      path: '/v1/users/{aor}/settings',
+      who: ['operator', 'admin', 'self'],
+    },
     // The whole settings item, replaced (it also enters or leaves the vacation list in gsi1).
-    access: { table: ['PutItem'], signingSecret: true, replayGuard: true },
+    access: { table: ['PutItem'], replayGuard: true, ...TOKEN_CHECK },
   },
   // --- people's SIP credentials (HA1 hashes only) ------------------------------------------------
   {
     name: 'putCredentials',
     entry: 'functions/credentials.ts',
     handler: 'putHandler',
-    trigger: { kind: 'http', method: 'PUT', path: '/v1/users/{aor}/credentials' },
+    trigger: { kind: 'http', method: 'PUT', path: '/v1/users/{aor}/credentials', who: ['operator', 'admin'] },
     // Only AORs of served domains get credentials.
     settings: ['HOLDOVER_DOMAINS'],
     // One UpdateItem sets the hashes and keeps createdAt (if_not_exists).
-    access: { credentials: ['UpdateItem'], signingSecret: true, replayGuard: true },
+    access: { credentials: ['UpdateItem'], replayGuard: true, ...TOKEN_CHECK },
   },
   {
     name: 'deleteCredentials',
     entry: 'functions/credentials.ts',
     handler: 'deleteHandler',
-    trigger: { kind: 'http', method: 'DELETE', path: '/v1/users/{aor}/credentials' },
-    access: { credentials: ['DeleteItem'], signingSecret: true, replayGuard: true },
+    trigger: {
+      kind: 'http',
+      method: 'DELETE',
+      path: '/v1/users/{aor}/credentials',
+      who: ['operator', 'admin'],
+    },
+    access: { credentials: ['DeleteItem'], replayGuard: true, ...TOKEN_CHECK },
   },
   {
     name: 'listUsers',
     entry: 'functions/credentials.ts',
     handler: 'listHandler',
-    trigger: { kind: 'http', method: 'GET', path: '/v1/users' },
+    trigger: { kind: 'http', method: 'GET', path: '/v1/users', who: ['operator', 'admin'] },
     // Query of the credentials partition, projected without the hashes.
-    access: { credentials: ['Query'], signingSecret: true },
+    access: { credentials: ['Query'], ...TOKEN_CHECK },
   },
   {
     name: 'getCredentials',
     entry: 'functions/credentials.ts',
     handler: 'getHandler',
     // The edge's read of one user's HA1s to check a digest answer (cached there briefly).
-    trigger: { kind: 'http', method: 'GET', path: '/v1/credentials/{aor}' },
+    trigger: { kind: 'http', method: 'GET', path: '/v1/credentials/{aor}', who: ['operator'] },
     access: { credentials: ['GetItem'], signingSecret: true },
   },
   {
     name: 'stats',
     entry: 'functions/stats.ts',
     handler: 'handler',
-    trigger: { kind: 'http', method: 'GET', path: '/v1/stats' },
+    trigger: { kind: 'http', method: 'GET', path: '/v1/stats', who: ['operator', 'admin'] },
     access: signedRead('Scan'),
   },
   {
     name: 'dead',
     entry: 'functions/dead.ts',
     handler: 'listHandler',
-    trigger: { kind: 'http', method: 'GET', path: '/v1/dead' },
+    trigger: { kind: 'http', method: 'GET', path: '/v1/dead', who: ['operator', 'admin'] },
     // The dead letters' list lives in gsi1 (DEAD); BatchGetItem reads the letters themselves.
-    access: { table: ['BatchGetItem'], expiryIndex: ['Query'], signingSecret: true },
+    access: { table: ['BatchGetItem'], expiryIndex: ['Query'], ...TOKEN_CHECK },
   },
   {
     name: 'deadPurgeOne',
     entry: 'functions/dead.ts',
     handler: 'purgeOneHandler',
-    trigger: { kind: 'http', method: 'DELETE', path: '/v1/dead/{id}' },
+    trigger: { kind: 'http', method: 'DELETE', path: '/v1/dead/{id}', who: ['operator', 'admin'] },
     // The letter's key from gsi1, then a Delete conditional on `dead`.
-    access: { table: ['DeleteItem'], expiryIndex: ['Query'], signingSecret: true, replayGuard: true },
+    access: { table: ['DeleteItem'], expiryIndex: ['Query'], replayGuard: true, ...TOKEN_CHECK },
   },
   {
     name: 'deadPurgeAll',
     entry: 'functions/dead.ts',
     handler: 'purgeAllHandler',
-    trigger: { kind: 'http', method: 'DELETE', path: '/v1/dead' },
-    access: { table: ['DeleteItem'], expiryIndex: ['Query'], signingSecret: true, replayGuard: true },
+    trigger: { kind: 'http', method: 'DELETE', path: '/v1/dead', who: ['operator', 'admin'] },
+    access: { table: ['DeleteItem'], expiryIndex: ['Query'], replayGuard: true, ...TOKEN_CHECK },
   },
   {
     name: 'health',
     entry: 'functions/health.ts',
     handler: 'handler',
-    trigger: { kind: 'http', method: 'GET', path: '/v1/health' },
+    trigger: { kind: 'http', method: 'GET', path: '/v1/health', who: ['public'] },
     // Unsigned liveness: it may only ask whether the table is there.
     access: { table: ['DescribeTable'] },
+  },
+  // --- people: sessions, their own data, the console -------------------------------------------
+  {
+    name: 'signIn',
+    entry: 'functions/session.ts',
+    handler: 'signInHandler',
+    trigger: { kind: 'http', method: 'POST', path: '/v1/session', who: ['public'] },
+    // GetItem: the user's HA1 and admin flag. Sessions: the attempt counter (Get; a conditional
+    // Put per attempt; Delete on success). The secret: the token key.
+    access: {
+      credentials: ['GetItem'],
+      sessions: ['GetItem', 'PutItem', 'DeleteItem'],
+      signingSecret: true,
+    },
+  },
+  {
+    name: 'signOut',
+    entry: 'functions/session.ts',
+    handler: 'signOutHandler',
+    trigger: { kind: 'http', method: 'DELETE', path: '/v1/session', who: ['user'] },
+    // PutItem: the revocation of the token's jti until it expires.
+    access: { sessions: ['GetItem', 'PutItem'], signingSecret: true },
+  },
+  {
+    name: 'mintToken',
+    entry: 'functions/session.ts',
+    handler: 'mintHandler',
+    // `npx holdover token <aor>`: a user token for scripts, minted by an operator.
+    trigger: { kind: 'http', method: 'POST', path: '/v1/users/{aor}/token', who: ['operator'] },
+    // GetItem: the admin flag (the role), if the user has credentials.
+    access: { credentials: ['GetItem'], signingSecret: true, replayGuard: true },
+  },
+  {
+    name: 'me',
+    entry: 'functions/me.ts',
+    handler: 'meHandler',
+    trigger: { kind: 'http', method: 'GET', path: '/v1/me', who: ['user'] },
+    // Query: the user's own items (settings, presence, counter).
+    access: signedRead('Query'),
+  },
+  {
+    name: 'myMessages',
+    entry: 'functions/me.ts',
+    handler: 'messagesHandler',
+    trigger: { kind: 'http', method: 'GET', path: '/v1/me/messages', who: ['user'] },
+    access: signedRead('Query'),
+  },
+  {
+    name: 'getMySettings',
+    entry: 'functions/me.ts',
+    handler: 'getSettingsHandler',
+    trigger: { kind: 'http', method: 'GET', path: '/v1/me/settings', who: ['user'] },
+    access: signedRead('GetItem'),
+  },
+  {
+    name: 'putMySettings',
+    entry: 'functions/me.ts',
+    handler: 'putSettingsHandler',
+    trigger: { kind: 'http', method: 'PUT', path: '/v1/me/settings', who: ['user'] },
+    access: { table: ['PutItem'], ...TOKEN_CHECK },
+  },
+  {
+    name: 'console',
+    entry: 'functions/console.ts',
+    handler: 'pageHandler',
+    // The web console's page; everything it shows comes from the routes above, with a token.
+    trigger: { kind: 'http', method: 'GET', path: '/', who: ['public'] },
+    access: {},
+  },
+  {
+    name: 'consoleAsset',
+    entry: 'functions/console.ts',
+    handler: 'assetHandler',
+    trigger: { kind: 'http', method: 'GET', path: '/console/{asset}', who: ['public'] },
+    access: {},
   },
   // --- delivery ----------------------------------------------------------------------------------
   {

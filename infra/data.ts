@@ -12,7 +12,7 @@ import type { QueueName } from './catalogue.ts';
 export interface MailProps {
   /** SES sending identity: a domain (`example.com`) or one address (`holdover@example.com`). */
   readonly identity: string;
-  /** Sender of digest emails (DESIGN.md HOLDOVER_MAIL_FROM); must belong to the identity. */
+  /** Sender of digest emails (README: HOLDOVER_MAIL_FROM); must belong to the identity. */
   readonly from: string;
   /** Create the identity in this stack (default), or use one already verified in the account. */
   readonly createIdentity?: boolean;
@@ -70,7 +70,7 @@ export class HoldoverData extends Construct {
       partitionKey,
       sortKey,
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      // Garbage collection only: expiry to email is the sweeper's job (DESIGN.md "Storage").
+      // Garbage collection only: expiry to email is the sweeper's job (docs/design.md "Storage").
       timeToLiveAttribute: TTL_ATTRIBUTE,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       deletionProtection: removalPolicy === RemovalPolicy.RETAIN,

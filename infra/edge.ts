@@ -1,7 +1,7 @@
 // The SIP edge in AWS: a small Fargate service behind an internet-facing Network Load Balancer
 // that carries SIP only, on UDP and TCP 5060 (one TCP_UDP listener).
 //
-// The private delivery path (DESIGN.md "Security", docs/deploy.md "The private delivery path"):
+// The private delivery path (docs/design.md "Security", docs/deploy.md "The private delivery path"):
 // the edge's HTTP port (POST /deliver, GET /health) has no listener on any load balancer. The
 // delivery function runs in the VPC's isolated subnets and calls the task directly by its Cloud
 // Map name (edge.<namespace>), and the task's security group admits that port from the delivery
@@ -69,6 +69,8 @@ export interface EdgeClientNetwork {
 export class HoldoverEdge extends Construct {
   readonly loadBalancer: elbv2.NetworkLoadBalancer;
   readonly service: ecs.FargateService;
+  /** The SIP target group: its UnHealthyHostCount is the edge's health as the proxies see it. */
+  readonly targetGroup: elbv2.NetworkTargetGroup;
   readonly logGroup: logs.LogGroup;
   /** Where functions reach the edge's HTTP port: its Cloud Map name inside the VPC. */
   readonly httpUrl: string;
@@ -251,7 +253,11 @@ export class HoldoverEdge extends Construct {
       description: 'Holdover: the SIP edge for the delivery function, inside the VPC',
     });
 
-    const cluster = new ecs.Cluster(this, 'Cluster', { vpc });
+    // Container Insights: RunningTaskCount and DesiredTaskCount, for the tasks-below-desired alarm.
+    const cluster = new ecs.Cluster(this, 'Cluster', {
+      vpc,
+      containerInsightsV2: ecs.ContainerInsights.ENABLED,
+    });
     this.service = new ecs.FargateService(this, 'Service', {
       cluster,
       taskDefinition: task,
@@ -283,7 +289,7 @@ export class HoldoverEdge extends Construct {
     };
     // One TCP_UDP listener and target group carry both transports on the same port; the target
     // group's health check goes to the HTTP port, as TCP_UDP groups cannot check UDP.
-    this.loadBalancer
+    this.targetGroup = this.loadBalancer
       .addListener('Sip', { port: SIP_PORT, protocol: elbv2.Protocol.TCP_UDP })
       .addTargets('Sip', {
         port: SIP_PORT,

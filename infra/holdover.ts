@@ -1,4 +1,4 @@
-// The one definition of Holdover's AWS resources (DESIGN.md "Deployment"). infra/app.ts (CDK)
+// The one definition of Holdover's AWS resources (docs/design.md "Deployment"). infra/app.ts (CDK)
 // and stacks/Holdover.ts (SST) both instantiate this construct and nothing else.
 //
 //   HoldoverData        stateful: table, delivery/expired queues + DLQs, signing secret, SES identity
@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CfnOutput, Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -38,7 +39,7 @@ export interface HoldoverProps {
   readonly namePrefix?: string;
   /** Subscribed to the alarm topic. */
   readonly alarmEmail?: string;
-  /** Default expiry of a held message (DESIGN.md: 72h). */
+  /** Default expiry of a held message (docs/design.md: 72h). */
   readonly expireAfter?: string;
   readonly maxBodyBytes?: number;
   /** Pending messages per recipient. */
@@ -68,8 +69,40 @@ export interface HoldoverProps {
   readonly vpc?: ec2.IVpc;
   /** The function catalogue. Default: HOLDOVER_FUNCTIONS; tests pass others to exercise the synth checks. */
   readonly functions?: readonly FunctionEntry[];
+  /**
+   * An organisation's OIDC issuer for people, instead of signing in with the SIP password on the
+   * `/v1/me…` routes (docs/design.md "Security"): API Gateway's JWT authorizer checks the token on
+   * those routes, and the claim `claim` (default `email`) names the user as `sip:<value>`.
+   * Unset: people sign in with POST /v1/session.
+   */
+  readonly oidc?: OidcProps;
   /** Directory holding package-lock.json, functions/ and edge/. Default: found from this file. */
   readonly projectRoot?: string;
+  /**
+   * CDK feature flags set on this construct before anything is added to it, for a front door
+   * whose app and stack it cannot configure (SST: infra/feature-flags.ts). The CDK app gets them
+   * from cdk.json instead.
+   */
+  readonly featureFlags?: Readonly<Record<string, unknown>>;
+}
+
+export interface OidcProps {
+  /** The issuer URL (`https://login.example.com/`): its discovery document and keys. */
+  readonly issuer: string;
+  /** Accepted `aud` values (the client ids). */
+  readonly audience: readonly string[];
+  /** The claim that holds the user's address. Default `email`: `bob@example.com` → `sip:bob@example.com`. */
+  readonly claim?: string;
+}
+
+/** The routes an OIDC token may reach: those for a person's own data only. */
+export function takesOidc(entry: FunctionEntry): boolean {
+  return (
+    entry.trigger.kind === 'http' &&
+    entry.trigger.who.length === 1 &&
+    entry.trigger.who[0] === 'user' &&
+    entry.trigger.method !== 'DELETE'
+  );
 }
 
 export class Holdover extends Construct {
@@ -81,6 +114,7 @@ export class Holdover extends Construct {
 
   constructor(scope: Construct, id: string, props: HoldoverProps) {
     super(scope, id);
+    for (const [flag, value] of Object.entries(props.featureFlags ?? {})) this.node.setContext(flag, value);
     const projectRoot = props.projectRoot ?? findProjectRoot();
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const { removalPolicy } = props;
@@ -90,6 +124,12 @@ export class Holdover extends Construct {
     const deliveryTimeout = props.deliveryTimeout ?? '32s';
     const mwiPollInterval = props.mwiPollInterval ?? '30s';
     checkProps({ ...props, expireAfter, deliveryTimeout, mwiPollInterval });
+    if (props.oidc && !/^https:\/\/[^/\s]+/.test(props.oidc.issuer)) {
+      throw new Error(`oidc.issuer must be the issuer's https:// URL, got "${props.oidc.issuer}"`);
+    }
+    if (props.oidc && props.oidc.audience.length === 0) {
+      throw new Error('oidc.audience must name at least one client id');
+    }
     const entries = props.functions ?? HOLDOVER_FUNCTIONS;
     const consumers = checkCatalogue(entries);
 
@@ -107,7 +147,7 @@ export class Holdover extends Construct {
 
     // Created without routes first: the edge needs the API's URL and the functions the edge's.
     this.api = new apigwv2.HttpApi(this, 'Api', {
-      description: 'Holdover: capture, presence, user and operator endpoints (signed)',
+      description: 'Holdover: capture, presence, user and operator endpoints, the web console',
     });
 
     this.edge = new HoldoverEdge(this, 'Edge', {
@@ -147,6 +187,13 @@ export class Holdover extends Construct {
       edgeUrl: this.edge.httpUrl,
     };
 
+    const oidcAuthorizer = props.oidc
+      ? new HttpJwtAuthorizer('OidcAuthorizer', props.oidc.issuer, {
+          jwtAudience: [...props.oidc.audience],
+          identitySource: ['$request.header.Authorization'],
+        })
+      : undefined;
+
     this.functions = entries.map((entry) => {
       const fn = new HoldoverFunction(this, functionId(entry), {
         entry,
@@ -163,13 +210,18 @@ export class Holdover extends Construct {
       grantAccess(fn, entry.access, resources);
       const { trigger } = entry;
       switch (trigger.kind) {
-        case 'http':
+        case 'http': {
+          const oidc = oidcAuthorizer !== undefined && takesOidc(entry);
+          // The function reads the person from the authorizer's verified claims (adapters/http.ts).
+          if (oidc) fn.addEnvironment('HOLDOVER_OIDC_CLAIM', props.oidc?.claim ?? 'email');
           this.api.addRoutes({
             path: trigger.path,
             methods: [apigwv2.HttpMethod[trigger.method]],
             integration: new HttpLambdaIntegration(`${functionId(entry)}Integration`, fn),
+            ...(oidc ? { authorizer: oidcAuthorizer } : {}),
           });
           break;
+        }
         // Queue and schedule wiring is spelled out rather than left to SqsEventSource and
         // targets.LambdaFunction: those name their resources after the stack, and the CDK app
         // and SST must produce the same logical ids (test/infra/front-doors.test.ts).
@@ -212,6 +264,7 @@ export class Holdover extends Construct {
       functions: this.functions,
       queues: this.data.queues,
       api: this.api,
+      edge: this.edge,
       ...(props.alarmEmail ? { alarmEmail: props.alarmEmail } : {}),
       sweepInterval,
     });
@@ -250,6 +303,7 @@ function checkCatalogue(entries: readonly FunctionEntry[]): Map<QueueName, Funct
       const route = `${trigger.method} ${trigger.path}`;
       if (routes.has(route)) throw new Error(`Route ${route} is declared twice`);
       routes.add(route);
+      checkCallers(entry.name, route, trigger.who, entry.access);
     }
     if (trigger.kind === 'queue') {
       const other = consumers.get(trigger.queue);
@@ -261,6 +315,36 @@ function checkCatalogue(entries: readonly FunctionEntry[]): Map<QueueName, Funct
     }
   }
   return consumers;
+}
+
+/**
+ * A route's callers need their access: a token is checked against the sign-outs (sessions
+ * GetItem) with a key from the signing secret; a signed call needs the secret, and one that
+ * changes state the replay guard (and only then: a token call has no nonce).
+ */
+function checkCallers(
+  name: string,
+  route: string,
+  who: readonly string[],
+  access: FunctionEntry['access'],
+): void {
+  if (who.length === 0) throw new Error(`${name} (${route}) names nobody who may call it`);
+  if (who.includes('public') && who.length > 1) {
+    throw new Error(`${name} (${route}) is public: naming other callers too means nothing`);
+  }
+  const tokens = who.some((caller) => caller === 'admin' || caller === 'user' || caller === 'self');
+  if (tokens && !(access.signingSecret && access.sessions?.includes('GetItem'))) {
+    throw new Error(`${name} (${route}) takes tokens: it needs signingSecret and sessions: ['GetItem']`);
+  }
+  const signed = who.includes('operator');
+  if (signed && !access.signingSecret)
+    throw new Error(`${name} (${route}) takes signed calls: it needs signingSecret`);
+  const changes = !route.startsWith('GET ');
+  if ((signed && changes) !== (access.replayGuard === true)) {
+    throw new Error(
+      `${name} (${route}): replayGuard is for routes that take signed calls that change state, and each of them needs it`,
+    );
+  }
 }
 
 /** Settings the edge or a function would refuse at start, refused at synth instead. */

@@ -4,61 +4,42 @@ import { Duration } from 'aws-cdk-lib';
 import type * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
+import type * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import { METRICS_NAMESPACE, SERVICE_NAME } from '../functions/adapters/observability.ts';
+import {
+  BUSINESS_METRICS,
+  DIMENSION_OF,
+  EDGE_METRICS,
+  EDGE_SERVICE,
+  FUNCTIONS_SERVICE,
+  METRICS_NAMESPACE,
+} from '../functions/core/metric-names.ts';
 import type { QueueName } from './catalogue.ts';
 import type { QueueWithDlq } from './data.ts';
 import type { HoldoverFunction } from './function.ts';
 
-/**
- * The business metrics the functions emit (EMF, namespace `Holdover`, dimension
- * service=holdover): the contract between functions/ and this dashboard. Counts unless noted.
- */
-export const BUSINESS_METRICS = {
-  /** capture: a message stored (202). */
-  captured: 'captured',
-  /** capture: a retransmission or duplicate answered with the first copy's result. */
-  duplicate: 'duplicate',
-  /** capture: refused with a 4xx; extra dimension `reason` (quota, too-large, charset…). */
-  refused: 'refused',
-  /** every signed route: a bad or stale signature; extra dimension `route`. */
-  unauthorized: 'unauthorized',
-  /** every signed route, and the edge's /deliver (service holdover-edge): extra dimension `reason`. */
-  signatureRefused: 'signatureRefused',
-  /** delivery: the recipient's UA answered 2xx. */
-  delivered: 'delivered',
-  /** delivery: milliseconds from capture to the recipient's 2xx. */
-  deliveryLatency: 'deliveryLatency',
-  /** delivery: a permanent 4xx; the sender is told. */
-  bounced: 'bounced',
-  /** delivery: a notice (bounce, IMDN, auto-reply) answered 2xx, or failed for good. */
-  noticeSent: 'noticeSent',
-  noticeRefused: 'noticeRefused',
-  /** delivery: a bounced message whose notice failed for good, kept as a dead letter. */
-  deadLetters: 'deadLetters',
-  /** presence: a presence change stored, and the delivery runs it queued. */
-  presenceChanged: 'presenceChanged',
-  deliveryRunsQueued: 'deliveryRunsQueued',
-  /** sweeper: messages claimed for email (expired or vacation), and expiry-index entries read. */
-  expired: 'expired',
-  sweepIndexReads: 'sweepIndexReads',
-  /** sweeper, every run: seconds the most overdue message waits past its expiry; 0 normally. */
-  overdueSeconds: 'overdueSeconds',
-  /** email: messages emailed in a digest, bounced to their sender, or dropped (user policy). */
-  emailed: 'emailed',
-  bouncedOnExpiry: 'bouncedOnExpiry',
-  droppedOnExpiry: 'droppedOnExpiry',
-} as const;
+// The metric names are declared once, next to what emits them (functions/core/metric-names.ts).
+export { BUSINESS_METRICS, EDGE_METRICS };
 
-/** Metrics emitted with one dimension besides `service`, and its name. */
-const DIMENSION_OF = { refused: 'reason', unauthorized: 'route', signatureRefused: 'reason' } as const;
+/** The edge's service and load balancer, watched from outside the process. */
+export interface WatchedEdge {
+  readonly service: ecs.FargateService;
+  readonly targetGroup: elbv2.NetworkTargetGroup;
+}
 
 export interface HoldoverMonitoringProps {
   readonly functions: readonly HoldoverFunction[];
   readonly queues: Readonly<Record<QueueName, QueueWithDlq>>;
   readonly api: apigwv2.HttpApi;
+  /** The SIP edge: its tasks, its load balancer's view of them, and its own EMF metrics. */
+  readonly edge?: WatchedEdge;
+  /** Alarm when the edge sheds at least this many MESSAGEs (503 at once) in five minutes. */
+  readonly edgeShedThreshold?: number;
+  /** Alarm when at least this many of the edge's calls to the API fail in five minutes. */
+  readonly edgeApiFailureThreshold?: number;
   /** Subscribed to the alarm topic when given (it must confirm the subscription email). */
   readonly alarmEmail?: string;
   /** Period of the sweeper: overdueSeconds arrives once per sweep, and two sweeps is the promise. */
@@ -96,7 +77,7 @@ export class HoldoverMonitoring extends Construct {
       new cloudwatch.Metric({
         namespace: METRICS_NAMESPACE,
         metricName: name,
-        dimensionsMap: { service: SERVICE_NAME },
+        dimensionsMap: { service: FUNCTIONS_SERVICE },
         statistic,
         period,
         ...(label ? { label } : {}),
@@ -104,12 +85,12 @@ export class HoldoverMonitoring extends Construct {
     const perMinute = (names: string[]) =>
       names.map((name) => business(name, cloudwatch.Stats.SUM, oneMinute, name));
     // One line per value of the extra dimension, whichever values have been emitted.
-    const byDimension = (name: keyof typeof DIMENSION_OF) =>
+    const byDimension = (name: keyof typeof DIMENSION_OF, period = fiveMinutes) =>
       new cloudwatch.MathExpression({
-        expression: `SEARCH('{${METRICS_NAMESPACE},${DIMENSION_OF[name]},service} MetricName="${name}"', 'Sum', 300)`,
+        expression: `SEARCH('{${METRICS_NAMESPACE},${DIMENSION_OF[name]},service} MetricName="${name}"', 'Sum', ${period.toSeconds()})`,
         usingMetrics: {},
         label: name,
-        period: fiveMinutes,
+        period,
       });
     const queueNames = Object.keys(props.queues) as QueueName[];
     const dlqDepth = (name: QueueName, label?: string) =>
@@ -164,7 +145,7 @@ export class HoldoverMonitoring extends Construct {
           'Check the function Errors alarms and logs (correlationId), then DynamoDB throttling and Secrets Manager access.',
       },
     );
-    // DESIGN.md: a pending message is handed to email within two sweep intervals of its expiry.
+    // docs/design.md "Message lifecycle": a pending message is handed to email within two sweep intervals of its expiry.
     const overdueLimit = 2 * props.sweepInterval.toSeconds();
     this.alarm(
       'EmailOverdue',
@@ -185,6 +166,85 @@ export class HoldoverMonitoring extends Construct {
           'INSUFFICIENT_DATA: no sweep has reported for minutes: check that the sweeper schedule rule is enabled.',
       },
     );
+
+    // The edge: its tasks (Container Insights), the load balancer's view of them, its own metrics.
+    const edgeMetric = (name: string, statistic: string, period = oneMinute, label?: string) =>
+      new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: name,
+        dimensionsMap: { service: EDGE_SERVICE },
+        statistic,
+        period,
+        ...(label ? { label } : {}),
+      });
+    const edge = props.edge;
+    const taskCount = (name: 'RunningTaskCount' | 'DesiredTaskCount', statistic: string, label?: string) =>
+      edge
+        ? new cloudwatch.Metric({
+            namespace: 'ECS/ContainerInsights',
+            metricName: name,
+            dimensionsMap: {
+              ClusterName: edge.service.cluster.clusterName,
+              ServiceName: edge.service.serviceName,
+            },
+            statistic,
+            period: oneMinute,
+            ...(label ? { label } : {}),
+          })
+        : undefined;
+    const edgeShedThreshold = props.edgeShedThreshold ?? 10;
+    const edgeApiFailureThreshold = props.edgeApiFailureThreshold ?? 5;
+    if (edge) {
+      const running = taskCount('RunningTaskCount', cloudwatch.Stats.MINIMUM);
+      const desired = taskCount('DesiredTaskCount', cloudwatch.Stats.MAXIMUM);
+      if (running && desired) {
+        this.alarm(
+          'EdgeTasksBelowDesired',
+          new cloudwatch.MathExpression({
+            expression: 'desired - running',
+            usingMetrics: { running, desired },
+            period: oneMinute,
+            label: 'edge tasks missing',
+          }),
+          {
+            threshold: 1,
+            // A task replaced in a deployment or after a crash is back within a few minutes.
+            evaluationPeriods: 5,
+            datapointsToAlarm: 5,
+            description:
+              'Fewer SIP edge tasks run than desired for 5 minutes: MESSAGEs to absent users may go unanswered. ' +
+              'Open the ECS service (Events tab: failed health checks, image pull or Secrets Manager errors) and the ' +
+              "edge's log group (level ERROR); roll back the last deploy if it started then.",
+          },
+        );
+      }
+      this.alarm(
+        'EdgeUnhealthyHosts',
+        edge.targetGroup.metricUnHealthyHostCount({ statistic: cloudwatch.Stats.MAXIMUM, period: oneMinute }),
+        {
+          threshold: 1,
+          evaluationPeriods: 3,
+          datapointsToAlarm: 3,
+          description:
+            'The SIP load balancer finds an edge task unhealthy (GET /health on the HTTP port fails) for 3 minutes. ' +
+            "Check the task's log group and the ECS service events; ECS replaces a task that stays unhealthy.",
+        },
+      );
+      this.alarm('EdgeShedding', edgeMetric(EDGE_METRICS.shed, cloudwatch.Stats.SUM, fiveMinutes), {
+        threshold: edgeShedThreshold,
+        description:
+          `The SIP edge answered ${edgeShedThreshold}+ MESSAGEs in 5 minutes with 503 at once, too many captures in flight: ` +
+          'senders retry, but capture is slower than the traffic. Check the capture function (Duration, Throttles) and ' +
+          'DynamoDB throttling; raise the edge task count (edgeTasks) if the API keeps up.',
+      });
+      this.alarm('EdgeApiFailures', edgeMetric(EDGE_METRICS.apiFailures, cloudwatch.Stats.SUM, fiveMinutes), {
+        threshold: edgeApiFailureThreshold,
+        description:
+          `${edgeApiFailureThreshold}+ of the edge's calls to the API failed in 5 minutes (unreachable, timed out, or 5xx): ` +
+          'senders get 503. Check the Api5xxRate and function Errors alarms; if the API is healthy, check the ' +
+          'edge\'s route to it (its log group: "API at … unreachable").',
+      });
+    }
 
     // Dashboard ------------------------------------------------------------------------------
     const graph = (
@@ -295,6 +355,78 @@ export class HoldoverMonitoring extends Construct {
             ]),
           ),
         ],
+        ...(edge
+          ? [
+              [
+                graph('Edge SIP requests by method (per minute)', [byDimension('sipRequests', oneMinute)], {
+                  width: 8,
+                }),
+                graph('Edge SIP answers by class (per minute)', [byDimension('sipAnswers', oneMinute)], {
+                  width: 8,
+                }),
+                graph(
+                  'Edge captures in flight (peak) and shed',
+                  [
+                    edgeMetric(
+                      EDGE_METRICS.capturesInFlight,
+                      cloudwatch.Stats.MAXIMUM,
+                      oneMinute,
+                      'in flight',
+                    ),
+                  ],
+                  {
+                    width: 8,
+                    right: [
+                      edgeMetric(EDGE_METRICS.shed, cloudwatch.Stats.SUM, oneMinute, 'shed'),
+                      edgeMetric(EDGE_METRICS.apiFailures, cloudwatch.Stats.SUM, oneMinute, 'API failures'),
+                    ],
+                  },
+                ),
+              ],
+              [
+                graph('Edge deliveries by outcome (per minute)', [byDimension('deliveries', oneMinute)], {
+                  width: 8,
+                }),
+                graph(
+                  'Edge delivery SIP round trip (ms)',
+                  [
+                    edgeMetric(EDGE_METRICS.deliveryRoundTrip, cloudwatch.Stats.p(50), oneMinute, 'p50'),
+                    edgeMetric(EDGE_METRICS.deliveryRoundTrip, cloudwatch.Stats.p(99), oneMinute, 'p99'),
+                  ],
+                  { width: 8 },
+                ),
+                graph(
+                  'Edge tasks, hosts and digest auth',
+                  [
+                    taskCount('RunningTaskCount', cloudwatch.Stats.MINIMUM, 'running tasks'),
+                    taskCount('DesiredTaskCount', cloudwatch.Stats.MAXIMUM, 'desired tasks'),
+                    edge.targetGroup.metricHealthyHostCount({
+                      statistic: cloudwatch.Stats.MINIMUM,
+                      period: oneMinute,
+                      label: 'healthy hosts',
+                    }),
+                    edge.targetGroup.metricUnHealthyHostCount({
+                      statistic: cloudwatch.Stats.MAXIMUM,
+                      period: oneMinute,
+                      label: 'unhealthy hosts',
+                    }),
+                  ].filter((metric) => metric !== undefined),
+                  {
+                    width: 8,
+                    right: [
+                      edgeMetric(
+                        EDGE_METRICS.authChallenges,
+                        cloudwatch.Stats.SUM,
+                        oneMinute,
+                        '401 challenges',
+                      ),
+                      edgeMetric(EDGE_METRICS.authRefusals, cloudwatch.Stats.SUM, oneMinute, '403 refusals'),
+                    ],
+                  },
+                ),
+              ],
+            ]
+          : []),
         [
           graph('Refused by reason (per 5 min)', [byDimension('refused')], { width: 6 }),
           graph('Bad signatures by route (per 5 min)', [byDimension('unauthorized')], { width: 6 }),

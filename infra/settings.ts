@@ -39,7 +39,8 @@ export type Environment = Readonly<Record<string, string | undefined>>;
  * HOLDOVER_SES_IDENTITY_EXISTS=true (use an identity verified outside this stack),
  * HOLDOVER_SIP_PROXY_CIDRS, HOLDOVER_ALARM_EMAIL, HOLDOVER_EXPIRE_AFTER, HOLDOVER_EDGE_TASKS, and
  * the edge's HOLDOVER_OUTBOUND_PROXY, HOLDOVER_SIP_ADVERTISED_HOST, HOLDOVER_DELIVERY_TIMEOUT,
- * HOLDOVER_MWI_POLL_INTERVAL. The edge's own names (OUTBOUND_PROXY…) get the HOLDOVER_ prefix
+ * HOLDOVER_MWI_POLL_INTERVAL; an OIDC issuer for people: HOLDOVER_OIDC_ISSUER with
+ * HOLDOVER_OIDC_AUDIENCE (comma-separated) and HOLDOVER_OIDC_CLAIM (default email). The edge's own names (OUTBOUND_PROXY…) get the HOLDOVER_ prefix
  * here so that a value exported for `npm start` (a proxy on 127.0.0.1) never reaches a deploy.
  */
 export function holdoverPropsFromEnvironment(
@@ -81,6 +82,19 @@ export function holdoverPropsFromEnvironment(
   const sipAdvertisedHost = optional('HOLDOVER_SIP_ADVERTISED_HOST');
   const deliveryTimeout = optional('HOLDOVER_DELIVERY_TIMEOUT');
   const mwiPollInterval = optional('HOLDOVER_MWI_POLL_INTERVAL');
+  const oidcIssuer = optional('HOLDOVER_OIDC_ISSUER');
+  const oidcAudience = list(optional('HOLDOVER_OIDC_AUDIENCE') ?? '');
+  const oidcClaim = optional('HOLDOVER_OIDC_CLAIM');
+  if (oidcIssuer !== undefined && oidcAudience.length === 0) {
+    throw new Error(
+      'HOLDOVER_OIDC_ISSUER needs HOLDOVER_OIDC_AUDIENCE: the client id(s) its tokens are issued for',
+    );
+  }
+  if (oidcIssuer === undefined && (oidcAudience.length > 0 || oidcClaim !== undefined)) {
+    throw new Error(
+      'HOLDOVER_OIDC_AUDIENCE and HOLDOVER_OIDC_CLAIM need HOLDOVER_OIDC_ISSUER (the issuer URL)',
+    );
+  }
   return {
     domains: list(read(SETTINGS.domains)).map((domain) => domain.toLowerCase()),
     mail: {
@@ -97,6 +111,9 @@ export function holdoverPropsFromEnvironment(
     ...(sipAdvertisedHost ? { sipAdvertisedHost } : {}),
     ...(deliveryTimeout ? { deliveryTimeout } : {}),
     ...(mwiPollInterval ? { mwiPollInterval } : {}),
+    ...(oidcIssuer
+      ? { oidc: { issuer: oidcIssuer, audience: oidcAudience, ...(oidcClaim ? { claim: oidcClaim } : {}) } }
+      : {}),
   };
 }
 

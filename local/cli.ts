@@ -36,11 +36,14 @@ Commands:
   users remove <aor>      remove a user's credentials (they can no longer REGISTER)
   users import <csv>      credentials in bulk: lines "aor,password" (a header line is optional);
                           each line's result is reported; exit code 3 if any line failed
+  token <aor> [--json]    a bearer token (1 hour) for that user, for scripts: prints the token;
+                          use it as "Authorization: Bearer <token>" on /v1/me… (admin: operator routes)
 
 Options:
   --api-url URL           API endpoint (default: the local system started with npm start)
   --json                  machine-readable output
   -h, --help              this help
+  --version               the version of this CLI
 
 Environment: HOLDOVER_SECRET (signing secret; locally read from the data directory),
 HOLDOVER_DATA_DIR (default .holdover).`;
@@ -86,7 +89,7 @@ async function getSigned(target: Endpoint, path: string): Promise<unknown> {
 
 async function callSigned(
   target: Endpoint,
-  method: 'GET' | 'PUT' | 'DELETE',
+  method: 'GET' | 'PUT' | 'POST' | 'DELETE',
   path: string,
   payload?: unknown,
 ): Promise<unknown> {
@@ -479,6 +482,36 @@ export class ImportFailedError extends Error {
   readonly exitCode = 3;
 }
 
+async function token(
+  target: Endpoint,
+  aorText: string,
+  asJson: boolean,
+  out: (line: string) => void,
+): Promise<void> {
+  const aor = parseAor(aorText);
+  const minted = (await callSigned(target, 'POST', `/v1/users/${encodeURIComponent(aor)}/token`)) as {
+    aor: string;
+    role: string;
+    token: string;
+    expiresAt: string;
+  };
+  out(asJson ? JSON.stringify(minted, null, 2) : minted.token);
+}
+
+/** The package's version, read where the CLI was started from (bundled or not). */
+function version(): string {
+  const manifest = new URL('../package.json', import.meta.url);
+  try {
+    const { name, version: number } = JSON.parse(readFileSync(manifest, 'utf8')) as {
+      name: string;
+      version: string;
+    };
+    return `${name} ${number}`;
+  } catch {
+    return 'holdover (version unknown: package.json not found next to the CLI)';
+  }
+}
+
 function parseAor(text: string): string {
   try {
     return normalizeAor(text);
@@ -496,6 +529,7 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
       all: { type: 'boolean', default: false },
       'api-url': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
+      version: { type: 'boolean', default: false },
       email: { type: 'string' },
       'expire-after': { type: 'string' },
       hold: { type: 'string' },
@@ -510,6 +544,10 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
     },
   });
   const [command, ...rest] = positionals;
+  if (values.version) {
+    out(version());
+    return;
+  }
   if (values.help || command === undefined || command === 'help') {
     out(USAGE);
     return;
@@ -533,6 +571,12 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
     }
     case 'users':
       return users(() => endpoint(values['api-url']), rest, values, out);
+    case 'token': {
+      const aor = rest[0];
+      if (aor === undefined)
+        throw new CliError('token needs an address, e.g. holdover token sip:bob@example.com');
+      return token(endpoint(values['api-url']), aor, values.json, out);
+    }
     default:
       throw new CliError(`Unknown command "${command}".\n\n${USAGE}`);
   }

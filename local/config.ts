@@ -1,4 +1,4 @@
-// The local system's settings (DESIGN.md "Local run"): each variable checked at start; a bad
+// The local system's settings (README "Run it on one machine"): each variable checked at start; a bad
 // value stops the start with a message naming it.
 
 import { randomBytes } from 'node:crypto';
@@ -116,8 +116,8 @@ function loadSecret(dataDir: string): string {
 }
 
 /**
- * The data directory holds every held message (the SQLite file, or DynamoDB Local's), the signing secret and the
- * logs: readable by its owner only (DESIGN.md "Security"). Run with umask 077 so that everything
+ * The data directory holds every held message (the SQLite file, or DynamoDB Local's), the signing
+ * secret and the logs: readable by its owner only (docs/design.md "Security"). Run with umask 077 so that everything
  * the system and its children create is 0600/0700, and tighten what an older run left behind.
  */
 export function secureDataDir(dataDir: string): void {

@@ -1,6 +1,6 @@
 // Preloaded (`node --import`) into a stand-in that hard-codes a wildcard listen address: fauxqs
 // 1.9.2 listens on 0.0.0.0 whatever it is told (dist/app.js). Every TCP listen on a wildcard or
-// unspecified host is moved to 127.0.0.1 (DESIGN.md "Security": locally every listener, stand-ins
+// unspecified host is moved to 127.0.0.1 (docs/design.md "Security": locally every listener, stand-ins
 // included, binds to loopback). Plain JavaScript, so it needs no loader.
 import net from 'node:net';
 

@@ -1,4 +1,4 @@
-// `npm start`: the whole system on one machine with no AWS account (DESIGN.md "Local run").
+// `npm start`: the whole system on one machine with no AWS account (README "Run it on one machine").
 // Stand-ins for DynamoDB, SQS and SES; the same Lambda handlers behind a local API Gateway;
 // the SIP edge as its own process, as on Fargate.
 import type { ChildProcess } from 'node:child_process';
@@ -249,6 +249,7 @@ async function main(): Promise<void> {
       'ready. Listening on:',
       `  SIP edge      ${config.sipHost}:${config.sipPort} UDP+TCP  (domains: ${config.domains.join(', ')})`,
       `  HTTP API      http://127.0.0.1:${config.apiPort}  (GET /v1/health)`,
+      `  Web console   http://127.0.0.1:${config.apiPort}/  (sign in with a SIP address and password)`,
       config.store === 'dynamodb'
         ? `  DynamoDB      http://127.0.0.1:${config.dynamodbPort}`
         : `  Store         ${config.sqlitePath} (SQLite)`,
@@ -307,16 +308,20 @@ function configureFunctionEnvironment(
 }
 
 async function functionRoutes(config: LocalConfig, isReady: () => boolean): Promise<Route[]> {
-  const [capture, users, stats, health, presence, settings, credentials, dead] = await Promise.all([
-    import('../functions/capture.ts'),
-    import('../functions/users.ts'),
-    import('../functions/stats.ts'),
-    import('../functions/health.ts'),
-    import('../functions/presence.ts'),
-    import('../functions/settings.ts'),
-    import('../functions/credentials.ts'),
-    import('../functions/dead.ts'),
-  ]);
+  const [capture, users, stats, health, presence, settings, credentials, dead, session, me, webConsole] =
+    await Promise.all([
+      import('../functions/capture.ts'),
+      import('../functions/users.ts'),
+      import('../functions/stats.ts'),
+      import('../functions/health.ts'),
+      import('../functions/presence.ts'),
+      import('../functions/settings.ts'),
+      import('../functions/credentials.ts'),
+      import('../functions/dead.ts'),
+      import('../functions/session.ts'),
+      import('../functions/me.ts'),
+      import('../functions/console.ts'),
+    ]);
   // 200 only while every part is up; else 503 naming what is down (capture needs api, dynamodb
   // and edge; sqs and ses down only delay delivery runs and email).
   const localHealth = async (event: APIGatewayProxyEventV2) => {
@@ -354,6 +359,15 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
     { method: 'GET', path: '/v1/dead', handler: dead.listHandler },
     { method: 'DELETE', path: '/v1/dead/{id}', handler: dead.purgeOneHandler },
     { method: 'DELETE', path: '/v1/dead', handler: dead.purgeAllHandler },
+    { method: 'POST', path: '/v1/session', handler: session.signInHandler },
+    { method: 'DELETE', path: '/v1/session', handler: session.signOutHandler },
+    { method: 'POST', path: '/v1/users/{aor}/token', handler: session.mintHandler },
+    { method: 'GET', path: '/v1/me', handler: me.meHandler },
+    { method: 'GET', path: '/v1/me/messages', handler: me.messagesHandler },
+    { method: 'GET', path: '/v1/me/settings', handler: me.getSettingsHandler },
+    { method: 'PUT', path: '/v1/me/settings', handler: me.putSettingsHandler },
+    { method: 'GET', path: '/', handler: webConsole.pageHandler },
+    { method: 'GET', path: '/console/{asset}', handler: webConsole.assetHandler },
   ];
 }
 

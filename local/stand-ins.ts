@@ -51,8 +51,8 @@ export function checkJava(): void {
  * DynamoDB Local has no option for its listen address (its options: -port, -dbPath, -inMemory,
  * -sharedDb, -cors, -delayTransientStatuses, -optimizeDbBeforeStartup, -disableTelemetry): it
  * listens on every interface. `-cors` keeps web pages of other origins from reading it; the data
- * directory is the owner's only. The default store (SQLite, HOLDOVER_STORE=sqlite) has no
- * listener; only with HOLDOVER_STORE=dynamodb is DynamoDB Local reachable from the network.
+ * directory is the owner's only. The default store (SQLite, HOLDOVER_STORE=sqlite; docs/design.md
+ * "Storage") has no listener; only with HOLDOVER_STORE=dynamodb is DynamoDB Local reachable.
  */
 export async function startDynamoDb(port: number, dataDir: string, logDir: string): Promise<ChildProcess> {
   checkJava();

@@ -1,14 +1,29 @@
-// API Gateway HTTP API (v2) plumbing shared by every HTTP function: signature check, zod parsing
-// of the body, and the one place where domain errors become HTTP statuses.
-import { randomUUID } from 'node:crypto';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import type { z } from 'zod';
-import { DomainError, InvalidRequestError, UnauthorizedError } from '../core/errors.ts';
+// API Gateway HTTP API (v2) plumbing shared by every HTTP function: who calls (signature, bearer
+// token, OIDC) against the route's declaration in infra/catalogue.ts, zod parsing of the body,
+// and the one place where domain errors become HTTP statuses.
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import * as z from 'zod';
+import { type Caller, HOLDOVER_FUNCTIONS } from '../../infra/catalogue.ts';
+import { normalizeAor } from '../core/aor.ts';
+import {
+  DomainError,
+  ForbiddenError,
+  InvalidRequestError,
+  SignInThrottledError,
+  UnauthorizedError,
+} from '../core/errors.ts';
 import type { NonceStore } from '../core/ports.ts';
-import { changesState, nonceReused, SignatureRefusedError, verifyRequest } from '../core/signature.ts';
-import { countWithDimension, logger, metrics } from './observability.ts';
+import { type Role, TokenRefusedError, verifyToken } from '../core/session.ts';
+import {
+  changesState,
+  nonceReused,
+  SIGNATURE_HEADER,
+  SignatureRefusedError,
+  verifyRequest,
+} from '../core/signature.ts';
+import { countWithDimension, logger, metrics, startInvocation } from './observability.ts';
 import { signingSecrets } from './secret.ts';
-import { nonces } from './store.ts';
+import { nonces, sessionStore } from './store.ts';
 
 export type HttpEvent = APIGatewayProxyEventV2;
 export type HttpResult = APIGatewayProxyStructuredResultV2;
@@ -24,8 +39,12 @@ export interface RouteResult {
   body: unknown;
 }
 
-function json(status: number, body: unknown): HttpResult {
-  return { statusCode: status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+function json(status: number, body: unknown, headers: Record<string, string> = {}): HttpResult {
+  return {
+    statusCode: status,
+    headers: { 'content-type': 'application/json', ...BASE_HEADERS, ...headers },
+    body: JSON.stringify(body),
+  };
 }
 
 export function rawBody(event: HttpEvent): Buffer {
@@ -62,34 +81,170 @@ export async function verifySignedEvent(
   if (changesState(method) && !(await nonceStore.claim(nonce, replayUntilMs))) throw nonceReused();
 }
 
+/** Who is calling, as proven by the request (see `Caller` in infra/catalogue.ts). */
+export type Identity =
+  | { kind: 'operator' }
+  | { kind: 'token'; aor: string; role: Role; jti?: string; expiresAtMs?: number; via: 'session' | 'oidc' }
+  | { kind: 'public' };
+
+export interface AuthorizedInput<Body> extends RouteInput<Body> {
+  caller: Identity;
+  /** Request headers, names in lower case. */
+  headers: Record<string, string>;
+}
+
+/** An answer beyond JSON: extra headers, or another content type (the console's page). */
+export interface RawResult {
+  status: number;
+  headers: Record<string, string>;
+  text: string;
+}
+
+/** Security headers on every answer of the API (the console's page adds its CSP). */
+export const BASE_HEADERS: Readonly<Record<string, string>> = {
+  'x-content-type-options': 'nosniff',
+  'cache-control': 'no-store',
+};
+
 /**
- * A signed JSON route: verifies the request signature (v2, used once), parses the body with `schema`, runs the
- * use case, and maps errors. Only DomainErrors (4xx) expose their message; anything else is a 500
- * carrying a correlation id that is also in the log.
+ * With an OIDC issuer configured in AWS (API Gateway's JWT authorizer checked the token before
+ * the function runs), this claim of the verified token names the user: `sip:<value>`.
  */
-export function signedRoute<Schema extends z.ZodType>(
-  route: string,
+const oidcClaim = process.env.HOLDOVER_OIDC_CLAIM || undefined;
+
+const JwtAuthorizerSchema = z.object({
+  jwt: z.object({ claims: z.record(z.string(), z.unknown()) }),
+});
+
+function whoMayCall(name: string): readonly Caller[] {
+  const entry = HOLDOVER_FUNCTIONS.find((candidate) => candidate.name === name);
+  if (entry?.trigger.kind !== 'http') {
+    throw new Error(`${name} is not an HTTP route of infra/catalogue.ts: declare it there with its "who"`);
+  }
+  return entry.trigger.who;
+}
+
+const NO_CREDENTIALS =
+  'Request is not signed and carries no token: sign it with the shared secret (operator), or sign in ' +
+  '(POST /v1/session) and send "Authorization: Bearer <token>"';
+
+/**
+ * Establishes who calls and whether they may: a signed call is an operator's, a bearer token a
+ * person's (checked for signature, expiry and sign-out on every use). 401 when the caller is not
+ * proven, 403 when a proven caller is not among `who` (a user token on another user's data).
+ */
+export async function identify(
+  event: HttpEvent,
+  body: Buffer,
+  who: readonly Caller[],
+  pathParameters: Record<string, string>,
+  now: number = Date.now(),
+): Promise<Identity> {
+  // A public route asks nothing (a stale token in the header changes nothing there).
+  if (who.includes('public')) return { kind: 'public' };
+  const headers = event.headers ?? {};
+  // In AWS with an OIDC issuer, API Gateway verified the organisation's token before we run.
+  if (oidcClaim !== undefined) {
+    const authorizer = JwtAuthorizerSchema.safeParse(Reflect.get(event.requestContext, 'authorizer'));
+    const value = authorizer.success ? authorizer.data.jwt.claims[oidcClaim] : undefined;
+    if (typeof value === 'string' && value !== '') {
+      const aor = normalizeAor(value.startsWith('sip:') ? value : `sip:${value}`);
+      return allowed({ kind: 'token', aor, role: 'user', via: 'oidc' }, who, pathParameters);
+    }
+  }
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(headers.authorization ?? '')?.[1];
+  const takesTokens = who.some((caller) => caller === 'admin' || caller === 'user' || caller === 'self');
+  if (headers[SIGNATURE_HEADER] !== undefined || (bearer === undefined && who.includes('operator'))) {
+    // The signature's own check names the fault (missing_header, clock_skew, mismatch, …).
+    try {
+      await verifySignedEvent(event, body, await signingSecrets(), nonces, now);
+    } catch (error) {
+      if (error instanceof SignatureRefusedError && error.reason === 'missing_header' && takesTokens) {
+        throw new SignatureRefusedError('missing_header', NO_CREDENTIALS);
+      }
+      throw error;
+    }
+    if (!who.includes('operator')) {
+      throw new ForbiddenError('This route is for a signed-in person, not for signed calls');
+    }
+    return { kind: 'operator' };
+  }
+  if (bearer !== undefined) {
+    const claims = await verifyToken(await signingSecrets(), bearer, now);
+    if (await sessionStore.isRevoked(claims.jti, now)) {
+      throw new TokenRefusedError('revoked', 'This token was signed out: sign in again');
+    }
+    return allowed({ kind: 'token', ...claims, via: 'session' }, who, pathParameters);
+  }
+  throw new UnauthorizedError(NO_CREDENTIALS);
+}
+
+function allowed(
+  caller: Extract<Identity, { kind: 'token' }>,
+  who: readonly Caller[],
+  pathParameters: Record<string, string>,
+): Identity {
+  if (caller.role === 'admin' && who.includes('admin')) return caller;
+  if (who.includes('user')) return caller;
+  if (who.includes('self') && pathParameters.aor !== undefined) {
+    if (normalizeAor(decodeURIComponent(pathParameters.aor)) === caller.aor) return caller;
+    throw new ForbiddenError(`This token is for ${caller.aor}: it reads and changes only that user's data`);
+  }
+  throw new ForbiddenError(
+    who.includes('admin') ? 'This route is for operators and admins' : 'This route is for operators only',
+  );
+}
+
+/**
+ * A JSON route of the catalogue entry `name`: establishes the caller against the entry's `who`
+ * (infra/catalogue.ts, the one place it is declared), parses the body with `schema`, runs the use
+ * case, and maps errors. Only DomainErrors (4xx) expose their message; anything else is a 500
+ * carrying the correlation id, the API Gateway request id, which every log line of the call has.
+ */
+export function authorizedRoute<Schema extends z.ZodType>(
+  name: string,
   schema: Schema | undefined,
-  run: (input: RouteInput<z.infer<Schema>>) => Promise<RouteResult>,
-): (event: HttpEvent) => Promise<HttpResult> {
-  return async (event) => {
+  run: (input: AuthorizedInput<z.infer<Schema>>) => Promise<RouteResult | RawResult>,
+): (event: HttpEvent, context?: Context) => Promise<HttpResult> {
+  const who = whoMayCall(name);
+  return async (event, context) => {
+    const correlationId = startInvocation(context, event.requestContext.requestId);
     try {
       const bytes = rawBody(event);
-      await verifySignedEvent(event, bytes, await signingSecrets(), nonces);
+      const pathParameters = definedEntries(event.pathParameters);
+      const caller = await identify(event, bytes, who, pathParameters);
       let body: z.infer<Schema> = undefined as z.infer<Schema>;
       if (schema !== undefined) body = parseJson(schema, bytes);
       const result = await run({
         body,
-        pathParameters: definedEntries(event.pathParameters),
+        pathParameters,
         query: definedEntries(event.queryStringParameters),
+        caller,
+        headers: definedEntries(event.headers),
       });
+      if ('text' in result) {
+        return {
+          statusCode: result.status,
+          headers: { ...BASE_HEADERS, ...result.headers },
+          body: result.text,
+        };
+      }
       return json(result.status, result.body);
     } catch (error) {
-      return errorResult(route, error);
+      return errorResult(name, error, correlationId);
     } finally {
       if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
     }
   };
+}
+
+const LimitSchema = z.coerce.number().int().min(1).max(1000).default(100);
+
+/** `?limit=` of a listing: 1 to 1000, default 100. */
+export function limitOf(text: string | undefined): number {
+  const limit = LimitSchema.safeParse(text);
+  if (!limit.success) throw new InvalidRequestError('limit must be a whole number from 1 to 1000');
+  return limit.data;
 }
 
 function parseJson<Schema extends z.ZodType>(schema: Schema, bytes: Buffer): z.infer<Schema> {
@@ -100,7 +255,15 @@ function parseJson<Schema extends z.ZodType>(schema: Schema, bytes: Buffer): z.i
     throw new InvalidRequestError('Body is not valid JSON');
   }
   const result = schema.safeParse(parsed);
-  if (!result.success) throw new InvalidRequestError(describeIssues(result.error));
+  if (!result.success) {
+    throw new InvalidRequestError(
+      describeIssues(result.error),
+      result.error.issues.map((issue) => ({
+        path: issue.path.length > 0 ? issue.path.join('.') : 'body',
+        message: issue.message,
+      })),
+    );
+  }
   return result.data;
 }
 
@@ -110,20 +273,40 @@ function definedEntries(record: Record<string, string | undefined> | undefined):
   return out;
 }
 
-export function errorResult(route: string, error: unknown): HttpResult {
+/** Maps an error to its answer; a 500 carries `correlationId`, the request id its log line has too. */
+export function errorResult(route: string, error: unknown, correlationId: string): HttpResult {
   if (error instanceof DomainError) {
     if (error instanceof UnauthorizedError) {
-      const reason = error instanceof SignatureRefusedError ? error.reason : undefined;
+      const reason =
+        error instanceof SignatureRefusedError || error instanceof TokenRefusedError
+          ? error.reason
+          : undefined;
       logger.warn('request refused: unauthorized', { route, reason, detail: error.message });
       countWithDimension('unauthorized', 'route', route);
-      if (reason !== undefined) countWithDimension('signatureRefused', 'reason', reason);
+      if (error instanceof SignatureRefusedError)
+        countWithDimension('signatureRefused', 'reason', error.reason);
       return json(error.status, {
         error: { code: error.code, ...(reason ? { reason } : {}), message: error.message },
       });
     }
+    if (error instanceof SignInThrottledError) {
+      return json(
+        error.status,
+        { error: { code: error.code, message: error.message, retryAfterSeconds: error.retryAfterSeconds } },
+        { 'retry-after': String(error.retryAfterSeconds) },
+      );
+    }
+    if (error instanceof InvalidRequestError && error.issues) {
+      return json(error.status, {
+        error: { code: error.code, message: error.message, issues: error.issues },
+      });
+    }
+    if (error instanceof ForbiddenError) {
+      logger.warn('request refused: forbidden', { route, detail: error.message });
+      countWithDimension('forbidden', 'route', route);
+    }
     return json(error.status, { error: { code: error.code, message: error.message } });
   }
-  const correlationId = randomUUID();
   logger.error('request failed', {
     route,
     correlationId,

@@ -3,12 +3,12 @@
 // failures are reported as partial batch failures, and a failed record comes back later with
 // backoff (ChangeMessageVisibility) until the queue's redrive sends it to the DLQ.
 import { ChangeMessageVisibilityCommand } from '@aws-sdk/client-sqs';
-import type { SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { Context, SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type * as z from 'zod';
 import { sqs } from './clients.ts';
 import { describeIssues } from './http.ts';
 import { localJobs } from './local-jobs.ts';
-import { logger, metrics } from './observability.ts';
+import { logger, metrics, startInvocation } from './observability.ts';
 
 /** An expected wait (the UA answered 5xx, the mail service is throttling): retried with backoff. */
 export class RetryLater extends Error {
@@ -43,7 +43,7 @@ export function sqsConsumer<Schema extends z.ZodType>(
   queueUrl: string,
   schema: Schema,
   run: (job: z.infer<Schema>, receiveCount: number) => Promise<void>,
-): (event: SQSEvent) => Promise<SQSBatchResponse> {
+): (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse> {
   const processRecord = async (record: SQSRecord, receiveCount: number) => {
     let body: unknown;
     try {
@@ -57,7 +57,9 @@ export function sqsConsumer<Schema extends z.ZodType>(
     await run(parsed.data, receiveCount);
   };
 
-  return async (event) => {
+  return async (event, context) => {
+    // Records run concurrently: their lines share the invocation's keys and name their sqsMessageId.
+    startInvocation(context);
     const batchItemFailures: SQSBatchItemFailure[] = [];
     await Promise.all(
       event.Records.map(async (record) => {

@@ -14,9 +14,11 @@ import type {
   SettingsStore,
   UserStore,
 } from '../core/ports.ts';
+import type { SessionStore } from '../core/session.ts';
 import { dynamodb as client } from './clients.ts';
 import { DynamoCredentialStore } from './dynamo-credentials.ts';
 import { DynamoNonces } from './dynamo-nonces.ts';
+import { DynamoSessionStore } from './dynamo-sessions.ts';
 import { DynamoStore } from './dynamo-store.ts';
 import { requireEnv } from './env.ts';
 import { storeKindFromEnv } from './store-kind.ts';
@@ -27,6 +29,7 @@ interface Stores {
   store: Store;
   credentialStore: CredentialStore;
   nonces: NonceStore;
+  sessionStore: SessionStore;
   /** Whether the store answers (GET /v1/health), and what it says. */
   health: () => Promise<{ ok: boolean; detail: Record<string, string> }>;
 }
@@ -51,6 +54,7 @@ function dynamodb(): Stores {
     store: new DynamoStore(client, tableName),
     credentialStore: new DynamoCredentialStore(client, tableName),
     nonces: new DynamoNonces(client, tableName),
+    sessionStore: new DynamoSessionStore(client, tableName),
     health: async () => {
       const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
       return { ok: Table?.TableStatus === 'ACTIVE', detail: { table: Table?.TableStatus ?? 'missing' } };
@@ -66,4 +70,6 @@ export const store: Store = stores.store;
 export const credentialStore: CredentialStore = stores.credentialStore;
 /** Nonces of the state-changing signed calls, shared by every instance (the replay check). */
 export const nonces: NonceStore = stores.nonces;
+/** Failed sign-ins and revoked tokens (functions/core/session.ts). */
+export const sessionStore: SessionStore = stores.sessionStore;
 export const storeHealth = stores.health;

@@ -13,6 +13,8 @@
 //   DEDUPE#<key>       DEDUPE                          Call-ID+CSeq / IMDN Message-ID → first message id
 //   (gsi1) VACATION    <until>                         on the #SETTINGS item while a vacation is set
 //   NONCE#<nonce>      NONCE                           a signed call's nonce, used (TTL: its window)
+//   SIGNIN#<aor>       SIGNIN                          failed sign-ins of an AOR (TTL: an hour after the last)
+//   REVOKED#<jti>      REVOKED                         a signed-out token (TTL: the token's expiry)
 //   (gsi1) DEAD        <id>                            on a dead letter (a bounce whose notice failed
 //                                                      for good), instead of its expiry entry; no TTL
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
@@ -72,6 +74,12 @@ export const keys = {
   nonce: (nonce: string) => `NONCE#${nonce}`,
   nonceSk: 'NONCE',
   noncePrefix: 'NONCE#',
+  signIn: (aor: string) => `SIGNIN#${aor}`,
+  signInSk: 'SIGNIN',
+  signInPrefix: 'SIGNIN#',
+  revoked: (jti: string) => `REVOKED#${jti}`,
+  revokedSk: 'REVOKED',
+  revokedPrefix: 'REVOKED#',
   deadIndex: 'DEAD',
 };
 

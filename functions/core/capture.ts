@@ -1,4 +1,4 @@
-// Use case: capture a MESSAGE for an absent recipient (DESIGN.md "Capture").
+// Use case: capture a MESSAGE for an absent recipient (docs/design.md "Message lifecycle").
 // handler (functions/capture.ts) → captureMessage → ports (MessageStore, SettingsStore).
 import { createHash } from 'node:crypto';
 import { domainOf, normalizeAor } from './aor.ts';
@@ -185,7 +185,7 @@ async function boundedFollowUp(work: Promise<void>, deadline: number | undefined
  *
  * Presence is read again after the message was written (a consistent read): a presence change
  * that landed meanwhile is seen here, or else it sees this message (it reads the count after its
- * own write), so whichever lands second starts the run (DESIGN.md "Nothing strands").
+ * own write), so whichever lands second starts the run (docs/design.md "Message lifecycle").
  */
 async function afterHeld(
   held: HeldMessage,

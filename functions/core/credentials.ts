@@ -1,4 +1,4 @@
-// SIP credentials of people (DESIGN.md "Security"): per address-of-record an HA1 hash for each
+// SIP credentials of people (docs/design.md "Security"): per address-of-record an HA1 hash for each
 // digest algorithm (realm = the AOR's domain, username = its user part), an admin flag and when
 // they were set. The password itself is never kept: it is hashed here and forgotten.
 import * as z from 'zod';

@@ -1,4 +1,4 @@
-// Use case: one job of the delivery queue (DESIGN.md "Delivery", "Nothing strands"): a
+// Use case: one job of the delivery queue (docs/design.md "Message lifecycle"): a
 // recipient's backlog, or one notice. The retry policy of each outcome is declared here, once:
 // the SQS consumer (functions/deliver.ts) only maps RetryLaterError to a retry with backoff.
 import { type DeliveryDeps, type DeliveryRun, deliverBacklog, RetryLaterError } from './delivery.ts';

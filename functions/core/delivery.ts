@@ -1,5 +1,5 @@
 // Use case: deliver a recipient's held messages, oldest first, strictly in order, by one worker
-// at a time (DESIGN.md "Delivery", "Nothing strands"). handler (functions/deliver.ts) →
+// at a time (docs/design.md "Message lifecycle"). handler (functions/deliver.ts) →
 // deliverBacklog → ports.
 //
 // Each message is marked `delivering` under this run before it is sent, so a crash leaves it to

@@ -1,4 +1,4 @@
-// The digest email of messages that waited too long (DESIGN.md "Email"): one per recipient per
+// The digest email of messages that waited too long (docs/design.md "Message lifecycle"): one per recipient per
 // sweep, text and HTML parts, every piece of user content escaped in the HTML part.
 import { type HeldMessage, readableContent } from './held-message.ts';
 

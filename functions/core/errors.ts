@@ -8,10 +8,22 @@ export abstract class DomainError extends Error {
   abstract readonly code: string;
 }
 
+/** One field's problem, for a form to show next to the field (`path` as in the body: `vacation.until`). */
+export interface FieldIssue {
+  path: string;
+  message: string;
+}
+
 export class InvalidRequestError extends DomainError {
   readonly status = 400;
   readonly code = 'invalid_request';
   override readonly name = 'InvalidRequestError';
+  constructor(
+    message: string,
+    readonly issues?: readonly FieldIssue[],
+  ) {
+    super(message);
+  }
 }
 
 export class UnauthorizedError extends DomainError {
@@ -51,6 +63,23 @@ export class QuotaExceededError extends DomainError {
   readonly status = 429;
   readonly code = 'quota_exceeded';
   override readonly name = 'QuotaExceededError';
+}
+
+/** Authenticated, but this caller may not use this route or see this user's data. */
+export class ForbiddenError extends DomainError {
+  readonly status = 403;
+  readonly code = 'forbidden';
+  override readonly name = 'ForbiddenError';
+}
+
+/** Too many failed sign-ins for one address: try again after `retryAfterSeconds` (HTTP 429). */
+export class SignInThrottledError extends DomainError {
+  readonly status = 429;
+  readonly code = 'too_many_attempts';
+  override readonly name = 'SignInThrottledError';
+  constructor(readonly retryAfterSeconds: number) {
+    super(`Too many failed sign-ins for this address: try again in ${retryAfterSeconds} s`);
+  }
 }
 
 /**

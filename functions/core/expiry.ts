@@ -1,6 +1,6 @@
 // Use cases: the sweeper finds messages whose time ran out (or whose recipient is on vacation)
 // and claims them for email; the email step sends one digest per recipient and only then
-// deletes them (DESIGN.md "Expiry", "Vacation", "Message lifecycle").
+// deletes them (docs/design.md "Message lifecycle").
 //
 // pending → expiring is a conditional write, as is pending → delivering, so a message is emailed
 // XOR delivered even when the sweeper and a delivery run race for it. A message bounced on

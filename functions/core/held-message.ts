@@ -2,7 +2,7 @@ import { CPIM, charsetOf, decodeText, isTextType, parseContentType } from './con
 import { parseCpim } from './cpim.ts';
 
 /**
- * Where a held message is in its lifecycle (DESIGN.md "Message lifecycle"):
+ * Where a held message is in its lifecycle (docs/design.md "Message lifecycle"):
  * pending → delivering → (deleted: delivered) | pending;
  * pending → expiring → (deleted: emailed) | bounced;
  * delivering | expiring → bounced → (deleted: the sender was told) | dead (the notice failed for
@@ -97,4 +97,34 @@ export function readableContent(contentType: string, body: Uint8Array): Readable
   if (!isTextType(type.mediaType)) return { mediaType: type.mediaType };
   const { label } = charsetOf(type);
   return { mediaType: type.mediaType, text: decodeText(bytes, label) };
+}
+
+/** A held message as the API shows it (`GET …/messages`): readable text, or null for other content. */
+export interface HeldView {
+  id: string;
+  from: string;
+  fromName?: string;
+  to: string;
+  body: string | null;
+  contentType: string;
+  innerContentType?: string;
+  receivedAt: string;
+  expiresAt: string;
+  state: HeldState;
+}
+
+export function heldView(message: HeldMessage): HeldView {
+  const content = readableContent(message.contentType, message.body);
+  return {
+    id: message.id,
+    from: message.sender,
+    ...(message.senderName ? { fromName: message.senderName } : {}),
+    to: message.recipient,
+    body: content.text ?? null,
+    contentType: message.contentType,
+    ...(content.mediaType !== message.contentType ? { innerContentType: content.mediaType } : {}),
+    receivedAt: message.receivedAt,
+    expiresAt: message.expiresAt,
+    state: message.state,
+  };
 }

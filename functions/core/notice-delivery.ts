@@ -1,6 +1,6 @@
 // Use case: send one notice (bounce, IMDN, offline notice, auto-reply) through the edge and, for
-// a bounce, settle the bounced message by the notice's outcome (DESIGN.md "Message lifecycle",
-// "Nothing strands"): deleted once the sender's UA answered 2xx, a dead letter once the notice
+// a bounce, settle the bounced message by the notice's outcome (docs/design.md "Message lifecycle"
+// — notices): deleted once the sender's UA answered 2xx, a dead letter once the notice
 // failed for good (refused, unreachable after its attempts, or no way to reach the sender).
 // handler (functions/deliver.ts) → sendNotice → ports (Edge, BounceStore).
 import { RetryLaterError, USER_WENT_AWAY } from './delivery.ts';

@@ -112,7 +112,7 @@ export interface DeadPage {
 }
 
 /**
- * The bounce lifecycle (DESIGN.md "Message lifecycle", "Nothing strands"): a bounced message is
+ * The bounce lifecycle (docs/design.md "Message lifecycle"): a bounced message is
  * kept until its notice reached the sender, or failed for good; then it is a dead letter, kept
  * with its text until an operator purges it.
  */
@@ -169,7 +169,7 @@ export interface Edge {
 }
 
 /**
- * Signed calls are taken once (DESIGN.md "Security"): the nonce of each state-changing call is
+ * Signed calls are taken once (docs/design.md "Security"): the nonce of each state-changing call is
  * claimed until its signature's window ends. Shared by every instance that verifies (the table in
  * AWS); the edge, one process, keeps it in memory.
  */

@@ -1,5 +1,5 @@
 // Presence: what state a user is in, whether that state holds their messages, and when a change
-// should start a delivery run (DESIGN.md "Hold states").
+// should start a delivery run (docs/design.md "Message lifecycle").
 import * as z from 'zod';
 import { normalizeAor } from './aor.ts';
 import type { DeliveryQueue, UserStore } from './ports.ts';
@@ -117,7 +117,7 @@ export interface PresenceResult {
 /**
  * Use case: record a presence change; whenever the user is available and reachable with
  * messages waiting — a transition, but also a REGISTER refresh or a PUBLISH that changes nothing
- * — start a delivery run (DESIGN.md "Nothing strands"): anything stranded gets another chance
+ * — start a delivery run (docs/design.md "Message lifecycle"): anything stranded gets another chance
  * at every sign of life. Runs for one recipient are serialised by the lease, so extra jobs are
  * cheap. The write is conditional on the version read.
  */

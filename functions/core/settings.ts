@@ -28,7 +28,11 @@ export const UserSettingsSchema = z
       .refine((states) => !states.includes('online'), { message: 'cannot hold while online' })
       .optional(),
     onExpire: z.enum(['email', 'bounce', 'drop']).optional(),
-    offlineNotice: z.string().min(1).max(1000).optional(),
+    offlineNotice: z
+      .string()
+      .min(1, 'must not be empty (clear it instead)')
+      .max(1000, 'must be at most 1000 characters')
+      .optional(),
     timeZone: z
       .string()
       .refine(
@@ -44,7 +48,16 @@ export const UserSettingsSchema = z
       )
       .optional(),
     vacation: z
-      .object({ until: z.iso.datetime({ offset: true }), autoReply: z.string().min(1).max(1000) })
+      .object({
+        until: z.iso.datetime({
+          offset: true,
+          message: 'must be a date and time such as 2026-12-28T00:00:00Z',
+        }),
+        autoReply: z
+          .string()
+          .min(1, 'a vacation needs an auto-reply text')
+          .max(1000, 'must be at most 1000 characters'),
+      })
       .optional(),
   })
   .strict();

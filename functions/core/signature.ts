@@ -2,7 +2,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 import { UnauthorizedError } from './errors.ts';
 
 /**
- * Request signing between the edge and the API, both ways, and for operator calls (DESIGN.md
+ * Request signing between the edge and the API, both ways, and for operator calls (docs/design.md
  * "Security"), version 2:
  *
  *   X-Holdover-Timestamp: <unix seconds>
@@ -191,7 +191,7 @@ export function verifyRequest(
   if (timestamp === undefined || nonce === undefined || signature === undefined) {
     throw new SignatureRefusedError(
       'missing_header',
-      `Request is not signed: missing ${missing.join(', ')} (signature v2, see DESIGN.md "Security")`,
+      `Request is not signed: missing ${missing.join(', ')} (signature v2, see docs/design.md "Signing")`,
     );
   }
   if (!/^\d{1,12}$/.test(timestamp)) {

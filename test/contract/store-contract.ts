@@ -20,6 +20,7 @@ import {
   type SettingsStore,
   type UserStore,
 } from '../../functions/core/ports.ts';
+import type { SessionStore } from '../../functions/core/session.ts';
 import { ha1s } from '../../functions/core/sip-digest.ts';
 import { MemoryQueue } from '../fakes/memory-store.ts';
 
@@ -34,6 +35,7 @@ export interface StoresUnderTest {
   store: ContractStore;
   credentials: CredentialStore;
   nonces: NonceStore;
+  sessions: SessionStore;
   /** The same data seen by another worker (another connection or client), on the same clock. */
   other: ContractStore;
   /** Shards of the expiry index (`due`, `earliestExpiry`). */
@@ -725,7 +727,7 @@ export function describeStoreContract(name: string, makeStores: MakeStores): voi
       });
     });
 
-    describe('credentials and nonces', () => {
+    describe('credentials, sessions and nonces', () => {
       const entryFor = (aor: string, password: string, admin = false) => {
         const user = aor.slice('sip:'.length, aor.indexOf('@'));
         return { aor, realm: 'example.com', ha1: ha1s(user, 'example.com', password), admin };
@@ -780,6 +782,46 @@ export function describeStoreContract(name: string, makeStores: MakeStores): voi
         expect(new Set(seen.map((user) => user.aor)).size).toBe(seen.length);
         for (const user of seen)
           expect(Object.keys(user).sort()).toEqual(['admin', 'aor', 'createdAt', 'updatedAt']);
+      });
+
+      it('replaces a sign-in record only if it is still what the attempt read: one of a burst wins', async () => {
+        const bob = uniqueUser();
+        const t = now();
+        const first = { count: 1, nextAllowedMs: t };
+        expect(await stores.sessions.claimAttempt(bob, undefined, first, t + 60_000, t)).toBe(true);
+        expect(await stores.sessions.signInRecord(bob, t)).toEqual(first);
+        expect(await stores.sessions.claimAttempt(bob, undefined, first, t + 60_000, t)).toBe(false);
+        const wins = await Promise.all(
+          Array.from({ length: 8 }, () =>
+            stores.sessions.claimAttempt(bob, first, { count: 2, nextAllowedMs: t }, t + 60_000, t),
+          ),
+        );
+        expect(wins.filter(Boolean)).toHaveLength(1);
+        expect(await stores.sessions.signInRecord(uniqueUser(), t)).toBeUndefined();
+        await stores.sessions.clearFailures(bob);
+        expect(await stores.sessions.signInRecord(bob, t)).toBeUndefined();
+      });
+
+      it('forgets a sign-in record past its time; refuses a revoked token until its expiry', async () => {
+        const bob = uniqueUser();
+        const t = now();
+        await stores.sessions.claimAttempt(bob, undefined, { count: 3, nextAllowedMs: t }, t + 10_000, t);
+        const later = t + 20_000;
+        expect(await stores.sessions.signInRecord(bob, later)).toBeUndefined();
+        expect(
+          await stores.sessions.claimAttempt(
+            bob,
+            undefined,
+            { count: 1, nextAllowedMs: later },
+            later + 10_000,
+            later,
+          ),
+        ).toBe(true);
+        const jti = ulid();
+        expect(await stores.sessions.isRevoked(jti, t)).toBe(false);
+        await stores.sessions.revoke(jti, t + 60_000);
+        expect(await stores.sessions.isRevoked(jti, t)).toBe(true);
+        expect(await stores.sessions.isRevoked(jti, t + 120_000)).toBe(false);
       });
 
       it('claims a nonce once, of concurrent claims one wins, and again once its window passed', async () => {

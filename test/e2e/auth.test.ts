@@ -1,4 +1,4 @@
-// End to end: nobody but the recipient can take their held messages (DESIGN.md "Security", issue
+// End to end: nobody but the recipient can take their held messages (docs/design.md "Security", issue
 // 8). REGISTER, PUBLISH and SUBSCRIBE are digest-challenged at the edge against the credentials an
 // operator set with `npx holdover users set`; a MESSAGE claiming to come from a user with
 // credentials is challenged too; a trusted proxy (127.0.0.2 here, a loopback address apart from

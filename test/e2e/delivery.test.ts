@@ -219,8 +219,8 @@ describe('presence', () => {
           return (await response.json()) as { delivery: string };
         }),
       );
-      // Every report of an available user with messages waiting starts a run (DESIGN.md "Nothing
-      // strands"); the lease lets one worker deliver, and the others find nothing left.
+      // Every report of an available user with messages waiting starts a run (docs/design.md "Message
+      // lifecycle"); the lease lets one worker deliver, and the others find nothing left.
       expect(answers.filter((answer) => answer.delivery === 'queued').length).toBeGreaterThanOrEqual(1);
       await waitUntil('the three messages', () => (ua.messages().length >= 3 ? true : undefined));
       await new Promise((resolve) => setTimeout(resolve, 2000)); // time for a second copy to show

@@ -1,4 +1,4 @@
-// The fault suite (DESIGN.md "Nothing strands"): each case drives the whole `npm start` system
+// The fault suite (docs/design.md "Message lifecycle"): each case drives the whole `npm start` system
 // into one fault and counts every 202 against what was delivered, emailed, bounced or is still
 // held, and prints those counts (one line per case).
 

@@ -29,6 +29,7 @@ import {
   type UserStore,
 } from '../../functions/core/ports.ts';
 import type { Presence } from '../../functions/core/presence.ts';
+import type { SessionStore, SignInRecord } from '../../functions/core/session.ts';
 import type { UserSettings } from '../../functions/core/settings.ts';
 
 /** Held messages are garbage-collected this long after they expire (as the adapters' TTL). */
@@ -399,5 +400,46 @@ export class MemoryCredentials implements CredentialStore {
       .map(({ aor, admin, createdAt, updatedAt }) => ({ aor, admin, createdAt, updatedAt }));
     const last = users.at(-1);
     return sorted.length > limit && last ? { users, next: last.aor } : { users };
+  }
+}
+
+export class MemorySessions implements SessionStore {
+  readonly records = new Map<string, SignInRecord & { untilMs: number }>();
+  readonly revoked = new Map<string, number>();
+
+  private current(aor: string, nowMs: number): SignInRecord | undefined {
+    const entry = this.records.get(aor);
+    return entry && entry.untilMs >= nowMs
+      ? { count: entry.count, nextAllowedMs: entry.nextAllowedMs }
+      : undefined;
+  }
+
+  async signInRecord(aor: string, nowMs: number): Promise<SignInRecord | undefined> {
+    return this.current(aor, nowMs);
+  }
+
+  async claimAttempt(
+    aor: string,
+    seen: SignInRecord | undefined,
+    next: SignInRecord,
+    keepUntilMs: number,
+    nowMs: number,
+  ): Promise<boolean> {
+    // compared and written in one step, as the stores' conditional write is
+    if (JSON.stringify(this.current(aor, nowMs)) !== JSON.stringify(seen)) return false;
+    this.records.set(aor, { ...next, untilMs: keepUntilMs });
+    return true;
+  }
+
+  async clearFailures(aor: string): Promise<void> {
+    this.records.delete(aor);
+  }
+
+  async revoke(jti: string, untilMs: number): Promise<void> {
+    this.revoked.set(jti, untilMs);
+  }
+
+  async isRevoked(jti: string, nowMs: number): Promise<boolean> {
+    return (this.revoked.get(jti) ?? -1) >= nowMs;
   }
 }

@@ -75,6 +75,7 @@ async function sstBuild(): Promise<typeof sstOut> {
     'package.json',
     'package-lock.json',
     'tsconfig.json',
+    'cdk.json',
     '.dockerignore',
   ]) {
     fs.cpSync(path.join(root, entry), path.join(copy, entry), { recursive: true });

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EXPIRY_INDEX, TTL_ATTRIBUTE, tableDefinition } from '../../functions/adapters/table.ts';
+import { EDGE_METRICS } from '../../functions/core/metric-names.ts';
 import { ESM_REQUIRE_BANNER } from '../../infra/bundling.ts';
 import { HOLDOVER_FUNCTIONS } from '../../infra/catalogue.ts';
 import {
@@ -41,6 +42,8 @@ const CONSUMER = [
   'sqs:ReceiveMessage',
 ];
 const table = (...actions: string[]) => actions.map((action) => `dynamodb:${action}`);
+/** The revocation check of every route that takes a token (on session items only). */
+const TOKEN = [...table('GetItem'), ...SECRET_READ];
 
 /**
  * Every action each function may take, written out here on purpose: widening a grant in the
@@ -49,18 +52,28 @@ const table = (...actions: string[]) => actions.map((action) => `dynamodb:${acti
 const ALLOWED: Record<string, string[]> = {
   capture: [...table('GetItem', 'PutItem', 'Query', 'UpdateItem'), ...SECRET_READ, ...SEND],
   presence: [...table('PutItem', 'Query'), ...SECRET_READ, ...SEND],
-  held: [...table('Query'), ...SECRET_READ],
-  summary: [...table('Query'), ...SECRET_READ],
-  getSettings: [...table('GetItem'), ...SECRET_READ],
-  putSettings: [...table('PutItem'), ...SECRET_READ],
-  stats: [...table('Scan'), ...SECRET_READ],
-  putCredentials: [...table('PutItem', 'UpdateItem'), ...SECRET_READ],
-  deleteCredentials: [...table('DeleteItem', 'PutItem'), ...SECRET_READ],
-  listUsers: [...table('Query'), ...SECRET_READ],
+  held: [...table('Query'), ...TOKEN],
+  summary: [...table('Query'), ...TOKEN],
+  getSettings: [...table('GetItem'), ...TOKEN],
+  putSettings: [...table('PutItem'), ...TOKEN],
+  stats: [...table('Scan'), ...TOKEN],
+  // PutItem: the nonce of the signed call (replay guard, NONCE# items only)
+  putCredentials: [...table('PutItem', 'UpdateItem'), ...TOKEN],
+  deleteCredentials: [...table('DeleteItem', 'PutItem'), ...TOKEN],
+  listUsers: [...table('Query'), ...TOKEN],
   getCredentials: [...table('GetItem'), ...SECRET_READ],
-  dead: [...table('BatchGetItem', 'Query'), ...SECRET_READ],
-  deadPurgeOne: [...table('DeleteItem', 'PutItem', 'Query'), ...SECRET_READ],
-  deadPurgeAll: [...table('DeleteItem', 'PutItem', 'Query'), ...SECRET_READ],
+  signIn: [...table('DeleteItem', 'GetItem', 'PutItem'), ...SECRET_READ],
+  signOut: [...table('GetItem', 'PutItem'), ...SECRET_READ],
+  mintToken: [...table('GetItem', 'PutItem'), ...SECRET_READ],
+  me: [...table('Query'), ...TOKEN],
+  myMessages: [...table('Query'), ...TOKEN],
+  getMySettings: [...table('GetItem'), ...TOKEN],
+  putMySettings: [...table('PutItem'), ...TOKEN],
+  console: [],
+  consoleAsset: [],
+  dead: [...table('BatchGetItem', 'Query'), ...TOKEN],
+  deadPurgeOne: [...table('DeleteItem', 'PutItem', 'Query'), ...TOKEN],
+  deadPurgeAll: [...table('DeleteItem', 'PutItem', 'Query'), ...TOKEN],
   health: table('DescribeTable'),
   delivery: [
     ...table('ConditionCheckItem', 'DeleteItem', 'PutItem', 'Query', 'UpdateItem'),
@@ -99,6 +112,15 @@ const VARIABLES: Record<string, string[]> = {
   deleteCredentials: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
   listUsers: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
   getCredentials: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  signIn: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  signOut: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  mintToken: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  me: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  myMessages: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  getMySettings: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  putMySettings: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  console: [],
+  consoleAsset: [],
   dead: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
   deadPurgeOne: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
   deadPurgeAll: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
@@ -178,7 +200,13 @@ describe('queues', () => {
 
 describe('functions', () => {
   it('are nodejs22.x on ARM64, one per catalogue entry, each logging to its own log group with retention', () => {
-    const functions = resourcesOf(template, 'AWS::Lambda::Function');
+    // The construct's functions; the stack may hold the CDK's own custom-resource provider
+    // (restrictDefaultSecurityGroup, a recommended feature flag), which is no Holdover function.
+    const functions = Object.fromEntries(
+      Object.entries(resourcesOf(template, 'AWS::Lambda::Function')).filter(([id]) =>
+        id.startsWith('Holdover'),
+      ),
+    );
     expect(Object.keys(functions)).toHaveLength(HOLDOVER_FUNCTIONS.length);
     const logGroups = resourcesOf(template, 'AWS::Logs::LogGroup');
     const used = new Set<string>();
@@ -227,6 +255,15 @@ describe('functions', () => {
         'PUT /v1/users/{aor}/credentials',
         'DELETE /v1/users/{aor}/credentials',
         'GET /v1/credentials/{aor}',
+        'POST /v1/session',
+        'DELETE /v1/session',
+        'POST /v1/users/{aor}/token',
+        'GET /v1/me',
+        'GET /v1/me/messages',
+        'GET /v1/me/settings',
+        'PUT /v1/me/settings',
+        'GET /',
+        'GET /console/{asset}',
       ]),
     );
   });
@@ -327,10 +364,11 @@ describe('least privilege', () => {
   it('lets every state-changing signed route claim nonces, and only nonce items (replay check)', () => {
     const nonceOnly = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['NONCE#*'] } };
     for (const entry of HOLDOVER_FUNCTIONS) {
+      // signed calls (who: operator) that change state; a token call carries no nonce
       const changesState =
         entry.trigger.kind === 'http' &&
         entry.trigger.method !== 'GET' &&
-        entry.access.signingSecret === true;
+        entry.trigger.who.includes('operator');
       expect(entry.access.replayGuard === true, `${entry.name}: replayGuard`).toBe(changesState);
       const guards = dynamoStatements(entry.name).filter((statement) => isNonceGuard(statement));
       if (!changesState) {
@@ -369,25 +407,51 @@ describe('least privilege', () => {
   });
 
   it('confines the credentials functions to the credentials partition (dynamodb:LeadingKeys)', () => {
+    const onCredentials = { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['CREDENTIALS'] } };
     const credentialFunctions = ['putCredentials', 'deleteCredentials', 'listUsers', 'getCredentials'];
     for (const name of credentialFunctions) {
-      const onTable = statementsOfFunction(template, name).filter(
-        (statement) =>
-          !isNonceGuard(statement) &&
-          [statement.Action].flat().some((action) => String(action).startsWith('dynamodb:')),
-      );
-      expect(onTable, name).toHaveLength(1);
-      expect(onTable[0]?.Condition, name).toEqual({
-        'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['CREDENTIALS'] },
-      });
+      const unconditioned = dynamoStatements(name).filter((statement) => !statement.Condition);
+      expect(unconditioned, name).toEqual([]);
     }
-    // and they are the only grants with a condition other than the replay check's
-    const conditioned = HOLDOVER_FUNCTIONS.filter((entry) =>
-      statementsOfFunction(template, entry.name).some(
-        (statement) => statement.Condition && !isNonceGuard(statement),
+    // who reads or writes the hashes: the credentials functions, sign-in and the token mint (the admin flag)
+    const readers = HOLDOVER_FUNCTIONS.filter((entry) =>
+      dynamoStatements(entry.name).some(
+        (statement) => JSON.stringify(statement.Condition) === JSON.stringify(onCredentials),
       ),
     ).map((entry) => entry.name);
-    expect(conditioned.sort()).toEqual([...credentialFunctions].sort());
+    expect(readers.sort()).toEqual([...credentialFunctions, 'mintToken', 'signIn'].sort());
+  });
+
+  it('confines session grants to sign-in failures and revoked tokens, for every route that takes a token', () => {
+    const onSessions = {
+      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SIGNIN#*', 'REVOKED#*'] },
+    };
+    for (const entry of HOLDOVER_FUNCTIONS) {
+      const sessionStatements = dynamoStatements(entry.name).filter((statement) =>
+        JSON.stringify(statement.Condition ?? {}).match(/SIGNIN|REVOKED/),
+      );
+      const takesTokens =
+        entry.trigger.kind === 'http' &&
+        entry.trigger.who.some((caller) => caller === 'admin' || caller === 'user' || caller === 'self');
+      if (takesTokens || entry.name === 'signIn') {
+        expect(sessionStatements, entry.name).toHaveLength(1);
+        expect(sessionStatements[0]?.Condition, entry.name).toEqual(onSessions);
+        expect([sessionStatements[0]?.Action].flat(), entry.name).toContain('dynamodb:GetItem');
+      } else {
+        expect(sessionStatements, entry.name).toEqual([]);
+      }
+    }
+  });
+
+  it('declares who may call each route, and only the console, sign-in and health are public', () => {
+    const publicRoutes = HOLDOVER_FUNCTIONS.filter(
+      (entry) => entry.trigger.kind === 'http' && entry.trigger.who.includes('public'),
+    ).map((entry) => entry.name);
+    expect(publicRoutes.sort()).toEqual(['console', 'consoleAsset', 'health', 'signIn']);
+    const edgeOnly = HOLDOVER_FUNCTIONS.filter(
+      (entry) => entry.trigger.kind === 'http' && entry.trigger.who.join() === 'operator',
+    ).map((entry) => entry.name);
+    expect(edgeOnly.sort()).toEqual(['capture', 'getCredentials', 'mintToken', 'presence']);
   });
 
   it('lets functions send only to the queues they feed: capture, presence, delivery and email to delivery; the sweeper to expired', () => {
@@ -395,8 +459,9 @@ describe('least privilege', () => {
       statementsOfFunction(template, name)
         .filter((statement) => [statement.Action].flat().includes('sqs:SendMessage'))
         .map((statement) => {
-          // SendMessage is always granted alone, never alongside reading actions.
-          expect(statement.Action).toBe('sqs:SendMessage');
+          // SendMessage comes alone, or (minimizePolicies) merged with the consumer's own actions
+          // on the queue it consumes; never with any other action.
+          for (const action of [statement.Action].flat()) expect([...SEND, ...CONSUMER]).toContain(action);
           return queueNamed(statement.Resource);
         })
         .sort();
@@ -490,11 +555,30 @@ describe('monitoring', () => {
     for (const entry of HOLDOVER_FUNCTIONS) expect(body).toContain(`\\"label\\":\\"${entry.name}\\"`);
   });
 
+  it("has the edge's widgets: its EMF metrics by name, its tasks and the load balancer's hosts", () => {
+    const [dashboard] = Object.values(resourcesOf(template, 'AWS::CloudWatch::Dashboard'));
+    const body = JSON.stringify(dashboard?.Properties.DashboardBody);
+    for (const name of Object.values(EDGE_METRICS)) expect(body, name).toContain(name);
+    for (const figure of [
+      '{Holdover,method,service}',
+      '{Holdover,statusClass,service}',
+      '{Holdover,outcome,service}',
+      '"holdover-edge"',
+      '"ECS/ContainerInsights"',
+      '"RunningTaskCount"',
+      '"DesiredTaskCount"',
+      '"HealthyHostCount"',
+      '"UnHealthyHostCount"',
+    ]) {
+      expect(body, figure).toContain(figure.replaceAll('"', '\\"'));
+    }
+  });
+
   it('sends every alarm to the SNS topic, with a runbook line as description', () => {
     const topic = onlyKey(resourcesOf(template, 'AWS::SNS::Topic'));
     const alarms = Object.values(resourcesOf(template, 'AWS::CloudWatch::Alarm'));
-    // two DLQs, errors + throttles per function, API 5xx rate, email overdue
-    expect(alarms).toHaveLength(2 + 2 * HOLDOVER_FUNCTIONS.length + 2);
+    // two DLQs, errors + throttles per function, API 5xx rate, email overdue, four of the edge
+    expect(alarms).toHaveLength(2 + 2 * HOLDOVER_FUNCTIONS.length + 2 + 4);
     for (const alarm of alarms) {
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topic }]);
       expect(alarm.Properties.OKActions).toEqual([{ Ref: topic }]);
@@ -526,6 +610,78 @@ describe('monitoring', () => {
       InsufficientDataActions: [{ Ref: topic }],
       AlarmDescription: Match.stringLikeRegexp('schedule rule is enabled'),
     });
+  });
+});
+
+describe('edge alarms', () => {
+  const topic = () => onlyKey(resourcesOf(template, 'AWS::SNS::Topic'));
+  const alarmWithId = (id: string) => {
+    const entry = Object.entries(resourcesOf(template, 'AWS::CloudWatch::Alarm')).find(([logicalId]) =>
+      logicalId.includes(id),
+    );
+    expect(entry, id).toBeDefined();
+    return entry?.[1].Properties ?? {};
+  };
+
+  it('alarms when fewer edge tasks run than desired for five minutes (Container Insights)', () => {
+    template.hasResourceProperties('AWS::ECS::Cluster', {
+      ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }],
+    });
+    const alarm = alarmWithId('EdgeTasksBelowDesired');
+    expect(alarm).toMatchObject({
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      EvaluationPeriods: 5,
+      DatapointsToAlarm: 5,
+      AlarmActions: [{ Ref: topic() }],
+    });
+    const metrics = JSON.stringify(alarm.Metrics);
+    expect(metrics).toContain('desired - running');
+    for (const figure of [
+      'ECS/ContainerInsights',
+      'RunningTaskCount',
+      'DesiredTaskCount',
+      'ServiceName',
+      'ClusterName',
+    ])
+      expect(metrics, figure).toContain(figure);
+    expect(String(alarm.AlarmDescription)).toMatch(/ECS service/);
+  });
+
+  it('alarms when the SIP target group has an unhealthy host for three minutes', () => {
+    const alarm = alarmWithId('EdgeUnhealthyHosts');
+    expect(alarm).toMatchObject({
+      Namespace: 'AWS/NetworkELB',
+      MetricName: 'UnHealthyHostCount',
+      Statistic: 'Maximum',
+      Threshold: 1,
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 3,
+      AlarmActions: [{ Ref: topic() }],
+    });
+    const dimensions = JSON.stringify(alarm.Dimensions);
+    expect(dimensions).toContain('TargetGroup');
+    expect(dimensions).toContain('LoadBalancer');
+  });
+
+  it("alarms on the edge's own metrics: shedding and failed calls to the API", () => {
+    for (const [id, metricName, threshold] of [
+      ['EdgeShedding', EDGE_METRICS.shed, 10],
+      ['EdgeApiFailures', EDGE_METRICS.apiFailures, 5],
+    ] as const) {
+      expect(alarmWithId(id)).toMatchObject({
+        Namespace: 'Holdover',
+        MetricName: metricName,
+        Dimensions: [{ Name: 'service', Value: 'holdover-edge' }],
+        Statistic: 'Sum',
+        Period: 300,
+        Threshold: threshold,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [{ Ref: topic() }],
+        OKActions: [{ Ref: topic() }],
+      });
+    }
   });
 });
 

@@ -23,6 +23,7 @@ beforeAll(() => {
       mwiPollInterval: '1m',
       deliveryBatchSize: 10,
       sweepInterval: Duration.minutes(2),
+      oidc: { issuer: 'https://login.example.com/', audience: ['holdover-console'], claim: 'upn' },
     },
   });
   template = synthesized.template;
@@ -73,6 +74,51 @@ describe('a two-minute sweep', () => {
   });
 });
 
+describe('an OIDC issuer', () => {
+  it('puts a JWT authorizer on the routes for a person’s own data, and on no other', () => {
+    const authorizers = Object.entries(resourcesOf(template, 'AWS::ApiGatewayV2::Authorizer'));
+    expect(authorizers).toHaveLength(1);
+    const [authorizerId, authorizer] = authorizers[0] ?? [];
+    expect(authorizer?.Properties).toMatchObject({
+      AuthorizerType: 'JWT',
+      IdentitySource: ['$request.header.Authorization'],
+      JwtConfiguration: { Issuer: 'https://login.example.com/', Audience: ['holdover-console'] },
+    });
+    const guarded = Object.values(resourcesOf(template, 'AWS::ApiGatewayV2::Route'))
+      .filter((route) => route.Properties.AuthorizationType === 'JWT')
+      .map((route) => {
+        expect(route.Properties.AuthorizerId).toEqual({ Ref: authorizerId });
+        return route.Properties.RouteKey;
+      });
+    expect(guarded.sort()).toEqual([
+      'GET /v1/me',
+      'GET /v1/me/messages',
+      'GET /v1/me/settings',
+      'PUT /v1/me/settings',
+    ]);
+  });
+
+  it('tells exactly those functions which claim names the user', () => {
+    for (const entry of HOLDOVER_FUNCTIONS) {
+      const claim = variablesOf(template, entry.name).HOLDOVER_OIDC_CLAIM;
+      const expected = ['me', 'myMessages', 'getMySettings', 'putMySettings'].includes(entry.name)
+        ? 'upn'
+        : undefined;
+      expect(claim, entry.name).toBe(expected);
+    }
+  });
+
+  it('is absent by default: no authorizer, people sign in with POST /v1/session', () => {
+    const plain = synthHoldover({ bundle: false });
+    try {
+      expect(Object.keys(resourcesOf(plain.template, 'AWS::ApiGatewayV2::Authorizer'))).toEqual([]);
+      expect(variablesOf(plain.template, 'me')).not.toHaveProperty('HOLDOVER_OIDC_CLAIM');
+    } finally {
+      fs.rmSync(plain.outdir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('mistakes refused at synth', () => {
   const standIn = { entry: 'functions/health.ts', handler: 'handler' } as const;
   const build = (props: Partial<HoldoverProps>) => () =>
@@ -86,12 +132,27 @@ describe('mistakes refused at synth', () => {
     });
 
   it('refuses a route declared twice', () => {
-    const route = { kind: 'http', method: 'GET', path: '/v1/health' } as const;
+    const route = { kind: 'http', method: 'GET', path: '/v1/health', who: ['public'] } as const;
     const functions: FunctionEntry[] = [
       { name: 'one', ...standIn, trigger: route, access: {} },
       { name: 'two', ...standIn, trigger: route, access: {} },
     ];
     expect(build({ functions })).toThrow(/Route GET \/v1\/health is declared twice/);
+  });
+
+  it('refuses a token route without the revocation check, and a signed write without the replay guard', () => {
+    const tokenRoute = { kind: 'http', method: 'GET', path: '/v1/me', who: ['user'] } as const;
+    expect(
+      build({
+        functions: [{ name: 'me', ...standIn, trigger: tokenRoute, access: { signingSecret: true } }],
+      }),
+    ).toThrow(/takes tokens: it needs signingSecret and sessions: \['GetItem'\]/);
+    const signedWrite = { kind: 'http', method: 'PUT', path: '/v1/x', who: ['operator'] } as const;
+    expect(
+      build({
+        functions: [{ name: 'x', ...standIn, trigger: signedWrite, access: { signingSecret: true } }],
+      }),
+    ).toThrow(/replayGuard is for routes that take signed calls that change state/);
   });
 
   it('refuses two consumers of one queue', () => {
@@ -145,6 +206,34 @@ describe('front doors reading HOLDOVER_*', () => {
       deliveryTimeout: '20s',
       mwiPollInterval: '1m',
     });
+  });
+
+  it('map the OIDC issuer, and refuse half of it', () => {
+    const base = {
+      HOLDOVER_DOMAINS: 'example.com',
+      HOLDOVER_MAIL_FROM: 'holdover@example.com',
+      HOLDOVER_SIP_PROXY_CIDRS: '203.0.113.10/32',
+    };
+    const props = holdoverPropsFromEnvironment(
+      new Stack(),
+      { ...base, HOLDOVER_OIDC_ISSUER: 'https://login.example.com/', HOLDOVER_OIDC_AUDIENCE: 'a, b' },
+      RemovalPolicy.DESTROY,
+    );
+    expect(props.oidc).toEqual({ issuer: 'https://login.example.com/', audience: ['a', 'b'] });
+    expect(() =>
+      holdoverPropsFromEnvironment(
+        new Stack(),
+        { ...base, HOLDOVER_OIDC_ISSUER: 'https://x/' },
+        RemovalPolicy.DESTROY,
+      ),
+    ).toThrow(/needs HOLDOVER_OIDC_AUDIENCE/);
+    expect(() =>
+      holdoverPropsFromEnvironment(
+        new Stack(),
+        { ...base, HOLDOVER_OIDC_CLAIM: 'upn' },
+        RemovalPolicy.DESTROY,
+      ),
+    ).toThrow(/need HOLDOVER_OIDC_ISSUER/);
   });
 
   it('warn when no outbound proxy is set, and leave the edge defaults to the construct', () => {

@@ -6,6 +6,7 @@ import { ulid } from 'ulid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoCredentialStore } from '../../functions/adapters/dynamo-credentials.ts';
 import { DynamoNonces } from '../../functions/adapters/dynamo-nonces.ts';
+import { DynamoSessionStore } from '../../functions/adapters/dynamo-sessions.ts';
 import { DynamoStore } from '../../functions/adapters/dynamo-store.ts';
 import { EXPIRY_SHARDS } from '../../functions/adapters/table.ts';
 import { dedupeKey } from '../../functions/core/capture.ts';
@@ -30,6 +31,7 @@ describeStoreContract('DynamoDB Local', async (now) => {
     other: new DynamoStore(other, dynamo.tableName, now),
     credentials: new DynamoCredentialStore(dynamo.client, dynamo.tableName),
     nonces: new DynamoNonces(dynamo.client, dynamo.tableName, now),
+    sessions: new DynamoSessionStore(dynamo.client, dynamo.tableName),
     shards: EXPIRY_SHARDS,
     close: async () => other.destroy(),
   };

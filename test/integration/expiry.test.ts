@@ -196,7 +196,7 @@ describe('sweeper and email', () => {
     });
     expect(notices.jobs).toHaveLength(1);
     expect(notices.jobs[0]?.kind === 'notice' && notices.jobs[0].message.to).toBe('sip:alice@example.com');
-    // kept, bounced, until the notice's outcome settles it (DESIGN.md "Message lifecycle")
+    // kept, bounced, until the notice's outcome settles it (docs/design.md "Message lifecycle")
     const [kept] = (await store.listHeld(dave)).messages;
     expect(kept?.state).toBe('bounced');
     expect(notices.jobs[0]?.kind === 'notice' && notices.jobs[0].settles?.id).toBe(kept?.id);

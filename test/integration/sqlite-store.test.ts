@@ -7,7 +7,12 @@ import { join } from 'node:path';
 import { ulid } from 'ulid';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect, migrate, SCHEMA_VERSION } from '../../functions/adapters/sqlite/db.ts';
-import { SqliteCredentials, SqliteNonces, SqliteStore } from '../../functions/adapters/sqlite/index.ts';
+import {
+  SqliteCredentials,
+  SqliteNonces,
+  SqliteSessions,
+  SqliteStore,
+} from '../../functions/adapters/sqlite/index.ts';
 import { describeStoreContract } from '../contract/store-contract.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'holdover-sqlite-'));
@@ -22,6 +27,7 @@ describeStoreContract('SQLite', async (now) => {
     other: new SqliteStore(second, now),
     credentials: new SqliteCredentials(db),
     nonces: new SqliteNonces(db, now),
+    sessions: new SqliteSessions(db),
     shards: 1,
     close: async () => {
       db.close();

@@ -1,4 +1,4 @@
-// Capture and presence racing (DESIGN.md "Nothing strands"), and the capture deadline: a
+// Capture and presence racing (docs/design.md "Message lifecycle"), and the capture deadline: a
 // MESSAGE the edge answers 503 is not stored.
 import { describe, expect, it } from 'vitest';
 import { type CaptureDeps, type CapturedMessage, captureMessage } from '../../functions/core/capture.ts';

@@ -1,4 +1,4 @@
-// The message lifecycle as a state machine (DESIGN.md "Message lifecycle", "Nothing strands"),
+// The message lifecycle as a state machine (docs/design.md "Message lifecycle"),
 // checked against the in-memory store: any interleaving of captures, presence changes, delivery
 // outcomes (2xx/408/480/5xx/4xx/6xx), sweeps, email outcomes, notice outcomes and crashes (a
 // run dying between two steps) ends every accepted message in exactly one of delivered /

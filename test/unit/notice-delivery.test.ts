@@ -1,4 +1,4 @@
-// The bounce lifecycle (DESIGN.md "Message lifecycle"): a bounced message is deleted only after
+// The bounce lifecycle (docs/design.md "Message lifecycle"): a bounced message is deleted only after
 // its notice reached the sender (2xx), or becomes a dead letter once the notice failed for good.
 import { describe, expect, it } from 'vitest';
 import { RetryLaterError } from '../../functions/core/delivery.ts';

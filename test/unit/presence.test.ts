@@ -69,7 +69,7 @@ describe('updatePresence', () => {
   });
 
   it('writes repeated identical updates once, and each one of an available user with messages starts a run', async () => {
-    // Contract (DESIGN.md "Nothing strands"): a REGISTER refresh of an available user who still
+    // Contract (docs/design.md "Message lifecycle"): a REGISTER refresh of an available user who still
     // has messages waiting starts a run; the lease serialises the runs, so extras are cheap.
     const { store, queue, deps } = setup();
     store.messages.push({ recipient: BOB, state: 'pending' } as never);

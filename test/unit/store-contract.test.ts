@@ -2,7 +2,7 @@
 // use, so they behave as the real adapters do (SQLite and DynamoDB run it in the integration project).
 import { MemoryNonces } from '../../functions/adapters/memory-nonces.ts';
 import { describeStoreContract } from '../contract/store-contract.ts';
-import { MemoryCredentials, MemoryStore } from '../fakes/memory-store.ts';
+import { MemoryCredentials, MemorySessions, MemoryStore } from '../fakes/memory-store.ts';
 
 describeStoreContract('in-memory fake', async (now) => {
   const store = new MemoryStore();
@@ -11,6 +11,7 @@ describeStoreContract('in-memory fake', async (now) => {
     store,
     other: store,
     credentials: new MemoryCredentials(),
+    sessions: new MemorySessions(),
     nonces: new MemoryNonces(100_000, now),
     shards: 1,
   };

@@ -99,6 +99,19 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX jobs_visible ON jobs (queue, visible_at, seq);
   `,
+  `
+  -- Sign-in attempts per AOR (replaced conditionally per attempt) and revoked tokens per jti.
+  CREATE TABLE sign_ins (
+    aor             TEXT PRIMARY KEY,
+    count           INTEGER NOT NULL,
+    next_allowed_ms INTEGER NOT NULL,
+    keep_until      INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE revoked (
+    jti   TEXT PRIMARY KEY,
+    until INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];
 
 const open = new Map<string, SqliteDb>();

@@ -26,6 +26,7 @@ import { SqliteDelivery } from './delivery.ts';
 import { SqliteExpiry } from './expiry.ts';
 import { SqliteMessages } from './messages.ts';
 import { SqliteNonces } from './nonces.ts';
+import { SqliteSessions } from './sessions.ts';
 import { SqliteUsers } from './users.ts';
 
 /** A lease is kept an hour past its end (as its DynamoDB TTL), then pruned. */
@@ -146,6 +147,8 @@ export class SqliteStore
       pruned += this.db.prepare('DELETE FROM notices WHERE until < ?').run(nowMs).changes;
       pruned += this.db.prepare('DELETE FROM leases WHERE until < ?').run(nowMs - LEASE_GRACE_MS).changes;
       pruned += this.db.prepare('DELETE FROM nonces WHERE until < ?').run(nowMs).changes;
+      pruned += this.db.prepare('DELETE FROM sign_ins WHERE keep_until < ?').run(nowMs).changes;
+      pruned += this.db.prepare('DELETE FROM revoked WHERE until < ?').run(nowMs).changes;
       return pruned;
     });
   }
@@ -160,6 +163,7 @@ export interface SqliteStores {
   store: SqliteStore;
   credentialStore: SqliteCredentials;
   nonces: SqliteNonces;
+  sessionStore: SqliteSessions;
 }
 
 /** Every port on the file at `path`, opened (and migrated) once per process. */
@@ -169,6 +173,7 @@ export function sqliteStores(path: string, now: () => number = Date.now): Sqlite
     store: new SqliteStore(db, now),
     credentialStore: new SqliteCredentials(db),
     nonces: new SqliteNonces(db, now),
+    sessionStore: new SqliteSessions(db),
   };
 }
 
@@ -187,5 +192,6 @@ export {
   SqliteExpiry,
   SqliteMessages,
   SqliteNonces,
+  SqliteSessions,
   SqliteUsers,
 };

@@ -1,6 +1,6 @@
 // A loopback stand-in for the two AWS calls `sst build` makes before it synthesizes anything:
 // STS GetCallerIdentity and CloudFormation DescribeStacks for the CDK and SST bootstrap stacks.
-// Without answers SST exits 0 having built nothing (research/aws-local.md §4).
+// Without answers SST exits 0 having built nothing (seen with sst 2.49).
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { FunctionEntry } from '../../../infra/catalogue.ts';
+import { featureFlags } from '../../../infra/feature-flags.ts';
 import { Holdover, type HoldoverProps } from '../../../infra/holdover.ts';
 
 export const TEST_PROXY_CIDR = '198.51.100.0/24';
@@ -23,8 +24,12 @@ export function synthHoldover(
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdover-cdk-'));
   const app = new App({
     outdir,
-    // An empty list skips asset bundling: for stacks that only check wiring.
-    ...(options.bundle === false ? { context: { 'aws:cdk:bundling-stacks': [] } } : {}),
+    context: {
+      // cdk.json's feature flags, as `cdk synth` and SST apply them.
+      ...featureFlags(),
+      // An empty list skips asset bundling: for stacks that only check wiring.
+      ...(options.bundle === false ? { 'aws:cdk:bundling-stacks': [] } : {}),
+    },
   });
   const stack = new Stack(app, 'HoldoverTest');
   const holdover = new Holdover(stack, 'Holdover', {

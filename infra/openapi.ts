@@ -1,0 +1,444 @@
+// The OpenAPI 3.1 description of the HTTP API, generated: the routes come from the catalogue
+// (infra/catalogue.ts, the same list the construct deploys), the request bodies from the zod
+// schemas the handlers parse with, the answers from the schemas below (the handlers build them
+// inline). `npm run openapi` writes docs/openapi.json; test/unit/openapi.test.ts fails when the
+// committed file is not what this produces.
+//
+// Usage: npm run openapi            (writes docs/openapi.json)
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as z from 'zod';
+import { CredentialsSchema, SetCredentialsSchema } from '../functions/core/credentials.ts';
+import { HELD_STATES } from '../functions/core/held-message.ts';
+import { PresenceUpdateSchema } from '../functions/core/presence.ts';
+import { SignInSchema } from '../functions/core/session.ts';
+import { PRESENCE_STATES, UserSettingsSchema } from '../functions/core/settings.ts';
+import { type Caller, type FunctionEntry, HOLDOVER_FUNCTIONS, type HttpTrigger } from './catalogue.ts';
+
+export const OPENAPI_FILE = path.resolve(import.meta.dirname, '..', 'docs', 'openapi.json');
+
+/**
+ * The capture schema lives in its handler's file, whose module scope reads the deployment's
+ * settings (the table, the delivery queue): give them placeholders, as nothing is called.
+ */
+async function captureRequestSchema(): Promise<z.ZodType> {
+  process.env.HOLDOVER_TABLE ??= 'openapi-placeholder';
+  process.env.HOLDOVER_DELIVERY_QUEUE_URL ??= 'https://sqs.invalid/000000000000/openapi-placeholder';
+  process.env.AWS_REGION ??= 'us-east-1';
+  return (await import('../functions/capture.ts')).CaptureRequestSchema;
+}
+
+const Aor = z
+  .string()
+  .meta({ description: 'SIP address of record, `sip:user@host`', examples: ['sip:bob@example.com'] });
+const Timestamp = z.iso.datetime({ offset: true });
+
+const ErrorAnswer = z.object({
+  error: z.object({
+    code: z
+      .string()
+      .meta({ description: 'Machine-readable fault, e.g. `invalid_request`, `quota_exceeded`' }),
+    reason: z.string().optional().meta({
+      description: 'On a refused signature: `missing_header`, `clock_skew`, `nonce_reused`, `mismatch`, …',
+    }),
+    message: z
+      .string()
+      .meta({ description: 'What is wrong and what to do (4xx); `Internal error` on a 500' }),
+    correlationId: z
+      .string()
+      .optional()
+      .meta({ description: 'On a 500: the request id, also in the log lines of that call' }),
+  }),
+});
+
+const HeldMessageView = z.object({
+  id: z.string(),
+  from: Aor,
+  fromName: z.string().optional(),
+  to: Aor,
+  body: z.string().nullable().meta({ description: 'The decoded text; null for content that is not text' }),
+  contentType: z.string(),
+  innerContentType: z.string().optional().meta({ description: 'The wrapped type of a message/cpim body' }),
+  receivedAt: Timestamp,
+  expiresAt: Timestamp,
+  state: z.enum(HELD_STATES),
+});
+
+const DeadLetterView = z.object({
+  id: z.string(),
+  from: Aor,
+  to: Aor,
+  body: z.string().nullable(),
+  contentType: z.string(),
+  receivedAt: Timestamp,
+  bounce: z
+    .object({
+      status: z
+        .number()
+        .int()
+        .meta({ description: 'The final SIP status that refused it; 0 for a bounce on expiry' }),
+      reason: z.string(),
+      at: z.number().int().meta({ description: 'Epoch ms' }),
+    })
+    .nullable(),
+  reason: z.string().meta({ description: "Why the sender's notice failed for good" }),
+  deadAt: Timestamp.nullable(),
+});
+
+const Page = <Item extends z.ZodType>(key: string, item: Item) =>
+  z.object({
+    [key]: z.array(item),
+    next: z
+      .string()
+      .optional()
+      .meta({ description: 'Cursor for the next page (`after`), absent on the last' }),
+  });
+
+const UserListing = z.object({ aor: Aor, admin: z.boolean(), createdAt: Timestamp, updatedAt: Timestamp });
+
+interface RouteDoc {
+  summary: string;
+  request?: z.ZodType;
+  answer: z.ZodType;
+  /** Default application/json; the console's page and files are text. */
+  contentType?: string;
+  /** 200 unless noted. */
+  status?: number;
+  errors?: Record<number, string>;
+  query?: Record<string, string>;
+}
+
+const LIST_QUERY = {
+  limit: 'Most items in one page, 1–1000 (default 100)',
+  after: 'The `next` cursor of the previous page',
+};
+
+async function routeDocs(): Promise<Record<string, RouteDoc>> {
+  return {
+    capture: {
+      summary: 'Capture a MESSAGE for an absent recipient (202 only once it is stored)',
+      request: await captureRequestSchema(),
+      status: 202,
+      answer: z.object({
+        status: z.enum(['held', 'duplicate']),
+        id: z.string(),
+        expiresAt: Timestamp,
+      }),
+      errors: {
+        200: 'Not stored: an is-composing indication (`{status: "ignored", reason}`)',
+        404: 'The recipient is outside the served domains',
+        413: 'The body is over the size limit',
+        415: 'Content type or charset not supported, or the body is invalid in its charset',
+        429: "The recipient's mailbox is full (SIP 486)",
+        503: 'Past the capture deadline: nothing stored',
+      },
+    },
+    presence: {
+      summary: "A user's presence changed (REGISTER, PUBLISH, or another presence system)",
+      request: PresenceUpdateSchema,
+      answer: z.object({
+        state: z.enum(PRESENCE_STATES),
+        holding: z.boolean().meta({ description: 'Whether messages are held in this state' }),
+        delivery: z.enum(['queued', 'none']).meta({ description: 'Whether a delivery run was started' }),
+      }),
+    },
+    held: {
+      summary: 'The messages held for a user, oldest first',
+      query: LIST_QUERY,
+      answer: Page('messages', HeldMessageView),
+    },
+    summary: {
+      summary: 'How many messages wait for a user (MWI)',
+      answer: z.object({ aor: Aor, waiting: z.number().int() }),
+    },
+    getSettings: {
+      summary: "A user's settings",
+      answer: z.object({ aor: Aor, settings: UserSettingsSchema }),
+    },
+    putSettings: {
+      summary: "Replace a user's settings (the whole object)",
+      request: UserSettingsSchema,
+      answer: z.object({ aor: Aor, settings: UserSettingsSchema }),
+    },
+    putCredentials: {
+      summary: "Set a user's SIP password (stored as digest HA1 hashes only)",
+      request: SetCredentialsSchema,
+      answer: CredentialsSchema.omit({ ha1: true }),
+      errors: { 404: 'The AOR is outside the served domains' },
+    },
+    deleteCredentials: {
+      summary: "Remove a user's SIP credentials",
+      answer: z.object({ aor: Aor, removed: z.literal(true) }),
+      errors: { 404: 'The user has no credentials' },
+    },
+    listUsers: {
+      summary: 'The users with SIP credentials (never their hashes)',
+      query: LIST_QUERY,
+      answer: Page('users', UserListing),
+    },
+    getCredentials: {
+      summary: "A user's HA1 hashes, to check a digest answer (the edge caches them briefly)",
+      answer: CredentialsSchema.pick({ aor: true, realm: true, ha1: true, admin: true }),
+      errors: { 404: 'The user has no credentials' },
+    },
+    stats: {
+      summary: 'Counts by state and the oldest held message',
+      answer: z.object({
+        byState: z.object(Object.fromEntries(HELD_STATES.map((state) => [state, z.number().int()]))),
+        recipients: z.number().int(),
+        oldestReceivedAt: Timestamp.optional(),
+      }),
+    },
+    dead: {
+      summary: 'Dead letters: bounced messages whose notice to the sender failed for good',
+      query: LIST_QUERY,
+      answer: Page('messages', DeadLetterView),
+    },
+    deadPurgeOne: {
+      summary: 'Delete one dead letter',
+      answer: z.object({ purged: z.number().int() }),
+    },
+    deadPurgeAll: {
+      summary: 'Delete every dead letter',
+      answer: z.object({ purged: z.number().int() }),
+    },
+    signIn: {
+      summary: 'Sign in with the SIP password: a bearer token of at most an hour',
+      request: SignInSchema,
+      answer: z.object({
+        token: z.string().meta({ description: 'JWT (HS256): sub = the AOR, role, jti, exp' }),
+        expiresAt: Timestamp,
+        aor: Aor,
+        role: z.enum(['user', 'admin']),
+      }),
+      errors: {
+        401: 'Wrong address or password',
+        429: 'Too many failed sign-ins for this address: wait `Retry-After` seconds',
+      },
+    },
+    signOut: {
+      summary: 'Sign out: the bearer token is refused from now on',
+      answer: z.object({ signedOut: z.boolean(), reason: z.string().optional() }),
+    },
+    mintToken: {
+      summary: 'A bearer token for a user, for scripts (`npx holdover token <aor>`)',
+      answer: z.object({
+        aor: Aor,
+        role: z.enum(['user', 'admin']),
+        token: z.string(),
+        expiresAt: Timestamp,
+      }),
+    },
+    me: {
+      summary: 'Who the token is for, with their held count, settings and presence',
+      answer: z.object({
+        aor: Aor,
+        role: z.enum(['user', 'admin']),
+        held: z.number().int(),
+        settings: UserSettingsSchema,
+        presence: z.enum(PRESENCE_STATES),
+        expiresAt: Timestamp.optional(),
+      }),
+    },
+    myMessages: {
+      summary: "The token holder's held messages, oldest first",
+      query: LIST_QUERY,
+      answer: Page('messages', HeldMessageView),
+    },
+    getMySettings: {
+      summary: "The token holder's settings",
+      answer: z.object({ aor: Aor, settings: UserSettingsSchema }),
+    },
+    putMySettings: {
+      summary:
+        "Replace the token holder's settings (the whole object); 400 lists each field's problem in `error.issues`",
+      request: UserSettingsSchema,
+      answer: z.object({ aor: Aor, settings: UserSettingsSchema }),
+    },
+    console: {
+      summary: 'The web console (HTML; strict Content-Security-Policy)',
+      contentType: 'text/html',
+      answer: z.string(),
+    },
+    consoleAsset: {
+      summary: "The console's script (`app.js`) and stylesheet (`console.css`)",
+      contentType: 'text/javascript',
+      answer: z.string(),
+      errors: { 404: 'No such file' },
+    },
+    health: {
+      summary: 'Liveness of the API and its table (says nothing about stored data)',
+      answer: z.object({
+        status: z.enum(['ok', 'unavailable']),
+        parts: z.record(z.string(), z.string()),
+      }),
+      errors: { 503: 'The table is not reachable or not active (same body, status `unavailable`)' },
+    },
+  };
+}
+
+type JsonSchema = Record<string, unknown>;
+
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, {
+    target: 'draft-2020-12',
+    io,
+    unrepresentable: 'any',
+  }) as JsonSchema;
+  return rest;
+}
+
+/** Who may call (the catalogue's `who`) as OpenAPI security alternatives. */
+function securityOf(who: readonly Caller[]): Record<string, string[]>[] {
+  if (who.includes('public')) return [];
+  return [
+    ...(who.includes('operator') ? [{ holdoverSignature: [] }] : []),
+    ...(who.some((caller) => caller !== 'operator') ? [{ bearerToken: [] }] : []),
+  ];
+}
+
+/** The document, built from the catalogue and the schemas; deterministic, so it can be compared. */
+export async function buildOpenApi(functions: readonly FunctionEntry[] = HOLDOVER_FUNCTIONS) {
+  const docs = await routeDocs();
+  const paths: Record<string, Record<string, unknown>> = {};
+  const errorRef = { $ref: '#/components/schemas/Error' };
+  for (const entry of functions) {
+    if (entry.trigger.kind !== 'http') continue;
+    const trigger: HttpTrigger = entry.trigger;
+    const doc = docs[entry.name];
+    if (!doc) throw new Error(`infra/openapi.ts has no description of the ${entry.name} route: add one`);
+    const pathParameters = [...trigger.path.matchAll(/\{([^}]+)\}/g)].map(([, name]) => ({
+      name,
+      in: 'path',
+      required: true,
+      schema: { type: 'string' },
+      description:
+        name === 'aor'
+          ? 'SIP address of record, percent-encoded as one segment (`sip%3Abob%40example.com`)'
+          : 'Message id',
+    }));
+    const queryParameters = Object.entries(doc.query ?? {}).map(([name, description]) => ({
+      name,
+      in: 'query',
+      required: false,
+      schema:
+        name === 'limit' ? { type: 'integer', minimum: 1, maximum: 1000, default: 100 } : { type: 'string' },
+      description,
+    }));
+    const success = String(doc.status ?? 200);
+    const responses: Record<string, unknown> = {
+      [success]: {
+        description: 'Done',
+        content: { [doc.contentType ?? 'application/json']: { schema: jsonSchema(doc.answer, 'output') } },
+      },
+      ...(doc.request
+        ? {
+            400: {
+              description:
+                'The body is not valid JSON or not what the route takes (`error.message` says which field)',
+              content: { 'application/json': { schema: errorRef } },
+            },
+          }
+        : {}),
+      ...Object.fromEntries(
+        Object.entries(doc.errors ?? {}).map(([status, description]) => [
+          status,
+          status === '200'
+            ? { description, content: { 'application/json': { schema: { type: 'object' } } } }
+            : { description, content: { 'application/json': { schema: errorRef } } },
+        ]),
+      ),
+      ...(trigger.who.includes('public')
+        ? {}
+        : {
+            401: {
+              description:
+                'Not signed and no token, or the signature or token is refused (`error.reason` names the fault)',
+              content: { 'application/json': { schema: errorRef } },
+            },
+            403: {
+              description:
+                "A valid caller this route is not for (a user's token on another user's data or on an operator route)",
+              content: { 'application/json': { schema: errorRef } },
+            },
+          }),
+      500: {
+        description: 'Internal error; `error.correlationId` finds its log lines',
+        content: { 'application/json': { schema: errorRef } },
+      },
+    };
+    paths[trigger.path] ??= {};
+    const operation = {
+      operationId: entry.name,
+      summary: doc.summary,
+      description: `Who may call: ${trigger.who.join(', ')} (infra/catalogue.ts). Handler: ${entry.entry} (${entry.handler}).`,
+      security: securityOf(trigger.who),
+      ...(pathParameters.length + queryParameters.length > 0
+        ? { parameters: [...pathParameters, ...queryParameters] }
+        : {}),
+      ...(doc.request
+        ? {
+            requestBody: {
+              required: true,
+              content: { 'application/json': { schema: jsonSchema(doc.request, 'input') } },
+            },
+          }
+        : {}),
+      responses,
+    };
+    (paths[trigger.path] as Record<string, unknown>)[trigger.method.toLowerCase()] = operation;
+  }
+  const sortedPaths = Object.fromEntries(Object.entries(paths).sort(([a], [b]) => a.localeCompare(b)));
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Holdover HTTP API',
+      version: '1',
+      description:
+        'The API between the SIP edge, operators (the `npx holdover` CLI), people (the web console, with a ' +
+        'token) and other systems, and the ' +
+        'functions behind API Gateway. Generated from infra/catalogue.ts and the zod schemas by ' +
+        '`npm run openapi`; docs/design.md explains the contract.',
+    },
+    servers: [
+      { url: 'http://127.0.0.1:3000', description: '`npm start`' },
+      { url: 'https://{apiId}.execute-api.{region}.amazonaws.com', description: 'AWS (stack output ApiUrl)' },
+    ],
+    paths: sortedPaths,
+    components: {
+      schemas: { Error: jsonSchema(ErrorAnswer, 'output') },
+      securitySchemes: {
+        bearerToken: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+          description:
+            'A token from POST /v1/session (or `npx holdover token`), at most an hour: `admin` tokens reach the ' +
+            "operator routes, `user` tokens the caller's own data (/v1/me…, and /v1/users/{aor}/… for their own AOR).",
+        },
+        holdoverSignature: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'X-Holdover-Signature',
+          description:
+            'Signature v2 with the shared secret (HOLDOVER_SECRET), with two more headers: ' +
+            '`X-Holdover-Timestamp: <unix seconds>` (±300 s) and `X-Holdover-Nonce: <≥ 16 random bytes, base64url>`, ' +
+            'used once for a call that changes state. `X-Holdover-Signature: v2=<hex HMAC-SHA256(secret, ' +
+            'METHOD + "\\n" + PATH + "?" + QUERY + "\\n" + TIMESTAMP + "\\n" + NONCE + "\\n" + hex(SHA-256(raw body)))>`, ' +
+            'PATH in canonical percent-encoding (each segment decoded, then encodeURIComponent), QUERY as sent ' +
+            'without `?`. See docs/design.md "Signing".',
+        },
+      },
+    },
+  };
+}
+
+/** The document as committed: two-space JSON with a final newline. */
+export async function renderOpenApi(): Promise<string> {
+  return `${JSON.stringify(await buildOpenApi(), null, 2)}\n`;
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(import.meta.filename)) {
+  fs.writeFileSync(OPENAPI_FILE, await renderOpenApi());
+  console.log(`wrote ${path.relative(process.cwd(), OPENAPI_FILE)}`);
+}
