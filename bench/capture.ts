@@ -1,14 +1,26 @@
-// npm run bench:capture — sipp MESSAGE load through the edge into DynamoDB Local, and, in the
-// same run against the same DynamoDB Local, the raw PutItem rate of equal items.
-// Usage: npm run bench:capture [-- --calls 10000 --rates 250,500,1000]
-import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+// npm run bench:capture — sipp MESSAGE load through the edge into the store, on the default store
+// (SQLite) or on DynamoDB Local (`--store dynamodb`, with the raw PutItem rate of equal items on
+// the same DynamoDB Local), and in the same run Kamailio msilo's store path at the same rates
+// (the peer's bench-store.sh; `--peer off` leaves it out).
+// Usage: npm run bench:capture [-- --calls 10000 --rates 500,1000,2000 --store sqlite --peer on]
+import { execFile, spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
 import { DynamoStore, messageItem } from '../functions/adapters/dynamo-store.ts';
+import { connect } from '../functions/adapters/sqlite/db.ts';
+import { SqliteStore } from '../functions/adapters/sqlite/index.ts';
 import { dedupeKey } from '../functions/core/capture.ts';
 import type { HeldMessage } from '../functions/core/held-message.ts';
 import { dynamoClient } from '../local/stand-ins.ts';
@@ -17,9 +29,13 @@ import { startSystem } from '../test/support/system.ts';
 const { values } = parseArgs({
   options: {
     calls: { type: 'string', default: '10000' },
-    rates: { type: 'string', default: '250,500,1000' },
+    rates: { type: 'string', default: '500,1000,2000' },
+    store: { type: 'string', default: 'sqlite' },
+    peer: { type: 'string', default: 'on' },
   },
 });
+const storeKind = values.store;
+if (storeKind !== 'sqlite' && storeKind !== 'dynamodb') throw new Error('--store must be sqlite or dynamodb');
 const calls = Number(values.calls);
 const rates = values.rates.split(',').map(Number);
 const here = import.meta.dirname;
@@ -181,19 +197,126 @@ async function rawHoldRate(port: number, concurrency: number, count: number): Pr
   return rate;
 }
 
-async function main(): Promise<void> {
-  console.log(
-    `bench:capture — ${calls} MESSAGEs per rate at ${rates.join(', ')}/s (sipp UDP → edge → API → DynamoDB Local)`,
+/** The same writes capture makes (read the user, then the hold), straight to a SQLite file. */
+async function rawSqliteHoldRate(count: number): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'holdover-bench-sqlite-'));
+  const db = connect(join(dir, 'bench.db'));
+  const store = new SqliteStore(db);
+  const rate = await ratePerSecond(32, count, async (n) => {
+    const message = benchMessage(`sip:rawhold-${n}@example.com`);
+    await store.getUser(message.recipient);
+    await store.hold(message, { dedupeKeys: [dedupeKey('call', message.callId, '1')], quota: 1000 });
+  });
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+  return rate;
+}
+
+interface PeerRow {
+  offered: number;
+  achieved: number;
+  ok: number;
+  failed: number;
+  retransmissions: number;
+  p50: number;
+  p99: number;
+  max: number;
+  cpu: number;
+}
+
+/** Kamailio msilo's bench (../shared/peer): what it needs, installed if we may, else named. */
+function peerDir(): string | undefined {
+  const root = resolve(here, '..');
+  return [join(root, '..', 'shared', 'peer'), join(root, '..', '..', 'shared', 'peer')].find((dir) =>
+    existsSync(join(dir, 'bench-store.sh')),
   );
-  const system = await startSystem({ env: { POWERTOOLS_LOG_LEVEL: 'ERROR', HOLDOVER_QUOTA: '1000' } });
+}
+
+function peerMissing(): string[] {
+  const missing: string[] = [];
+  if (spawnSync('kamailio', ['-v']).status !== 0) missing.push('kamailio');
+  const modules = spawnSync('sh', ['-c', 'ls /usr/lib/*/kamailio/modules/db_sqlite.so']).status === 0;
+  if (!modules) missing.push('kamailio-sqlite-modules');
+  if (spawnSync('sqlite3', ['-version']).status !== 0) missing.push('sqlite3');
+  return missing;
+}
+
+function ensurePeer(): boolean {
+  let missing = peerMissing();
+  if (missing.length > 0 && process.getuid?.() === 0) {
+    console.log(`installing ${missing.join(' ')} for msilo's store path…`);
+    spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { stdio: 'inherit' });
+    missing = peerMissing();
+  }
+  if (missing.length > 0) {
+    console.log(
+      `msilo left out: missing ${missing.join(', ')} (Debian: apt-get install -y ${missing.join(' ')})`,
+    );
+    return false;
+  }
+  return true;
+}
+
+async function runPeer(dir: string): Promise<PeerRow[]> {
+  const tag = 'holdover-bench';
+  await new Promise<void>((done) => {
+    execFile(
+      join(dir, 'bench-store.sh'),
+      [String(calls), ...rates.map(String)],
+      {
+        cwd: dir,
+        env: { ...process.env, TAG: tag },
+        timeout: rates.length * (calls / 100 + 120) * 1000,
+        maxBuffer: 64 * 1024 * 1024,
+      },
+      (error, stdout) => {
+        if (error) console.log(`msilo bench: ${error.message.split('\n')[0]}\n${stdout.slice(-2000)}`);
+        done();
+      },
+    );
+  });
+  const summary = join(dir, 'results', `store-sqlite-${tag}`, 'summary.md');
+  if (!existsSync(summary)) return [];
+  return readFileSync(summary, 'utf8')
+    .split('\n')
+    .filter((line) => /^\| \d/.test(line))
+    .map((line) =>
+      line
+        .split('|')
+        .slice(1, -1)
+        .map((cell) => cell.trim()),
+    )
+    .map((cells) => ({
+      offered: Number(cells[0]),
+      achieved: Number(cells[1]),
+      ok: Number(cells[2]),
+      failed: Number(cells[3]),
+      retransmissions: Number(cells[4]),
+      p50: Number(cells[7]),
+      p99: Number(cells[9]),
+      max: Number(cells[11]),
+      cpu: Number(cells[12]),
+    }));
+}
+
+async function main(): Promise<void> {
+  const storeLabel = storeKind === 'sqlite' ? 'SQLite (the default store)' : 'DynamoDB Local';
+  console.log(
+    `bench:capture — ${calls} MESSAGEs per rate at ${rates.join(', ')}/s (sipp UDP → edge → API → ${storeLabel})`,
+  );
+  const system = await startSystem({
+    env: { POWERTOOLS_LOG_LEVEL: 'ERROR', HOLDOVER_QUOTA: '1000', HOLDOVER_STORE: storeKind },
+  });
   const rows: SippFigures[] = [];
   let raw32 = 0;
   let raw8 = 0;
   let rawHold = 0;
   try {
     const dynamodbPort = Number(system.env.DYNAMODB_PORT);
-    console.log('warming up (200 PutItem)…');
-    await rawPutRate(dynamodbPort, 8, 200);
+    if (storeKind === 'dynamodb') {
+      console.log('warming up (200 PutItem)…');
+      await rawPutRate(dynamodbPort, 8, 200);
+    }
     for (const rate of rates) {
       console.log(`sipp at ${rate}/s…`);
       const figures = await runSipp(system.sipPort, rate);
@@ -202,42 +325,80 @@ async function main(): Promise<void> {
         `  achieved ${figures.achieved.toFixed(0)}/s, failed ${figures.failed}, retransmissions ${figures.retransmissions}, p50 ${figures.p50} ms, p99 ${figures.p99} ms`,
       );
     }
-    console.log(`raw PutItem, ${calls} items…`);
-    raw8 = await rawPutRate(dynamodbPort, 8, calls);
-    raw32 = await rawPutRate(dynamodbPort, 32, calls);
-    console.log(`  ${raw8.toFixed(0)}/s with 8 in flight, ${raw32.toFixed(0)}/s with 32 in flight`);
-    console.log(`capture's own writes straight to the store (Query + 3-item TransactWriteItems), ${calls}…`);
-    rawHold = await rawHoldRate(dynamodbPort, 32, calls);
+    if (storeKind === 'dynamodb') {
+      console.log(`raw PutItem, ${calls} items…`);
+      raw8 = await rawPutRate(dynamodbPort, 8, calls);
+      raw32 = await rawPutRate(dynamodbPort, 32, calls);
+      console.log(`  ${raw8.toFixed(0)}/s with 8 in flight, ${raw32.toFixed(0)}/s with 32 in flight`);
+      console.log(
+        `capture's own writes straight to the store (Query + 3-item TransactWriteItems), ${calls}…`,
+      );
+      rawHold = await rawHoldRate(dynamodbPort, 32, calls);
+    } else {
+      console.log(`capture's own writes straight to a SQLite file (getUser + hold), ${calls}…`);
+      rawHold = await rawSqliteHoldRate(calls);
+    }
     console.log(`  ${rawHold.toFixed(0)}/s with 32 in flight`);
   } finally {
     await system.stop();
+  }
+  let peer: PeerRow[] = [];
+  const dir = peerDir();
+  if (values.peer !== 'off') {
+    if (dir === undefined) console.log('msilo left out: ../shared/peer/bench-store.sh not found');
+    else if (ensurePeer()) {
+      console.log(`msilo store path (Kamailio, SQLite, 1 worker) at ${rates.join(', ')}/s…`);
+      peer = await runPeer(dir);
+    }
   }
   const best = Math.max(...rows.map((row) => row.achieved));
   const rawBest = Math.max(raw8, raw32);
   const result = {
     at: new Date().toISOString(),
     calls,
-    machine: `${process.platform} ${process.arch}, node ${process.version}`,
+    store: storeKind,
+    machine: `${process.platform} ${process.arch}, node ${process.version}, load average ${loadAverage()}`,
     capture: rows,
-    rawPutItem: { concurrency8: raw8, concurrency32: raw32 },
+    ...(storeKind === 'dynamodb' ? { rawPutItem: { concurrency8: raw8, concurrency32: raw32 } } : {}),
     rawCaptureWrites: { concurrency32: rawHold },
     ratioBestCaptureToRawCaptureWrites: best / rawHold,
-    ratioBestCaptureToRawPut: best / rawBest,
+    ...(storeKind === 'dynamodb' ? { ratioBestCaptureToRawPut: best / rawBest } : {}),
+    msilo: peer,
+    ratioToMsilo: rows.map((row) => {
+      const same = peer.find((p) => p.offered === row.offered);
+      return { offered: row.offered, ratio: same ? row.achieved / same.achieved : null };
+    }),
   };
   mkdirSync(resultsDir, { recursive: true });
-  writeFileSync(join(resultsDir, 'capture.json'), `${JSON.stringify(result, null, 2)}\n`);
+  const name = storeKind === 'sqlite' ? 'capture' : 'capture-dynamodb';
+  writeFileSync(join(resultsDir, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
   const table = [
-    '| offered/s | achieved/s | failed | retransmissions | p50 ms | p99 ms | max ms |',
-    '|---|---|---|---|---|---|---|',
-    ...rows.map(
-      (row) =>
-        `| ${row.offered} | ${row.achieved.toFixed(0)} | ${row.failed} | ${row.retransmissions} | ${row.p50} | ${row.p99} | ${row.max} |`,
-    ),
+    '| offered/s | achieved/s | failed | retransmissions | p50 ms | p99 ms | max ms | msilo achieved/s | msilo failed | msilo p99 ms | achieved / msilo |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((row) => {
+      const same = peer.find((p) => p.offered === row.offered);
+      const theirs = same
+        ? `${same.achieved.toFixed(0)} | ${same.failed} | ${same.p99} | ${(row.achieved / same.achieved).toFixed(2)}`
+        : '— | — | — | —';
+      return `| ${row.offered} | ${row.achieved.toFixed(0)} | ${row.failed} | ${row.retransmissions} | ${row.p50} | ${row.p99} | ${row.max} | ${theirs} |`;
+    }),
   ].join('\n');
-  const summary = `# bench:capture (${result.at})\n\n${calls} MESSAGEs per rate, sipp over UDP → edge → capture → DynamoDB Local (TransactWriteItems: counter, dedupe marker, message).\n\n${table}\n\nRaw PutItem of equal items on the same DynamoDB Local, same run: ${raw8.toFixed(0)}/s (8 in flight), ${raw32.toFixed(0)}/s (32 in flight).\nBest capture rate / best raw PutItem rate: **${result.ratioBestCaptureToRawPut.toFixed(2)}**.\nCapture's own writes straight to the store (a Query and the 3-item TransactWriteItems: counter, dedupe marker, message), 32 in flight: ${rawHold.toFixed(0)}/s; best capture / that: **${result.ratioBestCaptureToRawCaptureWrites.toFixed(2)}** (what the edge, the HTTP hop and the handler cost on top of the store).\n\nCommand: \`npm run bench:capture -- --calls ${calls} --rates ${rates.join(',')}\`\n`;
-  writeFileSync(join(resultsDir, 'capture.md'), summary);
+  const dynamoLines =
+    storeKind === 'dynamodb'
+      ? `Raw PutItem of equal items on the same DynamoDB Local, same run: ${raw8.toFixed(0)}/s (8 in flight), ${raw32.toFixed(0)}/s (32 in flight).\nBest capture rate / best raw PutItem rate: **${(best / rawBest).toFixed(2)}**.\n`
+      : '';
+  const summary = `# bench:capture (${result.at})\n\n${calls} MESSAGEs per rate, sipp over UDP → edge → capture → ${storeLabel}; msilo: Kamailio 5.6 msilo on SQLite (1 worker, ../shared/peer/bench-store.sh), same run, one after the other. Machine: ${result.machine} (2 cores shared with other work: figures are indicative).\n\n${table}\n\n${dynamoLines}Capture's own writes straight to the store (read the user, then the hold), 32 in flight: ${rawHold.toFixed(0)}/s; best capture / that: **${result.ratioBestCaptureToRawCaptureWrites.toFixed(2)}** (what the edge, the HTTP hop and the handler cost on top of the store).\n\nCommand: \`npm run bench:capture -- --calls ${calls} --rates ${rates.join(',')} --store ${storeKind}\`\n`;
+  writeFileSync(join(resultsDir, `${name}.md`), summary);
   console.log(`\n${summary}`);
-  console.log(`written to ${resolve(resultsDir, 'capture.md')} and capture.json`);
+  console.log(`written to ${resolve(resultsDir, `${name}.md`)} and ${name}.json`);
+}
+
+function loadAverage(): string {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    return 'unknown';
+  }
 }
 
 await main();

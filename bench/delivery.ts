@@ -152,6 +152,8 @@ async function main(): Promise<void> {
   const runs: Run[] = [];
   const system = await startSystem({
     env: {
+      // this bench loads its backlog straight into DynamoDB Local
+      HOLDOVER_STORE: 'dynamodb',
       POWERTOOLS_LOG_LEVEL: 'ERROR',
       HOLDOVER_QUOTA: String(count + 10),
       // The REGISTER is taken as a trusted proxy's copy (no digest round trip): the figure is

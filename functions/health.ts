@@ -1,17 +1,14 @@
-// GET /v1/health — unsigned liveness of the API and its table; says nothing about stored data.
-import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+// GET /v1/health — unsigned liveness of the API and its store; says nothing about stored data.
 import type { Context } from 'aws-lambda';
-import { dynamodb } from './adapters/clients.ts';
 import type { HttpEvent, HttpResult } from './adapters/http.ts';
 import { logger, startInvocation } from './adapters/observability.ts';
-import { tableName } from './adapters/store.ts';
+import { storeHealth } from './adapters/store.ts';
 
 export async function handler(event: HttpEvent, context?: Context): Promise<HttpResult> {
   startInvocation(context, event.requestContext.requestId);
   try {
-    const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
-    const ok = Table?.TableStatus === 'ACTIVE';
-    return health(ok, { table: Table?.TableStatus ?? 'missing' });
+    const { ok, detail } = await storeHealth();
+    return health(ok, detail);
   } catch (error) {
     logger.warn('health check failed', { error: error instanceof Error ? error.message : String(error) });
     return health(false, { table: 'unreachable' });

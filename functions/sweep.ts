@@ -4,15 +4,18 @@
 import type { Context } from 'aws-lambda';
 import { sqs } from './adapters/clients.ts';
 import { envDurationMs, requireEnv } from './adapters/env.ts';
+import { EXPIRED_QUEUE, localJobs } from './adapters/local-jobs.ts';
 import { logger, MetricUnit, metrics, startInvocation } from './adapters/observability.ts';
 import { SqsExpiredQueue } from './adapters/sqs-queue.ts';
 import { store } from './adapters/store.ts';
 import { EXPIRY_SHARDS } from './adapters/table.ts';
-import { sweepDue } from './core/expiry.ts';
+import { type ExpiryJob, sweepDue } from './core/expiry.ts';
 
 const deps = {
   store,
-  queue: new SqsExpiredQueue(sqs, requireEnv('HOLDOVER_EXPIRED_QUEUE_URL')),
+  queue: localJobs
+    ? localJobs.queue<ExpiryJob>(EXPIRED_QUEUE)
+    : new SqsExpiredQueue(sqs, requireEnv('HOLDOVER_EXPIRED_QUEUE_URL')),
   now: Date.now,
   shards: EXPIRY_SHARDS,
   claimTimeoutMs: 30 * 60_000,

@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { digestAlgorithmsFromEnv } from '../edge/config.ts';
 import { parseTrustedProxies } from '../edge/trusted-proxies.ts';
 import { envDurationMs, envInt, envList, envOr } from '../functions/adapters/env.ts';
+import { type StoreKind, storeKindFromEnv } from '../functions/adapters/store-kind.ts';
 
 export interface LocalConfig {
   apiPort: number;
@@ -24,6 +25,10 @@ export interface LocalConfig {
   mailFrom: string;
   dataDir: string;
   secret: string;
+  /** HOLDOVER_STORE: the embedded SQLite file (default) or DynamoDB Local. */
+  store: StoreKind;
+  /** The SQLite file, in the data directory. */
+  sqlitePath: string;
   tableName: string;
   /** Passed to the edge as they are, checked here first (so a bad value stops `npm start`). */
   edgeAuth: {
@@ -84,6 +89,8 @@ export function loadLocalConfig(): LocalConfig {
     mailFrom,
     dataDir,
     secret: loadSecret(dataDir),
+    store: storeKindFromEnv('sqlite'),
+    sqlitePath: join(dataDir, 'holdover.db'),
     tableName: 'holdover',
     edgeAuth,
   };
@@ -109,8 +116,8 @@ function loadSecret(dataDir: string): string {
 }
 
 /**
- * The data directory holds every held message (DynamoDB Local's file), the signing secret and the
- * logs: readable by its owner only (docs/design.md "Security"). Run with umask 077 so that everything
+ * The data directory holds every held message (the SQLite file, or DynamoDB Local's), the signing
+ * secret and the logs: readable by its owner only (docs/design.md "Security"). Run with umask 077 so that everything
  * the system and its children create is 0600/0700, and tighten what an older run left behind.
  */
 export function secureDataDir(dataDir: string): void {

@@ -2,12 +2,13 @@
 // Stand-ins for DynamoDB, SQS and SES; the same Lambda handlers behind a local API Gateway;
 // the SIP edge as its own process, as on Fargate.
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { DELIVERY_QUEUE, EXPIRED_QUEUE } from '../functions/adapters/queue-names.ts';
 import { createApiGateway, type Route } from './api-gateway.ts';
 import {
   type LocalConfig,
@@ -24,7 +25,7 @@ import {
   startChild,
   stopAllChildren,
 } from './processes.ts';
-import { pollQueue, type QueuePoller } from './queue-poller.ts';
+import { pollQueue, type QueuePoller, sqsSource } from './queue-poller.ts';
 import {
   LOCAL_CREDENTIALS,
   LOCAL_REGION,
@@ -69,8 +70,8 @@ async function main(): Promise<void> {
 
   await assertPortFree('127.0.0.1', config.apiPort, 'PORT');
   await assertPortFree('127.0.0.1', config.edgeHttpPort, 'EDGE_HTTP_PORT');
-  await assertPortFree('127.0.0.1', config.dynamodbPort, 'DYNAMODB_PORT');
-  await assertPortFree('127.0.0.1', config.sqsPort, 'SQS_PORT');
+  if (config.store === 'dynamodb') await assertPortFree('127.0.0.1', config.dynamodbPort, 'DYNAMODB_PORT');
+  if (config.store === 'dynamodb') await assertPortFree('127.0.0.1', config.sqsPort, 'SQS_PORT');
   await assertPortFree('127.0.0.1', config.sesPort, 'SES_PORT');
   await assertPortFree(config.sipHost, config.sipPort, 'SIP_PORT', ['tcp', 'udp']);
 
@@ -89,40 +90,49 @@ async function main(): Promise<void> {
     },
   });
   let table: 'created' | 'exists' | undefined;
-  const dynamodb = supervise(
-    'dynamodb',
-    new Supervisor(
-      {
-        label: 'DynamoDB Local',
-        start: () => startDynamoDb(config.dynamodbPort, config.dataDir, logDir),
-        afterStart: async () => {
-          const outcome = await provisionTable(config.dynamodbPort, config.tableName);
-          table ??= outcome;
-        },
-      },
-      options((child) => (pids.dynamodb = child.pid)),
-    ),
-  );
+  let store: 'created' | 'exists' | undefined;
+  // DynamoDB Local (Java) only for HOLDOVER_STORE=dynamodb; the SQLite file needs no process
+  const dynamodb =
+    config.store === 'dynamodb'
+      ? supervise(
+          'dynamodb',
+          new Supervisor(
+            {
+              label: 'DynamoDB Local',
+              start: () => startDynamoDb(config.dynamodbPort, config.dataDir, logDir),
+              afterStart: async () => {
+                const outcome = await provisionTable(config.dynamodbPort, config.tableName);
+                table ??= outcome;
+              },
+            },
+            options((child) => (pids.dynamodb = child.pid)),
+          ),
+        )
+      : undefined;
   let queues: Awaited<ReturnType<typeof provisionQueues>> | undefined;
-  const sqs = supervise(
-    'sqs',
-    new Supervisor(
-      {
-        label: 'SQS stand-in',
-        start: () => startSqs(config.sqsPort, logDir),
-        afterStart: async () => {
-          const provisioned = await provisionQueues(config.sqsPort);
-          if (queues !== undefined && provisioned.delivery.url !== queues.delivery.url) {
-            progress(
-              `SQS stand-in came back with other queue URLs (${provisioned.delivery.url}); restart npm start`,
-            );
-          }
-          queues ??= provisioned;
-        },
-      },
-      options((child) => (pids.sqs = child.pid)),
-    ),
-  );
+  // the SQS stand-in only with DynamoDB Local: with SQLite the queues live in its file
+  const sqs =
+    config.store === 'dynamodb'
+      ? supervise(
+          'sqs',
+          new Supervisor(
+            {
+              label: 'SQS stand-in',
+              start: () => startSqs(config.sqsPort, logDir),
+              afterStart: async () => {
+                const provisioned = await provisionQueues(config.sqsPort);
+                if (queues !== undefined && provisioned.delivery.url !== queues.delivery.url) {
+                  progress(
+                    `SQS stand-in came back with other queue URLs (${provisioned.delivery.url}); restart npm start`,
+                  );
+                }
+                queues ??= provisioned;
+              },
+            },
+            options((child) => (pids.sqs = child.pid)),
+          ),
+        )
+      : undefined;
   const ses = supervise(
     'ses',
     new Supervisor(
@@ -132,15 +142,29 @@ async function main(): Promise<void> {
     ),
   );
   await Promise.all([
-    timed(`DynamoDB Local ready on :${config.dynamodbPort}`, () => dynamodb.start()),
-    timed(`SQS stand-in (fauxqs) ready on :${config.sqsPort}`, () => sqs.start()),
+    dynamodb
+      ? timed(`DynamoDB Local ready on :${config.dynamodbPort}`, () => dynamodb.start())
+      : timed(`store: SQLite file ${config.sqlitePath}`, async () => {
+          store = await openStore(config);
+        }),
+    sqs ? timed(`SQS stand-in (fauxqs) ready on :${config.sqsPort}`, () => sqs.start()) : Promise.resolve(),
     timed(`SES stand-in ready on :${config.sesPort}`, () => ses.start()),
   ]);
-  if (queues === undefined) throw new StartError('SQS stand-in started without its queues');
-  progress(`table ${config.tableName} ${table === 'created' ? 'created' : 'found (held messages kept)'}`);
-  progress('queues ready: holdover-delivery, holdover-expired (each with a DLQ)');
+  const queueUrls = sqs
+    ? queues
+    : {
+        delivery: { url: `sqlite:${DELIVERY_QUEUE}`, arn: `arn:holdover:sqlite:local:${DELIVERY_QUEUE}` },
+        expired: { url: `sqlite:${EXPIRED_QUEUE}`, arn: `arn:holdover:sqlite:local:${EXPIRED_QUEUE}` },
+      };
+  if (queueUrls === undefined) throw new StartError('SQS stand-in started without its queues');
+  if (dynamodb)
+    progress(`table ${config.tableName} ${table === 'created' ? 'created' : 'found (held messages kept)'}`);
+  else progress(`store ${store === 'created' ? 'created' : 'found (held messages kept)'}`);
+  progress(
+    `queues ready: holdover-delivery, holdover-expired (each with a DLQ${sqs ? '' : ', in the SQLite file'})`,
+  );
 
-  configureFunctionEnvironment(config, queues.delivery.url, queues.expired.url);
+  configureFunctionEnvironment(config, queueUrls.delivery.url, queueUrls.expired.url);
   let ready = false;
   const routes = await functionRoutes(config, () => ready);
   apiServer = createApiGateway(routes, (error) => progress(`API error: ${String(error)}`));
@@ -180,12 +204,20 @@ async function main(): Promise<void> {
   );
   await timed(`SIP edge ready on ${config.sipHost}:${config.sipPort} (UDP, TCP)`, () => edge.start());
 
+  // the same SQS events as in AWS, from the SQS stand-in or from the SQLite file's queues
+  const { localJobs } = await import('../functions/adapters/local-jobs.ts');
+  const sourceOf = (queue: { url: string }, name: string) =>
+    localJobs
+      ? {
+          receive: (max: number) => localJobs.receive(name, max, 1000),
+          delete: async (receiptHandle: string) => localJobs.delete(receiptHandle),
+        }
+      : sqsSource(sqsClient(config.sqsPort), queue.url);
   const deliver = await import('../functions/deliver.ts');
   pollers.push(
     pollQueue({
-      client: sqsClient(config.sqsPort),
-      queueUrl: queues.delivery.url,
-      queueArn: queues.delivery.arn,
+      source: sourceOf(queueUrls.delivery, DELIVERY_QUEUE),
+      queueArn: queueUrls.delivery.arn,
       handler: deliver.handler,
       onError: (error) => progress(`delivery queue poller: ${String(error)}`),
     }),
@@ -193,9 +225,8 @@ async function main(): Promise<void> {
   const email = await import('../functions/email.ts');
   pollers.push(
     pollQueue({
-      client: sqsClient(config.sqsPort),
-      queueUrl: queues.expired.url,
-      queueArn: queues.expired.arn,
+      source: sourceOf(queueUrls.expired, EXPIRED_QUEUE),
+      queueArn: queueUrls.expired.arn,
       handler: email.handler,
       concurrency: 4,
       onError: (error) => progress(`expired queue poller: ${String(error)}`),
@@ -219,13 +250,31 @@ async function main(): Promise<void> {
       `  SIP edge      ${config.sipHost}:${config.sipPort} UDP+TCP  (domains: ${config.domains.join(', ')})`,
       `  HTTP API      http://127.0.0.1:${config.apiPort}  (GET /v1/health)`,
       `  Web console   http://127.0.0.1:${config.apiPort}/  (sign in with a SIP address and password)`,
-      `  DynamoDB      http://127.0.0.1:${config.dynamodbPort}`,
-      `  SQS           http://127.0.0.1:${config.sqsPort}`,
+      config.store === 'dynamodb'
+        ? `  DynamoDB      http://127.0.0.1:${config.dynamodbPort}`
+        : `  Store         ${config.sqlitePath} (SQLite)`,
+      config.store === 'dynamodb'
+        ? `  SQS           http://127.0.0.1:${config.sqsPort}`
+        : '  Queues        in the SQLite file',
       `  SES (emails)  http://127.0.0.1:${config.sesPort}/`,
       '  CLI           npx holdover held sip:bob@example.com   |   npx holdover stats',
       'Ctrl-C stops everything.',
     ].join('\n'),
   );
+}
+
+/** Opens (creates, migrates) the SQLite file before any handler does: a bad file stops the start. */
+async function openStore(config: LocalConfig): Promise<'created' | 'exists'> {
+  const { connect } = await import('../functions/adapters/sqlite/db.ts');
+  const existed = existsSync(config.sqlitePath);
+  try {
+    connect(config.sqlitePath).close();
+    return existed ? 'exists' : 'created';
+  } catch (error) {
+    throw new StartError(
+      `cannot open the store ${config.sqlitePath}: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
 }
 
 /** The handlers read their configuration at module scope, as in Lambda: set it before importing. */
@@ -241,7 +290,9 @@ function configureFunctionEnvironment(
     AWS_ENDPOINT_URL_DYNAMODB: `http://127.0.0.1:${config.dynamodbPort}`,
     AWS_ENDPOINT_URL_SQS: `http://127.0.0.1:${config.sqsPort}`,
     AWS_ENDPOINT_URL_SESV2: `http://127.0.0.1:${config.sesPort}`,
+    HOLDOVER_STORE: config.store,
     HOLDOVER_TABLE: config.tableName,
+    HOLDOVER_SQLITE_PATH: config.sqlitePath,
     HOLDOVER_SECRET: config.secret,
     HOLDOVER_DOMAINS: config.domains.join(','),
     HOLDOVER_EXPIRE_AFTER: config.expireAfter,
@@ -298,10 +349,11 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
       httpOk(`http://127.0.0.1:${config.sesPort}/health-check`).catch(() => false),
     ]);
     const state = (up: boolean) => (up ? 'ok' : 'down');
+    const storeUp = api.statusCode === 200 && (config.store === 'sqlite' || parts.dynamodb?.status === 'up');
     const partStates = {
       api: state(api.statusCode === 200),
-      dynamodb: state(api.statusCode === 200 && parts.dynamodb?.status === 'up'),
-      sqs: state(parts.sqs?.status === 'up'),
+      [config.store]: state(storeUp),
+      ...(config.store === 'dynamodb' ? { sqs: state(parts.sqs?.status === 'up') } : {}),
       ses: state(sesOk && parts.ses?.status === 'up'),
       edge: state(edgeOk && parts.edge?.status === 'up'),
     };

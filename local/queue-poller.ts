@@ -18,9 +18,38 @@ export interface QueuePoller {
   stop(graceMs?: number): Promise<void>;
 }
 
+/** Where jobs come from: an SQS queue, or the SQLite file's queue (HOLDOVER_STORE=sqlite). */
+export interface QueueSource {
+  /** Up to `max` jobs as SQS hands them out, waiting a moment (long polling) when none is there. */
+  receive(max: number): Promise<Message[]>;
+  delete(receiptHandle: string): Promise<void>;
+}
+
+export function sqsSource(client: SQSClient, queueUrl: string): QueueSource {
+  return {
+    receive: async (max) => {
+      const { Messages = [] } = await client.send(
+        new ReceiveMessageCommand({
+          QueueUrl: queueUrl,
+          MaxNumberOfMessages: max,
+          WaitTimeSeconds: 1,
+          MessageSystemAttributeNames: ['All'],
+          MessageAttributeNames: ['All'],
+        }),
+      );
+      return Messages;
+    },
+    delete: async (receiptHandle) => {
+      await client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle }));
+    },
+  };
+}
+
 export function pollQueue(options: {
-  client: SQSClient;
-  queueUrl: string;
+  /** An SQS queue by client and URL, or any other source. */
+  source?: QueueSource;
+  client?: SQSClient;
+  queueUrl?: string;
   queueArn: string;
   handler: (event: SQSEvent) => Promise<SQSBatchResponse>;
   onError: (error: unknown) => void;
@@ -28,6 +57,12 @@ export function pollQueue(options: {
   concurrency?: number;
 }): QueuePoller {
   const concurrency = options.concurrency ?? 10;
+  const source =
+    options.source ??
+    (options.client && options.queueUrl !== undefined
+      ? sqsSource(options.client, options.queueUrl)
+      : undefined);
+  if (source === undefined) throw new Error('pollQueue needs a source, or an SQS client and queue URL');
   let running = true;
   const inFlight = new Set<Promise<void>>();
   let wake: (() => void) | undefined;
@@ -40,9 +75,7 @@ export function pollQueue(options: {
     try {
       const result = await options.handler({ Records: [toRecord(message, options.queueArn)] });
       if (result.batchItemFailures.length > 0) return; // it comes back after its backoff
-      await options.client.send(
-        new DeleteMessageCommand({ QueueUrl: options.queueUrl, ReceiptHandle: message.ReceiptHandle ?? '' }),
-      );
+      await source.delete(message.ReceiptHandle ?? '');
     } catch (error) {
       if (running) options.onError(error);
     }
@@ -57,15 +90,7 @@ export function pollQueue(options: {
         continue;
       }
       try {
-        const { Messages = [] } = await options.client.send(
-          new ReceiveMessageCommand({
-            QueueUrl: options.queueUrl,
-            MaxNumberOfMessages: Math.min(10, concurrency - inFlight.size),
-            WaitTimeSeconds: 1,
-            MessageSystemAttributeNames: ['All'],
-            MessageAttributeNames: ['All'],
-          }),
-        );
+        const Messages = await source.receive(Math.min(10, concurrency - inFlight.size));
         for (const message of Messages) {
           const job: Promise<void> = handle(message).finally(() => {
             inFlight.delete(job);

@@ -1,5 +1,5 @@
-// The local, wire-compatible stand-ins for DynamoDB (DynamoDB Local), SQS (fauxqs) and SES
-// (aws-ses-v2-local), and their provisioning. The functions reach them through the real AWS SDK
+// The local, wire-compatible stand-ins for DynamoDB (DynamoDB Local) and SQS (fauxqs), used with
+// HOLDOVER_STORE=dynamodb, and SES (aws-ses-v2-local), and their provisioning. The functions reach them through the real AWS SDK
 // via the AWS_ENDPOINT_URL_* variables.
 import type { ChildProcess } from 'node:child_process';
 import { spawnSync } from 'node:child_process';
@@ -51,8 +51,8 @@ export function checkJava(): void {
  * DynamoDB Local has no option for its listen address (its options: -port, -dbPath, -inMemory,
  * -sharedDb, -cors, -delayTransientStatuses, -optimizeDbBeforeStartup, -disableTelemetry): it
  * listens on every interface. `-cors` keeps web pages of other origins from reading it; the data
- * directory is the owner's only. The embedded store of docs/design.md "Storage" (SQLite, no listener)
- * is the way round it; until it exists, DynamoDB Local is reachable from the network.
+ * directory is the owner's only. The default store (SQLite, HOLDOVER_STORE=sqlite; docs/design.md
+ * "Storage") has no listener; only with HOLDOVER_STORE=dynamodb is DynamoDB Local reachable.
  */
 export async function startDynamoDb(port: number, dataDir: string, logDir: string): Promise<ChildProcess> {
   checkJava();

@@ -61,6 +61,10 @@ export class DynamoStore
   ) {}
 
   async hold(message: HeldMessage, guard: HoldGuard, options: HoldOptions = {}): Promise<HoldOutcome> {
+    // past the deadline the write is not attempted at all (it could land after the 503)
+    if (options.deadline !== undefined && this.now() >= options.deadline) {
+      throw new Error('the capture deadline passed before the store was written');
+    }
     const ttl = epochSeconds(message.expiresAt) + GC_GRACE_SECONDS;
     const nowSeconds = Math.floor(this.now() / 1000);
     const command = new TransactWriteCommand({

@@ -7,6 +7,7 @@ import type { Context, SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecor
 import type * as z from 'zod';
 import { sqs } from './clients.ts';
 import { describeIssues } from './http.ts';
+import { localJobs } from './local-jobs.ts';
 import { logger, metrics, startInvocation } from './observability.ts';
 
 /** An expected wait (the UA answered 5xx, the mail service is throttling): retried with backoff. */
@@ -21,6 +22,21 @@ export class RetryLater extends Error {
 
 export function backoffSeconds(receiveCount: number): number {
   return Math.min(300, 5 * 2 ** Math.max(0, receiveCount - 1));
+}
+
+/** When a failed job comes back: SQS's ChangeMessageVisibility, or the local queue's own. */
+async function retryAfter(queueUrl: string, receiptHandle: string, seconds: number): Promise<void> {
+  if (localJobs) {
+    localJobs.changeVisibility(receiptHandle, seconds);
+    return;
+  }
+  await sqs.send(
+    new ChangeMessageVisibilityCommand({
+      QueueUrl: queueUrl,
+      ReceiptHandle: receiptHandle,
+      VisibilityTimeout: seconds,
+    }),
+  );
 }
 
 export function sqsConsumer<Schema extends z.ZodType>(
@@ -59,17 +75,9 @@ export function sqsConsumer<Schema extends z.ZodType>(
             logger.warn('job postponed', { ...context, reason: error.message });
           else
             logger.error('job failed', { ...context, error: error instanceof Error ? error : String(error) });
-          await sqs
-            .send(
-              new ChangeMessageVisibilityCommand({
-                QueueUrl: queueUrl,
-                ReceiptHandle: record.receiptHandle,
-                VisibilityTimeout: delaySeconds,
-              }),
-            )
-            .catch((visibilityError: unknown) =>
-              logger.warn('could not set the retry delay', { error: String(visibilityError) }),
-            );
+          await retryAfter(queueUrl, record.receiptHandle, delaySeconds).catch((visibilityError: unknown) =>
+            logger.warn('could not set the retry delay', { error: String(visibilityError) }),
+          );
         }
       }),
     );

@@ -1,17 +1,80 @@
-// The process-wide adapters, wired from configuration once (module scope, as Lambda reuses it).
-import { dynamodb } from './clients.ts';
+// The process-wide store adapters, wired from configuration once (module scope, as Lambda reuses
+// it). HOLDOVER_STORE picks the adapter: `dynamodb` (the default, and what AWS runs: the
+// construct sets HOLDOVER_TABLE) or `sqlite` (the embedded store of `npm start`, which always
+// sets HOLDOVER_STORE itself, with the file in HOLDOVER_SQLITE_PATH). The SQLite adapter is
+// imported only when chosen, so the Lambda bundles never contain it or its native module.
+import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import type { CredentialStore } from '../core/credentials.ts';
+import type { ExpiryStore } from '../core/expiry.ts';
+import type { GroupStore } from '../core/groups.ts';
+import type {
+  BounceStore,
+  DeliveryStore,
+  MessageStore,
+  NonceStore,
+  SettingsStore,
+  UserStore,
+} from '../core/ports.ts';
+import type { SessionStore } from '../core/session.ts';
+import { dynamodb as client } from './clients.ts';
 import { DynamoCredentialStore } from './dynamo-credentials.ts';
 import { DynamoGroupStore } from './dynamo-groups.ts';
 import { DynamoNonces } from './dynamo-nonces.ts';
 import { DynamoSessionStore } from './dynamo-sessions.ts';
 import { DynamoStore } from './dynamo-store.ts';
 import { requireEnv } from './env.ts';
+import { storeKindFromEnv } from './store-kind.ts';
 
-export const tableName = requireEnv('HOLDOVER_TABLE');
-export const store = new DynamoStore(dynamodb, tableName);
-export const groupStore = new DynamoGroupStore(dynamodb, tableName);
-export const credentialStore = new DynamoCredentialStore(dynamodb, tableName);
+export type Store = MessageStore & SettingsStore & UserStore & DeliveryStore & ExpiryStore & BounceStore;
+
+interface Stores {
+  store: Store;
+  credentialStore: CredentialStore;
+  nonces: NonceStore;
+  sessionStore: SessionStore;
+  groupStore: GroupStore;
+  /** Whether the store answers (GET /v1/health), and what it says. */
+  health: () => Promise<{ ok: boolean; detail: Record<string, string> }>;
+}
+
+async function sqlite(): Promise<Stores> {
+  const path = requireEnv('HOLDOVER_SQLITE_PATH');
+  // a computed specifier: bundlers leave it alone, so no Lambda bundle carries the SQLite adapter
+  const adapter: typeof import('./sqlite/index.ts') = await import(
+    new URL('./sqlite/index.ts', import.meta.url).href
+  );
+  const stores = adapter.sqliteStores(path);
+  adapter.schedulePrune(stores);
+  return {
+    ...stores,
+    health: async () => ({ ok: stores.store.ping(), detail: { store: 'sqlite' } }),
+  };
+}
+
+function dynamodb(): Stores {
+  const tableName = requireEnv('HOLDOVER_TABLE');
+  return {
+    store: new DynamoStore(client, tableName),
+    credentialStore: new DynamoCredentialStore(client, tableName),
+    nonces: new DynamoNonces(client, tableName),
+    sessionStore: new DynamoSessionStore(client, tableName),
+    groupStore: new DynamoGroupStore(client, tableName),
+    health: async () => {
+      const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+      return { ok: Table?.TableStatus === 'ACTIVE', detail: { table: Table?.TableStatus ?? 'missing' } };
+    },
+  };
+}
+
+/** Unset: DynamoDB, as in AWS. */
+export const storeKind = storeKindFromEnv('dynamodb');
+const stores = storeKind === 'sqlite' ? await sqlite() : dynamodb();
+
+export const store: Store = stores.store;
+export const credentialStore: CredentialStore = stores.credentialStore;
+export const groupStore: GroupStore = stores.groupStore;
 /** Nonces of the state-changing signed calls, shared by every instance (the replay check). */
-export const nonces = new DynamoNonces(dynamodb, tableName);
+export const nonces: NonceStore = stores.nonces;
 /** Failed sign-ins and revoked tokens (functions/core/session.ts). */
-export const sessionStore = new DynamoSessionStore(dynamodb, tableName);
+export const sessionStore: SessionStore = stores.sessionStore;
+export const storeHealth = stores.health;

@@ -313,7 +313,7 @@ describe('when the API is unreachable', () => {
 
 describe('local hardening', () => {
   it('keeps the data directory and every file in it for the owner only (0700 / 0600)', async () => {
-    await system.cli('stats'); // the CLI reads runtime.json; DynamoDB Local has written its file by now
+    await system.cli('stats'); // the CLI reads runtime.json; the store has written its file by now
     const modes: Record<string, string> = {};
     const walk = (dir: string) => {
       modes[dir] = (statSync(dir).mode & 0o777).toString(8);
@@ -325,24 +325,27 @@ describe('local hardening', () => {
     };
     walk(system.dataDir);
     const files = Object.keys(modes).filter((path) => !statSync(path).isDirectory());
-    // what holds secrets and every held body: the runtime file, DynamoDB Local's data, the logs
+    // what holds secrets and every held body: the runtime file, the store's file (and its WAL), the logs
     expect(files).toContain(join(system.dataDir, 'runtime.json'));
-    expect(files.some((path) => path.startsWith(join(system.dataDir, 'dynamodb')))).toBe(true);
+    expect(files).toContain(join(system.dataDir, 'holdover.db'));
+    expect(files).toContain(join(system.dataDir, 'holdover.db-wal'));
     expect(files.some((path) => path.startsWith(join(system.dataDir, 'logs')))).toBe(true);
     for (const [path, mode] of Object.entries(modes)) {
       expect(`${path} ${mode}`).toBe(`${path} ${statSync(path).isDirectory() ? '700' : '600'}`);
     }
   });
 
-  it('binds every listener but DynamoDB Local to 127.0.0.1 (DynamoDB Local has no address option)', () => {
+  it('binds every listener to 127.0.0.1; on the default store (SQLite) no DynamoDB Local nor SQS stand-in listens', () => {
     const ports = {
       api: new URL(system.apiUrl).port,
       edgeHttp: system.edgeHttpPort,
       sip: system.sipPort,
-      sqs: system.env.SQS_PORT,
       ses: system.sesPort,
     };
     const sockets = listeningSockets();
+    for (const idle of [system.env.DYNAMODB_PORT, system.env.SQS_PORT]) {
+      expect(sockets.filter((socket) => socket.port === Number(idle))).toEqual([]);
+    }
     for (const [name, port] of Object.entries(ports)) {
       const bound = sockets.filter((socket) => socket.port === Number(port));
       expect(bound.length, `${name} (${port}) listens`).toBeGreaterThan(0);

@@ -221,73 +221,6 @@ describe('faults on one running system', () => {
     }
   });
 
-  it('(c) kill -9 of the store (DynamoDB Local) and of the SES stand-in: 202 again within 10 s, nothing accepted lost', async () => {
-    const user = `store-${unique()}`;
-    const acceptedBodies: string[] = [];
-    let refused = 0;
-    let n = 0;
-    const send = async () => {
-      const body = `c${++n}`;
-      const status = await capture(system, aor(user), body);
-      if (status === 202) acceptedBodies.push(body);
-      else refused++;
-      return status;
-    };
-    for (let i = 0; i < 3; i++) expect(await send()).toBe(202);
-    // DynamoDB Local answers a TransactWriteItems before its SQLite transaction is committed: a
-    // kill -9 within ~100 ms of the answer rolls the last one back (DynamoDB Local's limit, shown
-    // with raw TransactWriteItems too; DynamoDB itself is durable once it answers). The store
-    // crash is therefore made a moment after the last capture.
-    await new Promise((resolve) => setTimeout(resolve, 500));
-
-    process.kill(system.runtime().dynamodbPid, 'SIGKILL');
-    const killed = Date.now();
-    await waitUntil(
-      'health to name the store as down',
-      async () => {
-        const response = await fetch(`${system.apiUrl}/v1/health`);
-        const health = (await response.json()) as { parts?: Record<string, string> };
-        return response.status === 503 && health.parts?.dynamodb === 'down' ? true : undefined;
-      },
-      5000,
-    );
-    await waitUntil(
-      'a 202 again after the store died',
-      async () => ((await send()) === 202 ? true : undefined),
-      10_000,
-    );
-    const storeBackMs = Date.now() - killed;
-    expect(storeBackMs).toBeLessThan(10_000);
-
-    process.kill(system.runtime().sesPid, 'SIGKILL');
-    const sesKilled = Date.now();
-    // an email-side fault never stops capture
-    for (let i = 0; i < 3; i++) expect(await send()).toBe(202);
-    const health = await fetch(`${system.apiUrl}/v1/health`);
-    expect(health.status).toBe(503);
-    expect(((await health.json()) as { parts: Record<string, string> }).parts.ses).toBe('down');
-    await waitUntil(
-      'the SES stand-in back',
-      async () => ((await fetch(`${system.apiUrl}/v1/health`)).status === 200 ? true : undefined),
-      20_000,
-    );
-    expect(await send()).toBe(202);
-
-    const held = (await heldFor(system, aor(user))).map((message) => message.body);
-    for (const body of acceptedBodies) expect(held).toContain(body); // nothing accepted is lost
-    console.log(
-      `fault c: store answered 202 again ${(storeBackMs / 1000).toFixed(1)} s after kill -9 (${refused} MESSAGEs refused with 503 meanwhile); SES back after ${((Date.now() - sesKilled) / 1000).toFixed(1)} s`,
-    );
-    report('c store-and-ses-killed', {
-      accepted: acceptedBodies.length,
-      delivered: 0,
-      emailed: await emailsTo(system, `${user}@example.com`),
-      bounced: 0,
-      held: held.length,
-      duplicates: held.length - new Set(held).size,
-    });
-  });
-
   it("(e) a notice to a sender who never answers (Timer F) does not hold back another user's delivery", async () => {
     const silentSender = new TestUa();
     const pat = new TestUa();
@@ -368,6 +301,123 @@ describe('faults on one running system', () => {
   });
 });
 
+describe('the store dies (DynamoDB Local: HOLDOVER_STORE=dynamodb)', () => {
+  let system: RunningSystem;
+
+  beforeAll(async () => {
+    system = await startSystem({
+      env: { HOLDOVER_STORE: 'dynamodb', HOLDOVER_TRUSTED_PROXIES: '127.0.0.1/32' },
+    });
+  });
+  afterAll(async () => {
+    await system?.stop();
+  });
+
+  it('(c) kill -9 of the store (DynamoDB Local) and of the SES stand-in: 202 again within 10 s, nothing accepted lost', async () => {
+    const user = `store-${unique()}`;
+    const acceptedBodies: string[] = [];
+    let refused = 0;
+    let n = 0;
+    const send = async () => {
+      const body = `c${++n}`;
+      const status = await capture(system, aor(user), body);
+      if (status === 202) acceptedBodies.push(body);
+      else refused++;
+      return status;
+    };
+    for (let i = 0; i < 3; i++) expect(await send()).toBe(202);
+    // DynamoDB Local answers a TransactWriteItems before its SQLite transaction is committed: a
+    // kill -9 within ~100 ms of the answer rolls the last one back (DynamoDB Local's limit, shown
+    // with raw TransactWriteItems too; DynamoDB itself is durable once it answers). The store
+    // crash is therefore made a moment after the last capture.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+
+    process.kill(system.runtime().dynamodbPid ?? 0, 'SIGKILL');
+    const killed = Date.now();
+    await waitUntil(
+      'health to name the store as down',
+      async () => {
+        const response = await fetch(`${system.apiUrl}/v1/health`);
+        const health = (await response.json()) as { parts?: Record<string, string> };
+        return response.status === 503 && health.parts?.dynamodb === 'down' ? true : undefined;
+      },
+      5000,
+    );
+    await waitUntil(
+      'a 202 again after the store died',
+      async () => ((await send()) === 202 ? true : undefined),
+      10_000,
+    );
+    const storeBackMs = Date.now() - killed;
+    expect(storeBackMs).toBeLessThan(10_000);
+
+    process.kill(system.runtime().sesPid, 'SIGKILL');
+    const sesKilled = Date.now();
+    // an email-side fault never stops capture
+    for (let i = 0; i < 3; i++) expect(await send()).toBe(202);
+    const health = await fetch(`${system.apiUrl}/v1/health`);
+    expect(health.status).toBe(503);
+    expect(((await health.json()) as { parts: Record<string, string> }).parts.ses).toBe('down');
+    await waitUntil(
+      'the SES stand-in back',
+      async () => ((await fetch(`${system.apiUrl}/v1/health`)).status === 200 ? true : undefined),
+      20_000,
+    );
+    expect(await send()).toBe(202);
+
+    const held = (await heldFor(system, aor(user))).map((message) => message.body);
+    for (const body of acceptedBodies) expect(held).toContain(body); // nothing accepted is lost
+    console.log(
+      `fault c: store answered 202 again ${(storeBackMs / 1000).toFixed(1)} s after kill -9 (${refused} MESSAGEs refused with 503 meanwhile); SES back after ${((Date.now() - sesKilled) / 1000).toFixed(1)} s`,
+    );
+    report('c store-and-ses-killed', {
+      accepted: acceptedBodies.length,
+      delivered: 0,
+      emailed: await emailsTo(system, `${user}@example.com`),
+      bounced: 0,
+      held: held.length,
+      duplicates: held.length - new Set(held).size,
+    });
+  });
+});
+
+describe('the store dies (SQLite, the default: it is in the process)', () => {
+  it('(c′) kill -9 of the whole system right after the 202s: every accepted message is there after the restart', async () => {
+    const user = `durable-${unique()}`;
+    const first = await startSystem({ detached: true, keepData: true });
+    const accepted: string[] = [];
+    try {
+      // fired together: the kill comes a moment after the last 202, with commits just done
+      const statuses = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => capture(first, aor(user), `d${i + 1}`)),
+      );
+      statuses.forEach((status, i) => {
+        if (status === 202) accepted.push(`d${i + 1}`);
+      });
+      expect(accepted.length).toBeGreaterThan(0);
+      // SIGKILL to the process group: the API with its SQLite connection, the edge, the SES stand-in
+      expect(await first.interrupt('SIGKILL')).toEqual({ code: null, signal: 'SIGKILL' });
+    } finally {
+      await first.stop();
+    }
+    const second = await startSystem({ dataDir: first.dataDir });
+    try {
+      const held = (await heldFor(second, aor(user))).map((message) => message.body);
+      for (const body of accepted) expect(held).toContain(body); // durable on commit: nothing lost
+      report('c′ sqlite-process-killed', {
+        accepted: accepted.length,
+        delivered: 0,
+        emailed: 0,
+        bounced: 0,
+        held: held.length,
+        duplicates: held.length - new Set(held).size,
+      });
+    } finally {
+      await second.stop();
+    }
+  });
+});
+
 describe('Ctrl-C', () => {
   it('stops everything cleanly every time: children gone, runtime.json removed, exit code 0', async () => {
     const tries: Array<{ signal: NodeJS.Signals; busy: boolean }> = [
@@ -398,8 +448,11 @@ describe('Ctrl-C', () => {
       // its UA registers from 127.0.0.1, trusted as a proxy (digest auth: test/e2e/auth.test.ts)
       const system = await startSystem({ detached: true, env: { HOLDOVER_TRUSTED_PROXIES: '127.0.0.1/32' } });
       const runtime = system.runtime();
-      const children = [runtime.edgePid, runtime.sesPid, runtime.dynamodbPid, runtime.sqsPid];
-      expect(children.every((pid) => typeof pid === 'number')).toBe(true);
+      // on the default store (SQLite) there is no DynamoDB Local nor SQS stand-in to stop
+      expect([runtime.edgePid, runtime.sesPid].every((pid) => typeof pid === 'number')).toBe(true);
+      const children = [runtime.edgePid, runtime.sesPid, runtime.dynamodbPid, runtime.sqsPid].filter(
+        (pid): pid is number => typeof pid === 'number',
+      );
       let ua: TestUa | undefined;
       try {
         if (attempt.busy) {

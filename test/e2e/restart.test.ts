@@ -1,4 +1,4 @@
-// A restart of `npm start` keeps what was held: DynamoDB Local keeps its data on disk.
+// A restart of `npm start` keeps what was held: the store (SQLite by default) keeps its data on disk.
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';

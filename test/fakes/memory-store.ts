@@ -1,6 +1,8 @@
-// In-memory fakes of the core's ports, with the same semantics as the DynamoDB adapter (dedupe,
-// quota, conditional state changes, lease and in-flight ownership, versioned presence, expiry
-// claims, bounces and dead letters), which has its own integration tests against DynamoDB Local.
+// In-memory fakes of the core's ports, with the same semantics as the SQLite and DynamoDB adapters
+// (dedupe, quota, conditional state changes, lease and in-flight ownership, versioned presence,
+// expiry claims, bounces and dead letters, TTL): all three pass one contract suite
+// (test/contract/store-contract.ts).
+import type { CredentialStore, Credentials, UserListPage } from '../../functions/core/credentials.ts';
 import type { ExpiryEntry, ExpiryStore } from '../../functions/core/expiry.ts';
 import type { Group, GroupStore, QueueState, Routing } from '../../functions/core/groups.ts';
 import {
@@ -28,7 +30,11 @@ import {
   type UserStore,
 } from '../../functions/core/ports.ts';
 import type { Presence } from '../../functions/core/presence.ts';
+import type { SessionStore, SignInRecord } from '../../functions/core/session.ts';
 import type { UserSettings } from '../../functions/core/settings.ts';
+
+/** Held messages are garbage-collected this long after they expire (as the adapters' TTL). */
+const GC_GRACE_MS = 7 * 86_400_000;
 
 export class MemoryStore
   implements MessageStore, SettingsStore, UserStore, DeliveryStore, ExpiryStore, BounceStore
@@ -43,10 +49,14 @@ export class MemoryStore
   readonly claimedAt = new Map<string, number>();
   now: () => number = Date.now;
 
-  async hold(message: HeldMessage, guard: HoldGuard, _options?: HoldOptions): Promise<HoldOutcome> {
+  async hold(message: HeldMessage, guard: HoldGuard, options: HoldOptions = {}): Promise<HoldOutcome> {
+    if (options.deadline !== undefined && this.now() >= options.deadline) {
+      throw new Error('the capture deadline passed before the store was written');
+    }
     for (const key of guard.dedupeKeys) {
       const first = this.dedupe.get(key);
-      if (first) return { outcome: 'duplicate', id: first.id, expiresAt: first.expiresAt };
+      if (first && this.live(first))
+        return { outcome: 'duplicate', id: first.id, expiresAt: first.expiresAt };
     }
     const held = this.heldFor(message.recipient).length;
     if (held >= guard.quota) return { outcome: 'quota', held };
@@ -60,18 +70,35 @@ export class MemoryStore
     return this.allFor(recipient).filter((m) => m.state !== 'dead');
   }
 
-  private allFor(recipient: string): HeldMessage[] {
-    return this.messages.filter((m) => m.recipient === recipient).sort(byArrival);
+  /** A message past its time (expiry + the GC grace) is absent, as the real stores treat it; dead letters are kept. */
+  private live(message: HeldMessage): boolean {
+    return message.state === 'dead' || !(Date.parse(message.expiresAt) + GC_GRACE_MS < this.now());
   }
 
-  async listHeld(recipient: string): Promise<HeldPage> {
-    return { messages: this.allFor(recipient).map((m) => ({ ...m })) };
+  private allFor(recipient: string): HeldMessage[] {
+    return this.messages.filter((m) => m.recipient === recipient && this.live(m)).sort(byArrival);
+  }
+
+  async listHeld(recipient: string, page: { limit?: number; after?: string } = {}): Promise<HeldPage> {
+    const limit = page.limit ?? 100;
+    const rest = this.allFor(recipient).filter(
+      (m) => page.after === undefined || `${m.receivedAt}#${m.id}` > page.after,
+    );
+    const messages = rest.slice(0, limit).map((m) => ({ ...m }));
+    const last = messages.at(-1);
+    return rest.length > limit && last ? { messages, next: `${last.receivedAt}#${last.id}` } : { messages };
   }
 
   async stats(): Promise<HeldStats> {
     const byState = Object.fromEntries(HELD_STATES.map((state) => [state, 0])) as Record<HeldState, number>;
-    for (const message of this.messages) byState[message.state]++;
-    return { byState, recipients: new Set(this.messages.map((m) => m.recipient)).size };
+    const live = this.messages.filter((m) => this.live(m));
+    for (const message of live) byState[message.state]++;
+    const oldest = live.map((m) => m.receivedAt).sort()[0];
+    return {
+      byState,
+      recipients: new Set(live.map((m) => m.recipient)).size,
+      ...(oldest !== undefined ? { oldestReceivedAt: oldest } : {}),
+    };
   }
 
   async getSettings(aor: string): Promise<UserSettings | undefined> {
@@ -206,7 +233,7 @@ export class MemoryStore
     if (shard !== 0) return { entries: [] };
     return {
       entries: this.messages
-        .filter((m) => m.state !== 'dead' && `${m.expiresAt}#${m.id}` < `${nowIso}$`)
+        .filter((m) => m.state !== 'dead' && this.live(m) && `${m.expiresAt}#${m.id}` < `${nowIso}$`)
         .map((m) => this.entryOf(m)),
     };
   }
@@ -214,7 +241,7 @@ export class MemoryStore
   async earliestExpiry(shard: number): Promise<string | undefined> {
     if (shard !== 0) return undefined;
     return this.messages
-      .filter((m) => m.state !== 'dead')
+      .filter((m) => m.state !== 'dead' && this.live(m))
       .map((m) => m.expiresAt)
       .sort()[0];
   }
@@ -310,13 +337,14 @@ export class MemoryStore
     return changed.length > 0 ? 'dead' : 'absent';
   }
 
-  async listDead(): Promise<DeadPage> {
-    return {
-      messages: this.messages
-        .filter((m) => m.state === 'dead')
-        .sort((a, b) => a.id.localeCompare(b.id))
-        .map((m) => ({ ...m })),
-    };
+  async listDead(page: { limit?: number; after?: string } = {}): Promise<DeadPage> {
+    const limit = page.limit ?? 100;
+    const rest = this.messages
+      .filter((m) => m.state === 'dead' && (page.after === undefined || m.id > page.after))
+      .sort((a, b) => a.id.localeCompare(b.id));
+    const messages = rest.slice(0, limit).map((m) => ({ ...m }));
+    const last = messages.at(-1);
+    return rest.length > limit && last ? { messages, next: last.id } : { messages };
   }
 
   async purgeDead(which: { id: string } | { all: true }): Promise<number> {
@@ -357,8 +385,16 @@ export class MemoryGroupStore implements GroupStore {
     return this.groups.delete(aor);
   }
 
-  async listGroups(): Promise<{ groups: Group[] }> {
-    return { groups: [...this.groups.values()].sort((a, b) => (a.aor < b.aor ? -1 : 1)) };
+  async listGroups(
+    page: { limit?: number; after?: string } = {},
+  ): Promise<{ groups: Group[]; next?: string }> {
+    const limit = page.limit ?? 100;
+    const sorted = [...this.groups.values()]
+      .filter((group) => page.after === undefined || group.aor > page.after)
+      .sort((a, b) => (a.aor < b.aor ? -1 : 1));
+    const groups = sorted.slice(0, limit).map((group) => structuredClone(group));
+    const last = groups.at(-1);
+    return sorted.length > limit && last ? { groups, next: last.aor } : { groups };
   }
 
   async groupsOf(member: string): Promise<Array<{ group: string; routing: Routing }>> {
@@ -375,5 +411,84 @@ export class MemoryGroupStore implements GroupStore {
   async recordAssignment(group: string, member: string, sender: string, atMs: number): Promise<void> {
     this.idle.set(group, { ...(this.idle.get(group) ?? {}), [member]: atMs });
     this.sticky.set(`${group}\n${sender}`, { member, atMs });
+  }
+}
+
+export class MemoryCredentials implements CredentialStore {
+  readonly entries = new Map<string, Credentials>();
+
+  async getCredentials(aor: string): Promise<Credentials | undefined> {
+    const entry = this.entries.get(aor);
+    return entry ? structuredClone(entry) : undefined;
+  }
+
+  async putCredentials(
+    entry: Omit<Credentials, 'createdAt' | 'updatedAt'>,
+    nowIso: string,
+  ): Promise<Credentials> {
+    const stored = {
+      ...structuredClone(entry),
+      createdAt: this.entries.get(entry.aor)?.createdAt ?? nowIso,
+      updatedAt: nowIso,
+    };
+    this.entries.set(entry.aor, stored);
+    return structuredClone(stored);
+  }
+
+  async deleteCredentials(aor: string): Promise<boolean> {
+    return this.entries.delete(aor);
+  }
+
+  async listUsers(page: { limit?: number; after?: string } = {}): Promise<UserListPage> {
+    const limit = page.limit ?? 100;
+    const sorted = [...this.entries.values()]
+      .filter((entry) => page.after === undefined || entry.aor > page.after)
+      .sort((a, b) => (a.aor < b.aor ? -1 : 1));
+    const users = sorted
+      .slice(0, limit)
+      .map(({ aor, admin, createdAt, updatedAt }) => ({ aor, admin, createdAt, updatedAt }));
+    const last = users.at(-1);
+    return sorted.length > limit && last ? { users, next: last.aor } : { users };
+  }
+}
+
+export class MemorySessions implements SessionStore {
+  readonly records = new Map<string, SignInRecord & { untilMs: number }>();
+  readonly revoked = new Map<string, number>();
+
+  private current(aor: string, nowMs: number): SignInRecord | undefined {
+    const entry = this.records.get(aor);
+    return entry && entry.untilMs >= nowMs
+      ? { count: entry.count, nextAllowedMs: entry.nextAllowedMs }
+      : undefined;
+  }
+
+  async signInRecord(aor: string, nowMs: number): Promise<SignInRecord | undefined> {
+    return this.current(aor, nowMs);
+  }
+
+  async claimAttempt(
+    aor: string,
+    seen: SignInRecord | undefined,
+    next: SignInRecord,
+    keepUntilMs: number,
+    nowMs: number,
+  ): Promise<boolean> {
+    // compared and written in one step, as the stores' conditional write is
+    if (JSON.stringify(this.current(aor, nowMs)) !== JSON.stringify(seen)) return false;
+    this.records.set(aor, { ...next, untilMs: keepUntilMs });
+    return true;
+  }
+
+  async clearFailures(aor: string): Promise<void> {
+    this.records.delete(aor);
+  }
+
+  async revoke(jti: string, untilMs: number): Promise<void> {
+    this.revoked.set(jti, untilMs);
+  }
+
+  async isRevoked(jti: string, nowMs: number): Promise<boolean> {
+    return (this.revoked.get(jti) ?? -1) >= nowMs;
   }
 }

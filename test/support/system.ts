@@ -52,8 +52,9 @@ export interface RuntimePids {
   pid: number;
   edgePid: number;
   sesPid: number;
-  dynamodbPid: number;
-  sqsPid: number;
+  /** Only with HOLDOVER_STORE=dynamodb. */
+  dynamodbPid?: number;
+  sqsPid?: number;
 }
 
 export async function startSystem(options: SystemOptions = {}): Promise<RunningSystem> {

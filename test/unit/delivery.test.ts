@@ -268,6 +268,8 @@ describe('deliverBacklog', () => {
   it('renews the lease while a slow batch is in flight, so a second worker never takes it over', async () => {
     const { store, deps } = setup([], 4);
     store.now = Date.now;
+    // on the real clock (the lease's timing), so the messages must not be past their time (TTL)
+    for (const message of store.messages) message.expiresAt = new Date(Date.now() + 3_600_000).toISOString();
     store.presence.set(BOB, {
       registration: { contact: 'sip:bob@127.0.0.1:5072', expiresAt: '2099-01-01T00:00:00Z' },
       version: 1,
