@@ -1,4 +1,4 @@
-// The one contract of the store ports (DESIGN.md "Storage"), run unchanged against every
+// The one contract of the store ports (docs/design.md "Storage"), run unchanged against every
 // implementation: the in-memory fake (unit), SQLite on a temporary file and DynamoDB Local
 // (integration). Every transition and its condition, the races the conditions exist for, the
 // page boundaries, and TTL: a row past its time is absent. Each test uses its own recipients, so

@@ -1,4 +1,4 @@
-// The embedded store's file (DESIGN.md "Storage"): one SQLite database in the data directory,
+// The embedded store's file (docs/design.md "Storage"): one SQLite database in the data directory,
 // opened once per process. WAL, so readers never wait for the writer; `synchronous = FULL`, so a
 // transaction is on disk when its commit returns (durable on commit: a 202 is never given for a
 // message a power cut could take back; measured ~0.5 ms per commit here). A busy timeout lets a

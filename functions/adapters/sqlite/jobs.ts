@@ -1,4 +1,4 @@
-// The local work queues on the SQLite file (DESIGN.md "Storage": locally the queues may be an
+// The local work queues on the SQLite file (docs/design.md "Storage": locally the queues may be an
 // adapter of the queue port on the embedded store): SQS's semantics where the handlers see them —
 // a delay before a job is visible, a visibility timeout after each receive, the receive count, and
 // after `maxReceiveCount` receives the move to the queue's dead-letter queue. Jobs survive a
