@@ -93,6 +93,20 @@ async function getSigned(target: Endpoint, path: string): Promise<unknown> {
   return callSigned(target, 'GET', path);
 }
 
+/** Every item of a paged signed listing (`{<field>: [...], next?}`), following `next` to the end. */
+async function allPages<T>(target: Endpoint, path: string, field: string): Promise<T[]> {
+  const items: T[] = [];
+  let after: string | undefined;
+  do {
+    const query = new URLSearchParams({ limit: '1000', ...(after ? { after } : {}) });
+    const page = (await getSigned(target, `${path}?${query}`)) as Record<string, unknown>;
+    const next = page.next;
+    items.push(...((page[field] as T[] | undefined) ?? []));
+    after = typeof next === 'string' ? next : undefined;
+  } while (after);
+  return items;
+}
+
 async function callSigned(
   target: Endpoint,
   method: 'GET' | 'PUT' | 'POST' | 'DELETE',
@@ -158,17 +172,11 @@ async function held(
   out: (line: string) => void,
 ): Promise<void> {
   const aor = parseAor(aorText);
-  const messages: HeldEntry[] = [];
-  let after: string | undefined;
-  do {
-    const query = new URLSearchParams({ limit: '1000', ...(after ? { after } : {}) });
-    const page = (await getSigned(target, `/v1/users/${encodeURIComponent(aor)}/messages?${query}`)) as {
-      messages: HeldEntry[];
-      next?: string;
-    };
-    messages.push(...page.messages);
-    after = page.next;
-  } while (after);
+  const messages = await allPages<HeldEntry>(
+    target,
+    `/v1/users/${encodeURIComponent(aor)}/messages`,
+    'messages',
+  );
 
   if (asJson) {
     out(
@@ -259,14 +267,7 @@ async function dead(
   }
   if (args[0] !== undefined)
     throw new CliError(`Unknown dead subcommand "${args[0]}" (try: dead, dead purge)`);
-  const letters: DeadEntry[] = [];
-  let after: string | undefined;
-  do {
-    const query = new URLSearchParams({ limit: '1000', ...(after ? { after } : {}) });
-    const page = (await getSigned(target, `/v1/dead?${query}`)) as { messages: DeadEntry[]; next?: string };
-    letters.push(...page.messages);
-    after = page.next;
-  } while (after);
+  const letters = await allPages<DeadEntry>(target, '/v1/dead', 'messages');
   if (flags.json) {
     out(JSON.stringify(letters, null, 2));
     return;
@@ -427,18 +428,7 @@ async function groups(
       return;
     }
     case 'list': {
-      const endpointNow = target();
-      const listed: GroupEntry[] = [];
-      let after: string | undefined;
-      do {
-        const query = new URLSearchParams({ limit: '1000', ...(after ? { after } : {}) });
-        const page = (await getSigned(endpointNow, `/v1/groups?${query}`)) as {
-          groups: GroupEntry[];
-          next?: string;
-        };
-        listed.push(...page.groups);
-        after = page.next;
-      } while (after);
+      const listed = await allPages<GroupEntry>(target(), '/v1/groups', 'groups');
       if (flags.json) out(JSON.stringify(listed, null, 2));
       else if (listed.length === 0)
         out('No groups yet: npx holdover groups set <aor> --members a,b --routing one|all');
@@ -503,18 +493,7 @@ async function users(
       return;
     }
     case 'list': {
-      const endpointNow = target();
-      const listed: UserEntry[] = [];
-      let after: string | undefined;
-      do {
-        const query = new URLSearchParams({ limit: '1000', ...(after ? { after } : {}) });
-        const page = (await getSigned(endpointNow, `/v1/users?${query}`)) as {
-          users: UserEntry[];
-          next?: string;
-        };
-        listed.push(...page.users);
-        after = page.next;
-      } while (after);
+      const listed = await allPages<UserEntry>(target(), '/v1/users', 'users');
       if (flags.json) {
         out(JSON.stringify(listed, null, 2));
         return;
