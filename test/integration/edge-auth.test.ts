@@ -10,8 +10,8 @@ import { type RunningEdge, startEdge } from '../../edge/edge.ts';
 import { logger } from '../../edge/log.ts';
 import { getHeader, getHeaders } from '../../edge/sip/message.ts';
 import { parseTrustedProxies } from '../../edge/trusted-proxies.ts';
-import { pathAndQuery, verifyRequest } from '../../functions/core/signature.ts';
 import { credentialsHeader, ha1Of, ha1s, mintNonce } from '../../functions/core/sip-digest.ts';
+import { readSignedRequest } from '../support/signed.ts';
 import { sendUdp, sipRequest } from '../support/sip-client.ts';
 import { TestUa } from '../support/ua.ts';
 
@@ -27,43 +27,29 @@ class FakeApi {
   private server: Server | undefined;
 
   async start(): Promise<void> {
-    this.server = createServer((request, response) => {
-      const chunks: Buffer[] = [];
-      request.on('data', (chunk: Buffer) => chunks.push(chunk));
-      request.on('end', () => {
-        const raw = Buffer.concat(chunks);
-        try {
-          verifyRequest([SECRET], {
-            method: request.method ?? '',
-            ...pathAndQuery(request.url ?? '/'),
-            headers: request.headers as Record<string, string>,
-            body: raw,
-          });
-        } catch {
-          response.writeHead(401).end();
-          return;
-        }
-        const path = request.url ?? '';
-        this.calls.push({
-          method: request.method ?? '',
-          path,
-          body: raw.length > 0 ? JSON.parse(raw.toString('utf8')) : undefined,
-        });
-        const json = (status: number, value: unknown) =>
-          response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
-        if (this.failing) return json(500, { error: { message: 'down' } });
-        const credentials = /^\/v1\/credentials\/([^/?]+)$/.exec(path);
-        if (credentials?.[1]) {
-          const aor = decodeURIComponent(credentials[1]);
-          const password = this.passwords.get(aor);
-          if (password === undefined) return json(404, { error: { message: 'no credentials' } });
-          const [user = '', realm = ''] = aor.replace(/^sip:/, '').split('@');
-          return json(200, { aor, realm, ha1: ha1s(user, realm, password), admin: false });
-        }
-        if (path === '/v1/presence') return json(200, {});
-        if (path === '/v1/messages') return json(202, { id: randomUUID() });
-        return json(404, {});
+    this.server = createServer(async (request, response) => {
+      const raw = await readSignedRequest(SECRET, request, response);
+      if (raw === undefined) return;
+      const path = request.url ?? '';
+      this.calls.push({
+        method: request.method ?? '',
+        path,
+        body: raw.length > 0 ? JSON.parse(raw.toString('utf8')) : undefined,
       });
+      const json = (status: number, value: unknown) =>
+        response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+      if (this.failing) return json(500, { error: { message: 'down' } });
+      const credentials = /^\/v1\/credentials\/([^/?]+)$/.exec(path);
+      if (credentials?.[1]) {
+        const aor = decodeURIComponent(credentials[1]);
+        const password = this.passwords.get(aor);
+        if (password === undefined) return json(404, { error: { message: 'no credentials' } });
+        const [user = '', realm = ''] = aor.replace(/^sip:/, '').split('@');
+        return json(200, { aor, realm, ha1: ha1s(user, realm, password), admin: false });
+      }
+      if (path === '/v1/presence') return json(200, {});
+      if (path === '/v1/messages') return json(202, { id: randomUUID() });
+      return json(404, {});
     });
     const server = this.server;
     await new Promise<void>((resolve) => server.listen(0, HOST, resolve));

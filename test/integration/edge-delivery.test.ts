@@ -18,8 +18,9 @@ import { parseMessage } from '../../edge/sip/parser.ts';
 import { buildResponse, serializeResponse } from '../../edge/sip/serialize.ts';
 import { parseNameAddr, parseVia } from '../../edge/sip/uri.ts';
 import { parseTrustedProxies } from '../../edge/trusted-proxies.ts';
-import { pathAndQuery, signUrl, verifyRequest } from '../../functions/core/signature.ts';
+import { signUrl } from '../../functions/core/signature.ts';
 import { freePort } from '../support/ports.ts';
+import { readSignedRequest } from '../support/signed.ts';
 import { sendUdp, sipRequest } from '../support/sip-client.ts';
 
 const HOST = '127.0.0.1';
@@ -39,26 +40,12 @@ class FakeApi {
   port = 0;
 
   async start(): Promise<void> {
-    this.server = createHttpServer((request, response) => {
-      const chunks: Buffer[] = [];
-      request.on('data', (chunk: Buffer) => chunks.push(chunk));
-      request.on('end', () => {
-        const raw = Buffer.concat(chunks);
-        try {
-          verifyRequest([SECRET], {
-            method: request.method ?? '',
-            ...pathAndQuery(request.url ?? '/'),
-            headers: request.headers as Record<string, string>,
-            body: raw,
-          });
-        } catch {
-          response.writeHead(401).end();
-          return;
-        }
-        const body: unknown = raw.length > 0 ? JSON.parse(raw.toString('utf8')) : undefined;
-        this.calls.push({ method: request.method ?? '', path: request.url ?? '', body });
-        response.writeHead(202, { 'content-type': 'application/json' }).end('{}');
-      });
+    this.server = createHttpServer(async (request, response) => {
+      const raw = await readSignedRequest(SECRET, request, response);
+      if (raw === undefined) return;
+      const body: unknown = raw.length > 0 ? JSON.parse(raw.toString('utf8')) : undefined;
+      this.calls.push({ method: request.method ?? '', path: request.url ?? '', body });
+      response.writeHead(202, { 'content-type': 'application/json' }).end('{}');
     });
     const server = this.server;
     await new Promise<void>((resolve) => server.listen(0, HOST, resolve));

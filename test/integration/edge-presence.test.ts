@@ -18,8 +18,9 @@ import { parseMessage } from '../../edge/sip/parser.ts';
 import { buildResponse, serializeResponse } from '../../edge/sip/serialize.ts';
 import { parseNameAddr } from '../../edge/sip/uri.ts';
 import { parseTrustedProxies } from '../../edge/trusted-proxies.ts';
-import { pathAndQuery, signUrl, verifyRequest } from '../../functions/core/signature.ts';
+import { signUrl } from '../../functions/core/signature.ts';
 import { freePort } from '../support/ports.ts';
+import { readSignedRequest } from '../support/signed.ts';
 
 const HOST = '127.0.0.1';
 const SECRET = `test-secret-${randomUUID()}`;
@@ -43,41 +44,27 @@ class FakeApi {
   private server: HttpServer | undefined;
 
   async start(): Promise<void> {
-    this.server = createHttpServer((request, response) => {
-      const chunks: Buffer[] = [];
-      request.on('data', (chunk: Buffer) => chunks.push(chunk));
-      request.on('end', () => {
-        const raw = Buffer.concat(chunks);
-        try {
-          verifyRequest([SECRET], {
-            method: request.method ?? '',
-            ...pathAndQuery(request.url ?? '/'),
-            headers: request.headers as Record<string, string>,
-            body: raw,
-          });
-        } catch {
-          response.writeHead(401).end();
-          return;
-        }
-        const path = request.url ?? '';
-        const body: unknown = raw.length > 0 ? JSON.parse(raw.toString('utf8')) : undefined;
-        this.calls.push({ method: request.method ?? '', path, body });
-        const json = (status: number, value: unknown) =>
-          response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
-        const summary = /^\/v1\/users\/([^/]+)\/summary$/.exec(path);
-        if (request.method === 'GET' && summary?.[1]) {
-          const aor = decodeURIComponent(summary[1]);
-          json(200, { aor, waiting: this.waiting.get(aor) ?? 0 });
-        } else if (path === '/v1/presence') {
-          json(this.presenceUp ? 200 : 503, {});
-        } else if (path === '/v1/messages') {
-          const to = (body as { to: string }).to.replace(/^<|>$/g, '');
-          this.waiting.set(to, (this.waiting.get(to) ?? 0) + 1);
-          json(202, { id: randomUUID() });
-        } else {
-          json(404, {});
-        }
-      });
+    this.server = createHttpServer(async (request, response) => {
+      const raw = await readSignedRequest(SECRET, request, response);
+      if (raw === undefined) return;
+      const path = request.url ?? '';
+      const body: unknown = raw.length > 0 ? JSON.parse(raw.toString('utf8')) : undefined;
+      this.calls.push({ method: request.method ?? '', path, body });
+      const json = (status: number, value: unknown) =>
+        response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+      const summary = /^\/v1\/users\/([^/]+)\/summary$/.exec(path);
+      if (request.method === 'GET' && summary?.[1]) {
+        const aor = decodeURIComponent(summary[1]);
+        json(200, { aor, waiting: this.waiting.get(aor) ?? 0 });
+      } else if (path === '/v1/presence') {
+        json(this.presenceUp ? 200 : 503, {});
+      } else if (path === '/v1/messages') {
+        const to = (body as { to: string }).to.replace(/^<|>$/g, '');
+        this.waiting.set(to, (this.waiting.get(to) ?? 0) + 1);
+        json(202, { id: randomUUID() });
+      } else {
+        json(404, {});
+      }
     });
     const server = this.server;
     await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
