@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
-import { DynamoStore, messageItem } from '../functions/adapters/dynamo-store.ts';
+import { DynamoStore, messageItem } from '../functions/adapters/dynamodb/store.ts';
 import { dedupeKey } from '../functions/core/capture.ts';
 import type { HeldMessage } from '../functions/core/held-message.ts';
 import { dynamoClient } from '../local/stand-ins.ts';

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
-import { DynamoStore } from '../functions/adapters/dynamo-store.ts';
+import { DynamoStore } from '../functions/adapters/dynamodb/store.ts';
 import { dedupeKey } from '../functions/core/capture.ts';
 import type { HeldMessage } from '../functions/core/held-message.ts';
 import { dynamoClient } from '../local/stand-ins.ts';

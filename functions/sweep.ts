@@ -1,11 +1,11 @@
 // Scheduled (EventBridge every minute; HOLDOVER_SWEEP_INTERVAL locally): claims messages whose
 // time ran out, and those of users on vacation, and queues one email job per recipient.
 import { sqs } from './adapters/clients.ts';
+import { EXPIRY_SHARDS } from './adapters/dynamodb/table.ts';
 import { envDurationMs, requireEnv } from './adapters/env.ts';
 import { logger, MetricUnit, metrics } from './adapters/observability.ts';
 import { SqsExpiredQueue } from './adapters/sqs-queue.ts';
 import { store } from './adapters/store.ts';
-import { EXPIRY_SHARDS } from './adapters/table.ts';
 import { sweepDue } from './core/expiry.ts';
 
 const deps = {

@@ -8,7 +8,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as ses from 'aws-cdk-lib/aws-ses';
-import { EXPIRY_INDEX, keys } from '../functions/adapters/table.ts';
+import { EXPIRY_INDEX, keys, ORDER_INDEX } from '../functions/adapters/dynamodb/table.ts';
 import type { FunctionAccess, QueueName } from './catalogue.ts';
 import type { QueueWithDlq } from './data.ts';
 
@@ -38,8 +38,9 @@ export function grantAccess(
 
   const tableActions = access.table ?? [];
   const indexActions = access.expiryIndex ?? [];
+  const orderActions = access.orderIndex ?? [];
   const credentialActions = access.credentials ?? [];
-  if (tableActions.length > 0 || indexActions.length > 0 || credentialActions.length > 0) {
+  if (tableActions.length + indexActions.length + orderActions.length + credentialActions.length > 0) {
     fn.addEnvironment('HOLDOVER_TABLE', resources.table.tableName);
   }
   if (tableActions.length > 0) {
@@ -61,6 +62,12 @@ export function grantAccess(
     allow(
       indexActions.map((action) => `dynamodb:${action}`),
       `${resources.table.tableArn}/index/${EXPIRY_INDEX}`,
+    );
+  }
+  if (orderActions.length > 0) {
+    allow(
+      orderActions.map((action) => `dynamodb:${action}`),
+      `${resources.table.tableArn}/index/${ORDER_INDEX}`,
     );
   }
   if (access.signingSecret) {

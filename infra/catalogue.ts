@@ -64,6 +64,11 @@ export interface FunctionAccess {
   readonly credentials?: readonly ('GetItem' | 'Query' | 'UpdateItem' | 'DeleteItem')[];
   /** HOLDOVER_TABLE + these actions on the expiry index (gsi1) only: the sweeper's reads. */
   readonly expiryIndex?: readonly ('Query' | 'Scan')[];
+  /**
+   * HOLDOVER_TABLE + these actions on the order index (lsi1) only: a recipient's held messages in
+   * arrival order, and their count (the quota, MWI).
+   */
+  readonly orderIndex?: readonly 'Query'[];
   /** HOLDOVER_SECRET_ARN + secretsmanager:GetSecretValue on the signing secret. */
   readonly signingSecret?: boolean;
   /**
@@ -120,10 +125,12 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     trigger: { kind: 'http', method: 'POST', path: '/v1/messages' },
     settings: ['HOLDOVER_DOMAINS', 'HOLDOVER_EXPIRE_AFTER', 'HOLDOVER_MAX_BODY_BYTES', 'HOLDOVER_QUOTA'],
     access: {
-      // Query: the recipient's own items (sk < MSG#). TransactWriteItems: counter Update, dedupe
-      // Put(s), message Put. GetItem: the first copy's id on a duplicate. PutItem: the
-      // offline-notice claim. No index access: the message Put fills gsi1 by itself.
-      table: ['Query', 'PutItem', 'UpdateItem', 'GetItem'],
+      // Query: the recipient's own items (sk < MSG#); the order index: the held count (quota).
+      // PutItem: the message, conditional (one write; with an IMDN Message-ID its marker too, in
+      // a TransactWriteItems), and the offline-notice claim. GetItem: the first copy's answer on
+      // a duplicate. The message Put fills both indexes by itself.
+      table: ['Query', 'PutItem', 'GetItem'],
+      orderIndex: ['Query'],
       signingSecret: true,
       replayGuard: true,
       // A delivery run for an available recipient, or an offline notice / auto-reply.
@@ -135,8 +142,15 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     entry: 'functions/presence.ts',
     handler: 'handler',
     trigger: { kind: 'http', method: 'POST', path: '/v1/presence' },
-    // Query: the user's own items; PutItem: the presence item, conditional on its version.
-    access: { table: ['Query', 'PutItem'], signingSecret: true, replayGuard: true, sendTo: ['delivery'] },
+    // Query: the user's own items and their held count (order index); PutItem: the presence
+    // item, conditional on its version.
+    access: {
+      table: ['Query', 'PutItem'],
+      orderIndex: ['Query'],
+      signingSecret: true,
+      replayGuard: true,
+      sendTo: ['delivery'],
+    },
   },
   // --- operator and user endpoints -------------------------------------------------------------
   {
@@ -144,14 +158,15 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     entry: 'functions/users.ts',
     handler: 'heldHandler',
     trigger: { kind: 'http', method: 'GET', path: '/v1/users/{aor}/messages' },
-    access: signedRead('Query'),
+    // The order index (with the messages fetched from the table), and the lease (in flight).
+    access: { table: ['GetItem'], orderIndex: ['Query'], signingSecret: true },
   },
   {
     name: 'summary',
     entry: 'functions/users.ts',
     handler: 'summaryHandler',
     trigger: { kind: 'http', method: 'GET', path: '/v1/users/{aor}/summary' },
-    access: signedRead('Query'),
+    access: { table: ['Query'], orderIndex: ['Query'], signingSecret: true },
   },
   {
     name: 'getSettings',
@@ -255,10 +270,12 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     // several batches; the queue's visibility timeout follows (6×).
     timeoutSeconds: 300,
     access: {
-      // Query: the user's items and the deliverable messages. PutItem/DeleteItem: the lease.
-      // TransactWriteItems of conditional Updates (pending→delivering→pending, with a
-      // ConditionCheck of the lease; →bounced→dead) and of Deletes with the counter's Update.
-      table: ['Query', 'PutItem', 'DeleteItem', 'UpdateItem', 'ConditionCheckItem'],
+      // Query: the user's items; the order index: the deliverable messages and their count.
+      // GetItem/UpdateItem/DeleteItem: the lease and its in-flight range. BatchWriteItem (of
+      // PutItem): delivered messages' tombstones. UpdateItem: →bounced→dead; PutItem: a bounce
+      // told (its tombstone), conditional.
+      table: ['Query', 'GetItem', 'PutItem', 'DeleteItem', 'UpdateItem', 'BatchWriteItem'],
+      orderIndex: ['Query'],
       signingSecret: true,
       edge: true,
       // Notices (bounce, IMDN) go back on the delivery queue, durably.
@@ -279,9 +296,11 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     access: {
       // Index: due entries per shard, the vacation list, each shard's earliest expiry.
       expiryIndex: ['Query'],
-      // Table: a vacationer's waiting messages (Query); the claims, TransactWriteItems of
-      // conditional Updates (pending → expiring).
-      table: ['Query', 'UpdateItem'],
+      // Order index: a vacationer's waiting messages, the claimed messages' keys. Table: the
+      // claims, TransactWriteItems of conditional Updates (pending → expiring) with a
+      // ConditionCheck of the lease (not in a delivery run's range).
+      table: ['UpdateItem', 'ConditionCheckItem'],
+      orderIndex: ['Query'],
       sendTo: ['expired'],
     },
   },
@@ -296,10 +315,11 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     // transactions of 99.
     timeoutSeconds: 30,
     access: {
-      // BatchGetItem: the claimed messages; Query: the recipient's settings (email address,
-      // policy); TransactWriteItems of Deletes conditional on `expiring` with the counter's
-      // Update, and of Updates expiring → bounced.
-      table: ['BatchGetItem', 'Query', 'DeleteItem', 'UpdateItem'],
+      // Order index: the claimed messages (fetched whole) and the user's held count; Query: the
+      // recipient's settings (email address, policy); PutItem of tombstones conditional on
+      // `expiring`, UpdateItem expiring → bounced.
+      table: ['Query', 'PutItem', 'UpdateItem'],
+      orderIndex: ['Query'],
       sendEmail: true,
       // Bounce notices to senders (policy `bounce`, or no address to email).
       sendTo: ['delivery'],

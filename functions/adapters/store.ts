@@ -1,8 +1,8 @@
 // The process-wide adapters, wired from configuration once (module scope, as Lambda reuses it).
 import { dynamodb } from './clients.ts';
-import { DynamoCredentialStore } from './dynamo-credentials.ts';
-import { DynamoNonces } from './dynamo-nonces.ts';
-import { DynamoStore } from './dynamo-store.ts';
+import { DynamoCredentialStore } from './dynamodb/credentials.ts';
+import { DynamoNonces } from './dynamodb/nonces.ts';
+import { DynamoStore } from './dynamodb/store.ts';
 import { requireEnv } from './env.ts';
 
 export const tableName = requireEnv('HOLDOVER_TABLE');

@@ -5,7 +5,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { EXPIRY_INDEX, TTL_ATTRIBUTE, tableDefinition } from '../../functions/adapters/table.ts';
+import {
+  EXPIRY_INDEX,
+  ORDER_INDEX,
+  TTL_ATTRIBUTE,
+  tableDefinition,
+} from '../../functions/adapters/dynamodb/table.ts';
 import { ESM_REQUIRE_BANNER } from '../../infra/bundling.ts';
 import { HOLDOVER_FUNCTIONS } from '../../infra/catalogue.ts';
 import {
@@ -47,9 +52,9 @@ const table = (...actions: string[]) => actions.map((action) => `dynamodb:${acti
  * catalogue must be a visible change to this list too.
  */
 const ALLOWED: Record<string, string[]> = {
-  capture: [...table('GetItem', 'PutItem', 'Query', 'UpdateItem'), ...SECRET_READ, ...SEND],
+  capture: [...table('GetItem', 'PutItem', 'Query'), ...SECRET_READ, ...SEND],
   presence: [...table('PutItem', 'Query'), ...SECRET_READ, ...SEND],
-  held: [...table('Query'), ...SECRET_READ],
+  held: [...table('GetItem', 'Query'), ...SECRET_READ],
   summary: [...table('Query'), ...SECRET_READ],
   getSettings: [...table('GetItem'), ...SECRET_READ],
   putSettings: [...table('PutItem'), ...SECRET_READ],
@@ -63,14 +68,14 @@ const ALLOWED: Record<string, string[]> = {
   deadPurgeAll: [...table('DeleteItem', 'PutItem', 'Query'), ...SECRET_READ],
   health: table('DescribeTable'),
   delivery: [
-    ...table('ConditionCheckItem', 'DeleteItem', 'PutItem', 'Query', 'UpdateItem'),
+    ...table('BatchWriteItem', 'DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'),
     ...SECRET_READ,
     ...CONSUMER,
     ...SEND,
   ],
-  sweeper: [...table('Query', 'UpdateItem'), ...SEND],
+  sweeper: [...table('ConditionCheckItem', 'Query', 'UpdateItem'), ...SEND],
   email: [
-    ...table('BatchGetItem', 'DeleteItem', 'Query', 'UpdateItem'),
+    ...table('PutItem', 'Query', 'UpdateItem'),
     'ses:SendEmail',
     'ses:SendRawEmail',
     ...CONSUMER,
@@ -128,7 +133,7 @@ describe('table', () => {
     });
   });
 
-  it('mirrors the key schema and expiry index declared in functions/adapters/table.ts', () => {
+  it('mirrors the key schema, expiry index and order index declared in functions/adapters/dynamodb/table.ts', () => {
     const declared = tableDefinition('any');
     const [table] = Object.values(resourcesOf(template, 'AWS::DynamoDB::Table'));
     const properties = table?.Properties ?? {};
@@ -139,8 +144,15 @@ describe('table', () => {
     expect(properties.GlobalSecondaryIndexes).toEqual([
       expect.objectContaining({
         IndexName: EXPIRY_INDEX,
-        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['state', 'claimedAt'] },
+        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['state', 'claimedAt', 'lsi1sk'] },
       }),
+    ]);
+    expect(properties.LocalSecondaryIndexes).toEqual([
+      {
+        IndexName: ORDER_INDEX,
+        KeySchema: declared.LocalSecondaryIndexes?.[0]?.KeySchema,
+        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['state'] },
+      },
     ]);
     expect(properties.GlobalSecondaryIndexes).toEqual(
       declared.GlobalSecondaryIndexes?.map((index) =>
@@ -307,12 +319,15 @@ describe('least privilege', () => {
     }
   });
 
-  it('grants DynamoDB on the table only, and the index to the sweeper and the dead-letter routes only', () => {
+  it('grants DynamoDB on the table only, the expiry index to the sweeper and the dead-letter routes only, the order index for Query only', () => {
     const tableArn = { 'Fn::GetAtt': [onlyKey(resourcesOf(template, 'AWS::DynamoDB::Table')), 'Arn'] };
     for (const entry of HOLDOVER_FUNCTIONS) {
       for (const statement of dynamoStatements(entry.name)) {
         const onIndex = JSON.stringify(statement.Resource).includes(`/index/${EXPIRY_INDEX}`);
-        if (onIndex) {
+        const onOrder = JSON.stringify(statement.Resource).includes(`/index/${ORDER_INDEX}`);
+        if (onOrder) {
+          expect(statement.Action, entry.name).toEqual('dynamodb:Query');
+        } else if (onIndex) {
           // the expiry shards (sweeper) and the dead letters' list (DEAD) live in gsi1
           expect(['sweeper', 'dead', 'deadPurgeOne', 'deadPurgeAll']).toContain(entry.name);
           expect(statement.Action).toEqual('dynamodb:Query');
@@ -352,20 +367,13 @@ describe('least privilege', () => {
     }
   });
 
-  it('lets only capture, delivery, the sweeper, email and the dead-letter purge change held messages (UpdateItem/DeleteItem)', () => {
+  it('lets only delivery, the sweeper, email and the dead-letter purge change held messages (UpdateItem/DeleteItem); capture only adds', () => {
     const writers = HOLDOVER_FUNCTIONS.filter((entry) =>
       actionsOf(statementsOfFunction(template, entry.name).filter((statement) => !statement.Condition)).some(
         (action) => ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'].includes(action),
       ),
     ).map((entry) => entry.name);
-    expect(writers.sort()).toEqual([
-      'capture',
-      'deadPurgeAll',
-      'deadPurgeOne',
-      'delivery',
-      'email',
-      'sweeper',
-    ]);
+    expect(writers.sort()).toEqual(['deadPurgeAll', 'deadPurgeOne', 'delivery', 'email', 'sweeper']);
   });
 
   it('confines the credentials functions to the credentials partition (dynamodb:LeadingKeys)', () => {

@@ -1,7 +1,7 @@
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoStore } from '../../functions/adapters/dynamo-store.ts';
+import { DynamoStore } from '../../functions/adapters/dynamodb/store.ts';
 import { dedupeKey } from '../../functions/core/capture.ts';
 import { type DeliveryDeps, deliverBacklog } from '../../functions/core/delivery.ts';
 import type { HeldMessage } from '../../functions/core/held-message.ts';
