@@ -113,7 +113,7 @@ export async function provisionTable(port: number, tableName: string): Promise<'
       // An LSI can only be created with its table: this one predates the one-write data path.
       throw new StartError(
         `the DynamoDB table ${tableName} was created by an older Holdover (no ${missing.join(', ')} index): ` +
-          'deliver or export what it holds, then remove the data directory\'s dynamodb/ folder to start afresh',
+          "deliver or export what it holds, then remove the data directory's dynamodb/ folder to start afresh",
       );
     }
   }
