@@ -9,7 +9,7 @@ import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { METRICS_NAMESPACE, SERVICE_NAME } from '../functions/adapters/observability.ts';
-import { BUNDLE_TARGET, ESM_REQUIRE_BANNER, esbuildOptions, RUNTIME_PROVIDED_MODULES } from './bundling.ts';
+import { BUNDLE_TARGET, ESM_REQUIRE_BANNER, EXTERNAL_MODULES, esbuildOptions } from './bundling.ts';
 import type { FunctionEntry } from './catalogue.ts';
 
 export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_22_X;
@@ -72,7 +72,7 @@ export class HoldoverFunction extends nodejs.NodejsFunction {
         sourcesContent: esbuildOptions.sourcesContent,
         mainFields: [...esbuildOptions.mainFields],
         banner: ESM_REQUIRE_BANNER,
-        externalModules: [...RUNTIME_PROVIDED_MODULES],
+        externalModules: [...EXTERNAL_MODULES],
         // The local esbuild package; synth must never need a Docker engine.
         forceDockerBundling: false,
       },

@@ -84,6 +84,46 @@ describe('DynamoStore against DynamoDB Local', () => {
     expect((await store.listHeld(recipient)).messages).toHaveLength(1);
   });
 
+  it('takes an IMDN Message-ID as a second dedupe key, and withdraws its marker past the quota', async () => {
+    const recipient = uniqueUser();
+    const imdn = dedupeKey('imdn', 'sip:alice@example.com', `imdn-${ulid()}`);
+    const first = heldMessage(recipient);
+    await expect(
+      store.hold(first, { ...guard(first), dedupeKeys: [...guard(first).dedupeKeys, imdn] }),
+    ).resolves.toEqual({ outcome: 'held' });
+    // another Call-ID, the same IMDN Message-ID: the same message, sent again by the client
+    const resent = heldMessage(recipient);
+    await expect(
+      store.hold(resent, { ...guard(resent), dedupeKeys: [...guard(resent).dedupeKeys, imdn] }),
+    ).resolves.toEqual({ outcome: 'duplicate', id: first.id, expiresAt: first.expiresAt });
+    const full = uniqueUser();
+    const only = heldMessage(full);
+    await store.hold(only, guard(only, 1));
+    const refusedImdn = dedupeKey('imdn', 'sip:alice@example.com', `imdn-${ulid()}`);
+    const refused = heldMessage(full);
+    const refusedGuard = { dedupeKeys: [...guard(refused).dedupeKeys, refusedImdn], quota: 1 };
+    await expect(store.hold(refused, refusedGuard)).resolves.toEqual({ outcome: 'quota', held: 1 });
+    await expect(store.hold(refused, { ...refusedGuard, quota: 2 })).resolves.toEqual({ outcome: 'held' });
+  });
+
+  it('answers a late duplicate of a delivered message with its first answer (its tombstone)', async () => {
+    const recipient = uniqueUser();
+    const message = heldMessage(recipient);
+    await store.hold(message, guard(message));
+    await store.acquireLease(recipient, 'run', 60_000);
+    await store.removeDelivered(await store.markDelivering([message], 'run'));
+    await store.releaseLease(recipient, 'run');
+    expect((await store.listHeld(recipient)).messages).toEqual([]);
+    expect((await store.getUser(recipient)).held).toBe(0);
+    const late = { ...heldMessage(recipient), callId: message.callId };
+    await expect(store.hold(late, guard(late))).resolves.toEqual({
+      outcome: 'duplicate',
+      id: message.id,
+      expiresAt: message.expiresAt,
+    });
+    expect((await store.listHeld(recipient)).messages).toEqual([]);
+  });
+
   it('lets exactly one of many concurrent duplicates through', async () => {
     const recipient = uniqueUser();
     const callId = `race-${ulid()}`;

@@ -10,6 +10,7 @@
 // the quota and the MWI count are a COUNT of the recipient's entries in the order index.
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
+  DeleteCommand,
   GetCommand,
   PutCommand,
   paginateScan,
@@ -36,6 +37,7 @@ import {
   queryAll,
   sleep,
   type TableContext,
+  writeIf,
 } from './writes.ts';
 
 /** Held messages are garbage-collected this long after they expire; the sweeper acts long before. */
@@ -160,13 +162,13 @@ export const markerKey = (key: string) => ({ pk: `DEDUPE#${key}`, sk: 'DEDUPE' }
 
 /**
  * How many messages a recipient holds (pending, in flight, being emailed, bounced), counted in
- * the order index up to `limit`.
+ * the order index up to `limit`; `before`: only those that arrived before that order key.
  */
 export async function countHeld(
   table: TableContext,
   recipient: string,
   limit: number,
-  abortSignal?: AbortSignal,
+  options: { before?: string; abortSignal?: AbortSignal } = {},
 ): Promise<number> {
   let count = 0;
   let start: Record<string, unknown> | undefined;
@@ -175,14 +177,17 @@ export async function countHeld(
       new QueryCommand({
         TableName: table.tableName,
         IndexName: ORDER_INDEX,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': keys.user(recipient) },
+        KeyConditionExpression: options.before ? 'pk = :pk AND lsi1sk < :before' : 'pk = :pk',
+        ExpressionAttributeValues: {
+          ':pk': keys.user(recipient),
+          ...(options.before ? { ':before': options.before } : {}),
+        },
         Select: 'COUNT',
         ConsistentRead: true,
         Limit: Math.max(1, limit - count),
         ...(start ? { ExclusiveStartKey: start } : {}),
       }),
-      abortSignal ? { abortSignal } : {},
+      options.abortSignal ? { abortSignal: options.abortSignal } : {},
     );
     count += page.Count ?? 0;
     start = page.LastEvaluatedKey;
@@ -223,85 +228,133 @@ export class DynamoMessages implements MessageStore {
   constructor(private readonly table: TableContext) {}
 
   async hold(message: HeldMessage, guard: HoldGuard, options: HoldOptions = {}): Promise<HoldOutcome> {
-    const { client, tableName } = this.table;
     // Cut off at the caller's deadline: past it nobody waits for the answer (the edge says 503).
     const abortSignal =
       options.deadline === undefined
         ? undefined
         : AbortSignal.timeout(Math.max(1, options.deadline - this.table.now()));
+    const callKey = dedupeKey('call', message.callId, String(message.cseq));
+    const markers = guard.dedupeKeys.filter((key) => key !== callKey);
+
+    // The quota is read beside the write, not counted in it: the messages that arrived before
+    // this one. A message past the quota is taken back at once. Captures to one recipient that
+    // run at the same instant may each see room for one more, so the quota can be passed by
+    // the few in flight at once (docs/cost.md).
+    const [held, written] = await Promise.all([
+      countHeld(this.table, message.recipient, guard.quota, {
+        before: orderOf(message),
+        ...(abortSignal ? { abortSignal } : {}),
+      }),
+      this.write(message, markers, abortSignal),
+    ]);
+    if (written.outcome !== 'held' || held < guard.quota) return written;
+    await this.withdraw(message, markers);
+    return { outcome: 'quota', held };
+  }
+
+  /** The conditional write: the message, keyed by its dedupe key (and its IMDN marker). */
+  private async write(
+    message: HeldMessage,
+    markers: string[],
+    abortSignal: AbortSignal | undefined,
+  ): Promise<HoldOutcome> {
+    const { client, tableName } = this.table;
     const sendOptions = abortSignal ? { abortSignal } : {};
-
-    // The quota is read, not counted in the write: concurrent captures to one recipient may each
-    // see room for one more, so it can be passed by the few in flight at once (docs/cost.md).
-    const held = await countHeld(this.table, message.recipient, guard.quota, abortSignal);
-    if (held >= guard.quota) return { outcome: 'quota', held };
-
     const notThere = {
       ConditionExpression: 'attribute_not_exists(pk) OR #ttl < :now',
       ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
       ExpressionAttributeValues: { ':now': nowSeconds(this.table.now()) },
     };
     const put = { TableName: tableName, Item: messageItem(message), ...notThere };
-    const callKey = dedupeKey('call', message.callId, String(message.cseq));
-    const markers = guard.dedupeKeys.filter((key) => key !== callKey);
 
-    if (markers.length === 0) {
+    for (let attempt = 0; ; attempt++) {
+      if (markers.length === 0) {
+        try {
+          await client.send(
+            new PutCommand({ ...put, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }),
+            sendOptions,
+          );
+          return { outcome: 'held' };
+        } catch (error) {
+          if (!(error instanceof ConditionalCheckFailedException)) throw error;
+          const first = firstAnswer(error.Item) ?? (await this.firstOf(messageKey(message)));
+          if (first) return { outcome: 'duplicate', ...first };
+          if (attempt >= CONFLICT_RETRIES) throw error;
+          continue; // the first vanished between the write and the read: try again
+        }
+      }
+      // A second dedupe key (the IMDN Message-ID): its marker goes with the message, atomically.
+      const ttl = epochSeconds(message.expiresAt) + GC_GRACE_SECONDS;
       try {
         await client.send(
-          new PutCommand({ ...put, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }),
+          new TransactWriteCommand({
+            TransactItems: [
+              { Put: { ...put, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' } },
+              ...markers.map((key) => ({
+                Put: {
+                  TableName: tableName,
+                  Item: {
+                    ...markerKey(key),
+                    messageId: message.id,
+                    expiresAt: message.expiresAt,
+                    [TTL_ATTRIBUTE]: ttl,
+                  },
+                  ...notThere,
+                },
+              })),
+            ],
+          }),
           sendOptions,
         );
         return { outcome: 'held' };
       } catch (error) {
-        if (!(error instanceof ConditionalCheckFailedException)) throw error;
-        const first = firstAnswer(error.Item) ?? (await this.firstOf(messageKey(message)));
-        if (first) return { outcome: 'duplicate', ...first };
-        return this.hold(message, guard, options); // the first vanished between write and read
-      }
-    }
-
-    // A second dedupe key (the IMDN Message-ID): its marker goes with the message, atomically.
-    const ttl = epochSeconds(message.expiresAt) + GC_GRACE_SECONDS;
-    const command = new TransactWriteCommand({
-      TransactItems: [
-        { Put: { ...put, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' } },
-        ...markers.map((key) => ({
-          Put: {
-            TableName: tableName,
-            Item: {
-              ...markerKey(key),
-              messageId: message.id,
-              expiresAt: message.expiresAt,
-              [TTL_ATTRIBUTE]: ttl,
-            },
-            ...notThere,
-          },
-        })),
-      ],
-    });
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await client.send(command, sendOptions);
-        return { outcome: 'held' };
-      } catch (error) {
         if (!(error instanceof TransactionCanceledException)) throw error;
         const reasons = error.CancellationReasons ?? [];
-        if (reasons[0]?.Code === 'ConditionalCheckFailed') {
-          const first = firstAnswer(reasons[0].Item) ?? (await this.firstOf(messageKey(message)));
+        const failed = [0, ...markers.map((_, index) => index + 1)].find(
+          (index) => reasons[index]?.Code === 'ConditionalCheckFailed',
+        );
+        if (failed !== undefined) {
+          const first =
+            failed === 0
+              ? (firstAnswer(reasons[0]?.Item) ?? (await this.firstOf(messageKey(message))))
+              : await this.firstOf(markerKey(markers[failed - 1] ?? ''));
           if (first) return { outcome: 'duplicate', ...first };
-          continue;
-        }
-        const marker = markers.findIndex((_, index) => reasons[index + 1]?.Code === 'ConditionalCheckFailed');
-        if (marker >= 0) {
-          const first = await this.firstOf(markerKey(markers[marker] ?? ''));
-          if (first) return { outcome: 'duplicate', ...first };
-          continue; // the marker vanished between the write and the read: try again
+          if (attempt >= CONFLICT_RETRIES) throw error;
+          continue; // the first vanished between the write and the read: try again
         }
         const conflicted = reasons.some((reason) => reason.Code === 'TransactionConflict');
         if (!conflicted || attempt >= CONFLICT_RETRIES) throw error;
         await sleep(10 * 2 ** attempt * Math.random());
       }
     }
+  }
+
+  /** Takes back a message written past the quota, and its markers (only if still this one). */
+  private async withdraw(message: HeldMessage, markers: string[]): Promise<void> {
+    const { client, tableName } = this.table;
+    await Promise.all([
+      writeIf(
+        client,
+        new DeleteCommand({
+          TableName: tableName,
+          Key: messageKey(message),
+          ConditionExpression: 'id = :id AND #state = :pending',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':id': message.id, ':pending': 'pending' },
+        }),
+      ),
+      ...markers.map((key) =>
+        writeIf(
+          client,
+          new DeleteCommand({
+            TableName: tableName,
+            Key: markerKey(key),
+            ConditionExpression: 'messageId = :id',
+            ExpressionAttributeValues: { ':id': message.id },
+          }),
+        ),
+      ),
+    ]);
   }
 
   /** The first answer kept on a message, its tombstone or an IMDN marker. */
