@@ -112,7 +112,7 @@ export async function captureMessage(message: CapturedMessage, deps: CaptureDeps
     trustEdge && message.receivedAt
       ? microsIso(message.receivedAt)
       : microsIso(new Date(clockMs).toISOString());
-  const user = await deps.users.getUser(recipient);
+  const user = await deps.users.getUser(recipient, { countHeld: false });
   const settings = user.settings;
   let holdMs = settings?.expireAfter ? parseDuration(settings.expireAfter) : policy.defaultExpireAfterMs;
   if (message.expires !== undefined && message.expires > 0) holdMs = Math.min(holdMs, message.expires * 1000);
@@ -194,7 +194,7 @@ async function afterHeld(
   deps: CaptureDeps,
 ): Promise<void> {
   const nowMs = deps.now();
-  const user = await deps.users.getUser(held.recipient).catch(() => before);
+  const user = await deps.users.getUser(held.recipient, { countHeld: false }).catch(() => before);
   const presence = effectivePresence(user.presence, nowMs);
   if (!holdsMessages(presence.state, user.settings, nowMs)) {
     await deps.queue.enqueue({ kind: 'deliver', recipient: held.recipient });

@@ -183,7 +183,7 @@ async function prepare(
   deps: DeliveryDeps,
 ): Promise<Prepared> {
   if (!(await deps.store.acquireLease(recipient, owner, deps.leaseMs))) return { kind: 'busy' };
-  const user = await deps.users.getUser(recipient);
+  const user = await deps.users.getUser(recipient, { countHeld: false });
   const presence = effectivePresence(user.presence, deps.now());
   if (holdsMessages(presence.state, user.settings, deps.now()))
     return { kind: 'held', state: presence.state };
@@ -206,7 +206,7 @@ async function prepare(
 
 /** Whether the user is available and reachable with something still to deliver. */
 async function stillWaiting(recipient: string, deps: DeliveryDeps): Promise<boolean> {
-  const user = await deps.users.getUser(recipient);
+  const user = await deps.users.getUser(recipient, { countHeld: false });
   const nowMs = deps.now();
   const presence = effectivePresence(user.presence, nowMs);
   if (holdsMessages(presence.state, user.settings, nowMs)) return false;

@@ -63,8 +63,8 @@ export class DynamoStore
   putSettings(aor: string, settings: UserSettings): Promise<void> {
     return this.users.putSettings(aor, settings);
   }
-  getUser(aor: string): Promise<UserRecord> {
-    return this.users.getUser(aor);
+  getUser(aor: string, options?: { countHeld?: boolean }): Promise<UserRecord> {
+    return this.users.getUser(aor, options);
   }
   putPresence(aor: string, presence: Presence, expectedVersion: number): Promise<boolean> {
     return this.users.putPresence(aor, presence, expectedVersion);

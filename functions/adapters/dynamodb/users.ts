@@ -74,7 +74,7 @@ export class DynamoUsers implements UserStore, SettingsStore {
   }
 
   /** One query reads all of a user's own items (`sk < MSG#`); the held count is read beside it. */
-  async getUser(aor: string): Promise<UserRecord> {
+  async getUser(aor: string, options: { countHeld?: boolean } = {}): Promise<UserRecord> {
     const [{ Items = [] }, held] = await Promise.all([
       this.table.client.send(
         new QueryCommand({
@@ -84,7 +84,7 @@ export class DynamoUsers implements UserStore, SettingsStore {
           ConsistentRead: true,
         }),
       ),
-      countHeld(this.table, aor, HELD_COUNT_LIMIT),
+      options.countHeld === false ? 0 : countHeld(this.table, aor, HELD_COUNT_LIMIT),
     ]);
     const record: UserRecord = { held };
     for (const item of Items) {
