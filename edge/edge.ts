@@ -98,6 +98,8 @@ export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
     maxBodyBytes: config.maxBodyBytes,
     retryAfterSeconds: config.retryAfterSeconds,
     maxPendingCaptures: config.maxPendingCaptures,
+    ...(config.shedAfterMs !== undefined ? { shedAfterMs: config.shedAfterMs } : {}),
+    ...(config.maxCaptureBatch !== undefined ? { maxCaptureBatch: config.maxCaptureBatch } : {}),
     registrar,
     publications,
     messageWaiting,
@@ -148,6 +150,7 @@ export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
     registrar.close();
     publications.close();
     await messageWaiting.close();
+    api.close();
     throw error;
   }
 
@@ -169,6 +172,7 @@ export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
       await reporter.drain();
       await sipServer.stop();
       await httpClosed;
+      api.close();
     },
   };
 }

@@ -3,7 +3,7 @@
 import { monotonicFactory } from 'ulid';
 import * as z from 'zod';
 import { envDurationMs, envInt, envList } from './adapters/env.ts';
-import { signedRoute } from './adapters/http.ts';
+import { errorResult, type RouteResult, signedRoute } from './adapters/http.ts';
 import { countWithDimension, logger, MetricUnit, metrics } from './adapters/observability.ts';
 import { deliveryQueue } from './adapters/queue.ts';
 import { store } from './adapters/store.ts';
@@ -52,7 +52,8 @@ const deps = {
     }),
 };
 
-export const handler = signedRoute('capture', CaptureRequestSchema, async ({ body: request }) => {
+/** What one MESSAGE's capture answered: the status and body the single route would have sent. */
+async function captureOne(request: z.infer<typeof CaptureRequestSchema>): Promise<RouteResult> {
   const { body, ...rest } = request;
   const context = { callId: request.callId, cseq: request.cseq };
   try {
@@ -74,4 +75,47 @@ export const handler = signedRoute('capture', CaptureRequestSchema, async ({ bod
     }
     throw error;
   }
+}
+
+export const handler = signedRoute('capture', CaptureRequestSchema, ({ body }) => captureOne(body));
+
+/** Most MESSAGEs in one batch call (the edge hands over those that arrive together). */
+export const CAPTURE_BATCH_MAX = 25;
+
+export const CaptureBatchRequestSchema = z.object({
+  messages: z.array(CaptureRequestSchema).min(1).max(CAPTURE_BATCH_MAX),
 });
+
+/**
+ * POST /v1/messages/batch — several MESSAGEs that reached the edge together, in one signed call
+ * (one nonce). Each is captured on its own, side by side; the answer lists each one's status and
+ * body as the single route would have answered it, in order. 200 once every one has its result.
+ */
+export const batchHandler = signedRoute('captureBatch', CaptureBatchRequestSchema, async ({ body }) => {
+  const results: RouteResult[] = new Array(body.messages.length);
+  // One recipient's messages one after another, in the order they came (the quota counts what
+  // came before); different recipients side by side.
+  const byRecipient = new Map<string, number[]>();
+  body.messages.forEach((message, index) => {
+    byRecipient.set(message.to, [...(byRecipient.get(message.to) ?? []), index]);
+  });
+  await Promise.all(
+    [...byRecipient.values()].map(async (indexes) => {
+      for (const index of indexes) {
+        const message = body.messages[index];
+        if (message) results[index] = await answerOf(message);
+      }
+    }),
+  );
+  return { status: 200, body: { results } };
+});
+
+/** The single route's answer, errors included (mapped as signedRoute maps them). */
+async function answerOf(message: z.infer<typeof CaptureRequestSchema>): Promise<RouteResult> {
+  try {
+    return await captureOne(message);
+  } catch (error) {
+    const { statusCode = 500, body } = errorResult('captureBatch', error);
+    return { status: statusCode, body: body === undefined ? {} : (JSON.parse(body) as unknown) };
+  }
+}

@@ -138,6 +138,22 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     },
   },
   {
+    // Several MESSAGEs that reached the edge together, in one signed call: the same use case and
+    // the same accesses as capture, per message.
+    name: 'captureBatch',
+    entry: 'functions/capture.ts',
+    handler: 'batchHandler',
+    trigger: { kind: 'http', method: 'POST', path: '/v1/messages/batch' },
+    settings: ['HOLDOVER_DOMAINS', 'HOLDOVER_EXPIRE_AFTER', 'HOLDOVER_MAX_BODY_BYTES', 'HOLDOVER_QUOTA'],
+    access: {
+      table: ['Query', 'PutItem', 'GetItem'],
+      orderIndex: ['Query'],
+      signingSecret: true,
+      replayGuard: true,
+      sendTo: ['delivery'],
+    },
+  },
+  {
     name: 'presence',
     entry: 'functions/presence.ts',
     handler: 'handler',

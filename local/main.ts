@@ -289,6 +289,7 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
   return [
     { method: 'GET', path: '/v1/health', handler: localHealth },
     { method: 'POST', path: '/v1/messages', handler: capture.handler },
+    { method: 'POST', path: '/v1/messages/batch', handler: capture.batchHandler },
     { method: 'GET', path: '/v1/users/{aor}/messages', handler: users.heldHandler },
     { method: 'GET', path: '/v1/users/{aor}/summary', handler: users.summaryHandler },
     { method: 'GET', path: '/v1/users/{aor}/settings', handler: settings.getHandler },

@@ -53,6 +53,7 @@ const table = (...actions: string[]) => actions.map((action) => `dynamodb:${acti
  */
 const ALLOWED: Record<string, string[]> = {
   capture: [...table('GetItem', 'PutItem', 'Query'), ...SECRET_READ, ...SEND],
+  captureBatch: [...table('GetItem', 'PutItem', 'Query'), ...SECRET_READ, ...SEND],
   presence: [...table('PutItem', 'Query'), ...SECRET_READ, ...SEND],
   held: [...table('GetItem', 'Query'), ...SECRET_READ],
   summary: [...table('Query'), ...SECRET_READ],
@@ -86,6 +87,15 @@ const ALLOWED: Record<string, string[]> = {
 /** Every HOLDOVER_* (and OUTBOUND_PROXY) variable each function gets with the default props. */
 const VARIABLES: Record<string, string[]> = {
   capture: [
+    'HOLDOVER_DELIVERY_QUEUE_URL',
+    'HOLDOVER_DOMAINS',
+    'HOLDOVER_EXPIRE_AFTER',
+    'HOLDOVER_MAX_BODY_BYTES',
+    'HOLDOVER_QUOTA',
+    'HOLDOVER_SECRET_ARN',
+    'HOLDOVER_TABLE',
+  ],
+  captureBatch: [
     'HOLDOVER_DELIVERY_QUEUE_URL',
     'HOLDOVER_DOMAINS',
     'HOLDOVER_EXPIRE_AFTER',
@@ -400,7 +410,7 @@ describe('least privilege', () => {
     expect(conditioned.sort()).toEqual([...credentialFunctions].sort());
   });
 
-  it('lets functions send only to the queues they feed: capture, presence, delivery and email to delivery; the sweeper to expired', () => {
+  it('lets functions send only to the queues they feed: capture (single and batch), presence, delivery and email to delivery; the sweeper to expired', () => {
     const sendsTo = (name: string) =>
       statementsOfFunction(template, name)
         .filter((statement) => [statement.Action].flat().includes('sqs:SendMessage'))
@@ -412,6 +422,7 @@ describe('least privilege', () => {
         .sort();
     const expected: Record<string, string[]> = {
       capture: ['delivery'],
+      captureBatch: ['delivery'],
       presence: ['delivery'],
       delivery: ['delivery'],
       email: ['delivery'],
@@ -422,7 +433,7 @@ describe('least privilege', () => {
   });
 
   it('keeps the expired queue away from presence and capture: no grant, no URL', () => {
-    for (const name of ['presence', 'capture']) {
+    for (const name of ['presence', 'capture', 'captureBatch']) {
       const reach = JSON.stringify([statementsOfFunction(template, name), variablesOf(template, name)]);
       expect(reach, name).not.toContain(queueId('expired'));
       expect(reach, name).not.toContain(queueId('expired', 'DeadLetterQueue'));
