@@ -108,6 +108,13 @@ export interface FunctionEntry {
   readonly trigger: Trigger;
   readonly settings?: readonly SettingName[];
   readonly access: FunctionAccess;
+  /**
+   * X-Ray: `active` (the default) samples the function's invocations itself (1 a second and 5 %
+   * beyond); `passThrough` traces only what arrives with a sampled trace header, and the HTTP
+   * API sends none: for the per-message routes, where active tracing would trace nearly every
+   * request at office-hour rates and be the largest variable cost (docs/cost.md).
+   */
+  readonly tracing?: 'active' | 'passThrough';
   /** Defaults in function.ts: 256 MB, 10 s. */
   readonly memoryMb?: number;
   readonly timeoutSeconds?: number;
@@ -122,6 +129,7 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     name: 'capture',
     entry: 'functions/capture.ts',
     handler: 'handler',
+    tracing: 'passThrough',
     trigger: { kind: 'http', method: 'POST', path: '/v1/messages' },
     settings: ['HOLDOVER_DOMAINS', 'HOLDOVER_EXPIRE_AFTER', 'HOLDOVER_MAX_BODY_BYTES', 'HOLDOVER_QUOTA'],
     access: {
@@ -143,6 +151,7 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     name: 'captureBatch',
     entry: 'functions/capture.ts',
     handler: 'batchHandler',
+    tracing: 'passThrough',
     trigger: { kind: 'http', method: 'POST', path: '/v1/messages/batch' },
     settings: ['HOLDOVER_DOMAINS', 'HOLDOVER_EXPIRE_AFTER', 'HOLDOVER_MAX_BODY_BYTES', 'HOLDOVER_QUOTA'],
     access: {
@@ -157,6 +166,7 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     name: 'presence',
     entry: 'functions/presence.ts',
     handler: 'handler',
+    tracing: 'passThrough',
     trigger: { kind: 'http', method: 'POST', path: '/v1/presence' },
     // Query: the user's own items and their held count (order index); PutItem: the presence
     // item, conditional on its version.

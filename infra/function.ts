@@ -1,6 +1,7 @@
 // A Lambda function with Holdover's defaults baked in (Powertools' FunctionWithLogGroup habit):
 // nodejs22.x on ARM64, an ESM bundle built by the local esbuild (never Docker), source maps,
-// active tracing, and its own log group with a retention.
+// X-Ray tracing (active unless the catalogue says pass-through), and its own log group with a
+// retention.
 import * as path from 'node:path';
 import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -50,7 +51,7 @@ export class HoldoverFunction extends nodejs.NodejsFunction {
       architecture: FUNCTION_ARCHITECTURE,
       memorySize: entry.memoryMb ?? 256,
       timeout: Duration.seconds(entry.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS),
-      tracing: lambda.Tracing.ACTIVE,
+      tracing: entry.tracing === 'passThrough' ? lambda.Tracing.PASS_THROUGH : lambda.Tracing.ACTIVE,
       logGroup,
       ...(props.network
         ? {

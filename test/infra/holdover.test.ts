@@ -226,6 +226,21 @@ describe('functions', () => {
     }
   });
 
+  it('trace actively except the per-message routes (capture, presence), which pass through', () => {
+    const modes = Object.fromEntries(
+      HOLDOVER_FUNCTIONS.map((entry) => [
+        entry.name,
+        JSON.stringify(functionNamed(template, entry.name)[1].Properties.TracingConfig ?? {}),
+      ]),
+    );
+    const passThrough = JSON.stringify({ Mode: 'PassThrough' });
+    expect(modes).toMatchObject({ capture: passThrough, captureBatch: passThrough, presence: passThrough });
+    for (const [name, mode] of Object.entries(modes)) {
+      if (!['capture', 'captureBatch', 'presence'].includes(name))
+        expect(mode, name).toBe(JSON.stringify({ Mode: 'Active' }));
+    }
+  });
+
   it('route each HTTP entry through the API', () => {
     const routes = Object.values(resourcesOf(template, 'AWS::ApiGatewayV2::Route')).map(
       (route) => route.Properties.RouteKey,
