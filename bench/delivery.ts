@@ -125,9 +125,14 @@ async function deliverOnce(
 }
 
 function msiloDump(): Promise<string> {
-  const peer = resolve(import.meta.dirname, '..', '..', 'shared', 'peer');
+  // ../shared/peer next to the checkout (a worktree under /work/wt/ has it one level further up)
+  const peer =
+    [
+      resolve(import.meta.dirname, '..', '..', 'shared', 'peer'),
+      resolve(import.meta.dirname, '..', '..', '..', 'shared', 'peer'),
+    ].find((candidate) => existsSync(candidate)) ?? '';
   const hasMsilo =
-    existsSync(peer) &&
+    peer !== '' &&
     ['msilo.so', 'db_sqlite.so'].every((m) => existsSync(`/usr/lib/x86_64-linux-gnu/kamailio/modules/${m}`));
   if (!hasMsilo) {
     return Promise.resolve(

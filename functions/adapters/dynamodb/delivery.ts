@@ -188,21 +188,26 @@ export class DynamoDelivery implements DeliveryStore {
     await this.writeTombstones(settled);
   }
 
+  /** 25 per BatchWriteItem, the batches side by side; what comes back unprocessed is sent again. */
   private async writeTombstones(messages: HeldMessage[]): Promise<void> {
+    const chunks: HeldMessage[][] = [];
     for (let start = 0; start < messages.length; start += BATCH_WRITE) {
-      let requests = messages
-        .slice(start, start + BATCH_WRITE)
-        .map((message) => ({ PutRequest: { Item: tombstoneOf(message) } }));
-      for (let attempt = 0; requests.length > 0; attempt++) {
-        const { UnprocessedItems } = await this.table.client.send(
-          new BatchWriteCommand({ RequestItems: { [this.table.tableName]: requests } }),
-        );
-        requests = (UnprocessedItems?.[this.table.tableName] ?? []).flatMap((request) =>
-          request.PutRequest?.Item ? [{ PutRequest: { Item: request.PutRequest.Item } }] : [],
-        );
-        if (requests.length > 0) await sleep(Math.min(1000, 10 * 2 ** attempt));
-      }
+      chunks.push(messages.slice(start, start + BATCH_WRITE));
     }
+    await Promise.all(
+      chunks.map(async (chunk) => {
+        let requests = chunk.map((message) => ({ PutRequest: { Item: tombstoneOf(message) } }));
+        for (let attempt = 0; requests.length > 0; attempt++) {
+          const { UnprocessedItems } = await this.table.client.send(
+            new BatchWriteCommand({ RequestItems: { [this.table.tableName]: requests } }),
+          );
+          requests = (UnprocessedItems?.[this.table.tableName] ?? []).flatMap((request) =>
+            request.PutRequest?.Item ? [{ PutRequest: { Item: request.PutRequest.Item } }] : [],
+          );
+          if (requests.length > 0) await sleep(Math.min(1000, 10 * 2 ** attempt));
+        }
+      }),
+    );
   }
 }
 

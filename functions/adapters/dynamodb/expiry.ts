@@ -87,7 +87,8 @@ export class DynamoExpiry implements ExpiryStore {
       IndexName: ORDER_INDEX,
       KeyConditionExpression: 'pk = :pk',
       FilterExpression: '#state IN (:pending, :expiring)',
-      ProjectionExpression: 'pk, sk, lsi1sk, #state',
+      // claimedAt is not in the order index: it is fetched (a vacationer's messages, rarely many)
+      ProjectionExpression: 'pk, sk, lsi1sk, #state, claimedAt',
       ExpressionAttributeNames: { '#state': 'state' },
       ExpressionAttributeValues: {
         ':pk': keys.user(recipient),
