@@ -238,6 +238,8 @@ function configureFunctionEnvironment(
     AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
     AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
     AWS_ENDPOINT_URL_DYNAMODB: `http://127.0.0.1:${config.dynamodbPort}`,
+    // DynamoDB Local commits each request on its own (functions/adapters/store.ts)
+    HOLDOVER_DYNAMODB_LOCAL: '1',
     AWS_ENDPOINT_URL_SQS: `http://127.0.0.1:${config.sqsPort}`,
     AWS_ENDPOINT_URL_SESV2: `http://127.0.0.1:${config.sesPort}`,
     HOLDOVER_TABLE: config.tableName,

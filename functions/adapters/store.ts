@@ -3,10 +3,14 @@ import { dynamodb } from './clients.ts';
 import { DynamoCredentialStore } from './dynamodb/credentials.ts';
 import { DynamoNonces } from './dynamodb/nonces.ts';
 import { DynamoStore } from './dynamodb/store.ts';
-import { requireEnv } from './env.ts';
+import { envOr, requireEnv } from './env.ts';
 
 export const tableName = requireEnv('HOLDOVER_TABLE');
-export const store = new DynamoStore(dynamodb, tableName);
+// DynamoDB Local (the local runtime says so) commits each request on its own: delivered
+// messages' tombstones go in one transaction per batch there (functions/adapters/dynamodb/delivery.ts).
+export const store = new DynamoStore(dynamodb, tableName, Date.now, {
+  tombstoneWrites: envOr('HOLDOVER_DYNAMODB_LOCAL', '0') === '1' ? 'transaction' : 'batch',
+});
 export const credentialStore = new DynamoCredentialStore(dynamodb, tableName);
 /** Nonces of the state-changing signed calls, shared by every instance (the replay check). */
 export const nonces = new DynamoNonces(dynamodb, tableName);

@@ -240,6 +240,27 @@ describe('DynamoStore against DynamoDB Local', () => {
     expect((await store.getUser(aor)).held).toBe(10);
   });
 
+  it('writes the same tombstones in transactions (DynamoDB Local mode) as in batches', async () => {
+    const local = new DynamoStore(dynamo.client, dynamo.tableName, Date.now, {
+      tombstoneWrites: 'transaction',
+    });
+    const aor = uniqueUser();
+    const messages = Array.from({ length: 12 }, () => heldMessage(aor));
+    for (const message of messages) await local.hold(message, guard(message));
+    await local.acquireLease(aor, 'run-t', 60_000);
+    const owned = await local.markDelivering(await local.deliverable(aor, 12), 'run-t');
+    await local.releaseToPending(owned.slice(10), 'run-t');
+    await local.removeDelivered(owned);
+    expect((await local.listHeld(aor)).messages.map((m) => m.id)).toEqual(
+      messages.slice(10).map((m) => m.id),
+    );
+    const late = { ...heldMessage(aor), callId: messages[0]?.callId ?? '' };
+    await expect(local.hold(late, guard(late))).resolves.toMatchObject({
+      outcome: 'duplicate',
+      id: messages[0]?.id,
+    });
+  });
+
   it('claims an automatic notice once per window', async () => {
     const aor = uniqueUser();
     await expect(store.claimNotice(aor, 'sip:alice@example.com', 60_000)).resolves.toBe(true);

@@ -20,7 +20,7 @@ import type {
 import type { Presence } from '../../core/presence.ts';
 import type { UserSettings } from '../../core/settings.ts';
 import { DynamoBounces } from './bounces.ts';
-import { DynamoDelivery } from './delivery.ts';
+import { type DeliveryOptions, DynamoDelivery } from './delivery.ts';
 import { DynamoExpiry } from './expiry.ts';
 import { DynamoMessages } from './messages.ts';
 import { DynamoUsers } from './users.ts';
@@ -36,11 +36,16 @@ export class DynamoStore
   readonly expiry: DynamoExpiry;
   readonly bounces: DynamoBounces;
 
-  constructor(client: DynamoDBDocumentClient, tableName: string, now: () => number = Date.now) {
+  constructor(
+    client: DynamoDBDocumentClient,
+    tableName: string,
+    now: () => number = Date.now,
+    options: DeliveryOptions = {},
+  ) {
     const table = { client, tableName, now };
     this.messages = new DynamoMessages(table);
     this.users = new DynamoUsers(table);
-    this.delivery = new DynamoDelivery(table);
+    this.delivery = new DynamoDelivery(table, options);
     this.expiry = new DynamoExpiry(table);
     this.bounces = new DynamoBounces(table);
   }
