@@ -44,6 +44,8 @@ afterAll(async () => {
   await dynamo?.stop();
 });
 
+// Each a millisecond after the last, as the edge stamps arrivals (strictly increasing).
+let arrivals = Date.now();
 const message = (to: string, text: string, callId = `batch-${ulid()}`) => ({
   callId,
   cseq: 1,
@@ -51,7 +53,7 @@ const message = (to: string, text: string, callId = `batch-${ulid()}`) => ({
   to,
   contentType: 'text/plain;charset=UTF-8',
   body: Buffer.from(text, 'utf8').toString('base64'),
-  receivedAt: new Date().toISOString(),
+  receivedAt: new Date(++arrivals).toISOString(),
 });
 
 const post = (payload: unknown) =>
