@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { text as readAll } from 'node:stream/consumers';
 import { parseArgs } from 'node:util';
 import { normalizeAor } from '../functions/core/aor.ts';
+import type { HeldView } from '../functions/core/held-message.ts';
 import { UserSettingsSchema } from '../functions/core/settings.ts';
 import { signUrl } from '../functions/core/signature.ts';
 import type { RuntimeFile } from './config.ts';
@@ -153,18 +154,6 @@ async function callSigned(
   return answer;
 }
 
-interface HeldEntry {
-  id: string;
-  from: string;
-  fromName?: string;
-  to: string;
-  body: string | null;
-  contentType: string;
-  receivedAt: string;
-  expiresAt: string;
-  state: string;
-}
-
 async function held(
   target: Endpoint,
   aorText: string,
@@ -172,7 +161,7 @@ async function held(
   out: (line: string) => void,
 ): Promise<void> {
   const aor = parseAor(aorText);
-  const messages = await allPages<HeldEntry>(
+  const messages = await allPages<HeldView>(
     target,
     `/v1/users/${encodeURIComponent(aor)}/messages`,
     'messages',
