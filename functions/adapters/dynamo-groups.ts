@@ -15,7 +15,14 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
-import { type Group, type GroupStore, type QueueState, ROUTINGS, type Routing } from '../core/groups.ts';
+import {
+  type Group,
+  type GroupStore,
+  parseStoredGroup,
+  type QueueState,
+  ROUTINGS,
+  type Routing,
+} from '../core/groups.ts';
 import { TTL_ATTRIBUTE } from './table.ts';
 
 export const groupKeys = {
@@ -29,21 +36,6 @@ export const groupKeys = {
 
 const STICKY_TTL_SECONDS = 86_400;
 
-const GroupItemSchema = z.object({
-  aor: z.string(),
-  members: z.array(z.string()),
-  routing: z.enum(ROUTINGS),
-  public: z.boolean(),
-  email: z.string().optional(),
-  alertSenders: z.array(z.string()),
-  updatedAt: z.string(),
-});
-
-function groupOf(item: Record<string, unknown>): Group {
-  const { email, ...rest } = GroupItemSchema.parse(item);
-  return { ...rest, ...(email ? { email } : {}) };
-}
-
 type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
 export class DynamoGroupStore implements GroupStore {
@@ -56,7 +48,7 @@ export class DynamoGroupStore implements GroupStore {
     const { Item } = await this.client.send(
       new GetCommand({ TableName: this.tableName, Key: { pk: groupKeys.groups, sk: groupKeys.group(aor) } }),
     );
-    return Item ? groupOf(Item) : undefined;
+    return Item ? parseStoredGroup(Item) : undefined;
   }
 
   async putGroup(group: Group): Promise<void> {
@@ -133,7 +125,7 @@ export class DynamoGroupStore implements GroupStore {
           : {}),
       }),
     );
-    const groups = (Items ?? []).map(groupOf);
+    const groups = (Items ?? []).map(parseStoredGroup);
     const last = LastEvaluatedKey?.sk;
     const next = typeof last === 'string' ? last.slice(groupKeys.group('').length) : undefined;
     return next ? { groups, next } : { groups };

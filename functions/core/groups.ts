@@ -48,6 +48,22 @@ export interface Group {
   updatedAt: string;
 }
 
+const StoredGroupSchema = z.object({
+  aor: z.string(),
+  members: z.array(z.string()),
+  routing: z.enum(ROUTINGS),
+  public: z.boolean(),
+  email: z.string().optional(),
+  alertSenders: z.array(z.string()),
+  updatedAt: z.string(),
+});
+
+/** A group as an adapter stored it (a DynamoDB item, a SQLite row's JSON), checked. */
+export function parseStoredGroup(value: unknown): Group {
+  const { email, ...rest } = StoredGroupSchema.parse(value);
+  return { ...rest, ...(email ? { email } : {}) };
+}
+
 /** What a queue remembers: when each member last got a message from it, and who has a sender. */
 export interface QueueState {
   /** Epoch ms of each member's last assignment; a member never assigned is the most idle. */

@@ -2,24 +2,20 @@
 // definition as one JSON row, each member's groups (for presence), and a queue's memory (the
 // last assignment per member; a sender's conversation, kept a day).
 import * as z from 'zod';
-import { type Group, type GroupStore, type QueueState, ROUTINGS, type Routing } from '../../core/groups.ts';
+import {
+  type Group,
+  type GroupStore,
+  parseStoredGroup,
+  type QueueState,
+  ROUTINGS,
+  type Routing,
+} from '../../core/groups.ts';
 import type { SqliteDb } from './db.ts';
 
 const STICKY_KEEP_MS = 86_400_000;
 
-const GroupRowSchema = z.object({
-  aor: z.string(),
-  members: z.array(z.string()),
-  routing: z.enum(ROUTINGS),
-  public: z.boolean(),
-  email: z.string().optional(),
-  alertSenders: z.array(z.string()),
-  updatedAt: z.string(),
-});
-
 function groupOf(body: string): Group {
-  const { email, ...rest } = GroupRowSchema.parse(JSON.parse(body));
-  return { ...rest, ...(email ? { email } : {}) };
+  return parseStoredGroup(JSON.parse(body));
 }
 
 export class SqliteGroups implements GroupStore {
