@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
-import { DynamoStore } from '../functions/adapters/dynamo-store.ts';
+import { DynamoStore } from '../functions/adapters/dynamodb/store.ts';
 import { dedupeKey } from '../functions/core/capture.ts';
 import type { HeldMessage } from '../functions/core/held-message.ts';
 import { dynamoClient } from '../local/stand-ins.ts';
@@ -125,9 +125,17 @@ async function deliverOnce(
 }
 
 function msiloDump(): Promise<string> {
-  const peer = process.env.MSILO_PEER_DIR ?? resolve(import.meta.dirname, '..', '..', 'shared', 'peer');
+  // MSILO_PEER_DIR, else ../shared/peer next to the checkout (a worktree under /work/wt/ has it
+  // one level further up)
+  const peer =
+    process.env.MSILO_PEER_DIR ??
+    ([
+      resolve(import.meta.dirname, '..', '..', 'shared', 'peer'),
+      resolve(import.meta.dirname, '..', '..', '..', 'shared', 'peer'),
+    ].find((candidate) => existsSync(candidate)) ||
+      '');
   const hasMsilo =
-    existsSync(peer) &&
+    peer !== '' &&
     ['msilo.so', 'db_sqlite.so'].every((m) => existsSync(`/usr/lib/x86_64-linux-gnu/kamailio/modules/${m}`));
   if (!hasMsilo) {
     return Promise.resolve(

@@ -32,9 +32,18 @@ export interface EdgeOptions {
    * queue until the senders' own timers give up (RFC 3261 21.5.4).
    */
   maxPendingCaptures?: number;
+  /**
+   * Once a capture call has waited this long (and a few are in flight), the API is behind: new
+   * MESSAGEs are answered 503 at once, so a sender waits milliseconds for its answer, never
+   * seconds in a queue. Default 1000 ms.
+   */
+  shedAfterMs?: number;
+  /** Most captures handed to the API in one batch call (default 25; 1: never batched). */
+  maxCaptureBatch?: number;
 }
 
-let pendingCaptures = 0;
+/** Below this many captures in flight, one slow call alone does not start shedding. */
+const SHED_FLOOR = 4;
 
 /**
  * The capture function must have answered this long before the edge stops waiting: it refuses to
@@ -50,6 +59,7 @@ const IS_COMPOSING = 'application/im-iscomposing+xml';
 export function createRequestHandler(
   options: EdgeOptions,
 ): (request: SipRequest, source: SipSource) => Promise<Reply> {
+  const captures = new CaptureGate(options);
   return async (request, source) => {
     const arrived = arrivalStamp();
     if (options.auth) {
@@ -58,7 +68,7 @@ export function createRequestHandler(
     }
     switch (request.method) {
       case 'MESSAGE':
-        return onMessage(request, options, source, arrived);
+        return onMessage(request, options, captures, source, arrived);
       case 'REGISTER':
         return options.registrar.register(request);
       case 'PUBLISH':
@@ -93,6 +103,7 @@ export function createRequestHandler(
 async function onMessage(
   request: SipRequest,
   options: EdgeOptions,
+  captures: CaptureGate,
   source: SipSource,
   arrived: string,
 ): Promise<Reply> {
@@ -140,25 +151,21 @@ async function onMessage(
     ...(isAutoSubmitted(request) ? { autoSubmitted: true } : {}),
   };
 
-  if (pendingCaptures >= (options.maxPendingCaptures ?? Number.POSITIVE_INFINITY)) {
-    logger.warn('overloaded: MESSAGE refused with 503', { callId, pendingCaptures });
+  const overload = captures.overloaded();
+  if (overload !== undefined) {
+    logger.warn('overloaded: MESSAGE refused with 503', { callId, ...overload });
     metrics.count('shed');
     return unavailable(options);
   }
   let answer: ApiAnswer;
-  pendingCaptures++;
-  metrics.capturesInFlight(pendingCaptures);
   try {
     const waitMs = Number.isFinite(options.api.timeoutMs) ? options.api.timeoutMs : 10_000;
     const deadline = Date.now() + Math.max(1000, waitMs - CAPTURE_DEADLINE_MARGIN_MS);
-    answer = await options.api.post('/v1/messages', { ...payload, deadline });
+    answer = await captures.capture({ ...payload, deadline });
   } catch (error) {
     if (!(error instanceof ApiUnavailableError)) throw error;
     logger.error('capture API unavailable', { callId, error: error.message });
     return unavailable(options);
-  } finally {
-    pendingCaptures--;
-    metrics.capturesInFlight(pendingCaptures);
   }
   const reply = mapCaptureAnswer(answer, callId, options);
   if (reply.status === 202 && options.onCaptured) {
@@ -265,4 +272,122 @@ export function arrivalStamp(): string {
   lastArrivalMicros = micros;
   const iso = new Date(Math.floor(micros / 1000)).toISOString();
   return `${iso.slice(0, -1)}${String(micros % 1000).padStart(3, '0')}Z`;
+}
+
+/**
+ * The captures in flight: how many and since when (the shedding), and the batching: MESSAGEs
+ * that arrive in the same turn of the event loop (a burst of datagrams, several in one TCP read)
+ * go to the API in one signed call, `POST /v1/messages/batch`, each with its own answer.
+ */
+class CaptureGate {
+  private readonly started = new Map<number, number>();
+  private nextId = 0;
+  private waiting: Array<{
+    payload: Record<string, unknown>;
+    resolve: (answer: ApiAnswer) => void;
+    reject: (error: unknown) => void;
+  }> = [];
+  private scheduled = false;
+  /** Capture calls (single or batch) the API has not answered yet. */
+  private calls = 0;
+
+  constructor(private readonly options: EdgeOptions) {}
+
+  /** Why a new capture must be refused now, if it must. */
+  overloaded(): { pendingCaptures: number; oldestWaitMs?: number } | undefined {
+    const pendingCaptures = this.started.size;
+    if (pendingCaptures >= (this.options.maxPendingCaptures ?? Number.POSITIVE_INFINITY))
+      return { pendingCaptures };
+    if (pendingCaptures < SHED_FLOOR) return undefined;
+    const oldest = this.started.values().next().value;
+    const oldestWaitMs = oldest === undefined ? 0 : Date.now() - oldest;
+    return oldestWaitMs > (this.options.shedAfterMs ?? 1000) ? { pendingCaptures, oldestWaitMs } : undefined;
+  }
+
+  async capture(payload: Record<string, unknown>): Promise<ApiAnswer> {
+    const id = this.nextId++;
+    this.started.set(id, Date.now());
+    metrics.capturesInFlight(this.started.size);
+    try {
+      return await new Promise<ApiAnswer>((resolve, reject) => {
+        const entry = { payload, resolve, reject };
+        // Nothing in flight: no wait, the call goes out now. Else it joins those arriving in
+        // this turn, sent together at its end.
+        if (this.calls === 0) {
+          void this.send([entry]);
+          return;
+        }
+        this.waiting.push(entry);
+        if (!this.scheduled) {
+          this.scheduled = true;
+          setImmediate(() => this.flush());
+        }
+      });
+    } finally {
+      this.started.delete(id);
+      metrics.capturesInFlight(this.started.size);
+    }
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const all = this.waiting;
+    this.waiting = [];
+    const size = Math.max(1, this.options.maxCaptureBatch ?? 25);
+    for (let start = 0; start < all.length; start += size) void this.send(all.slice(start, start + size));
+  }
+
+  private async send(batch: CaptureGate['waiting']): Promise<void> {
+    this.calls++;
+    try {
+      await this.sendNow(batch);
+    } finally {
+      this.calls--;
+    }
+  }
+
+  private async sendNow(batch: CaptureGate['waiting']): Promise<void> {
+    const single = async (entry: CaptureGate['waiting'][number]) => {
+      try {
+        entry.resolve(await this.options.api.post('/v1/messages', entry.payload));
+      } catch (error) {
+        entry.reject(error);
+      }
+    };
+    const [only] = batch;
+    if (batch.length === 1 && only) return single(only);
+    let answer: ApiAnswer;
+    try {
+      answer = await this.options.api.post('/v1/messages/batch', {
+        messages: batch.map((entry) => entry.payload),
+      });
+    } catch (error) {
+      for (const entry of batch) entry.reject(error);
+      return;
+    }
+    const results = batchResults(answer, batch.length);
+    if (results) {
+      for (const [index, entry] of batch.entries()) entry.resolve(results[index] ?? answer);
+    } else if (answer.status >= 500 || answer.status === 401) {
+      for (const entry of batch) entry.resolve(answer); // the API is failing: each gets its 503
+    } else {
+      // refused as a whole (one malformed MESSAGE, or an API without the batch route): one by one
+      await Promise.all(batch.map(single));
+    }
+  }
+}
+
+/** The per-message answers of a batch call, if it has one for each. */
+function batchResults(answer: ApiAnswer, count: number): ApiAnswer[] | undefined {
+  if (answer.status !== 200 || typeof answer.body !== 'object' || answer.body === null) return undefined;
+  const results = 'results' in answer.body ? answer.body.results : undefined;
+  if (!Array.isArray(results) || results.length !== count) return undefined;
+  const answers: ApiAnswer[] = [];
+  for (const result of results) {
+    if (typeof result !== 'object' || result === null || !('status' in result)) return undefined;
+    const status = result.status;
+    if (typeof status !== 'number') return undefined;
+    answers.push({ status, body: 'body' in result ? result.body : undefined });
+  }
+  return answers;
 }

@@ -18,6 +18,10 @@ export interface EdgeConfig {
   retryAfterSeconds: number;
   /** Capture calls in flight before MESSAGEs get 503 (overload). */
   maxPendingCaptures: number;
+  /** EDGE_CAPTURE_SHED_AFTER (app.ts `shedAfterMs`). */
+  shedAfterMs?: number;
+  /** EDGE_CAPTURE_BATCH (app.ts `maxCaptureBatch`). */
+  maxCaptureBatch?: number;
   /** Where every request the edge sends goes (OUTBOUND_PROXY); unset: to the UA's contact. */
   outboundProxy?: OutboundProxy;
   /** Timer F of outgoing requests (DELIVERY_TIMEOUT). */
@@ -58,6 +62,8 @@ export function edgeConfigFromEnv(): EdgeConfig {
     maxBodyBytes: envInt('HOLDOVER_MAX_BODY_BYTES', 65_536),
     retryAfterSeconds: envInt('HOLDOVER_RETRY_AFTER', 30),
     maxPendingCaptures: envInt('EDGE_MAX_PENDING_CAPTURES', 64),
+    shedAfterMs: envDurationMs('EDGE_CAPTURE_SHED_AFTER', '1s'),
+    maxCaptureBatch: envInt('EDGE_CAPTURE_BATCH', 25),
     ...(outboundProxy ? { outboundProxy } : {}),
     deliveryTimeoutMs: envDurationMs('DELIVERY_TIMEOUT', '32s'),
     mwiPollIntervalMs: envDurationMs('MWI_POLL_INTERVAL', '30s'),

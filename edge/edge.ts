@@ -98,6 +98,8 @@ export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
     maxBodyBytes: config.maxBodyBytes,
     retryAfterSeconds: config.retryAfterSeconds,
     maxPendingCaptures: config.maxPendingCaptures,
+    ...(config.shedAfterMs !== undefined ? { shedAfterMs: config.shedAfterMs } : {}),
+    ...(config.maxCaptureBatch !== undefined ? { maxCaptureBatch: config.maxCaptureBatch } : {}),
     registrar,
     publications,
     messageWaiting,
@@ -161,6 +163,7 @@ export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
     registrar.close();
     publications.close();
     await messageWaiting.close();
+    api.close();
     throw error;
   }
 
@@ -182,6 +185,7 @@ export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
       await reporter.drain();
       await sipServer.stop();
       await httpClosed;
+      api.close();
       clearInterval(metricsFlush);
       metrics.flush();
     },

@@ -78,10 +78,15 @@ async function lookUp(text: string): Promise<Availability> {
   } catch {
     return unknownAvailability(text);
   }
-  const [group, user] = await Promise.all([groupStore.getGroup(aor), store.getUser(aor)]);
+  const [group, user] = await Promise.all([
+    groupStore.getGroup(aor),
+    store.getUser(aor, { countHeld: false }),
+  ]);
   const nowMs = Date.now();
   if (group === undefined) return availabilityOf(aor, { kind: 'user', user }, nowMs);
   if (!group.public) return unknownAvailability(aor);
-  const members = await Promise.all(group.members.map((member) => store.getUser(member)));
+  const members = await Promise.all(
+    group.members.map((member) => store.getUser(member, { countHeld: false })),
+  );
   return availabilityOf(aor, { kind: 'group', group, members }, nowMs);
 }

@@ -3,7 +3,7 @@
 import { monotonicFactory } from 'ulid';
 import * as z from 'zod';
 import { envDurationMs, envInt, envList } from './adapters/env.ts';
-import { authorizedRoute } from './adapters/http.ts';
+import { authorizedRoute, errorResult, type RouteResult } from './adapters/http.ts';
 import { countWithDimension, logger, MetricUnit, metrics } from './adapters/observability.ts';
 import { deliveryQueue } from './adapters/queue.ts';
 import { groupStore, store } from './adapters/store.ts';
@@ -53,7 +53,8 @@ const deps = {
     }),
 };
 
-export const handler = authorizedRoute('capture', CaptureRequestSchema, async ({ body: request }) => {
+/** What one MESSAGE's capture answered: the status and body the single route would have sent. */
+async function captureOne(request: z.infer<typeof CaptureRequestSchema>): Promise<RouteResult> {
   const { body, ...rest } = request;
   const context = { callId: request.callId, cseq: request.cseq };
   try {
@@ -75,4 +76,42 @@ export const handler = authorizedRoute('capture', CaptureRequestSchema, async ({
     }
     throw error;
   }
+}
+
+export const handler = authorizedRoute('capture', CaptureRequestSchema, ({ body }) => captureOne(body));
+
+/** Most MESSAGEs in one batch call (the edge hands over those that arrive together). */
+export const CAPTURE_BATCH_MAX = 25;
+
+export const CaptureBatchRequestSchema = z.object({
+  messages: z.array(CaptureRequestSchema).min(1).max(CAPTURE_BATCH_MAX),
 });
+
+/**
+ * POST /v1/messages/batch — several MESSAGEs that reached the edge together, in one signed call
+ * (one nonce). Each is captured on its own; the answer lists each one's status and body as the
+ * single route would have answered it, in order. 200 once every one has its result.
+ */
+export const batchHandler = authorizedRoute(
+  'captureBatch',
+  CaptureBatchRequestSchema,
+  async ({ body, correlationId }) => {
+    // Side by side, as the same MESSAGEs sent one call each would be: the order comes from each
+    // one's receivedAt (stamped at the edge), and the quota holds as it does for concurrent calls.
+    const results = await Promise.all(body.messages.map((message) => answerOf(message, correlationId)));
+    return { status: 200, body: { results } };
+  },
+);
+
+/** The single route's answer, errors included (mapped as authorizedRoute maps them). */
+async function answerOf(
+  message: z.infer<typeof CaptureRequestSchema>,
+  correlationId: string,
+): Promise<RouteResult> {
+  try {
+    return await captureOne(message);
+  } catch (error) {
+    const { statusCode = 500, body } = errorResult('captureBatch', error, correlationId);
+    return { status: statusCode, body: body === undefined ? {} : (JSON.parse(body) as unknown) };
+  }
+}

@@ -3,12 +3,12 @@
 
 import type { Context } from 'aws-lambda';
 import { sqs } from './adapters/clients.ts';
+import { EXPIRY_SHARDS } from './adapters/dynamodb/table.ts';
 import { envDurationMs, requireEnv } from './adapters/env.ts';
 import { EXPIRED_QUEUE, localJobs } from './adapters/local-jobs.ts';
 import { logger, MetricUnit, metrics, startInvocation } from './adapters/observability.ts';
 import { SqsExpiredQueue } from './adapters/sqs-queue.ts';
 import { store } from './adapters/store.ts';
-import { EXPIRY_SHARDS } from './adapters/table.ts';
 import { type ExpiryJob, sweepDue } from './core/expiry.ts';
 
 const deps = {

@@ -9,7 +9,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as ses from 'aws-cdk-lib/aws-ses';
 import { groupKeys } from '../functions/adapters/dynamo-groups.ts';
-import { EXPIRY_INDEX, keys } from '../functions/adapters/table.ts';
+import { EXPIRY_INDEX, keys, ORDER_INDEX } from '../functions/adapters/dynamodb/table.ts';
 import type { FunctionAccess, QueueName } from './catalogue.ts';
 import type { QueueWithDlq } from './data.ts';
 
@@ -39,12 +39,14 @@ export function grantAccess(
 
   const tableActions = access.table ?? [];
   const indexActions = access.expiryIndex ?? [];
+  const orderActions = access.orderIndex ?? [];
   const credentialActions = access.credentials ?? [];
   const sessionActions = access.sessions ?? [];
   const groupActions = access.groups ?? [];
   if (
     tableActions.length > 0 ||
     indexActions.length > 0 ||
+    orderActions.length > 0 ||
     credentialActions.length > 0 ||
     sessionActions.length > 0 ||
     groupActions.length > 0
@@ -97,6 +99,12 @@ export function grantAccess(
     allow(
       indexActions.map((action) => `dynamodb:${action}`),
       `${resources.table.tableArn}/index/${EXPIRY_INDEX}`,
+    );
+  }
+  if (orderActions.length > 0) {
+    allow(
+      orderActions.map((action) => `dynamodb:${action}`),
+      `${resources.table.tableArn}/index/${ORDER_INDEX}`,
     );
   }
   if (access.signingSecret) {

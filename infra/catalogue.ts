@@ -87,6 +87,11 @@ export interface FunctionAccess {
   readonly groups?: readonly ('GetItem' | 'Query' | 'PutItem' | 'DeleteItem')[];
   /** HOLDOVER_TABLE + these actions on the expiry index (gsi1) only: the sweeper's reads. */
   readonly expiryIndex?: readonly ('Query' | 'Scan')[];
+  /**
+   * HOLDOVER_TABLE + these actions on the order index (lsi1) only: a recipient's held messages in
+   * arrival order, and their count (the quota, MWI).
+   */
+  readonly orderIndex?: readonly 'Query'[];
   /** HOLDOVER_SECRET_ARN + secretsmanager:GetSecretValue on the signing secret. */
   readonly signingSecret?: boolean;
   /**
@@ -135,6 +140,13 @@ export interface FunctionEntry {
   readonly trigger: Trigger;
   readonly settings?: readonly SettingName[];
   readonly access: FunctionAccess;
+  /**
+   * X-Ray: `active` (the default) samples the function's invocations itself (1 a second and 5 %
+   * beyond); `passThrough` traces only what arrives with a sampled trace header, and the HTTP
+   * API sends none: for the per-message routes, where active tracing would trace nearly every
+   * request at office-hour rates and be the largest variable cost (docs/cost.md).
+   */
+  readonly tracing?: 'active' | 'passThrough';
   /** Defaults in function.ts: 256 MB, 10 s. */
   readonly memoryMb?: number;
   readonly timeoutSeconds?: number;
@@ -152,14 +164,17 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     name: 'capture',
     entry: 'functions/capture.ts',
     handler: 'handler',
+    tracing: 'passThrough',
     trigger: { kind: 'http', method: 'POST', path: '/v1/messages', who: ['operator'] },
     settings: ['HOLDOVER_DOMAINS', 'HOLDOVER_EXPIRE_AFTER', 'HOLDOVER_MAX_BODY_BYTES', 'HOLDOVER_QUOTA'],
     access: {
-      // Query: the recipient's own items (sk < MSG#). TransactWriteItems: counter Update, dedupe
-      // Put(s), message Put. GetItem: the first copy's id on a duplicate. PutItem: the
-      // offline-notice claim. No index access: the message Put fills gsi1 by itself. For a group:
-      // GetItem of the group and of a queue's memory, UpdateItem/PutItem to record the choice.
+      // Query: the recipient's own items (sk < MSG#); the order index: the held count (quota).
+      // PutItem: the message, conditional (one write; with an IMDN Message-ID its marker too, in
+      // a TransactWriteItems), and the offline-notice claim. GetItem: the first copy's answer on
+      // a duplicate. The message Put fills both indexes by itself. For a group: GetItem of the
+      // group and of a queue's memory, UpdateItem/PutItem to record the choice.
       table: ['Query', 'PutItem', 'UpdateItem', 'GetItem'],
+      orderIndex: ['Query'],
       signingSecret: true,
       replayGuard: true,
       // A delivery run for an available recipient, or an offline notice / auto-reply.
@@ -167,13 +182,37 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     },
   },
   {
+    // Several MESSAGEs that reached the edge together, in one signed call: the same use case and
+    // the same accesses as capture, per message.
+    name: 'captureBatch',
+    entry: 'functions/capture.ts',
+    handler: 'batchHandler',
+    tracing: 'passThrough',
+    trigger: { kind: 'http', method: 'POST', path: '/v1/messages/batch', who: ['operator'] },
+    settings: ['HOLDOVER_DOMAINS', 'HOLDOVER_EXPIRE_AFTER', 'HOLDOVER_MAX_BODY_BYTES', 'HOLDOVER_QUOTA'],
+    access: {
+      table: ['Query', 'PutItem', 'UpdateItem', 'GetItem'],
+      orderIndex: ['Query'],
+      signingSecret: true,
+      replayGuard: true,
+      sendTo: ['delivery'],
+    },
+  },
+  {
     name: 'presence',
     entry: 'functions/presence.ts',
     handler: 'handler',
+    tracing: 'passThrough',
     trigger: { kind: 'http', method: 'POST', path: '/v1/presence', who: ['operator'] },
-    // Query: the user's own items, the member's groups (and a queue's held count); PutItem: the
-    // presence item, conditional on its version.
-    access: { table: ['Query', 'PutItem'], signingSecret: true, replayGuard: true, sendTo: ['delivery'] },
+    // Query: the user's own items, the member's groups (and a queue's held count: order index);
+    // PutItem: the presence item, conditional on its version.
+    access: {
+      table: ['Query', 'PutItem'],
+      orderIndex: ['Query'],
+      signingSecret: true,
+      replayGuard: true,
+      sendTo: ['delivery'],
+    },
   },
   // --- operator and user endpoints -------------------------------------------------------------
   {
@@ -186,7 +225,8 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
       path: '/v1/users/{aor}/messages',
       who: ['operator', 'admin', 'self'],
     },
-    access: signedRead('Query'),
+    // The order index (with the messages fetched from the table), and the lease (in flight).
+    access: { table: ['GetItem'], orderIndex: ['Query'], ...TOKEN_CHECK },
   },
   {
     name: 'summary',
@@ -198,7 +238,7 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
       path: '/v1/users/{aor}/summary',
       who: ['operator', 'admin', 'self'],
     },
-    access: signedRead('Query'),
+    access: { table: ['Query'], orderIndex: ['Query'], ...TOKEN_CHECK },
   },
   {
     name: 'getSettings',
@@ -408,15 +448,16 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     entry: 'functions/me.ts',
     handler: 'meHandler',
     trigger: { kind: 'http', method: 'GET', path: '/v1/me', who: ['user'] },
-    // Query: the user's own items (settings, presence, counter).
-    access: signedRead('Query'),
+    // Query: the user's own items (settings, presence), the order index: the held count.
+    access: { table: ['Query'], orderIndex: ['Query'], ...TOKEN_CHECK },
   },
   {
     name: 'myMessages',
     entry: 'functions/me.ts',
     handler: 'messagesHandler',
     trigger: { kind: 'http', method: 'GET', path: '/v1/me/messages', who: ['user'] },
-    access: signedRead('Query'),
+    // The order index (with the messages fetched from the table), and the lease (in flight).
+    access: { table: ['GetItem'], orderIndex: ['Query'], ...TOKEN_CHECK },
   },
   {
     name: 'getMySettings',
@@ -462,11 +503,22 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     // several batches; the queue's visibility timeout follows (6×).
     timeoutSeconds: 300,
     access: {
-      // Query: the user's items and the deliverable messages. PutItem/DeleteItem: the lease.
-      // TransactWriteItems of conditional Updates (pending→delivering→pending, with a
-      // ConditionCheck of the lease; →bounced→dead) and of Deletes with the counter's Update.
-      // GetItem: a group's entry and queue memory (a queue's backlog goes to one member).
-      table: ['Query', 'GetItem', 'PutItem', 'DeleteItem', 'UpdateItem', 'ConditionCheckItem'],
+      // Query: the user's items; the order index: the deliverable messages and their count.
+      // GetItem/UpdateItem/DeleteItem: the lease and its in-flight range. BatchWriteItem (of
+      // PutItem): delivered messages' tombstones (on DynamoDB Local a transaction, with a
+      // ConditionCheck of the lease). UpdateItem: →bounced→dead; PutItem: a bounce told (its
+      // tombstone), conditional. GetItem: a group's entry and queue memory (a queue's backlog
+      // goes to one member).
+      table: [
+        'Query',
+        'GetItem',
+        'PutItem',
+        'DeleteItem',
+        'UpdateItem',
+        'BatchWriteItem',
+        'ConditionCheckItem',
+      ],
+      orderIndex: ['Query'],
       signingSecret: true,
       edge: true,
       // Notices (bounce, IMDN) go back on the delivery queue, durably.
@@ -487,9 +539,11 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     access: {
       // Index: due entries per shard, the vacation list, each shard's earliest expiry.
       expiryIndex: ['Query'],
-      // Table: a vacationer's waiting messages (Query); the claims, TransactWriteItems of
-      // conditional Updates (pending → expiring).
-      table: ['Query', 'UpdateItem'],
+      // Order index: a vacationer's waiting messages, the claimed messages' keys. Table: the
+      // claims, TransactWriteItems of conditional Updates (pending → expiring) with a
+      // ConditionCheck of the lease (not in a delivery run's range).
+      table: ['UpdateItem', 'ConditionCheckItem'],
+      orderIndex: ['Query'],
       sendTo: ['expired'],
     },
   },
@@ -504,10 +558,11 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     // transactions of 99.
     timeoutSeconds: 30,
     access: {
-      // BatchGetItem: the claimed messages; Query: the recipient's settings (email address,
-      // policy); TransactWriteItems of Deletes conditional on `expiring` with the counter's
-      // Update, and of Updates expiring → bounced.
-      table: ['BatchGetItem', 'Query', 'DeleteItem', 'UpdateItem'],
+      // Order index: the claimed messages (fetched whole) and the user's held count; Query: the
+      // recipient's settings (email address, policy); PutItem of tombstones conditional on
+      // `expiring`, UpdateItem expiring → bounced.
+      table: ['Query', 'PutItem', 'UpdateItem'],
+      orderIndex: ['Query'],
       sendEmail: true,
       // Bounce notices to senders (policy `bounce`, or no address to email).
       sendTo: ['delivery'],

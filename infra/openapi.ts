@@ -144,6 +144,21 @@ async function routeDocs(): Promise<Record<string, RouteDoc>> {
         503: 'Past the capture deadline: nothing stored',
       },
     },
+    captureBatch: {
+      summary:
+        'Capture several MESSAGEs that reached the edge together (each answered as POST /v1/messages would)',
+      request: z.object({
+        messages: z
+          .array(await captureRequestSchema())
+          .min(1)
+          .max(25),
+      }),
+      status: 200,
+      answer: z.object({
+        results: z.array(z.object({ status: z.number().int(), body: z.unknown() })),
+      }),
+      errors: {},
+    },
     presence: {
       summary: "A user's presence changed (REGISTER, PUBLISH, or another presence system)",
       request: PresenceUpdateSchema,

@@ -288,6 +288,8 @@ function configureFunctionEnvironment(
     AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
     AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
     AWS_ENDPOINT_URL_DYNAMODB: `http://127.0.0.1:${config.dynamodbPort}`,
+    // DynamoDB Local commits each request on its own (functions/adapters/store.ts)
+    HOLDOVER_DYNAMODB_LOCAL: '1',
     AWS_ENDPOINT_URL_SQS: `http://127.0.0.1:${config.sqsPort}`,
     AWS_ENDPOINT_URL_SESV2: `http://127.0.0.1:${config.sesPort}`,
     HOLDOVER_STORE: config.store,
@@ -363,6 +365,7 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
   return [
     { method: 'GET', path: '/v1/health', handler: localHealth },
     { method: 'POST', path: '/v1/messages', handler: capture.handler },
+    { method: 'POST', path: '/v1/messages/batch', handler: capture.batchHandler },
     { method: 'GET', path: '/v1/users/{aor}/messages', handler: users.heldHandler },
     { method: 'GET', path: '/v1/users/{aor}/summary', handler: users.summaryHandler },
     { method: 'GET', path: '/v1/users/{aor}/settings', handler: settings.getHandler },

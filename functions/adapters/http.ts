@@ -91,6 +91,8 @@ export interface AuthorizedInput<Body> extends RouteInput<Body> {
   caller: Identity;
   /** Request headers, names in lower case. */
   headers: Record<string, string>;
+  /** The call's correlation id (a 500 carries it; errorResult takes it). */
+  correlationId: string;
 }
 
 /** An answer beyond JSON: extra headers, or another content type (the console's page). */
@@ -221,6 +223,7 @@ export function authorizedRoute<Schema extends z.ZodType>(
         query: definedEntries(event.queryStringParameters),
         caller,
         headers: definedEntries(event.headers),
+        correlationId,
       });
       if ('text' in result) {
         return {

@@ -17,12 +17,12 @@ import type {
 } from '../core/ports.ts';
 import type { SessionStore } from '../core/session.ts';
 import { dynamodb as client } from './clients.ts';
-import { DynamoCredentialStore } from './dynamo-credentials.ts';
 import { DynamoGroupStore } from './dynamo-groups.ts';
-import { DynamoNonces } from './dynamo-nonces.ts';
 import { DynamoSessionStore } from './dynamo-sessions.ts';
-import { DynamoStore } from './dynamo-store.ts';
-import { requireEnv } from './env.ts';
+import { DynamoCredentialStore } from './dynamodb/credentials.ts';
+import { DynamoNonces } from './dynamodb/nonces.ts';
+import { DynamoStore } from './dynamodb/store.ts';
+import { envOr, requireEnv } from './env.ts';
 import { storeKindFromEnv } from './store-kind.ts';
 
 export type Store = MessageStore & SettingsStore & UserStore & DeliveryStore & ExpiryStore & BounceStore;
@@ -54,7 +54,11 @@ async function sqlite(): Promise<Stores> {
 function dynamodb(): Stores {
   const tableName = requireEnv('HOLDOVER_TABLE');
   return {
-    store: new DynamoStore(client, tableName),
+    // DynamoDB Local (the local runtime says so) commits each request on its own: delivered
+    // messages' tombstones go in one transaction per batch there (functions/adapters/dynamodb/delivery.ts).
+    store: new DynamoStore(client, tableName, Date.now, {
+      tombstoneWrites: envOr('HOLDOVER_DYNAMODB_LOCAL', '0') === '1' ? 'transaction' : 'batch',
+    }),
     credentialStore: new DynamoCredentialStore(client, tableName),
     nonces: new DynamoNonces(client, tableName),
     sessionStore: new DynamoSessionStore(client, tableName),

@@ -121,7 +121,10 @@ export async function captureMessage(message: CapturedMessage, deps: CaptureDeps
   if (cpim?.imdnMessageId) dedupeKeys.push(dedupeKey('imdn', sender, cpim.imdnMessageId));
 
   // Both reads at once: a user's capture waits no longer for the group lookup.
-  const [group, user] = await Promise.all([deps.groups?.getGroup(recipient), deps.users.getUser(recipient)]);
+  const [group, user] = await Promise.all([
+    deps.groups?.getGroup(recipient),
+    deps.users.getUser(recipient, { countHeld: false }),
+  ]);
   if (group === undefined) return captureFor(recipient, dedupeKeys, prepared, deps, user);
   if (group.routing === 'all') {
     // One copy per member, each held for them as usual: its own dedupe markers (a retransmission
@@ -161,7 +164,7 @@ async function captureFor(
   known?: UserRecord,
 ): Promise<CaptureResult & { status: 'held' | 'duplicate' }> {
   const { policy } = deps;
-  const user = known ?? (await deps.users.getUser(recipient));
+  const user = known ?? (await deps.users.getUser(recipient, { countHeld: false }));
   const settings = user.settings;
   let holdMs = settings?.expireAfter ? parseDuration(settings.expireAfter) : policy.defaultExpireAfterMs;
   if (message.expires !== undefined && message.expires > 0) holdMs = Math.min(holdMs, message.expires * 1000);
@@ -299,7 +302,7 @@ async function afterHeld(
   deps: CaptureDeps,
 ): Promise<void> {
   const nowMs = deps.now();
-  const user = await deps.users.getUser(held.recipient).catch(() => before);
+  const user = await deps.users.getUser(held.recipient, { countHeld: false }).catch(() => before);
   const presence = effectivePresence(user.presence, nowMs);
   if (!holdsMessages(presence.state, user.settings, nowMs)) {
     await deps.queue.enqueue({ kind: 'deliver', recipient: held.recipient });

@@ -45,7 +45,7 @@ export interface UserListPage {
   next?: string;
 }
 
-/** Port: where credentials are kept (adapters/dynamo-credentials.ts; a fake in tests). */
+/** Port: where credentials are kept (adapters/dynamodb/credentials.ts; a fake in tests). */
 export interface CredentialStore {
   getCredentials(aor: string): Promise<Credentials | undefined>;
   /** Creates or replaces; `createdAt` of an existing entry is kept. Returns what is stored. */

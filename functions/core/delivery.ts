@@ -223,7 +223,7 @@ async function prepare(
   deps: DeliveryDeps,
 ): Promise<Prepared> {
   if (!(await deps.store.acquireLease(recipient, owner, deps.leaseMs))) return { kind: 'busy' };
-  const user = await deps.users.getUser(to);
+  const user = await deps.users.getUser(to, { countHeld: false });
   const presence = effectivePresence(user.presence, deps.now());
   if (holdsMessages(presence.state, user.settings, deps.now()))
     return { kind: 'held', state: presence.state };
@@ -255,7 +255,7 @@ async function assigned(group: string, member: string, batch: HeldMessage[], dep
 
 /** Whether the user is available and reachable with something still to deliver. */
 async function stillWaiting(recipient: string, to: string, deps: DeliveryDeps): Promise<boolean> {
-  const user = await deps.users.getUser(to);
+  const user = await deps.users.getUser(to, { countHeld: false });
   const nowMs = deps.now();
   const presence = effectivePresence(user.presence, nowMs);
   if (holdsMessages(presence.state, user.settings, nowMs)) return false;

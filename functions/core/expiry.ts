@@ -196,7 +196,7 @@ export async function emailExpired(job: ExpiryJob, deps: EmailDeps): Promise<Ema
   const renoticed = stale.length > 0 ? { renoticed: stale.length } : {};
   const messages = claimed.filter((message) => message.state === 'expiring');
   if (messages.length === 0) return { outcome: 'nothing', ...renoticed };
-  const user = await deps.users.getUser(job.recipient);
+  const user = await deps.users.getUser(job.recipient, { countHeld: false });
   const policy = user.settings?.onExpire ?? 'email';
   const mailbox = mailboxOf(job.recipient, user.settings?.email);
 

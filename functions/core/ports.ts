@@ -64,7 +64,11 @@ export interface UserRecord {
 }
 
 export interface UserStore {
-  getUser(aor: string): Promise<UserRecord>;
+  /**
+   * `countHeld: false`: the caller does not read `held` (it is then 0), so a store that counts
+   * on read (DynamoDB: the order index) skips the count. Default true.
+   */
+  getUser(aor: string, options?: { countHeld?: boolean }): Promise<UserRecord>;
   /** Writes presence if its stored version is still `expectedVersion` (0: none stored); false otherwise. */
   putPresence(aor: string, presence: Presence, expectedVersion: number): Promise<boolean>;
   /**

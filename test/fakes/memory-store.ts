@@ -109,7 +109,7 @@ export class MemoryStore
     this.settings.set(aor, settings);
   }
 
-  async getUser(aor: string): Promise<UserRecord> {
+  async getUser(aor: string, _options?: { countHeld?: boolean }): Promise<UserRecord> {
     const settings = this.settings.get(aor);
     const presence = this.presence.get(aor);
     return {

@@ -5,7 +5,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { EXPIRY_INDEX, TTL_ATTRIBUTE, tableDefinition } from '../../functions/adapters/table.ts';
+import {
+  EXPIRY_INDEX,
+  ORDER_INDEX,
+  TTL_ATTRIBUTE,
+  tableDefinition,
+} from '../../functions/adapters/dynamodb/table.ts';
 import { EDGE_METRICS } from '../../functions/core/metric-names.ts';
 import { ESM_REQUIRE_BANNER } from '../../infra/bundling.ts';
 import { HOLDOVER_FUNCTIONS } from '../../infra/catalogue.ts';
@@ -51,8 +56,9 @@ const TOKEN = [...table('GetItem'), ...SECRET_READ];
  */
 const ALLOWED: Record<string, string[]> = {
   capture: [...table('GetItem', 'PutItem', 'Query', 'UpdateItem'), ...SECRET_READ, ...SEND],
+  captureBatch: [...table('GetItem', 'PutItem', 'Query', 'UpdateItem'), ...SECRET_READ, ...SEND],
   presence: [...table('PutItem', 'Query'), ...SECRET_READ, ...SEND],
-  held: [...table('Query'), ...TOKEN],
+  held: [...table('GetItem', 'Query'), ...TOKEN],
   summary: [...table('Query'), ...TOKEN],
   getSettings: [...table('GetItem'), ...TOKEN],
   putSettings: [...table('PutItem'), ...TOKEN],
@@ -66,7 +72,7 @@ const ALLOWED: Record<string, string[]> = {
   signOut: [...table('GetItem', 'PutItem'), ...SECRET_READ],
   mintToken: [...table('GetItem', 'PutItem'), ...SECRET_READ],
   me: [...table('Query'), ...TOKEN],
-  myMessages: [...table('Query'), ...TOKEN],
+  myMessages: [...table('GetItem', 'Query'), ...TOKEN],
   getMySettings: [...table('GetItem'), ...TOKEN],
   putMySettings: [...table('PutItem'), ...TOKEN],
   console: [],
@@ -83,14 +89,22 @@ const ALLOWED: Record<string, string[]> = {
   availability: table('GetItem', 'Query'),
   availabilityPreflight: [],
   delivery: [
-    ...table('ConditionCheckItem', 'DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'),
+    ...table(
+      'BatchWriteItem',
+      'ConditionCheckItem',
+      'DeleteItem',
+      'GetItem',
+      'PutItem',
+      'Query',
+      'UpdateItem',
+    ),
     ...SECRET_READ,
     ...CONSUMER,
     ...SEND,
   ],
-  sweeper: [...table('Query', 'UpdateItem'), ...SEND],
+  sweeper: [...table('ConditionCheckItem', 'Query', 'UpdateItem'), ...SEND],
   email: [
-    ...table('BatchGetItem', 'DeleteItem', 'Query', 'UpdateItem'),
+    ...table('PutItem', 'Query', 'UpdateItem'),
     'ses:SendEmail',
     'ses:SendRawEmail',
     ...CONSUMER,
@@ -101,6 +115,15 @@ const ALLOWED: Record<string, string[]> = {
 /** Every HOLDOVER_* (and OUTBOUND_PROXY) variable each function gets with the default props. */
 const VARIABLES: Record<string, string[]> = {
   capture: [
+    'HOLDOVER_DELIVERY_QUEUE_URL',
+    'HOLDOVER_DOMAINS',
+    'HOLDOVER_EXPIRE_AFTER',
+    'HOLDOVER_MAX_BODY_BYTES',
+    'HOLDOVER_QUOTA',
+    'HOLDOVER_SECRET_ARN',
+    'HOLDOVER_TABLE',
+  ],
+  captureBatch: [
     'HOLDOVER_DELIVERY_QUEUE_URL',
     'HOLDOVER_DOMAINS',
     'HOLDOVER_EXPIRE_AFTER',
@@ -170,7 +193,7 @@ describe('table', () => {
     });
   });
 
-  it('mirrors the key schema and expiry index declared in functions/adapters/table.ts', () => {
+  it('mirrors the key schema, expiry index and order index declared in functions/adapters/dynamodb/table.ts', () => {
     const declared = tableDefinition('any');
     const [table] = Object.values(resourcesOf(template, 'AWS::DynamoDB::Table'));
     const properties = table?.Properties ?? {};
@@ -181,8 +204,15 @@ describe('table', () => {
     expect(properties.GlobalSecondaryIndexes).toEqual([
       expect.objectContaining({
         IndexName: EXPIRY_INDEX,
-        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['state', 'claimedAt'] },
+        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['state', 'claimedAt', 'lsi1sk'] },
       }),
+    ]);
+    expect(properties.LocalSecondaryIndexes).toEqual([
+      {
+        IndexName: ORDER_INDEX,
+        KeySchema: declared.LocalSecondaryIndexes?.[0]?.KeySchema,
+        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['state'] },
+      },
     ]);
     expect(properties.GlobalSecondaryIndexes).toEqual(
       declared.GlobalSecondaryIndexes?.map((index) =>
@@ -239,16 +269,32 @@ describe('functions', () => {
     expect(used.size).toBe(HOLDOVER_FUNCTIONS.length);
   });
 
-  it('run the catalogue handlers from ESM bundles with the createRequire banner and the SDK left to the runtime', () => {
+  it('run the catalogue handlers from ESM bundles with the createRequire banner and the AWS SDK bundled in', () => {
     for (const entry of HOLDOVER_FUNCTIONS) {
       const [, fn] = functionNamed(template, entry.name);
       expect(fn.Properties.Handler).toBe(`index.${entry.handler}`);
       const bundle = fs.readFileSync(path.join(outdir, assetDirectory(fn), 'index.mjs'), 'utf8');
       expect(bundle.startsWith(ESM_REQUIRE_BANNER)).toBe(true);
-      // The CORS preflight touches nothing: its bundle carries no SDK at all.
-      if (entry.name === 'availabilityPreflight') expect(bundle).not.toContain('@aws-sdk');
-      else expect(bundle).toMatch(/from\s*"@aws-sdk\/client-dynamodb"/);
+      // nothing imported from the runtime's SDK: it is in the bundle (the cold start, bench/cold.ts);
+      // the CORS preflight touches nothing: its bundle carries no DynamoDB client at all.
+      expect(bundle).not.toMatch(/from\s*"@aws-sdk\//);
+      if (entry.name !== 'availabilityPreflight') expect(bundle).toContain('DynamoDB');
       expect(fs.existsSync(path.join(outdir, assetDirectory(fn), 'index.mjs.map'))).toBe(true);
+    }
+  });
+
+  it('trace actively except the per-message routes (capture, presence), which pass through', () => {
+    const modes = Object.fromEntries(
+      HOLDOVER_FUNCTIONS.map((entry) => [
+        entry.name,
+        JSON.stringify(functionNamed(template, entry.name)[1].Properties.TracingConfig ?? {}),
+      ]),
+    );
+    const passThrough = JSON.stringify({ Mode: 'PassThrough' });
+    expect(modes).toMatchObject({ capture: passThrough, captureBatch: passThrough, presence: passThrough });
+    for (const [name, mode] of Object.entries(modes)) {
+      if (!['capture', 'captureBatch', 'presence'].includes(name))
+        expect(mode, name).toBe(JSON.stringify({ Mode: 'Active' }));
     }
   });
 
@@ -372,12 +418,15 @@ describe('least privilege', () => {
     }
   });
 
-  it('grants DynamoDB on the table only, and the index to the sweeper and the dead-letter routes only', () => {
+  it('grants DynamoDB on the table only, the expiry index to the sweeper and the dead-letter routes only, the order index for Query only', () => {
     const tableArn = { 'Fn::GetAtt': [onlyKey(resourcesOf(template, 'AWS::DynamoDB::Table')), 'Arn'] };
     for (const entry of HOLDOVER_FUNCTIONS) {
       for (const statement of dynamoStatements(entry.name)) {
         const onIndex = JSON.stringify(statement.Resource).includes(`/index/${EXPIRY_INDEX}`);
-        if (onIndex) {
+        const onOrder = JSON.stringify(statement.Resource).includes(`/index/${ORDER_INDEX}`);
+        if (onOrder) {
+          expect(statement.Action, entry.name).toEqual('dynamodb:Query');
+        } else if (onIndex) {
           // the expiry shards (sweeper) and the dead letters' list (DEAD) live in gsi1
           expect(['sweeper', 'dead', 'deadPurgeOne', 'deadPurgeAll']).toContain(entry.name);
           expect(statement.Action).toEqual('dynamodb:Query');
@@ -418,14 +467,16 @@ describe('least privilege', () => {
     }
   });
 
-  it('lets only capture, delivery, the sweeper, email and the dead-letter purge change held messages (UpdateItem/DeleteItem)', () => {
+  it('lets only delivery, the sweeper, email and the dead-letter purge change held messages (UpdateItem/DeleteItem); capture only adds', () => {
     const writers = HOLDOVER_FUNCTIONS.filter((entry) =>
       actionsOf(statementsOfFunction(template, entry.name).filter((statement) => !statement.Condition)).some(
         (action) => ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'].includes(action),
       ),
     ).map((entry) => entry.name);
+    // capture (single and batch): UpdateItem only for a queue's memory (groups), never a held message
     expect(writers.sort()).toEqual([
       'capture',
+      'captureBatch',
       'deadPurgeAll',
       'deadPurgeOne',
       'delivery',
@@ -486,7 +537,7 @@ describe('least privilege', () => {
     const edgeOnly = HOLDOVER_FUNCTIONS.filter(
       (entry) => entry.trigger.kind === 'http' && entry.trigger.who.join() === 'operator',
     ).map((entry) => entry.name);
-    expect(edgeOnly.sort()).toEqual(['capture', 'getCredentials', 'mintToken', 'presence']);
+    expect(edgeOnly.sort()).toEqual(['capture', 'captureBatch', 'getCredentials', 'mintToken', 'presence']);
   });
 
   it('confines the group routes, and the availability read of a group, to the group items (dynamodb:LeadingKeys)', () => {
@@ -519,7 +570,7 @@ describe('least privilege', () => {
     expect(actionsOf(statementsOfFunction(template, 'availabilityPreflight'))).toEqual([...TRACING].sort());
   });
 
-  it('lets functions send only to the queues they feed: capture, presence, delivery and email to delivery; the sweeper to expired', () => {
+  it('lets functions send only to the queues they feed: capture (single and batch), presence, delivery and email to delivery; the sweeper to expired', () => {
     const sendsTo = (name: string) =>
       statementsOfFunction(template, name)
         .filter((statement) => [statement.Action].flat().includes('sqs:SendMessage'))
@@ -532,6 +583,7 @@ describe('least privilege', () => {
         .sort();
     const expected: Record<string, string[]> = {
       capture: ['delivery'],
+      captureBatch: ['delivery'],
       presence: ['delivery'],
       delivery: ['delivery'],
       email: ['delivery'],
@@ -542,7 +594,7 @@ describe('least privilege', () => {
   });
 
   it('keeps the expired queue away from presence and capture: no grant, no URL', () => {
-    for (const name of ['presence', 'capture']) {
+    for (const name of ['presence', 'capture', 'captureBatch']) {
       const reach = JSON.stringify([statementsOfFunction(template, name), variablesOf(template, name)]);
       expect(reach, name).not.toContain(queueId('expired'));
       expect(reach, name).not.toContain(queueId('expired', 'DeadLetterQueue'));

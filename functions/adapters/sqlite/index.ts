@@ -69,7 +69,7 @@ export class SqliteStore
   putSettings(aor: string, settings: UserSettings): Promise<void> {
     return this.users.putSettings(aor, settings);
   }
-  getUser(aor: string): Promise<UserRecord> {
+  getUser(aor: string, _options?: { countHeld?: boolean }): Promise<UserRecord> {
     return this.users.getUser(aor);
   }
   putPresence(aor: string, presence: Presence, expectedVersion: number): Promise<boolean> {

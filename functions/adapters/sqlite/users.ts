@@ -59,7 +59,7 @@ export class SqliteUsers implements SettingsStore, UserStore {
   }
 
   /** One read transaction: settings, presence and the held count agree with each other. */
-  async getUser(aor: string): Promise<UserRecord> {
+  async getUser(aor: string, _options?: { countHeld?: boolean }): Promise<UserRecord> {
     return this.db.transaction(() => {
       const settings = parseSettings(this.readSettings.get(aor) as string | undefined);
       const presence = this.readPresence.get(aor) as string | undefined;

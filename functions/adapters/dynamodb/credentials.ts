@@ -15,7 +15,7 @@ import {
   type Credentials,
   CredentialsSchema,
   type UserListPage,
-} from '../core/credentials.ts';
+} from '../../core/credentials.ts';
 import { keys } from './table.ts';
 
 const ItemSchema = z.object({
