@@ -63,6 +63,11 @@ async function captureOne(request: z.infer<typeof CaptureRequestSchema>): Promis
       logger.debug('message ignored', { ...context, reason: result.reason });
       return { status: 200, body: result };
     }
+    if (result.status === 'chat') {
+      metrics.addMetric('chatAnswer', MetricUnit.Count, 1);
+      logger.info('chat answer', { ...context, chatId: result.chatId, lineId: result.lineId });
+      return { status: 200, body: result };
+    }
     metrics.addMetric(result.status === 'held' ? 'captured' : 'duplicate', MetricUnit.Count, 1);
     logger.info(result.status === 'held' ? 'message held' : 'duplicate message', {
       ...context,

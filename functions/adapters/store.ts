@@ -9,6 +9,7 @@ import type { ExpiryStore } from '../core/expiry.ts';
 import type { GroupStore } from '../core/groups.ts';
 import type {
   BounceStore,
+  ChatStore,
   DeliveryStore,
   MessageStore,
   NonceStore,
@@ -19,6 +20,7 @@ import type { SessionStore } from '../core/session.ts';
 import { dynamodb as client } from './clients.ts';
 import { DynamoGroupStore } from './dynamo-groups.ts';
 import { DynamoSessionStore } from './dynamo-sessions.ts';
+import { DynamoChatStore } from './dynamodb/chats.ts';
 import { DynamoCredentialStore } from './dynamodb/credentials.ts';
 import { DynamoNonces } from './dynamodb/nonces.ts';
 import { DynamoStore } from './dynamodb/store.ts';
@@ -33,6 +35,7 @@ interface Stores {
   nonces: NonceStore;
   sessionStore: SessionStore;
   groupStore: GroupStore;
+  chatStore: ChatStore;
   /** Whether the store answers (GET /v1/health), and what it says. */
   health: () => Promise<{ ok: boolean; detail: Record<string, string> }>;
 }
@@ -63,6 +66,7 @@ function dynamodb(): Stores {
     nonces: new DynamoNonces(client, tableName),
     sessionStore: new DynamoSessionStore(client, tableName),
     groupStore: new DynamoGroupStore(client, tableName),
+    chatStore: new DynamoChatStore(client, tableName),
     health: async () => {
       const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
       return { ok: Table?.TableStatus === 'ACTIVE', detail: { table: Table?.TableStatus ?? 'missing' } };
@@ -77,6 +81,8 @@ const stores = storeKind === 'sqlite' ? await sqlite() : dynamodb();
 export const store: Store = stores.store;
 export const credentialStore: CredentialStore = stores.credentialStore;
 export const groupStore: GroupStore = stores.groupStore;
+/** Click-to-chat: chats and their lines (functions/core/chat.ts). */
+export const chatStore: ChatStore = stores.chatStore;
 /** Nonces of the state-changing signed calls, shared by every instance (the replay check). */
 export const nonces: NonceStore = stores.nonces;
 /** Failed sign-ins and revoked tokens (functions/core/session.ts). */

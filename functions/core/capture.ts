@@ -2,6 +2,7 @@
 // handler (functions/capture.ts) → captureMessage → ports (MessageStore, SettingsStore).
 import { createHash } from 'node:crypto';
 import { domainOf, normalizeAor } from './aor.ts';
+import { answerChat, type ChatPolicy, chatIdOfVisitor } from './chat.ts';
 import {
   CPIM,
   charsetOf,
@@ -21,9 +22,9 @@ import {
   UnsupportedMediaError,
 } from './errors.ts';
 import { chooseMember, type Group, type GroupStore, isAvailable } from './groups.ts';
-import type { CpimFacts, HeldMessage } from './held-message.ts';
+import { type CpimFacts, type HeldMessage, readableContent } from './held-message.ts';
 import { autoReplyOf } from './notices.ts';
-import type { DeliveryQueue, MessageStore, UserRecord, UserStore } from './ports.ts';
+import type { ChatStore, DeliveryQueue, MessageStore, UserRecord, UserStore } from './ports.ts';
 import { effectivePresence, holdsMessages } from './presence.ts';
 
 export interface CapturePolicy {
@@ -41,6 +42,8 @@ export interface CaptureDeps {
   policy: CapturePolicy;
   /** Groups: a MESSAGE to a group goes to its members. Without it every recipient is a user. */
   groups?: GroupStore;
+  /** Chats: a MESSAGE to a visitor AOR (sip:chat-<id>@…) joins its chat instead of being held. */
+  chats?: { store: ChatStore; policy: ChatPolicy };
   now: () => number;
   newId: (nowMs: number) => string;
   /**
@@ -90,7 +93,9 @@ const MAX_EDGE_CLOCK_SKEW_MS = 300_000;
 
 export type CaptureResult =
   | { status: 'held' | 'duplicate'; id: string; expiresAt: string }
-  | { status: 'ignored'; reason: string };
+  | { status: 'ignored'; reason: string }
+  /** A member's answer to a chat's visitor, added to the chat (SIP 200). */
+  | { status: 'chat'; chatId: string; lineId: string };
 
 export async function captureMessage(message: CapturedMessage, deps: CaptureDeps): Promise<CaptureResult> {
   const { policy } = deps;
@@ -116,6 +121,15 @@ export async function captureMessage(message: CapturedMessage, deps: CaptureDeps
       ? microsIso(message.receivedAt)
       : microsIso(new Date(clockMs).toISOString());
   const sender = senderAor(message.from);
+  const chatId = chatIdOfVisitor(recipient);
+  if (chatId !== undefined && deps.chats !== undefined) {
+    const text = readableContent(message.contentType, message.body).text ?? '(content that is not text)';
+    return answerChat(chatId, message, text, sender, {
+      ...deps,
+      chats: deps.chats.store,
+      chatPolicy: deps.chats.policy,
+    });
+  }
   const prepared: Prepared = { message, cpim, sender, receivedAt, nowMs };
   const dedupeKeys = [dedupeKey('call', message.callId, String(message.cseq))];
   if (cpim?.imdnMessageId) dedupeKeys.push(dedupeKey('imdn', sender, cpim.imdnMessageId));

@@ -7,12 +7,14 @@
 // drop the copy. The run's lease is renewed while a batch is in flight (a heartbeat), and a
 // message in flight under a live lease cannot be taken by a second worker.
 
+import { markChatLinesDelivered } from './chat.ts';
 import { chooseMember, type GroupStore, isAvailable } from './groups.ts';
 import type { BounceFacts, HeldMessage } from './held-message.ts';
 import type { DeliveryJob } from './jobs.ts';
 import { bounceNoticeOf, deliveryNotificationOf, deliveryOf, wantsPositiveDelivery } from './notices.ts';
 import {
   type BounceStore,
+  type ChatStore,
   type DeliveryQueue,
   type DeliveryStore,
   type Edge,
@@ -35,6 +37,8 @@ export interface DeliveryDeps {
   viaProxy: boolean;
   /** Groups: a group's own backlog (a queue nobody was available for) goes to one member. */
   groups?: GroupStore;
+  /** Chats: a delivered visitor line becomes `delivered` in its chat. */
+  chats?: ChatStore;
   batchSize: number;
   leaseMs: number;
   /** How often the lease is renewed while the edge sends a batch; default a third of `leaseMs`. */
@@ -312,6 +316,11 @@ function judge(batch: HeldMessage[], outcomes: EdgeOutcome[], deps: DeliveryDeps
   return verdict;
 }
 
+/** A chat line's state is what the page shows; a lost update there only leaves it `held`. */
+async function chatLines(done: HeldMessage[], deps: DeliveryDeps): Promise<void> {
+  if (deps.chats) await markChatLinesDelivered(done, deps.chats).catch(() => undefined);
+}
+
 /** Writes a verdict. A bounce is recorded before its notice is queued; the notice's outcome settles it. */
 async function settle(verdict: Verdict, owner: string, deps: DeliveryDeps): Promise<number> {
   for (const notice of verdict.notices) await deps.queue.enqueue(notice);
@@ -325,7 +334,9 @@ async function settle(verdict: Verdict, owner: string, deps: DeliveryDeps): Prom
     }
   };
   await Promise.all([
-    verdict.done.length > 0 ? deps.store.removeDelivered(verdict.done) : undefined,
+    verdict.done.length > 0
+      ? deps.store.removeDelivered(verdict.done).then(() => chatLines(verdict.done, deps))
+      : undefined,
     verdict.kept.length > 0 ? deps.store.releaseToPending(verdict.kept, owner) : undefined,
     verdict.bounced.length > 0 ? bounceNotices() : undefined,
   ]);

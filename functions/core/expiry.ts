@@ -9,10 +9,11 @@
 // the sweeper, and its notice queued again.
 import * as z from 'zod';
 import { emailOfAor } from './aor.ts';
+import { chatIdOfVisitor } from './chat.ts';
 import { renderDigest } from './digest.ts';
 import type { HeldMessage } from './held-message.ts';
 import { bounceNoticeOf, expiryBounce } from './notices.ts';
-import type { BounceStore, DeliveryQueue, UserStore } from './ports.ts';
+import type { BounceStore, ChatStore, DeliveryQueue, UserStore } from './ports.ts';
 
 /** What the expiry index tells about a held message, without reading the message. */
 export interface ExpiryEntry {
@@ -166,6 +167,8 @@ export interface EmailDeps {
   notices: DeliveryQueue;
   now: () => number;
   newId: () => string;
+  /** Chats: answers held for a visitor AOR go to the address the visitor gave. */
+  chats?: ChatStore;
 }
 
 export type EmailOutcome = (
@@ -196,6 +199,8 @@ export async function emailExpired(job: ExpiryJob, deps: EmailDeps): Promise<Ema
   const renoticed = stale.length > 0 ? { renoticed: stale.length } : {};
   const messages = claimed.filter((message) => message.state === 'expiring');
   if (messages.length === 0) return { outcome: 'nothing', ...renoticed };
+  const chatId = chatIdOfVisitor(job.recipient);
+  if (chatId !== undefined) return emailVisitor(chatId, messages, deps, renoticed);
   const user = await deps.users.getUser(job.recipient, { countHeld: false });
   const policy = user.settings?.onExpire ?? 'email';
   const mailbox = mailboxOf(job.recipient, user.settings?.email);
@@ -231,6 +236,28 @@ export async function emailExpired(job: ExpiryJob, deps: EmailDeps): Promise<Ema
   });
   // Deleted only after the mail service accepted the digest: a failure leaves them claimed,
   // and the job is retried (and, past its retries, the sweeper claims them again).
+  const mailId = await deps.mailer.send({ to: mailbox, ...digest });
+  await deps.store.removeExpired(messages);
+  return { outcome: 'emailed', to: mailbox, count: messages.length, mailId, ...renoticed };
+}
+
+/**
+ * Answers that came after a chat ended, held for its visitor AOR: one digest to the address the
+ * visitor gave. Without one (or once the chat is gone) they are dropped: the chat recorded them.
+ */
+async function emailVisitor(
+  chatId: string,
+  messages: HeldMessage[],
+  deps: EmailDeps,
+  renoticed: { renoticed?: number },
+): Promise<EmailOutcome> {
+  const found = await deps.chats?.getChat(chatId);
+  const mailbox = found?.chat.email;
+  if (found === undefined || mailbox === undefined) {
+    await deps.store.removeExpired(messages);
+    return { outcome: 'dropped', count: messages.length, ...renoticed };
+  }
+  const digest = renderDigest(found.chat.visitor, messages, { chatWith: found.chat.to });
   const mailId = await deps.mailer.send({ to: mailbox, ...digest });
   await deps.store.removeExpired(messages);
   return { outcome: 'emailed', to: mailbox, count: messages.length, mailId, ...renoticed };

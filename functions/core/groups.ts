@@ -5,7 +5,7 @@
 import * as z from 'zod';
 import { domainOf, normalizeAor } from './aor.ts';
 import { InvalidRequestError } from './errors.ts';
-import type { UserRecord } from './ports.ts';
+import type { UserRecord, UserStore } from './ports.ts';
 import { effectivePresence, holdsMessages } from './presence.ts';
 
 /** Members of one group at most: a group is written in one transaction with its membership items. */
@@ -226,4 +226,32 @@ export async function setGroup(
   }
   await store.putGroup(group);
   return group;
+}
+
+/**
+ * Looks up what `GET /v1/availability/{aor}` answers (and whom a chat may be started with): the
+ * same two reads for every AOR (its group entry and its user items), so an unknown AOR and a
+ * private one answer alike and about as fast; members are read only for a public group.
+ */
+export async function lookUpAvailability(
+  text: string,
+  deps: { groups: GroupStore; users: UserStore },
+  nowMs: number,
+): Promise<Availability> {
+  let aor: string;
+  try {
+    aor = normalizeAor(text);
+  } catch {
+    return unknownAvailability(text);
+  }
+  const [group, user] = await Promise.all([
+    deps.groups.getGroup(aor),
+    deps.users.getUser(aor, { countHeld: false }),
+  ]);
+  if (group === undefined) return availabilityOf(aor, { kind: 'user', user }, nowMs);
+  if (!group.public) return unknownAvailability(aor);
+  const members = await Promise.all(
+    group.members.map((member) => deps.users.getUser(member, { countHeld: false })),
+  );
+  return availabilityOf(aor, { kind: 'group', group, members }, nowMs);
 }

@@ -14,6 +14,12 @@ export const EDGE_SERVICE = 'holdover-edge';
 export const BUSINESS_METRICS = {
   /** capture: a message stored (202). */
   captured: 'captured',
+  /** chats: a chat started (POST /v1/chats). */
+  chatStarted: 'chatStarted',
+  /** chats: a visitor's line captured. */
+  chatLine: 'chatLine',
+  /** capture: a member's MESSAGE to a visitor AOR joined its chat. */
+  chatAnswer: 'chatAnswer',
   /** capture: a retransmission or duplicate answered with the first copy's result. */
   duplicate: 'duplicate',
   /** capture: refused with a 4xx; extra dimension `reason` (quota, too-large, charset…). */

@@ -181,3 +181,54 @@ export interface NonceStore {
   /** Records `nonce` as used until `untilMs`; false if it is already recorded and not yet expired. */
   claim(nonce: string, untilMs: number): Promise<boolean>;
 }
+
+// --- click-to-chat (functions/core/chat.ts) -----------------------------------------------------
+
+/** A line's state: `held` until the person's UA took it (2xx), then `delivered`. */
+export type ChatLineState = 'held' | 'delivered';
+
+/** One line of a chat: the visitor's (from = the visitor AOR) or a member's answer. */
+export interface ChatLine {
+  id: string;
+  /** The visitor AOR, or the AOR of the person who answered. */
+  from: string;
+  /** Display name: the visitor's name, or the name a member's UA sent. */
+  name?: string;
+  at: string;
+  text: string;
+  state: ChatLineState;
+}
+
+/** A chat as stored: who the visitor writes to, and what is known about the visitor. */
+export interface Chat {
+  id: string;
+  /** The public user or group the visitor writes to. */
+  to: string;
+  /** The visitor's SIP AOR (sip:chat-<id>@<domain>): the From of their lines. */
+  visitor: string;
+  name: string;
+  email?: string;
+  createdAt: string;
+  /** When the visitor last wrote or read: the chat ends once this is older than the idle time. */
+  seenAt: string;
+  /** When the chat and its lines are gone (store TTL; reads ignore them past it). */
+  expiresAt: string;
+}
+
+/**
+ * Chats and their lines. Lines are few (bounded per chat) and read together with their chat;
+ * each write is conditional on the line (or chat) being there or not.
+ */
+export interface ChatStore {
+  /** Stores a new chat (its id is random: a collision is an error). */
+  createChat(chat: Chat): Promise<void>;
+  /** The chat and its lines (in no particular order); undefined if unknown or past its time. */
+  getChat(chatId: string): Promise<{ chat: Chat; lines: ChatLine[] } | undefined>;
+  /** Adds a line, kept until `expiresAt`; false if a line with its id is there already. */
+  addLine(chatId: string, line: ChatLine, expiresAt: string): Promise<boolean>;
+  /** Sets a line's state; false if there is no such line. */
+  setLineState(chatId: string, lineId: string, state: ChatLineState): Promise<boolean>;
+  removeLine(chatId: string, lineId: string): Promise<void>;
+  /** The visitor was seen at `seenAt` (nothing if the chat is gone). */
+  touchChat(chatId: string, seenAt: string): Promise<void>;
+}

@@ -15,6 +15,9 @@ import {
 import type { DeliveryJob } from '../../functions/core/jobs.ts';
 import {
   type BounceStore,
+  type Chat,
+  type ChatLine,
+  type ChatStore,
   type DeadPage,
   type DeliveryQueue,
   type DeliveryStore,
@@ -490,5 +493,51 @@ export class MemorySessions implements SessionStore {
 
   async isRevoked(jti: string, nowMs: number): Promise<boolean> {
     return (this.revoked.get(jti) ?? -1) >= nowMs;
+  }
+}
+
+/** The ChatStore port in memory, with the same semantics as the SQLite and DynamoDB adapters. */
+export class MemoryChatStore implements ChatStore {
+  readonly chats = new Map<string, { chat: Chat; lines: Map<string, ChatLine> }>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  private live(chatId: string) {
+    const found = this.chats.get(chatId);
+    return found && Date.parse(found.chat.expiresAt) > this.now() ? found : undefined;
+  }
+
+  async createChat(chat: Chat): Promise<void> {
+    if (this.chats.has(chat.id)) throw new Error(`chat ${chat.id} exists`);
+    this.chats.set(chat.id, { chat: structuredClone(chat), lines: new Map() });
+  }
+
+  async getChat(chatId: string): Promise<{ chat: Chat; lines: ChatLine[] } | undefined> {
+    const found = this.live(chatId);
+    if (!found) return undefined;
+    return { chat: structuredClone(found.chat), lines: [...found.lines.values()].map((l) => ({ ...l })) };
+  }
+
+  async addLine(chatId: string, line: ChatLine, _expiresAt: string): Promise<boolean> {
+    const found = this.live(chatId);
+    if (!found || found.lines.has(line.id)) return false;
+    found.lines.set(line.id, { ...line });
+    return true;
+  }
+
+  async setLineState(chatId: string, lineId: string, state: ChatLine['state']): Promise<boolean> {
+    const line = this.live(chatId)?.lines.get(lineId);
+    if (!line) return false;
+    line.state = state;
+    return true;
+  }
+
+  async removeLine(chatId: string, lineId: string): Promise<void> {
+    this.chats.get(chatId)?.lines.delete(lineId);
+  }
+
+  async touchChat(chatId: string, seenAt: string): Promise<void> {
+    const found = this.live(chatId);
+    if (found && found.chat.seenAt < seenAt) found.chat.seenAt = seenAt;
   }
 }

@@ -8,12 +8,14 @@ import { ulid } from 'ulid';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect, migrate, SCHEMA_VERSION } from '../../functions/adapters/sqlite/db.ts';
 import {
+  SqliteChats,
   SqliteCredentials,
   SqliteGroups,
   SqliteNonces,
   SqliteSessions,
   SqliteStore,
 } from '../../functions/adapters/sqlite/index.ts';
+import { describeChatStoreContract } from '../contract/chat-contract.ts';
 import { describeGroupStoreContract } from '../contract/group-contract.ts';
 import { describeStoreContract } from '../contract/store-contract.ts';
 
@@ -21,6 +23,8 @@ const dir = mkdtempSync(join(tmpdir(), 'holdover-sqlite-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describeGroupStoreContract('SQLite', async () => new SqliteGroups(connect(join(dir, 'groups.db'))));
+
+describeChatStoreContract('SQLite', async (now) => new SqliteChats(connect(join(dir, 'chats.db')), now));
 
 describeStoreContract('SQLite', async (now) => {
   const path = join(dir, 'contract.db');

@@ -139,6 +139,22 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (group_aor, sender)
   ) WITHOUT ROWID;
   `,
+  `
+  -- Click-to-chat: a chat (JSON) and its lines (JSON, state apart), each gone after expires_ms.
+  CREATE TABLE chats (
+    id          TEXT PRIMARY KEY,
+    body        TEXT NOT NULL,
+    expires_ms  INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE chat_lines (
+    chat_id     TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    expires_ms  INTEGER NOT NULL,
+    PRIMARY KEY (chat_id, id)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 const open = new Map<string, SqliteDb>();
