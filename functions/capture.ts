@@ -2,11 +2,12 @@
 // Thin: parse (zod) → captureMessage (core) → status. 202 only once the message is stored.
 import { monotonicFactory } from 'ulid';
 import * as z from 'zod';
+import { chatPolicy } from './adapters/chat-policy.ts';
 import { envDurationMs, envInt, envList } from './adapters/env.ts';
 import { authorizedRoute, errorResult, type RouteResult } from './adapters/http.ts';
 import { countWithDimension, logger, MetricUnit, metrics } from './adapters/observability.ts';
 import { deliveryQueue } from './adapters/queue.ts';
-import { groupStore, store } from './adapters/store.ts';
+import { chatStore, groupStore, store } from './adapters/store.ts';
 import { captureMessage } from './core/capture.ts';
 import { DomainError } from './core/errors.ts';
 
@@ -34,10 +35,12 @@ export const CaptureRequestSchema = z.object({
 });
 
 const ulid = monotonicFactory();
-const deps = {
+/** Capture's dependencies; the chat routes capture a visitor's line with the same ones. */
+export const captureDeps = {
   store,
   users: store,
   groups: groupStore,
+  chats: { store: chatStore, policy: chatPolicy },
   queue: deliveryQueue,
   policy: {
     domains: new Set(envList('HOLDOVER_DOMAINS', 'example.com,localhost,127.0.0.1')),
@@ -58,7 +61,7 @@ async function captureOne(request: z.infer<typeof CaptureRequestSchema>): Promis
   const { body, ...rest } = request;
   const context = { callId: request.callId, cseq: request.cseq };
   try {
-    const result = await captureMessage({ ...rest, body: Buffer.from(body, 'base64') }, deps);
+    const result = await captureMessage({ ...rest, body: Buffer.from(body, 'base64') }, captureDeps);
     if (result.status === 'ignored') {
       logger.debug('message ignored', { ...context, reason: result.reason });
       return { status: 200, body: result };

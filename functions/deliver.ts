@@ -9,7 +9,7 @@ import { logger, MetricUnit, metrics } from './adapters/observability.ts';
 import { deliveryQueue } from './adapters/queue.ts';
 import { signingSecret } from './adapters/secret.ts';
 import { RetryLater, sqsConsumer } from './adapters/sqs-batch.ts';
-import { groupStore, store } from './adapters/store.ts';
+import { chatStore, groupStore, store } from './adapters/store.ts';
 import { type DeliveryEvent, RetryLaterError } from './core/delivery.ts';
 import { type DeliveryJobResult, runDeliveryJob } from './core/delivery-jobs.ts';
 import { type DeliveryJob, DeliveryJobSchema } from './core/jobs.ts';
@@ -24,6 +24,7 @@ const LEASE_MS = 120_000;
 const deps = {
   users: store,
   groups: groupStore,
+  chats: chatStore,
   store,
   queue: deliveryQueue,
   edge,

@@ -9,7 +9,7 @@ import { logger, MetricUnit, metrics } from './adapters/observability.ts';
 import { deliveryQueue } from './adapters/queue.ts';
 import { SesMailer } from './adapters/ses-mailer.ts';
 import { RetryLater, sqsConsumer } from './adapters/sqs-batch.ts';
-import { store } from './adapters/store.ts';
+import { chatStore, store } from './adapters/store.ts';
 import { ExpiryJobSchema, emailExpired } from './core/expiry.ts';
 
 const queueUrl = requireEnv('HOLDOVER_EXPIRED_QUEUE_URL');
@@ -23,6 +23,7 @@ const deps = {
     requireEnv('HOLDOVER_MAIL_FROM'),
   ),
   notices: deliveryQueue,
+  chats: chatStore,
   now: Date.now,
   newId: () => ulid(),
 };

@@ -10,16 +10,17 @@
  * - `admin`: a bearer token of an admin (`role: admin`);
  * - `user`: any valid bearer token, for the caller's own data (`/v1/me…`);
  * - `self`: a bearer token whose AOR is the route's `{aor}` (another user's: 403);
+ * - `chat`: a chat token (POST /v1/chats) whose chat is the route's `{chatId}` (another chat's: 403);
  * - `public`: anyone, nothing checked.
  * A caller that is none of the listed gets 403 if it proved who it is, else 401.
  */
-export type Caller = 'operator' | 'admin' | 'user' | 'self' | 'public';
+export type Caller = 'operator' | 'admin' | 'user' | 'self' | 'chat' | 'public';
 
 /** HTTP API route; the handler itself checks the request signature or bearer token (`who`). */
 export interface HttpTrigger {
   readonly kind: 'http';
   readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'OPTIONS';
-  readonly path: `/v1/${string}` | '/' | `/console/${string}`;
+  readonly path: `/v1/${string}` | '/' | `/console/${string}` | `/chat/${string}` | '/chat.js';
   readonly who: readonly Caller[];
   /**
    * An unauthenticated route for web pages: the API stage caps it at the construct's public-route
@@ -85,6 +86,11 @@ export interface FunctionAccess {
    * dynamodb:LeadingKeys condition): groups, memberships and queue memory, nothing of messages.
    */
   readonly groups?: readonly ('GetItem' | 'Query' | 'PutItem' | 'DeleteItem')[];
+  /**
+   * HOLDOVER_TABLE + these actions on the chat items only (pk CHAT#…, an IAM dynamodb:LeadingKeys
+   * condition): chats and their lines, nothing of messages.
+   */
+  readonly chats?: readonly ('Query' | 'PutItem' | 'UpdateItem' | 'DeleteItem')[];
   /** HOLDOVER_TABLE + these actions on the expiry index (gsi1) only: the sweeper's reads. */
   readonly expiryIndex?: readonly ('Query' | 'Scan')[];
   /**
@@ -128,6 +134,11 @@ export type SettingName =
   | 'HOLDOVER_CORS_ORIGINS'
   | 'HOLDOVER_AVAILABILITY_MAX_AGE'
   | 'HOLDOVER_AVAILABILITY_RATE'
+  | 'HOLDOVER_CHAT_IDLE'
+  | 'HOLDOVER_CHAT_LIFETIME'
+  | 'HOLDOVER_CHAT_RETAIN'
+  | 'HOLDOVER_CHAT_START_RATE'
+  | 'HOLDOVER_CHAT_LINE_RATE'
   | 'OUTBOUND_PROXY';
 
 export interface FunctionEntry {
@@ -152,6 +163,21 @@ export interface FunctionEntry {
   readonly timeoutSeconds?: number;
 }
 
+/** What every chat function reads: the visitor AORs' domain and the chat's times. */
+const CHAT_SETTINGS: readonly SettingName[] = [
+  'HOLDOVER_DOMAINS',
+  'HOLDOVER_CORS_ORIGINS',
+  'HOLDOVER_CHAT_IDLE',
+  'HOLDOVER_CHAT_LIFETIME',
+  'HOLDOVER_CHAT_RETAIN',
+];
+/** What a capture reads (a chat line is captured as any MESSAGE is). */
+const CAPTURE_SETTINGS: readonly SettingName[] = [
+  'HOLDOVER_EXPIRE_AFTER',
+  'HOLDOVER_MAX_BODY_BYTES',
+  'HOLDOVER_QUOTA',
+];
+
 /** A token is checked against the sign-outs on every use (and its key comes from the secret). */
 const TOKEN_CHECK = { signingSecret: true, sessions: ['GetItem'] } as const;
 
@@ -166,7 +192,8 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     handler: 'handler',
     tracing: 'passThrough',
     trigger: { kind: 'http', method: 'POST', path: '/v1/messages', who: ['operator'] },
-    settings: ['HOLDOVER_DOMAINS', 'HOLDOVER_EXPIRE_AFTER', 'HOLDOVER_MAX_BODY_BYTES', 'HOLDOVER_QUOTA'],
+    // (a MESSAGE to a chat's visitor AOR joins the chat: the chat's times decide how)
+    settings: [...CAPTURE_SETTINGS, ...CHAT_SETTINGS],
     access: {
       // Query: the recipient's own items (sk < MSG#); the order index: the held count (quota).
       // PutItem: the message, conditional (one write; with an IMDN Message-ID its marker too, in
@@ -189,7 +216,8 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     handler: 'batchHandler',
     tracing: 'passThrough',
     trigger: { kind: 'http', method: 'POST', path: '/v1/messages/batch', who: ['operator'] },
-    settings: ['HOLDOVER_DOMAINS', 'HOLDOVER_EXPIRE_AFTER', 'HOLDOVER_MAX_BODY_BYTES', 'HOLDOVER_QUOTA'],
+    // (a MESSAGE to a chat's visitor AOR joins the chat: the chat's times decide how)
+    settings: [...CAPTURE_SETTINGS, ...CHAT_SETTINGS],
     access: {
       table: ['Query', 'PutItem', 'UpdateItem', 'GetItem'],
       orderIndex: ['Query'],
@@ -404,6 +432,72 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     settings: ['HOLDOVER_CORS_ORIGINS'],
     access: {},
   },
+  // --- click-to-chat (web visitors; functions/core/chat.ts) ---------------------------------------
+  {
+    name: 'startChat',
+    entry: 'functions/chats.ts',
+    handler: 'startHandler',
+    trigger: { kind: 'http', method: 'POST', path: '/v1/chats', who: ['public'], publicThrottle: true },
+    settings: [...CHAT_SETTINGS, 'HOLDOVER_CHAT_START_RATE'],
+    // Reads as availability does (is the target public?): GetItem of the group, Query of the user
+    // items. PutItem: the chat item (chats: CHAT#… only). The secret: the chat token's key.
+    access: { groups: ['GetItem'], table: ['Query'], chats: ['PutItem'], signingSecret: true },
+  },
+  {
+    name: 'chatPostLine',
+    entry: 'functions/chats.ts',
+    handler: 'postLineHandler',
+    trigger: {
+      kind: 'http',
+      method: 'POST',
+      path: '/v1/chats/{chatId}/messages',
+      who: ['chat'],
+      publicThrottle: true,
+    },
+    settings: [...CHAT_SETTINGS, ...CAPTURE_SETTINGS, 'HOLDOVER_CHAT_LINE_RATE'],
+    // The chat and its lines (Query), the line (PutItem, DeleteItem if the capture is refused),
+    // the visitor's last sighting (UpdateItem); then a capture of the line as capture does it.
+    access: {
+      chats: ['Query', 'PutItem', 'UpdateItem', 'DeleteItem'],
+      table: ['Query', 'PutItem', 'UpdateItem', 'GetItem'],
+      orderIndex: ['Query'],
+      signingSecret: true,
+      sendTo: ['delivery'],
+    },
+  },
+  {
+    name: 'chatRead',
+    entry: 'functions/chats.ts',
+    handler: 'readHandler',
+    trigger: {
+      kind: 'http',
+      method: 'GET',
+      path: '/v1/chats/{chatId}/messages',
+      who: ['chat'],
+      publicThrottle: true,
+    },
+    settings: CHAT_SETTINGS,
+    // The long poll: a Query of the chat's partition each half second, up to 20 s.
+    timeoutSeconds: 25,
+    memoryMb: 128,
+    access: { chats: ['Query', 'UpdateItem'], signingSecret: true },
+  },
+  {
+    name: 'chatsPreflight',
+    entry: 'functions/cors.ts',
+    handler: 'chatPreflightHandler',
+    trigger: { kind: 'http', method: 'OPTIONS', path: '/v1/chats', who: ['public'] },
+    settings: ['HOLDOVER_CORS_ORIGINS'],
+    access: {},
+  },
+  {
+    name: 'chatMessagesPreflight',
+    entry: 'functions/cors.ts',
+    handler: 'chatPreflightHandler',
+    trigger: { kind: 'http', method: 'OPTIONS', path: '/v1/chats/{chatId}/messages', who: ['public'] },
+    settings: ['HOLDOVER_CORS_ORIGINS'],
+    access: {},
+  },
   {
     name: 'health',
     entry: 'functions/health.ts',
@@ -508,7 +602,8 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
       // PutItem): delivered messages' tombstones (on DynamoDB Local a transaction, with a
       // ConditionCheck of the lease). UpdateItem: →bounced→dead; PutItem: a bounce told (its
       // tombstone), conditional. GetItem: a group's entry and queue memory (a queue's backlog
-      // goes to one member).
+      // goes to one member). Chats: a delivered visitor line becomes `delivered`.
+      chats: ['UpdateItem'],
       table: [
         'Query',
         'GetItem',
@@ -563,6 +658,8 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
       // `expiring`, UpdateItem expiring → bounced.
       table: ['Query', 'PutItem', 'UpdateItem'],
       orderIndex: ['Query'],
+      // Answers held for a chat's visitor: the address the visitor gave (the chat item).
+      chats: ['Query'],
       sendEmail: true,
       // Bounce notices to senders (policy `bounce`, or no address to email).
       sendTo: ['delivery'],

@@ -63,8 +63,9 @@ export interface HoldoverProps {
   readonly deliveryBatchSize?: number;
   /**
    * The public availability route (GET /v1/availability/{aor}): its CORS origins (default `*`:
-   * any web page may show the status), how long an answer may be cached (default 5 s), and the
-   * requests a minute one client address may make (default 60; per function instance).
+   * any web page may show the status; the chat routes answer the same origins), how long an
+   * answer may be cached (default 5 s), and the requests a minute one client address may make
+   * (default 60; per function instance). `throttle` caps every public route (chats too).
    */
   readonly availability?: {
     readonly allowOrigins?: readonly string[];
@@ -75,6 +76,18 @@ export interface HoldoverProps {
      * default 100 requests a second, bursts of 200. The per-client limit is per function instance.
      */
     readonly throttle?: { readonly ratePerSecond?: number; readonly burst?: number };
+  };
+  /**
+   * Click-to-chat (POST /v1/chats…): when a quiet chat ends (default 10m), how long a chat token
+   * lives (default 2h), how long a chat is kept to record late answers (default 7d), and the chats
+   * a client address may start (default 10) and lines a chat may send (default 20) a minute.
+   */
+  readonly chat?: {
+    readonly idle?: string;
+    readonly lifetime?: string;
+    readonly retain?: string;
+    readonly startsPerMinute?: number;
+    readonly linesPerMinute?: number;
   };
   /** Period of the sweeper schedule. Default one minute. */
   readonly sweepInterval?: Duration;
@@ -193,6 +206,11 @@ export class Holdover extends Construct {
       HOLDOVER_CORS_ORIGINS: (props.availability?.allowOrigins ?? ['*']).join(','),
       HOLDOVER_AVAILABILITY_MAX_AGE: String(props.availability?.maxAgeSeconds ?? 5),
       HOLDOVER_AVAILABILITY_RATE: String(props.availability?.ratePerMinute ?? 60),
+      HOLDOVER_CHAT_IDLE: props.chat?.idle ?? '10m',
+      HOLDOVER_CHAT_LIFETIME: props.chat?.lifetime ?? '2h',
+      HOLDOVER_CHAT_RETAIN: props.chat?.retain ?? '7d',
+      HOLDOVER_CHAT_START_RATE: String(props.chat?.startsPerMinute ?? 10),
+      HOLDOVER_CHAT_LINE_RATE: String(props.chat?.linesPerMinute ?? 20),
       // The delivery function only asks whether there is one (no registered contact needed then).
       OUTBOUND_PROXY: props.outboundProxy,
     };

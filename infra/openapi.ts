@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as z from 'zod';
+import { ChatTextSchema, StartChatSchema } from '../functions/core/chat.ts';
 import { CredentialsSchema, SetCredentialsSchema } from '../functions/core/credentials.ts';
 import { GroupInputSchema, ROUTINGS } from '../functions/core/groups.ts';
 import { HELD_STATES } from '../functions/core/held-message.ts';
@@ -106,6 +107,15 @@ const GroupView = z.object({
 });
 
 const UserListing = z.object({ aor: Aor, admin: z.boolean(), createdAt: Timestamp, updatedAt: Timestamp });
+
+const ChatLineView = z.object({
+  id: z.string(),
+  from: Aor.meta({ description: 'The visitor AOR, or the AOR of the person who answered' }),
+  name: z.string().optional(),
+  at: Timestamp,
+  text: z.string(),
+  state: z.enum(['held', 'delivered']),
+});
 
 interface RouteDoc {
   summary: string;
@@ -328,6 +338,67 @@ async function routeDocs(): Promise<Record<string, RouteDoc>> {
       status: 204,
       answer: z.object({}),
     },
+    startChat: {
+      summary:
+        'Start a chat with a public user or group (CORS; rate-limited per client address). Anything not public answers 404 exactly as an unknown address',
+      request: StartChatSchema,
+      status: 201,
+      answer: z.object({
+        chatId: z.string(),
+        token: z
+          .string()
+          .meta({ description: 'A chat token (JWT) for this chat only: `Authorization: Bearer`' }),
+        visitor: Aor.meta({
+          description: "The visitor's SIP AOR, the From of their lines: sip:chat-<id>@<domain>",
+        }),
+        expiresAt: Timestamp,
+        status: z.enum(['active', 'away']).meta({ description: 'The availability of the user or group now' }),
+      }),
+      errors: {
+        404: 'No public user or group has this address',
+        429: 'Too many chats started from this client address (`Retry-After`)',
+      },
+    },
+    chatPostLine: {
+      summary:
+        "The visitor's line: sent as a SIP MESSAGE From the visitor AOR to the user, or to the member the queue chose; held like any message while nobody is available",
+      request: ChatTextSchema,
+      status: 201,
+      answer: z.object({ line: ChatLineView }),
+      errors: {
+        404: 'The chat is not known (or is over)',
+        410: 'The chat has ended (its visitor was quiet too long): start a new one',
+        413: 'The body is larger than 16 KiB',
+        429: 'Too many lines in this chat or from this address (`Retry-After`), or the chat or recipient is full',
+      },
+    },
+    chatRead: {
+      summary:
+        'The conversation (long poll): answers at once when `cursor` differs from `after`, else when something changes, or after `wait` seconds',
+      query: {
+        after: 'The `cursor` of the previous answer',
+        wait: 'Seconds to wait for a change, 0–20 (default 20)',
+      },
+      answer: z.object({
+        chatId: z.string(),
+        to: Aor,
+        visitor: Aor,
+        status: z.enum(['open', 'ended']),
+        lines: z.array(ChatLineView),
+        cursor: z.string(),
+      }),
+      errors: { 404: 'The chat is not known (or is over)', 429: 'Polled too often (`Retry-After`)' },
+    },
+    chatsPreflight: {
+      summary: 'CORS preflight of POST /v1/chats',
+      status: 204,
+      answer: z.object({}),
+    },
+    chatMessagesPreflight: {
+      summary: "CORS preflight of a chat's lines",
+      status: 204,
+      answer: z.object({}),
+    },
     health: {
       summary: 'Liveness of the API and its table (says nothing about stored data)',
       answer: z.object({
@@ -355,7 +426,8 @@ function securityOf(who: readonly Caller[]): Record<string, string[]>[] {
   if (who.includes('public')) return [];
   return [
     ...(who.includes('operator') ? [{ holdoverSignature: [] }] : []),
-    ...(who.some((caller) => caller !== 'operator') ? [{ bearerToken: [] }] : []),
+    ...(who.includes('chat') ? [{ chatToken: [] }] : []),
+    ...(who.some((caller) => caller !== 'operator' && caller !== 'chat') ? [{ bearerToken: [] }] : []),
   ];
 }
 
@@ -377,7 +449,9 @@ export async function buildOpenApi(functions: readonly FunctionEntry[] = HOLDOVE
       description:
         name === 'aor'
           ? 'SIP address of record, percent-encoded as one segment (`sip%3Abob%40example.com`)'
-          : 'Message id',
+          : name === 'chatId'
+            ? 'The chat id from POST /v1/chats'
+            : 'Message id',
     }));
     const queryParameters = Object.entries(doc.query ?? {}).map(([name, description]) => ({
       name,
@@ -470,6 +544,13 @@ export async function buildOpenApi(functions: readonly FunctionEntry[] = HOLDOVE
     components: {
       schemas: { Error: jsonSchema(ErrorAnswer, 'output') },
       securitySchemes: {
+        chatToken: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+          description:
+            'The token of POST /v1/chats: opens that chat only (no user route; no user token opens a chat).',
+        },
         bearerToken: {
           type: 'http',
           scheme: 'bearer',

@@ -325,6 +325,7 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
     groups,
     availability,
     cors,
+    chats,
   ] = await Promise.all([
     import('../functions/capture.ts'),
     import('../functions/users.ts'),
@@ -340,6 +341,7 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
     import('../functions/groups.ts'),
     import('../functions/availability.ts'),
     import('../functions/cors.ts'),
+    import('../functions/chats.ts'),
   ]);
   // 200 only while every part is up; else 503 naming what is down (capture needs api, dynamodb
   // and edge; sqs and ses down only delay delivery runs and email).
@@ -394,6 +396,11 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
     { method: 'DELETE', path: '/v1/groups/{aor}', handler: groups.deleteHandler },
     { method: 'GET', path: '/v1/availability/{aor}', handler: availability.handler },
     { method: 'OPTIONS', path: '/v1/availability/{aor}', handler: cors.preflightHandler },
+    { method: 'POST', path: '/v1/chats', handler: chats.startHandler },
+    { method: 'OPTIONS', path: '/v1/chats', handler: cors.chatPreflightHandler },
+    { method: 'POST', path: '/v1/chats/{chatId}/messages', handler: chats.postLineHandler },
+    { method: 'GET', path: '/v1/chats/{chatId}/messages', handler: chats.readHandler },
+    { method: 'OPTIONS', path: '/v1/chats/{chatId}/messages', handler: cors.chatPreflightHandler },
   ];
 }
 

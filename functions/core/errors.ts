@@ -91,3 +91,16 @@ export class DeadlineExceededError extends DomainError {
   readonly code = 'deadline_exceeded';
   override readonly name = 'DeadlineExceededError';
 }
+
+/** A caller (a client address, a chat) asked too often: try again after `retryAfterSeconds` (HTTP 429). */
+export class RateLimitedError extends DomainError {
+  readonly status = 429;
+  readonly code = 'rate_limited';
+  override readonly name = 'RateLimitedError';
+  constructor(
+    readonly retryAfterSeconds: number,
+    what = 'requests',
+  ) {
+    super(`Too many ${what}; try again in ${retryAfterSeconds} s`);
+  }
+}
