@@ -352,13 +352,13 @@ export async function postLine(chatId: string, text: string, deps: ChatDeps): Pr
   return line;
 }
 
-/** Seen at most this often (a poll a second must not write a second). */
+/** Seen at most this often (a poll a second must not write a second), and well within the idle time. */
 const TOUCH_EVERY_MS = 30_000;
 
 /**
  * The conversation for the page's long poll: answered at once if its cursor differs from `after`
  * (something new, or a state changed), else once it does, or after `waitMs` at the latest.
- * Reading counts as the visitor being there (the chat does not end while the page is open).
+ * Reading counts as the visitor being there: the chat does not end while the page polls.
  */
 export async function readChat(
   chatId: string,
@@ -370,17 +370,18 @@ export async function readChat(
   },
 ): Promise<ChatView> {
   const deadline = deps.now() + waitMs;
-  let { chat, lines } = await chatOf(chatId, deps);
-  const nowMs = deps.now();
-  if (!ended(chat, deps.policy, nowMs) && nowMs - Date.parse(chat.seenAt) > TOUCH_EVERY_MS) {
-    await deps.chats.touchChat(chatId, new Date(nowMs).toISOString());
-    chat = { ...chat, seenAt: new Date(nowMs).toISOString() };
-  }
+  const touchEvery = Math.min(TOUCH_EVERY_MS, deps.policy.idleMs / 4);
   for (;;) {
-    const view = viewOf(chat, lines, deps.policy, deps.now());
-    if (view.cursor !== after || deps.now() >= deadline) return view;
-    await deps.sleep(Math.min(deps.pollMs ?? 500, Math.max(0, deadline - deps.now())));
-    ({ chat, lines } = await chatOf(chatId, deps));
+    let { chat, lines } = await chatOf(chatId, deps);
+    const nowMs = deps.now();
+    if (!ended(chat, deps.policy, nowMs) && nowMs - Date.parse(chat.seenAt) > touchEvery) {
+      const seenAt = new Date(nowMs).toISOString();
+      await deps.chats.touchChat(chatId, seenAt);
+      chat = { ...chat, seenAt };
+    }
+    const view = viewOf(chat, lines, deps.policy, nowMs);
+    if (view.cursor !== after || nowMs >= deadline) return view;
+    await deps.sleep(Math.min(deps.pollMs ?? 500, Math.max(0, deadline - nowMs)));
   }
 }
 
@@ -420,7 +421,7 @@ export async function answerChat(
       from: sender,
       ...(message.fromName ? { name: visitorName(message.fromName) } : {}),
       at,
-      text: text.slice(0, MAX_TEXT_CHARS * 4),
+      text: text.replace(/\r\n?/g, '\n').replace(CONTROLS, '').trim().slice(0, MAX_TEXT_CHARS * 4),
       state: gone ? 'held' : 'delivered',
     },
     chat.expiresAt,
