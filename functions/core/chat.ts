@@ -421,7 +421,11 @@ export async function answerChat(
       from: sender,
       ...(message.fromName ? { name: visitorName(message.fromName) } : {}),
       at,
-      text: text.replace(/\r\n?/g, '\n').replace(CONTROLS, '').trim().slice(0, MAX_TEXT_CHARS * 4),
+      text: text
+        .replace(/\r\n?/g, '\n')
+        .replace(CONTROLS, '')
+        .trim()
+        .slice(0, MAX_TEXT_CHARS * 4),
       state: gone ? 'held' : 'delivered',
     },
     chat.expiresAt,
