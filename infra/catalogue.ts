@@ -483,6 +483,21 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     access: { chats: ['Query', 'UpdateItem'], signingSecret: true },
   },
   {
+    name: 'chatPage',
+    entry: 'functions/chat-page.ts',
+    handler: 'pageHandler',
+    // A static page; the script on it reads the address from the path and calls the routes above.
+    trigger: { kind: 'http', method: 'GET', path: '/chat/{aor}', who: ['public'] },
+    access: {},
+  },
+  {
+    name: 'chatScript',
+    entry: 'functions/chat-page.ts',
+    handler: 'scriptHandler',
+    trigger: { kind: 'http', method: 'GET', path: '/chat.js', who: ['public'] },
+    access: {},
+  },
+  {
     name: 'chatsPreflight',
     entry: 'functions/cors.ts',
     handler: 'chatPreflightHandler',

@@ -389,6 +389,17 @@ async function routeDocs(): Promise<Record<string, RouteDoc>> {
       }),
       errors: { 404: 'The chat is not known (or is over)', 429: 'Polled too often (`Retry-After`)' },
     },
+    chatPage: {
+      summary: 'The click-to-chat page for a public user or group (HTML; strict Content-Security-Policy)',
+      contentType: 'text/html',
+      answer: z.string(),
+    },
+    chatScript: {
+      summary:
+        'The embeddable click-to-chat script: `<script src=".../chat.js" data-holdover-to="sip:…" defer></script>`',
+      contentType: 'text/javascript',
+      answer: z.string(),
+    },
     chatsPreflight: {
       summary: 'CORS preflight of POST /v1/chats',
       status: 204,

@@ -326,6 +326,7 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
     availability,
     cors,
     chats,
+    chatPage,
   ] = await Promise.all([
     import('../functions/capture.ts'),
     import('../functions/users.ts'),
@@ -342,6 +343,7 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
     import('../functions/availability.ts'),
     import('../functions/cors.ts'),
     import('../functions/chats.ts'),
+    import('../functions/chat-page.ts'),
   ]);
   // 200 only while every part is up; else 503 naming what is down (capture needs api, dynamodb
   // and edge; sqs and ses down only delay delivery runs and email).
@@ -396,6 +398,8 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
     { method: 'DELETE', path: '/v1/groups/{aor}', handler: groups.deleteHandler },
     { method: 'GET', path: '/v1/availability/{aor}', handler: availability.handler },
     { method: 'OPTIONS', path: '/v1/availability/{aor}', handler: cors.preflightHandler },
+    { method: 'GET', path: '/chat/{aor}', handler: chatPage.pageHandler },
+    { method: 'GET', path: '/chat.js', handler: chatPage.scriptHandler },
     { method: 'POST', path: '/v1/chats', handler: chats.startHandler },
     { method: 'OPTIONS', path: '/v1/chats', handler: cors.chatPreflightHandler },
     { method: 'POST', path: '/v1/chats/{chatId}/messages', handler: chats.postLineHandler },

@@ -54,6 +54,8 @@ describe('OpenAPI document', () => {
       'availability',
       'availabilityPreflight',
       'chatMessagesPreflight',
+      'chatPage',
+      'chatScript',
       'chatsPreflight',
       'console',
       'consoleAsset',
