@@ -58,7 +58,7 @@ li { margin: .35rem 0; padding: .35rem .6rem; border-radius: 6px; background: #e
 li.mine { background: #e3f4e8; margin-left: 2rem; }
 li.theirs { margin-right: 2rem; }
 .who { display: block; font-size: .8rem; color: #444; }
-.state { font-size: .75rem; color: #555; }
+.state { display: block; text-align: right; font-size: .75rem; color: #555; }
 .note { font-size: .85rem; color: #444; margin: .4rem 0; }
 .error { color: #b00020; font-size: .85rem; margin: .4rem 0; }
 .row { display: flex; gap: .5rem; align-items: flex-end; margin-top: .4rem; }
@@ -335,7 +335,6 @@ class Widget {
       );
       if (mine) {
         item.append(
-          ' ',
           element('span', {
             className: 'state',
             textContent: line.state === 'delivered' ? '✓ delivered' : '… waiting',
