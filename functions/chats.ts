@@ -1,6 +1,6 @@
 // Click-to-chat (docs/design.md "Click-to-chat"), for web pages on any origin:
 //   POST /v1/chats                           {to, name, email?} → 201 {chatId, token, visitor, expiresAt, status}   (public)
-//   POST /v1/chats/{chatId}/messages         {text} → 201 {line}                                                   (that chat's token)
+//   POST /v1/chats/{chatId}/messages         {text} → 201 {line}   (that chat's token; functions/chat-lines.ts)
 //   GET  /v1/chats/{chatId}/messages?after=  long poll (≤ 20 s, `wait` seconds) → 200 {chatId, to, visitor, status, lines, cursor}
 //   OPTIONS on both paths: the CORS preflight (functions/cors.ts).
 // Every answer, refusals included, carries the CORS headers (HOLDOVER_CORS_ORIGINS, default *: the
@@ -8,7 +8,6 @@
 // Rate limits per client address and per chat (in each function instance; API Gateway's route
 // throttle caps the total): HOLDOVER_CHAT_START_RATE, HOLDOVER_CHAT_LINE_RATE a minute.
 import type { Context } from 'aws-lambda';
-import { monotonicFactory } from 'ulid';
 import * as z from 'zod';
 import { chatPolicy } from './adapters/chat-policy.ts';
 import { envInt } from './adapters/env.ts';
@@ -21,16 +20,8 @@ import {
 } from './adapters/http.ts';
 import { logger, MetricUnit, metrics } from './adapters/observability.ts';
 import { signingSecrets } from './adapters/secret.ts';
-import { chatStore } from './adapters/store.ts';
-import { captureDeps } from './capture.ts';
-import {
-  type ChatDeps,
-  ChatTextSchema,
-  postLine,
-  readChat,
-  StartChatSchema,
-  startChat,
-} from './core/chat.ts';
+import { chatStore, groupStore, store } from './adapters/store.ts';
+import { readChat, StartChatSchema, startChat } from './core/chat.ts';
 import { InvalidRequestError, RateLimitedError, TooLargeError } from './core/errors.ts';
 import { TokenBuckets } from './core/rate-limit.ts';
 import { corsHeaders } from './cors.ts';
@@ -41,31 +32,15 @@ const MAX_CHAT_BODY_BYTES = 16_384;
 const MAX_WAIT_SECONDS = 20;
 
 const startsPerClient = new TokenBuckets(envInt('HOLDOVER_CHAT_START_RATE', 10));
-const lineRate = envInt('HOLDOVER_CHAT_LINE_RATE', 20);
-const linesPerChat = new TokenBuckets(lineRate, Math.min(lineRate, 5));
-const linesPerClient = new TokenBuckets(lineRate * 3);
 const pollsPerChat = new TokenBuckets(120);
 
-const ulid = monotonicFactory();
-
-async function deps(): Promise<ChatDeps> {
-  return {
-    chats: chatStore,
-    capture: captureDeps,
-    policy: chatPolicy,
-    secrets: await signingSecrets(),
-    now: Date.now,
-    newId: () => ulid(),
-  };
-}
-
-function limit(buckets: TokenBuckets, key: string, what: string): void {
+export function limit(buckets: TokenBuckets, key: string, what: string): void {
   const decision = buckets.take(key, Date.now());
   if (!decision.allowed) throw new RateLimitedError(decision.retryAfterSeconds, what);
 }
 
 /** Adds the CORS headers to every answer, and refuses an oversized body before anything else. */
-function withCors(
+export function withCors(
   route: (event: HttpEvent, context?: Context) => Promise<HttpResult>,
 ): (event: HttpEvent, context?: Context) => Promise<HttpResult> {
   return async (event, context) => {
@@ -90,22 +65,17 @@ function withCors(
 export const startHandler = withCors(
   authorizedRoute('startChat', StartChatSchema, async ({ body, clientAddress }) => {
     limit(startsPerClient, clientAddress, 'chats started from this address');
-    const chat = await startChat(body, await deps());
+    const chat = await startChat(body, {
+      chats: chatStore,
+      groups: groupStore,
+      users: store,
+      policy: chatPolicy,
+      secrets: await signingSecrets(),
+      now: Date.now,
+    });
     metrics.addMetric('chatStarted', MetricUnit.Count, 1);
     logger.info('chat started', { chatId: chat.chatId, to: body.to });
     return { status: 201, body: chat };
-  }),
-);
-
-export const postLineHandler = withCors(
-  authorizedRoute('chatPostLine', ChatTextSchema, async ({ body, pathParameters, clientAddress }) => {
-    const chatId = pathParameters.chatId ?? '';
-    limit(linesPerChat, chatId, 'lines in this chat');
-    limit(linesPerClient, clientAddress, 'lines from this address');
-    const line = await postLine(chatId, body.text, await deps());
-    metrics.addMetric('chatLine', MetricUnit.Count, 1);
-    logger.info('chat line captured', { chatId, lineId: line.id });
-    return { status: 201, body: { line } };
   }),
 );
 

@@ -445,7 +445,7 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
   },
   {
     name: 'chatPostLine',
-    entry: 'functions/chats.ts',
+    entry: 'functions/chat-lines.ts',
     handler: 'postLineHandler',
     trigger: {
       kind: 'http',

@@ -326,6 +326,7 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
     availability,
     cors,
     chats,
+    chatLines,
     chatPage,
   ] = await Promise.all([
     import('../functions/capture.ts'),
@@ -343,6 +344,7 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
     import('../functions/availability.ts'),
     import('../functions/cors.ts'),
     import('../functions/chats.ts'),
+    import('../functions/chat-lines.ts'),
     import('../functions/chat-page.ts'),
   ]);
   // 200 only while every part is up; else 503 naming what is down (capture needs api, dynamodb
@@ -402,7 +404,7 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
     { method: 'GET', path: '/chat.js', handler: chatPage.scriptHandler },
     { method: 'POST', path: '/v1/chats', handler: chats.startHandler },
     { method: 'OPTIONS', path: '/v1/chats', handler: cors.chatPreflightHandler },
-    { method: 'POST', path: '/v1/chats/{chatId}/messages', handler: chats.postLineHandler },
+    { method: 'POST', path: '/v1/chats/{chatId}/messages', handler: chatLines.postLineHandler },
     { method: 'GET', path: '/v1/chats/{chatId}/messages', handler: chats.readHandler },
     { method: 'OPTIONS', path: '/v1/chats/{chatId}/messages', handler: cors.chatPreflightHandler },
   ];

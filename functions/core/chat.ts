@@ -15,9 +15,9 @@ import {
   dedupeKey,
 } from './capture.ts';
 import { DomainError, NotFoundError, QuotaExceededError } from './errors.ts';
-import { lookUpAvailability } from './groups.ts';
+import { type GroupStore, lookUpAvailability } from './groups.ts';
 import type { HeldMessage } from './held-message.ts';
-import type { Chat, ChatLine, ChatStore } from './ports.ts';
+import type { Chat, ChatLine, ChatStore, UserStore } from './ports.ts';
 import { TokenRefusedError } from './session.ts';
 
 /** The visitor's part of a chat id: 26 characters of base32 (130 random bits). */
@@ -54,12 +54,22 @@ export interface ChatPolicy {
   retainMs: number;
 }
 
+/** What starting a chat needs: whether the target is public (as availability tells it), the token key. */
+export interface StartChatDeps {
+  chats: ChatStore;
+  groups: GroupStore;
+  users: UserStore;
+  policy: ChatPolicy;
+  secrets: readonly string[];
+  now: () => number;
+}
+
+/** What a visitor's line needs: the chat, and capture to send it as a MESSAGE. */
 export interface ChatDeps {
   chats: ChatStore;
   /** Captures the visitor's lines as MESSAGEs (to a user, or to a group and its routing). */
-  capture: CaptureDeps & { groups: NonNullable<CaptureDeps['groups']> };
+  capture: CaptureDeps;
   policy: ChatPolicy;
-  secrets: readonly string[];
   now: () => number;
   newId: () => string;
 }
@@ -274,14 +284,10 @@ export function parseStoredLine(value: unknown): ChatLine {
  */
 export async function startChat(
   input: StartChat,
-  deps: ChatDeps,
+  deps: StartChatDeps,
 ): Promise<{ chatId: string; token: string; visitor: string; expiresAt: string; status: string }> {
   const nowMs = deps.now();
-  const target = await lookUpAvailability(
-    input.to,
-    { groups: deps.capture.groups, users: deps.capture.users },
-    nowMs,
-  );
+  const target = await lookUpAvailability(input.to, deps, nowMs);
   if (target.kind === undefined) throw new NotFoundError('No public user or group has this address');
   const chatId = newChatId();
   const visitor = visitorAorOf(chatId, deps.policy.visitorDomain);

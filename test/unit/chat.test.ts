@@ -19,6 +19,7 @@ import {
   newChatId,
   postLine,
   readChat,
+  type StartChatDeps,
   StartChatSchema,
   startChat,
   verifyChatToken,
@@ -131,7 +132,7 @@ function system() {
   const queue = new MemoryQueue();
   const chats = new MemoryChatStore(now);
   let sequence = 0;
-  const capture: CaptureDeps & { groups: MemoryGroupStore } = {
+  const capture: CaptureDeps = {
     store,
     users: store,
     queue,
@@ -142,9 +143,11 @@ function system() {
     newId: () => `id-${String(++sequence).padStart(3, '0')}`,
   };
   let lines = 0;
-  const deps: ChatDeps = {
+  const deps: ChatDeps & StartChatDeps = {
     chats,
     capture,
+    groups,
+    users: store,
     policy: POLICY,
     secrets: SECRETS,
     now,
