@@ -88,6 +88,19 @@ const ALLOWED: Record<string, string[]> = {
   // public: reads only, no secret
   availability: table('GetItem', 'Query'),
   availabilityPreflight: [],
+  // click-to-chat: starting reads as availability does and writes the chat (CHAT# items only)
+  startChat: [...table('GetItem', 'PutItem', 'Query'), ...SECRET_READ],
+  // a visitor's line is captured as capture does it, plus its chat's items
+  chatPostLine: [
+    ...table('DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'),
+    ...SECRET_READ,
+    ...SEND,
+  ],
+  chatRead: [...table('Query', 'UpdateItem'), ...SECRET_READ],
+  chatPage: [],
+  chatScript: [],
+  chatsPreflight: [],
+  chatMessagesPreflight: [],
   delivery: [
     ...table(
       'BatchWriteItem',
@@ -115,6 +128,10 @@ const ALLOWED: Record<string, string[]> = {
 /** Every HOLDOVER_* (and OUTBOUND_PROXY) variable each function gets with the default props. */
 const VARIABLES: Record<string, string[]> = {
   capture: [
+    'HOLDOVER_CHAT_IDLE',
+    'HOLDOVER_CHAT_LIFETIME',
+    'HOLDOVER_CHAT_RETAIN',
+    'HOLDOVER_CORS_ORIGINS',
     'HOLDOVER_DELIVERY_QUEUE_URL',
     'HOLDOVER_DOMAINS',
     'HOLDOVER_EXPIRE_AFTER',
@@ -124,6 +141,10 @@ const VARIABLES: Record<string, string[]> = {
     'HOLDOVER_TABLE',
   ],
   captureBatch: [
+    'HOLDOVER_CHAT_IDLE',
+    'HOLDOVER_CHAT_LIFETIME',
+    'HOLDOVER_CHAT_RETAIN',
+    'HOLDOVER_CORS_ORIGINS',
     'HOLDOVER_DELIVERY_QUEUE_URL',
     'HOLDOVER_DOMAINS',
     'HOLDOVER_EXPIRE_AFTER',
@@ -166,6 +187,43 @@ const VARIABLES: Record<string, string[]> = {
     'HOLDOVER_TABLE',
   ],
   availabilityPreflight: ['HOLDOVER_CORS_ORIGINS'],
+  startChat: [
+    'HOLDOVER_CHAT_IDLE',
+    'HOLDOVER_CHAT_LIFETIME',
+    'HOLDOVER_CHAT_RETAIN',
+    'HOLDOVER_CHAT_START_RATE',
+    'HOLDOVER_CORS_ORIGINS',
+    'HOLDOVER_DOMAINS',
+    'HOLDOVER_SECRET_ARN',
+    'HOLDOVER_TABLE',
+  ],
+  chatPostLine: [
+    'HOLDOVER_CHAT_IDLE',
+    'HOLDOVER_CHAT_LIFETIME',
+    'HOLDOVER_CHAT_LINE_RATE',
+    'HOLDOVER_CHAT_RETAIN',
+    'HOLDOVER_CORS_ORIGINS',
+    'HOLDOVER_DELIVERY_QUEUE_URL',
+    'HOLDOVER_DOMAINS',
+    'HOLDOVER_EXPIRE_AFTER',
+    'HOLDOVER_MAX_BODY_BYTES',
+    'HOLDOVER_QUOTA',
+    'HOLDOVER_SECRET_ARN',
+    'HOLDOVER_TABLE',
+  ],
+  chatRead: [
+    'HOLDOVER_CHAT_IDLE',
+    'HOLDOVER_CHAT_LIFETIME',
+    'HOLDOVER_CHAT_RETAIN',
+    'HOLDOVER_CORS_ORIGINS',
+    'HOLDOVER_DOMAINS',
+    'HOLDOVER_SECRET_ARN',
+    'HOLDOVER_TABLE',
+  ],
+  chatPage: [],
+  chatScript: [],
+  chatsPreflight: ['HOLDOVER_CORS_ORIGINS'],
+  chatMessagesPreflight: ['HOLDOVER_CORS_ORIGINS'],
   delivery: ['HOLDOVER_DELIVERY_QUEUE_URL', 'HOLDOVER_EDGE_URL', 'HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
   sweeper: ['HOLDOVER_EXPIRED_QUEUE_URL', 'HOLDOVER_SWEEP_INTERVAL', 'HOLDOVER_TABLE'],
   email: [
@@ -278,7 +336,7 @@ describe('functions', () => {
       // nothing imported from the runtime's SDK: it is in the bundle (the cold start, bench/cold.ts);
       // the CORS preflight touches nothing: its bundle carries no DynamoDB client at all.
       expect(bundle).not.toMatch(/from\s*"@aws-sdk\//);
-      if (entry.name !== 'availabilityPreflight') expect(bundle).toContain('DynamoDB');
+      if (!entry.name.endsWith('Preflight')) expect(bundle).toContain('DynamoDB');
       expect(fs.existsSync(path.join(outdir, assetDirectory(fn), 'index.mjs.map'))).toBe(true);
     }
   });
@@ -473,10 +531,12 @@ describe('least privilege', () => {
         (action) => ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'].includes(action),
       ),
     ).map((entry) => entry.name);
-    // capture (single and batch): UpdateItem only for a queue's memory (groups), never a held message
+    // capture (single and batch, and a chat visitor's line): UpdateItem only for a queue's memory
+    // (groups), never a held message
     expect(writers.sort()).toEqual([
       'capture',
       'captureBatch',
+      'chatPostLine',
       'deadPurgeAll',
       'deadPurgeOne',
       'delivery',
@@ -522,17 +582,30 @@ describe('least privilege', () => {
     }
   });
 
-  it('declares who may call each route, and only the console, sign-in, availability and health are public', () => {
+  it('declares who may call each route, and only the console, sign-in, availability, chat pages and health are public', () => {
     const publicRoutes = HOLDOVER_FUNCTIONS.filter(
       (entry) => entry.trigger.kind === 'http' && entry.trigger.who.includes('public'),
     ).map((entry) => entry.name);
     expect(publicRoutes.sort()).toEqual([
       'availability',
       'availabilityPreflight',
+      'chatMessagesPreflight',
+      'chatPage',
+      'chatScript',
+      'chatsPreflight',
       'console',
       'consoleAsset',
       'health',
       'signIn',
+      'startChat',
+    ]);
+    // a chat's own routes take its chat token, and nothing else
+    const chatRoutes = HOLDOVER_FUNCTIONS.filter(
+      (entry) => entry.trigger.kind === 'http' && entry.trigger.who.includes('chat'),
+    ).map((entry) => [entry.name, entry.trigger.kind === 'http' ? entry.trigger.who : []]);
+    expect(chatRoutes).toEqual([
+      ['chatPostLine', ['chat']],
+      ['chatRead', ['chat']],
     ]);
     const edgeOnly = HOLDOVER_FUNCTIONS.filter(
       (entry) => entry.trigger.kind === 'http' && entry.trigger.who.join() === 'operator',
@@ -570,6 +643,52 @@ describe('least privilege', () => {
     expect(actionsOf(statementsOfFunction(template, 'availabilityPreflight'))).toEqual([...TRACING].sort());
   });
 
+  it('confines the chat grants to the chat items (CHAT#…), and keeps the public chat routes off held messages', () => {
+    const chatItems = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['CHAT#*'] } };
+    const onChats = (name: string) =>
+      statementsOfFunction(template, name).filter(
+        (statement) => JSON.stringify(statement.Condition) === JSON.stringify(chatItems),
+      );
+    const expected: Record<string, string[]> = {
+      startChat: table('PutItem'),
+      chatPostLine: table('DeleteItem', 'PutItem', 'Query', 'UpdateItem'),
+      chatRead: table('Query', 'UpdateItem'),
+      delivery: table('UpdateItem'),
+      email: table('Query'),
+    };
+    for (const entry of HOLDOVER_FUNCTIONS) {
+      expect(actionsOf(onChats(entry.name)), entry.name).toEqual(expected[entry.name] ?? []);
+    }
+    // the long poll touches only its chat: no other table grant, no queue, no order index
+    const read = statementsOfFunction(template, 'chatRead').filter((statement) =>
+      [statement.Action].flat().some((action) => String(action).startsWith('dynamodb:')),
+    );
+    expect(
+      read.every(
+        (statement) =>
+          JSON.stringify(statement.Condition).includes('CHAT#*') ||
+          JSON.stringify(statement.Condition).includes('SIGNIN#'),
+      ),
+    ).toBe(true);
+    // starting a chat reads a user or group as availability does, and writes only its chat
+    const start = statementsOfFunction(template, 'startChat').filter((statement) => !statement.Condition);
+    expect(actionsOf(start).filter((action) => action.startsWith('dynamodb:'))).toEqual(table('Query'));
+  });
+
+  it('caps the public chat routes at the stage throttle, and lets the long poll run 20 s', () => {
+    const [, stage] = Object.entries(resourcesOf(template, 'AWS::ApiGatewayV2::Stage'))[0] ?? [];
+    const settings = (stage?.Properties as { RouteSettings?: Record<string, unknown> }).RouteSettings ?? {};
+    for (const route of [
+      'POST /v1/chats',
+      'POST /v1/chats/{chatId}/messages',
+      'GET /v1/chats/{chatId}/messages',
+    ]) {
+      expect(settings[route], route).toEqual({ ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 });
+    }
+    const [, poll] = functionNamed(template, 'chatRead');
+    expect(poll.Properties.Timeout).toBe(25);
+  });
+
   it('lets functions send only to the queues they feed: capture (single and batch), presence, delivery and email to delivery; the sweeper to expired', () => {
     const sendsTo = (name: string) =>
       statementsOfFunction(template, name)
@@ -584,6 +703,7 @@ describe('least privilege', () => {
     const expected: Record<string, string[]> = {
       capture: ['delivery'],
       captureBatch: ['delivery'],
+      chatPostLine: ['delivery'],
       presence: ['delivery'],
       delivery: ['delivery'],
       email: ['delivery'],
