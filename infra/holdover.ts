@@ -401,12 +401,16 @@ function checkProps(props: {
   mwiPollInterval: string;
   deliveryBatchSize?: number;
   outboundProxy?: string;
+  chat?: HoldoverProps['chat'];
 }): void {
   if (props.domains.length === 0) throw new Error('domains must name at least one SIP domain');
   for (const [name, value] of [
     ['expireAfter', props.expireAfter],
     ['deliveryTimeout', props.deliveryTimeout],
     ['mwiPollInterval', props.mwiPollInterval],
+    ['chat.idle', props.chat?.idle ?? '10m'],
+    ['chat.lifetime', props.chat?.lifetime ?? '2h'],
+    ['chat.retain', props.chat?.retain ?? '7d'],
   ] as const) {
     try {
       parseDuration(value);

@@ -186,6 +186,10 @@ describe('mistakes refused at synth', () => {
       ...props,
     });
 
+  it('refuses a chat time that is not a duration', () => {
+    expect(build({ chat: { idle: 'ten minutes' } })).toThrow(/chat.idle must be a duration/);
+  });
+
   it('refuses a route declared twice', () => {
     const route = { kind: 'http', method: 'GET', path: '/v1/health', who: ['public'] } as const;
     const functions: FunctionEntry[] = [
