@@ -96,6 +96,8 @@ export const readHandler = withCors(
       policy: chatPolicy,
       now: Date.now,
       sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      // one read of the chat a second while waiting: an answer shows within a second (docs/cost.md)
+      pollMs: 1000,
     });
     return { status: 200, body: view };
   }),

@@ -477,7 +477,7 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
       publicThrottle: true,
     },
     settings: CHAT_SETTINGS,
-    // The long poll: a Query of the chat's partition each half second, up to 20 s.
+    // The long poll: a Query of the chat's partition each second, up to 20 s.
     timeoutSeconds: 25,
     memoryMb: 128,
     access: { chats: ['Query', 'UpdateItem'], signingSecret: true },
