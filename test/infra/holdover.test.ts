@@ -676,8 +676,8 @@ describe('least privilege', () => {
   });
 
   it('caps the public chat routes at the stage throttle, and lets the long poll run 20 s', () => {
-    const [, stage] = Object.entries(resourcesOf(template, 'AWS::ApiGatewayV2::Stage'))[0] ?? [];
-    const settings = (stage?.Properties as { RouteSettings?: Record<string, unknown> }).RouteSettings ?? {};
+    const [stage] = Object.values(resourcesOf(template, 'AWS::ApiGatewayV2::Stage'));
+    const settings = (stage?.Properties.RouteSettings ?? {}) as Record<string, unknown>;
     for (const route of [
       'POST /v1/chats',
       'POST /v1/chats/{chatId}/messages',
