@@ -250,6 +250,7 @@ async function main(): Promise<void> {
       `  SIP edge      ${config.sipHost}:${config.sipPort} UDP+TCP  (domains: ${config.domains.join(', ')})`,
       `  HTTP API      http://127.0.0.1:${config.apiPort}  (GET /v1/health)`,
       `  Web console   http://127.0.0.1:${config.apiPort}/  (sign in with a SIP address and password)`,
+      `  Chat          http://127.0.0.1:${config.apiPort}/chat/<aor>  and  /chat.js  (public users and groups)`,
       config.store === 'dynamodb'
         ? `  DynamoDB      http://127.0.0.1:${config.dynamodbPort}`
         : `  Store         ${config.sqlitePath} (SQLite)`,
