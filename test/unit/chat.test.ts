@@ -27,6 +27,7 @@ import {
   visitorName,
 } from '../../functions/core/chat.ts';
 import { NotFoundError } from '../../functions/core/errors.ts';
+import { emailExpired } from '../../functions/core/expiry.ts';
 import { validateGroup } from '../../functions/core/groups.ts';
 import { updatePresence } from '../../functions/core/presence.ts';
 import { mintToken, verifyToken } from '../../functions/core/session.ts';
@@ -281,6 +282,49 @@ describe("a member's MESSAGE to the visitor AOR", () => {
     expect(await captureMessage(answer(without.visitor, 'b@ua'), capture)).toMatchObject({ status: 'chat' });
     expect(store.heldFor(without.visitor)).toEqual([]);
     expect((await chats.getChat(without.chatId))?.lines.map((line) => line.state)).toEqual(['held']);
+  });
+
+  it("is emailed to the chat's address by the email step (escaped), or dropped once the chat is gone", async () => {
+    const { store, deps, capture, chats, queue, now, advance } = system();
+    await store.putSettings(A, { public: true });
+    const chat = await startChat({ to: A, name: 'Vis', email: 'vis@example.org' }, deps);
+    advance(POLICY.idleMs + 1);
+    await captureMessage({ ...answer(chat.visitor), body: Buffer.from('<b>soon</b> & more') }, capture);
+    const sent: Array<{ to: string; subject: string; html: string }> = [];
+    const email = {
+      users: store,
+      store,
+      mailer: {
+        send: async (mail: { to: string; subject: string; html: string }) => (sent.push(mail), 'mail-1'),
+      },
+      notices: queue,
+      now,
+      newId: () => 'n-1',
+      chats,
+    };
+    const claim = async (recipient: string) => {
+      const claimed = await store.claimForExpiry(await store.waiting(recipient), now(), now());
+      return {
+        recipient,
+        reason: 'expired' as const,
+        messages: claimed.map(({ id, receivedAt }) => ({ id, receivedAt })),
+      };
+    };
+    expect(await emailExpired(await claim(chat.visitor), email)).toMatchObject({
+      outcome: 'emailed',
+      to: 'vis@example.org',
+      count: 1,
+    });
+    expect(sent[0]?.subject).toBe(`Answers to your chat with ${A}`);
+    expect(sent[0]?.html).toContain('&lt;b&gt;soon&lt;/b&gt; &amp; more');
+    expect(store.heldFor(chat.visitor)).toEqual([]);
+    // the chat is gone by the time its answer is due: nothing is mailed to chat-…@example.com
+    const other = await startChat({ to: A, name: 'Vis', email: 'vis2@example.org' }, deps);
+    advance(POLICY.idleMs + 1);
+    await captureMessage(answer(other.visitor, 'late@ua'), capture);
+    chats.chats.delete(other.chatId);
+    expect(await emailExpired(await claim(other.visitor), email)).toMatchObject({ outcome: 'dropped' });
+    expect(sent).toHaveLength(1);
   });
 
   it('to a visitor AOR without a chat is refused as unknown (404 at SIP)', async () => {
