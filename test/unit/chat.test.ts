@@ -295,7 +295,10 @@ describe("a member's MESSAGE to the visitor AOR", () => {
       users: store,
       store,
       mailer: {
-        send: async (mail: { to: string; subject: string; html: string }) => (sent.push(mail), 'mail-1'),
+        send: async (mail: { to: string; subject: string; html: string }) => {
+          sent.push(mail);
+          return 'mail-1';
+        },
       },
       notices: queue,
       now,
