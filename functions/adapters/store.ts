@@ -4,6 +4,7 @@
 // sets HOLDOVER_STORE itself, with the file in HOLDOVER_SQLITE_PATH). The SQLite adapter is
 // imported only when chosen, so the Lambda bundles never contain it or its native module.
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import type { AlertStore } from '../core/alerts.ts';
 import type { CredentialStore } from '../core/credentials.ts';
 import type { ExpiryStore } from '../core/expiry.ts';
 import type { GroupStore } from '../core/groups.ts';
@@ -19,6 +20,7 @@ import type { SessionStore } from '../core/session.ts';
 import { dynamodb as client } from './clients.ts';
 import { DynamoGroupStore } from './dynamo-groups.ts';
 import { DynamoSessionStore } from './dynamo-sessions.ts';
+import { DynamoAlerts } from './dynamodb/alerts.ts';
 import { DynamoCredentialStore } from './dynamodb/credentials.ts';
 import { DynamoNonces } from './dynamodb/nonces.ts';
 import { DynamoStore } from './dynamodb/store.ts';
@@ -33,6 +35,7 @@ interface Stores {
   nonces: NonceStore;
   sessionStore: SessionStore;
   groupStore: GroupStore;
+  alertStore: AlertStore;
   /** Whether the store answers (GET /v1/health), and what it says. */
   health: () => Promise<{ ok: boolean; detail: Record<string, string> }>;
 }
@@ -63,6 +66,7 @@ function dynamodb(): Stores {
     nonces: new DynamoNonces(client, tableName),
     sessionStore: new DynamoSessionStore(client, tableName),
     groupStore: new DynamoGroupStore(client, tableName),
+    alertStore: new DynamoAlerts({ client, tableName, now: Date.now }),
     health: async () => {
       const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
       return { ok: Table?.TableStatus === 'ACTIVE', detail: { table: Table?.TableStatus ?? 'missing' } };
@@ -77,6 +81,8 @@ const stores = storeKind === 'sqlite' ? await sqlite() : dynamodb();
 export const store: Store = stores.store;
 export const credentialStore: CredentialStore = stores.credentialStore;
 export const groupStore: GroupStore = stores.groupStore;
+/** Alerts from email, with each member's outcome (functions/core/alerts.ts). */
+export const alertStore: AlertStore = stores.alertStore;
 /** Nonces of the state-changing signed calls, shared by every instance (the replay check). */
 export const nonces: NonceStore = stores.nonces;
 /** Failed sign-ins and revoked tokens (functions/core/session.ts). */

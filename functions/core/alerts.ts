@@ -7,6 +7,7 @@
 // handlers (functions/inbound-email.ts for SES → S3, local/smtp.ts for `npm start`) → receiveAlert
 // → ports (GroupStore, AlertStore, and what capture needs). No AWS import.
 import { createHash } from 'node:crypto';
+import * as z from 'zod';
 import { type CaptureDeps, captureMessage } from './capture.ts';
 import { DomainError } from './errors.ts';
 import { type Group, type GroupStore, groupByInboundAddress, isAvailable } from './groups.ts';
@@ -14,7 +15,12 @@ import { type Group, type GroupStore, groupByInboundAddress, isAvailable } from 
 /** A member's outcome: the first two change as the copy is delivered or expires; the rest are final. */
 export const ALERT_OUTCOMES = ['delivering', 'held', 'delivered', 'emailed', 'dropped', 'failed'] as const;
 export type AlertOutcome = (typeof ALERT_OUTCOMES)[number];
-export const FINAL_OUTCOMES: ReadonlySet<AlertOutcome> = new Set(['delivered', 'emailed', 'dropped', 'failed']);
+export const FINAL_OUTCOMES: ReadonlySet<AlertOutcome> = new Set([
+  'delivered',
+  'emailed',
+  'dropped',
+  'failed',
+]);
 
 /** Why an alert was refused: the `reason` dimension of the alertsRefused metric. */
 export type AlertRefusal =
@@ -129,6 +135,72 @@ export class AlertRefusedError extends DomainError {
   }
 }
 
+const MemberOutcomeSchema = z.object({
+  member: z.string(),
+  outcome: z.enum(ALERT_OUTCOMES),
+  messageId: z.string().optional(),
+  at: z.string(),
+  detail: z.string().optional(),
+});
+
+const StoredAlertSchema = z.object({
+  id: z.string(),
+  group: z.string(),
+  from: z.string(),
+  subject: z.string(),
+  messageId: z.string().optional(),
+  receivedAt: z.string(),
+  dispatched: z.boolean(),
+  members: z.array(MemberOutcomeSchema),
+});
+
+function definedOnly<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as T;
+}
+
+/** An alert as an adapter stored it (a SQLite row's JSON, a DynamoDB item), checked. */
+export function parseStoredAlert(value: unknown): AlertRecord {
+  const { members, ...rest } = StoredAlertSchema.parse(value);
+  return {
+    ...(definedOnly(rest) as AlertRecord),
+    members: members.map((member) => definedOnly(member) as MemberOutcome),
+  };
+}
+
+export function parseStoredOutcome(value: unknown): MemberOutcome {
+  return definedOnly(MemberOutcomeSchema.parse(value)) as MemberOutcome;
+}
+
+/**
+ * A member list with `updates` applied (pure; the adapters that read before they write use it):
+ * a final outcome is never replaced by a non-final one; a member not listed is added.
+ */
+export function mergeOutcomes(
+  members: readonly MemberOutcome[],
+  updates: readonly MemberOutcome[],
+): MemberOutcome[] {
+  const merged = members.map((entry) => ({ ...entry }));
+  for (const update of updates) {
+    const index = merged.findIndex((entry) => entry.member === update.member);
+    const current = merged[index];
+    if (current === undefined) merged.push({ ...update });
+    else if (!FINAL_OUTCOMES.has(current.outcome) || FINAL_OUTCOMES.has(update.outcome)) {
+      merged[index] = { ...current, ...update };
+    }
+  }
+  return merged;
+}
+
+/** The opaque cursor of a listing, newest first: the last alert's time and id. */
+export function alertCursor(alert: Pick<AlertRecord, 'receivedAt' | 'id'>): string {
+  return Buffer.from(`${alert.receivedAt}|${alert.id}`).toString('base64url');
+}
+
+export function parseAlertCursor(cursor: string): { receivedAt: string; id: string } | undefined {
+  const [receivedAt, id] = Buffer.from(cursor, 'base64url').toString().split('|');
+  return receivedAt && id ? { receivedAt, id } : undefined;
+}
+
 // --- addresses ---
 
 /**
@@ -161,24 +233,23 @@ export function senderAllowed(sender: string, allowed: readonly string[]): boole
 
 /** The mail's sender as a SIP display name: one line, no control characters, bounded. */
 export function displayNameOf(address: string, name: string | undefined): string {
-  const clean = (text: string) =>
-    text
-      // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is removed
-      .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ')
-      .replace(/\s+/g, ' ')
-      .trim();
+  const clean = (text: string) => text.replace(CONTROL, ' ').replace(/\s+/g, ' ').trim();
   const shown = name ? `${clean(name)} (${clean(address)})` : clean(address);
   return [...shown].slice(0, 200).join('');
 }
 
 // --- the text of the IM ---
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is removed
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g;
+
 const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' };
 
 function decodeEntities(text: string): string {
   return text.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (whole, name: string) => {
     if (name[0] === '#') {
-      const code = name[1] === 'x' || name[1] === 'X' ? Number.parseInt(name.slice(2), 16) : Number(name.slice(1));
+      const code =
+        name[1] === 'x' || name[1] === 'X' ? Number.parseInt(name.slice(2), 16) : Number(name.slice(1));
       return Number.isFinite(code) && code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : whole;
     }
     return ENTITIES[name.toLowerCase()] ?? whole;
@@ -227,7 +298,8 @@ export function alertBody(subject: string, text: string, maxBytes: number): stri
   const whole = text === '' ? subject : `${subject}\n\n${text}`;
   const size = encoder.encode(whole).byteLength;
   if (size <= maxBytes) return whole;
-  const note = (shown: number) => `\n\n[trimmed: the alert is ${size} bytes, only the first ${shown} are shown]`;
+  const note = (shown: number) =>
+    `\n\n[trimmed: the alert is ${size} bytes, only the first ${shown} are shown]`;
   const budget = maxBytes - encoder.encode(note(size)).byteLength;
   let kept = '';
   let bytes = 0;
@@ -296,7 +368,8 @@ export async function receiveAlert(mail: InboundMail, deps: AlertDeps): Promise<
     );
   }
   for (const group of found) {
-    if (!allowed.includes(group)) deps.observe?.({ kind: 'refused', reason: 'sender-not-allowed', group: group.aor });
+    if (!allowed.includes(group))
+      deps.observe?.({ kind: 'refused', reason: 'sender-not-allowed', group: group.aor });
   }
   const subject = displayLine(mail.subject ?? '') || '(no subject)';
   const text = mailText(mail);
@@ -311,8 +384,7 @@ export async function receiveAlert(mail: InboundMail, deps: AlertDeps): Promise<
 }
 
 function displayLine(text: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is removed
-  return text.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 998);
+  return text.replace(CONTROL, ' ').replace(/\s+/g, ' ').trim().slice(0, 998);
 }
 
 async function dispatchTo(
@@ -368,7 +440,13 @@ async function dispatchTo(
         return { member, outcome, messageId: result.id, at: new Date(deps.now()).toISOString() };
       } catch (error) {
         const detail = error instanceof DomainError ? error.message : 'the copy could not be stored';
-        deps.observe?.({ kind: 'dispatched', group: group.aor, alertId: record.id, member, outcome: 'failed' });
+        deps.observe?.({
+          kind: 'dispatched',
+          group: group.aor,
+          alertId: record.id,
+          member,
+          outcome: 'failed',
+        });
         return { member, outcome: 'failed', detail, at: new Date(deps.now()).toISOString() };
       }
     }),
@@ -406,6 +484,8 @@ export async function settleAlertCopies(
     byAlert.set(message.alert.id, list);
   }
   await Promise.all(
-    [...byAlert].map(([alertId, outcomes]) => alerts.recordOutcomes(alertId, outcomes).catch(() => undefined)),
+    [...byAlert].map(([alertId, outcomes]) =>
+      alerts.recordOutcomes(alertId, outcomes).catch(() => undefined),
+    ),
   );
 }

@@ -19,6 +19,7 @@ import type {
 } from '../../core/ports.ts';
 import type { Presence } from '../../core/presence.ts';
 import type { UserSettings } from '../../core/settings.ts';
+import { SqliteAlerts } from './alerts.ts';
 import { SqliteBounces } from './bounces.ts';
 import { SqliteCredentials } from './credentials.ts';
 import { openDatabase, type SqliteDb, writeTransaction } from './db.ts';
@@ -166,6 +167,7 @@ export interface SqliteStores {
   nonces: SqliteNonces;
   sessionStore: SqliteSessions;
   groupStore: SqliteGroups;
+  alertStore: SqliteAlerts;
 }
 
 /** Every port on the file at `path`, opened (and migrated) once per process. */
@@ -177,6 +179,7 @@ export function sqliteStores(path: string, now: () => number = Date.now): Sqlite
     nonces: new SqliteNonces(db, now),
     sessionStore: new SqliteSessions(db),
     groupStore: new SqliteGroups(db, now),
+    alertStore: new SqliteAlerts(db, now),
   };
 }
 
@@ -185,6 +188,7 @@ export function schedulePrune(stores: SqliteStores, intervalMs = 10 * 60_000): N
   const prune = () => {
     stores.store.prune();
     stores.groupStore.prune();
+    stores.alertStore.prune();
   };
   prune();
   const timer = setInterval(prune, intervalMs);
@@ -193,6 +197,7 @@ export function schedulePrune(stores: SqliteStores, intervalMs = 10 * 60_000): N
 }
 
 export {
+  SqliteAlerts,
   SqliteBounces,
   SqliteCredentials,
   SqliteDelivery,

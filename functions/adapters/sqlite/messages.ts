@@ -38,7 +38,16 @@ export interface MessageRow {
 /** What a message is apart from its key, state and body: kept as one JSON column. */
 type Facts = Pick<
   HeldMessage,
-  'sender' | 'senderUri' | 'senderName' | 'replyTo' | 'callId' | 'cseq' | 'contentType' | 'cpim' | 'subject' | 'alert'
+  | 'sender'
+  | 'senderUri'
+  | 'senderName'
+  | 'replyTo'
+  | 'callId'
+  | 'cseq'
+  | 'contentType'
+  | 'cpim'
+  | 'subject'
+  | 'alert'
 >;
 
 export function gcAtOf(expiresAt: string): number {
