@@ -34,7 +34,7 @@ export const CaptureRequestSchema = z.object({
 });
 
 const ulid = monotonicFactory();
-const deps = {
+export const captureDeps = {
   store,
   users: store,
   groups: groupStore,
@@ -58,7 +58,7 @@ async function captureOne(request: z.infer<typeof CaptureRequestSchema>): Promis
   const { body, ...rest } = request;
   const context = { callId: request.callId, cseq: request.cseq };
   try {
-    const result = await captureMessage({ ...rest, body: Buffer.from(body, 'base64') }, deps);
+    const result = await captureMessage({ ...rest, body: Buffer.from(body, 'base64') }, captureDeps);
     if (result.status === 'ignored') {
       logger.debug('message ignored', { ...context, reason: result.reason });
       return { status: 200, body: result };
