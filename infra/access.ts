@@ -9,6 +9,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as ses from 'aws-cdk-lib/aws-ses';
 import { groupKeys } from '../functions/adapters/dynamo-groups.ts';
+import { alertKeys } from '../functions/adapters/dynamodb/alerts.ts';
 import { EXPIRY_INDEX, keys, ORDER_INDEX } from '../functions/adapters/dynamodb/table.ts';
 import type { FunctionAccess, QueueName } from './catalogue.ts';
 import type { QueueWithDlq } from './data.ts';
@@ -43,13 +44,15 @@ export function grantAccess(
   const credentialActions = access.credentials ?? [];
   const sessionActions = access.sessions ?? [];
   const groupActions = access.groups ?? [];
+  const alertActions = access.alerts ?? [];
   if (
     tableActions.length > 0 ||
     indexActions.length > 0 ||
     orderActions.length > 0 ||
     credentialActions.length > 0 ||
     sessionActions.length > 0 ||
-    groupActions.length > 0
+    groupActions.length > 0 ||
+    alertActions.length > 0
   ) {
     fn.addEnvironment('HOLDOVER_TABLE', resources.table.tableName);
   }
@@ -92,6 +95,16 @@ export function grantAccess(
             'dynamodb:LeadingKeys': [groupKeys.groups, groupKeys.member('*'), groupKeys.queue('*')],
           },
         },
+      }),
+    );
+  }
+  if (alertActions.length > 0) {
+    // Alert items only (a TransactWriteItems of Puts opens one); nobody's messages.
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: alertActions.map((action) => `dynamodb:${action}`),
+        resources: [resources.table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${alertKeys.prefix}*`] } },
       }),
     );
   }

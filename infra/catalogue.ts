@@ -85,6 +85,11 @@ export interface FunctionAccess {
    * dynamodb:LeadingKeys condition): groups, memberships and queue memory, nothing of messages.
    */
   readonly groups?: readonly ('GetItem' | 'Query' | 'PutItem' | 'DeleteItem')[];
+  /**
+   * HOLDOVER_TABLE + these actions on the alert items only (pk ALERT#…, an IAM
+   * dynamodb:LeadingKeys condition): alerts from email and their members' outcomes.
+   */
+  readonly alerts?: readonly ('Query' | 'PutItem' | 'UpdateItem')[];
   /** HOLDOVER_TABLE + these actions on the expiry index (gsi1) only: the sweeper's reads. */
   readonly expiryIndex?: readonly ('Query' | 'Scan')[];
   /**
@@ -318,6 +323,14 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     trigger: { kind: 'http', method: 'GET', path: '/v1/dead', who: ['operator', 'admin'] },
     // The dead letters' list lives in gsi1 (DEAD); BatchGetItem reads the letters themselves.
     access: { table: ['BatchGetItem'], expiryIndex: ['Query'], ...TOKEN_CHECK },
+  },
+  {
+    name: 'listAlerts',
+    entry: 'functions/alerts.ts',
+    handler: 'listHandler',
+    trigger: { kind: 'http', method: 'GET', path: '/v1/alerts', who: ['operator', 'admin'] },
+    // The alerts' list lives in gsi1 (ALERTS, ALERTS#<group>); a Query of each alert's items.
+    access: { alerts: ['Query'], expiryIndex: ['Query'], ...TOKEN_CHECK },
   },
   {
     name: 'deadPurgeOne',

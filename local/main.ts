@@ -26,6 +26,7 @@ import {
   stopAllChildren,
 } from './processes.ts';
 import { pollQueue, type QueuePoller, sqsSource } from './queue-poller.ts';
+import { SmtpListener } from './smtp.ts';
 import {
   LOCAL_CREDENTIALS,
   LOCAL_REGION,
@@ -36,7 +37,6 @@ import {
   startSes,
   startSqs,
 } from './stand-ins.ts';
-import { SmtpListener } from './smtp.ts';
 import { Supervisor } from './supervisor.ts';
 
 // Everything this process and its children create (DynamoDB Local's data, logs, runtime.json) is
@@ -344,6 +344,7 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
     groups,
     availability,
     cors,
+    alerts,
   ] = await Promise.all([
     import('../functions/capture.ts'),
     import('../functions/users.ts'),
@@ -359,6 +360,7 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
     import('../functions/groups.ts'),
     import('../functions/availability.ts'),
     import('../functions/cors.ts'),
+    import('../functions/alerts.ts'),
   ]);
   // 200 only while every part is up; else 503 naming what is down (capture needs api, dynamodb
   // and edge; sqs and ses down only delay delivery runs and email).
@@ -414,6 +416,7 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
     { method: 'DELETE', path: '/v1/groups/{aor}', handler: groups.deleteHandler },
     { method: 'GET', path: '/v1/availability/{aor}', handler: availability.handler },
     { method: 'OPTIONS', path: '/v1/availability/{aor}', handler: cors.preflightHandler },
+    { method: 'GET', path: '/v1/alerts', handler: alerts.listHandler },
   ];
 }
 

@@ -37,7 +37,9 @@ export function createSmtpServer(deps: SmtpDeps): SMTPServer {
     onRcptTo(address, _session, callback) {
       deps.isInbound(address.address).then(
         (known) =>
-          callback(known ? null : reply(550, `5.1.1 <${address.address}>: no group has this inbound address`)),
+          callback(
+            known ? null : reply(550, `5.1.1 <${address.address}>: no group has this inbound address`),
+          ),
         (error: unknown) => {
           deps.onError?.(error);
           callback(reply(451, '4.3.0 cannot look the address up now; try again later'));
@@ -64,7 +66,8 @@ export function createSmtpServer(deps: SmtpDeps): SMTPServer {
             (result) => {
               if (result.status === 'refused') callback(reply(550, `5.7.1 refused: ${result.message}`));
               else if (result.status === 'duplicate') callback(null, 'already dispatched (same Message-ID)');
-              else callback(null, `alert dispatched to ${result.alerts.map((alert) => alert.group).join(', ')}`);
+              else
+                callback(null, `alert dispatched to ${result.alerts.map((alert) => alert.group).join(', ')}`);
             },
             (error: unknown) => {
               deps.onError?.(error);
