@@ -454,7 +454,7 @@ async function dispatchTo(
   const recorded = outcomes.filter((outcome): outcome is MemberOutcome => outcome !== undefined);
   if (recorded.length > 0) await deps.alerts.recordOutcomes(record.id, recorded);
   await deps.alerts.markDispatched(record.id);
-  return { alert: (await deps.alerts.getAlert(record.id)) ?? record, fresh: opened.opened };
+  return { alert: (await deps.alerts.getAlert(record.id)) ?? record, fresh: true };
 }
 
 // --- the outcome of a member's copy, once settled ---
