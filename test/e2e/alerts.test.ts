@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/ports.ts';
+import { signedFetch } from '../support/signed.ts';
 import { sipp } from '../support/sipp.ts';
 import { rawMail, sendMail } from '../support/smtp.ts';
 import { heldFor, type RunningSystem, startSystem } from '../support/system.ts';
@@ -236,5 +237,37 @@ describe('alerts from email', () => {
     );
     expect(ann.ua.messages().map((message) => message.body.split('\n')[0])).toEqual(['first', 'second']);
     expect((await alertsOf(group)).map((alert) => alert.subject)).toEqual(['second', 'first']);
+  });
+
+  it('lists alerts on GET /v1/alerts for operators and admins only', async () => {
+    const url = `${system.apiUrl}/v1/alerts?limit=5`;
+    expect((await fetch(url)).status).toBe(401);
+    const user = `uma-${unique()}`;
+    const set = async (address: string, admin: boolean) =>
+      system.cliWithInput(
+        'uma-alerts-pw\n',
+        'users',
+        'set',
+        address,
+        '--password-stdin',
+        ...(admin ? ['--admin'] : []),
+      );
+    await set(aor(user), false);
+    const userToken = (await system.cli('token', aor(user))).trim();
+    expect((await fetch(url, { headers: { authorization: `Bearer ${userToken}` } })).status).toBe(403);
+    expect((await fetch(url, { headers: { authorization: 'Bearer not-a-token' } })).status).toBe(401);
+    const admin = `ada-${unique()}`;
+    await set(aor(admin), true);
+    const adminToken = (await system.cli('token', aor(admin))).trim();
+    const asAdmin = await fetch(url, { headers: { authorization: `Bearer ${adminToken}` } });
+    expect(asAdmin.status).toBe(200);
+    expect(((await asAdmin.json()) as { alerts: unknown[] }).alerts.length).toBeGreaterThan(0);
+    const signed = await signedFetch(
+      system.secret,
+      'GET',
+      `${url}&group=${encodeURIComponent(aor('nobody'))}`,
+    );
+    expect(signed.status).toBe(200);
+    expect(await signed.json()).toEqual({ alerts: [] });
   });
 });
