@@ -6,6 +6,7 @@
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as ses from 'aws-cdk-lib/aws-ses';
 import { groupKeys } from '../functions/adapters/dynamo-groups.ts';
@@ -22,6 +23,8 @@ export interface AccessibleResources {
   readonly mailFrom: string;
   /** Base URL of the SIP edge's HTTP port. */
   readonly edgeUrl: string;
+  /** The raw mails of alerts from email (when props.inboundMail is set). */
+  readonly inboundMail?: { readonly bucket: s3.IBucket; readonly prefix: string };
 }
 
 /** The variable through which a function finds each queue. */
@@ -145,6 +148,15 @@ export function grantAccess(
   if (access.sendEmail) {
     fn.addEnvironment('HOLDOVER_MAIL_FROM', resources.mailFrom);
     resources.mailIdentity.grantSendEmail(fn);
+  }
+  if (access.inboundMail) {
+    const inbound = resources.inboundMail;
+    if (inbound === undefined)
+      throw new Error('a function reads inbound mail, but props.inboundMail is not set');
+    fn.addEnvironment('HOLDOVER_INBOUND_BUCKET', inbound.bucket.bucketName);
+    fn.addEnvironment('HOLDOVER_INBOUND_PREFIX', inbound.prefix);
+    // SSE-S3: no KMS grant needed.
+    allow(['s3:GetObject'], inbound.bucket.arnForObjects(`${inbound.prefix}*`));
   }
   if (access.edge) {
     // No IAM side: calls to the edge are signed with the shared secret.

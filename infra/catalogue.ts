@@ -45,7 +45,16 @@ export interface ScheduleTrigger {
   readonly kind: 'schedule';
 }
 
-export type Trigger = HttpTrigger | QueueTrigger | ScheduleTrigger;
+/**
+ * The SES receipt rule of the groups' inbound domain (props.inboundMail): it stores the raw mail
+ * in the inbound bucket and then invokes the function asynchronously. Without the prop the
+ * function is not created.
+ */
+export interface InboundMailTrigger {
+  readonly kind: 'inboundMail';
+}
+
+export type Trigger = HttpTrigger | QueueTrigger | ScheduleTrigger | InboundMailTrigger;
 
 export type QueueName = 'delivery' | 'expired';
 
@@ -116,6 +125,8 @@ export interface FunctionAccess {
   readonly sendEmail?: boolean;
   /** HOLDOVER_EDGE_URL: the SIP edge's HTTP port (POST /deliver, signed). */
   readonly edge?: boolean;
+  /** HOLDOVER_INBOUND_BUCKET/_PREFIX + s3:GetObject on the raw mails (that prefix of that bucket) only. */
+  readonly inboundMail?: boolean;
 }
 
 /**
@@ -578,6 +589,31 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
       orderIndex: ['Query'],
       sendEmail: true,
       // Bounce notices to senders (policy `bounce`, or no address to email).
+      sendTo: ['delivery'],
+    },
+  },
+  // --- alerts from email ---------------------------------------------------------------------------
+  {
+    name: 'inboundEmail',
+    entry: 'functions/inbound-email.ts',
+    handler: 'handler',
+    trigger: { kind: 'inboundMail' },
+    settings: ['HOLDOVER_DOMAINS', 'HOLDOVER_EXPIRE_AFTER', 'HOLDOVER_MAX_BODY_BYTES', 'HOLDOVER_QUOTA'],
+    // Reading and parsing a mail of up to 10 MB (SES's limit for S3 actions is 40 MB: the rest is
+    // refused), then one capture per member.
+    memoryMb: 512,
+    timeoutSeconds: 60,
+    access: {
+      // The raw mail, from the bucket SES wrote it to.
+      inboundMail: true,
+      // The groups: which one has the inbound address (Query of GROUPS), a member's group (GetItem).
+      groups: ['GetItem', 'Query'],
+      // The alert and its members' outcomes: a TransactWriteItems of Puts, conditional; Updates; a Query.
+      alerts: ['Query', 'PutItem', 'UpdateItem'],
+      // Capture, per member, as functions/capture.ts: the user's items, the message Put, the
+      // order index for the quota; a delivery run for a member available now.
+      table: ['Query', 'PutItem', 'UpdateItem', 'GetItem'],
+      orderIndex: ['Query'],
       sendTo: ['delivery'],
     },
   },
