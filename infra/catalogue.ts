@@ -610,9 +610,10 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
       groups: ['GetItem', 'Query'],
       // The alert and its members' outcomes: a TransactWriteItems of Puts, conditional; Updates; a Query.
       alerts: ['Query', 'PutItem', 'UpdateItem'],
-      // Capture, per member, as functions/capture.ts: the user's items, the message Put, the
-      // order index for the quota; a delivery run for a member available now.
-      table: ['Query', 'PutItem', 'UpdateItem', 'GetItem'],
+      // Capture, per member, as functions/capture.ts (members are users: no queue memory to
+      // update): the user's items, the message Put, the order index for the quota, the first
+      // copy's answer on a duplicate; a delivery run for a member available now.
+      table: ['Query', 'PutItem', 'GetItem'],
       orderIndex: ['Query'],
       sendTo: ['delivery'],
     },

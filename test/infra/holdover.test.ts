@@ -442,8 +442,8 @@ describe('least privilege', () => {
         if (onOrder) {
           expect(statement.Action, entry.name).toEqual('dynamodb:Query');
         } else if (onIndex) {
-          // the expiry shards (sweeper) and the dead letters' list (DEAD) live in gsi1
-          expect(['sweeper', 'dead', 'deadPurgeOne', 'deadPurgeAll']).toContain(entry.name);
+          // the expiry shards (sweeper), the dead letters' list (DEAD) and the alerts' (ALERTS) live in gsi1
+          expect(['sweeper', 'dead', 'deadPurgeOne', 'deadPurgeAll', 'listAlerts']).toContain(entry.name);
           expect(statement.Action).toEqual('dynamodb:Query');
         } else {
           expect(statement.Resource, entry.name).toEqual(tableArn);
