@@ -17,7 +17,7 @@ const uas: TestUa[] = [];
 
 beforeAll(async () => {
   system = await startSystem({
-    env: { DELIVERY_TIMEOUT: '3s', HOLDOVER_TRUSTED_PROXIES: '127.0.0.1/32' },
+    env: { DELIVERY_TIMEOUT: '3s', HOLDOVER_TRUSTED_PROXIES: '127.0.0.1/32', HOLDOVER_SWEEP_INTERVAL: '1s' },
   });
 });
 afterAll(async () => {
@@ -237,6 +237,53 @@ describe('alerts from email', () => {
     );
     expect(ann.ua.messages().map((message) => message.body.split('\n')[0])).toEqual(['first', 'second']);
     expect((await alertsOf(group)).map((alert) => alert.subject)).toEqual(['second', 'first']);
+  });
+
+  it('drops a copy that expired undelivered (the default), and records it', async () => {
+    const id = unique();
+    const away = aor(`away-${id}`);
+    // the member holds for 2 s only, and has a mailbox: the group's policy still drops the alert
+    await system.cli('settings', away, '--expire-after', '2s', '--email', `away-${id}@example.org`);
+    const group = aor(`night-${id}`);
+    const inbound = `night-${id}@alerts.example.com`;
+    await system.cli(
+      'groups',
+      'set',
+      group,
+      '--members',
+      away,
+      '--routing',
+      'all',
+      '--email',
+      inbound,
+      '--alert-senders',
+      '@mon.example.org',
+    );
+    const sent = await sendMail(
+      system.smtpPort,
+      'cron@mon.example.org',
+      [inbound],
+      rawMail(
+        { From: 'cron@mon.example.org', To: inbound, Subject: `nightly ${id}`, 'Message-ID': `<n-${id}@m>` },
+        'done',
+      ),
+    );
+    expect(sent.code, sent.text).toBe(250);
+    const outcome = await waitUntil(
+      'the copy dropped',
+      async () => {
+        const member = (await alertsOf(group))[0]?.members[0];
+        return member?.outcome === 'dropped' ? member : undefined;
+      },
+      20_000,
+    );
+    expect(outcome.member).toBe(away);
+    expect(await heldFor(system, away)).toEqual([]);
+    // no digest went to the member's mailbox (the SES stand-in's list of sent mail)
+    const store = await fetch(`http://127.0.0.1:${system.sesPort}/store`);
+    expect(store.ok).toBe(true);
+    const { emails } = (await store.json()) as { emails: Array<{ destination: { to: string[] } }> };
+    expect(emails.filter((email) => email.destination.to.includes(`away-${id}@example.org`))).toEqual([]);
   });
 
   it('lists alerts on GET /v1/alerts for operators and admins only', async () => {
