@@ -14,6 +14,8 @@ export interface SmtpDeps {
   isInbound: (address: string) => Promise<boolean>;
   receive: (raw: Buffer, envelope: { from?: string; to: string[] }) => Promise<AlertResult>;
   onError?: (error: unknown) => void;
+  /** Default MAX_MAIL_BYTES. */
+  maxBytes?: number;
 }
 
 /** An SMTP reply: the server sends `code` and the text (smtp-server reads `responseCode`). */
@@ -24,12 +26,13 @@ function reply(code: number, text: string): Error & { responseCode: number } {
 const addressOf = (address: SMTPServerAddress | false) => (address ? address.address : undefined);
 
 export function createSmtpServer(deps: SmtpDeps): SMTPServer {
+  const maxBytes = deps.maxBytes ?? MAX_MAIL_BYTES;
   return new SMTPServer({
     name: 'holdover.localhost',
     banner: 'Holdover alerts from email (local)',
     authOptional: true,
     disabledCommands: ['AUTH', 'STARTTLS'],
-    size: MAX_MAIL_BYTES,
+    size: maxBytes,
     maxClients: 20,
     socketTimeout: 30_000,
     closeTimeout: 2000,
@@ -53,7 +56,7 @@ export function createSmtpServer(deps: SmtpDeps): SMTPServer {
       });
       stream.on('end', () => {
         if (stream.sizeExceeded) {
-          callback(reply(552, `5.3.4 the mail is larger than ${MAX_MAIL_BYTES} bytes`));
+          callback(reply(552, `5.3.4 the mail is larger than ${maxBytes} bytes`));
           return;
         }
         const from = addressOf(session.envelope.mailFrom);
