@@ -71,7 +71,8 @@ export { groupStore };
 
 const bucket = envOr('HOLDOVER_INBOUND_BUCKET', '');
 const prefix = envOr('HOLDOVER_INBOUND_PREFIX', 'inbound/');
-const s3 = new S3Client({});
+// path-style requests only to an endpoint override (a local stand-in has no bucket subdomains)
+const s3 = new S3Client({ forcePathStyle: envOr('AWS_ENDPOINT_URL_S3', '') !== '' });
 
 const Status = z.object({ status: z.string() }).optional();
 const SesEventSchema = z.object({
