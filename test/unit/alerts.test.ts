@@ -192,6 +192,32 @@ const mail = (extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
+describe('a group with an inbound address', () => {
+  it('keeps it in lower case, drop on expiry by default, and refuses one another group has', async () => {
+    const { groups, ready } = system();
+    const group = await ready;
+    expect(group).toMatchObject({ email: INBOUND, onExpire: 'drop' });
+    await expect(
+      setGroup(
+        groups,
+        'sip:desk@example.com',
+        { members: [A], routing: 'all', email: 'Ops@Alerts.example.com' },
+        DOMAINS,
+        NOW,
+      ),
+    ).rejects.toThrow(`${INBOUND} is already the inbound address of ${OPS}`);
+    // the group itself may be set again with it
+    await setGroup(
+      groups,
+      OPS,
+      { members: [B], routing: 'all', email: INBOUND, onExpire: 'email' },
+      DOMAINS,
+      NOW,
+    );
+    expect((await groups.getGroup(OPS))?.onExpire).toBe('email');
+  });
+});
+
 describe('receiveAlert', () => {
   it('gives every member a copy (whatever the routing), From the group, delivered now or held', async () => {
     const { store, queue, alerts, deps, ready } = system();
