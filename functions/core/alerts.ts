@@ -122,19 +122,6 @@ export type AlertResult =
   | { status: 'refused'; reason: AlertRefusal; message: string }
   | { status: 'dispatched' | 'duplicate'; alerts: AlertRecord[] };
 
-/** Refused for a reason a sender should read (SMTP 550 at the local listener). */
-export class AlertRefusedError extends DomainError {
-  readonly status = 403;
-  readonly code = 'alert_refused';
-  override readonly name = 'AlertRefusedError';
-  constructor(
-    readonly reason: AlertRefusal,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 const MemberOutcomeSchema = z.object({
   member: z.string(),
   outcome: z.enum(ALERT_OUTCOMES),
