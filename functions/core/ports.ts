@@ -181,3 +181,7 @@ export interface NonceStore {
   /** Records `nonce` as used until `untilMs`; false if it is already recorded and not yet expired. */
   claim(nonce: string, untilMs: number): Promise<boolean>;
 }
+
+// Alerts from email: the AlertStore port is declared with its use case (functions/core/alerts.ts),
+// as GroupStore is with groups; named here too, with the other ports.
+export type { AlertRecord, AlertStore, MemberOutcome } from './alerts.ts';
