@@ -9,7 +9,7 @@ import { logger, MetricUnit, metrics } from './adapters/observability.ts';
 import { deliveryQueue } from './adapters/queue.ts';
 import { signingSecret } from './adapters/secret.ts';
 import { RetryLater, sqsConsumer } from './adapters/sqs-batch.ts';
-import { chatStore, groupStore, store } from './adapters/store.ts';
+import { alertStore, chatStore, groupStore, store } from './adapters/store.ts';
 import { type DeliveryEvent, RetryLaterError } from './core/delivery.ts';
 import { type DeliveryJobResult, runDeliveryJob } from './core/delivery-jobs.ts';
 import { type DeliveryJob, DeliveryJobSchema } from './core/jobs.ts';
@@ -33,6 +33,7 @@ const deps = {
   viaProxy,
   batchSize: envInt('HOLDOVER_DELIVERY_BATCH', 100),
   leaseMs: LEASE_MS,
+  alerts: alertStore,
   observe: (event: DeliveryEvent) => {
     const context = { messageId: event.message.id, callId: event.message.callId };
     if (event.kind === 'delivered') {

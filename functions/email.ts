@@ -9,7 +9,7 @@ import { logger, MetricUnit, metrics } from './adapters/observability.ts';
 import { deliveryQueue } from './adapters/queue.ts';
 import { SesMailer } from './adapters/ses-mailer.ts';
 import { RetryLater, sqsConsumer } from './adapters/sqs-batch.ts';
-import { chatStore, store } from './adapters/store.ts';
+import { alertStore, chatStore, store } from './adapters/store.ts';
 import { ExpiryJobSchema, emailExpired } from './core/expiry.ts';
 
 const queueUrl = requireEnv('HOLDOVER_EXPIRED_QUEUE_URL');
@@ -26,6 +26,7 @@ const deps = {
   chats: chatStore,
   now: Date.now,
   newId: () => ulid(),
+  alerts: alertStore,
 };
 
 export const handler = sqsConsumer(queueUrl, ExpiryJobSchema, async (job) => {

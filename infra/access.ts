@@ -6,9 +6,11 @@
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as ses from 'aws-cdk-lib/aws-ses';
 import { groupKeys } from '../functions/adapters/dynamo-groups.ts';
+import { alertKeys } from '../functions/adapters/dynamodb/alerts.ts';
 import { chatKeys } from '../functions/adapters/dynamodb/chats.ts';
 import { EXPIRY_INDEX, keys, ORDER_INDEX } from '../functions/adapters/dynamodb/table.ts';
 import type { FunctionAccess, QueueName } from './catalogue.ts';
@@ -22,6 +24,8 @@ export interface AccessibleResources {
   readonly mailFrom: string;
   /** Base URL of the SIP edge's HTTP port. */
   readonly edgeUrl: string;
+  /** The raw mails of alerts from email (when props.inboundMail is set). */
+  readonly inboundMail?: { readonly bucket: s3.IBucket; readonly prefix: string };
 }
 
 /** The variable through which a function finds each queue. */
@@ -45,6 +49,7 @@ export function grantAccess(
   const sessionActions = access.sessions ?? [];
   const groupActions = access.groups ?? [];
   const chatActions = access.chats ?? [];
+  const alertActions = access.alerts ?? [];
   if (
     tableActions.length > 0 ||
     indexActions.length > 0 ||
@@ -52,7 +57,8 @@ export function grantAccess(
     credentialActions.length > 0 ||
     sessionActions.length > 0 ||
     groupActions.length > 0 ||
-    chatActions.length > 0
+    chatActions.length > 0 ||
+    alertActions.length > 0
   ) {
     fn.addEnvironment('HOLDOVER_TABLE', resources.table.tableName);
   }
@@ -108,6 +114,16 @@ export function grantAccess(
       }),
     );
   }
+  if (alertActions.length > 0) {
+    // Alert items only (a TransactWriteItems of Puts opens one); nobody's messages.
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: alertActions.map((action) => `dynamodb:${action}`),
+        resources: [resources.table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${alertKeys.prefix}*`] } },
+      }),
+    );
+  }
   if (indexActions.length > 0) {
     allow(
       indexActions.map((action) => `dynamodb:${action}`),
@@ -145,6 +161,15 @@ export function grantAccess(
   if (access.sendEmail) {
     fn.addEnvironment('HOLDOVER_MAIL_FROM', resources.mailFrom);
     resources.mailIdentity.grantSendEmail(fn);
+  }
+  if (access.inboundMail) {
+    const inbound = resources.inboundMail;
+    if (inbound === undefined)
+      throw new Error('a function reads inbound mail, but props.inboundMail is not set');
+    fn.addEnvironment('HOLDOVER_INBOUND_BUCKET', inbound.bucket.bucketName);
+    fn.addEnvironment('HOLDOVER_INBOUND_PREFIX', inbound.prefix);
+    // SSE-S3: no KMS grant needed.
+    allow(['s3:GetObject'], inbound.bucket.arnForObjects(`${inbound.prefix}*`));
   }
   if (access.edge) {
     // No IAM side: calls to the edge are signed with the shared secret.

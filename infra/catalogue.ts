@@ -46,7 +46,16 @@ export interface ScheduleTrigger {
   readonly kind: 'schedule';
 }
 
-export type Trigger = HttpTrigger | QueueTrigger | ScheduleTrigger;
+/**
+ * The SES receipt rule of the groups' inbound domain (props.inboundMail): it stores the raw mail
+ * in the inbound bucket and then invokes the function asynchronously. Without the prop the
+ * function is not created.
+ */
+export interface InboundMailTrigger {
+  readonly kind: 'inboundMail';
+}
+
+export type Trigger = HttpTrigger | QueueTrigger | ScheduleTrigger | InboundMailTrigger;
 
 export type QueueName = 'delivery' | 'expired';
 
@@ -91,6 +100,11 @@ export interface FunctionAccess {
    * condition): chats and their lines, nothing of messages.
    */
   readonly chats?: readonly ('Query' | 'PutItem' | 'UpdateItem' | 'DeleteItem')[];
+  /**
+   * HOLDOVER_TABLE + these actions on the alert items only (pk ALERT#…, an IAM
+   * dynamodb:LeadingKeys condition): alerts from email and their members' outcomes.
+   */
+  readonly alerts?: readonly ('Query' | 'PutItem' | 'UpdateItem')[];
   /** HOLDOVER_TABLE + these actions on the expiry index (gsi1) only: the sweeper's reads. */
   readonly expiryIndex?: readonly ('Query' | 'Scan')[];
   /**
@@ -117,6 +131,8 @@ export interface FunctionAccess {
   readonly sendEmail?: boolean;
   /** HOLDOVER_EDGE_URL: the SIP edge's HTTP port (POST /deliver, signed). */
   readonly edge?: boolean;
+  /** HOLDOVER_INBOUND_BUCKET/_PREFIX + s3:GetObject on the raw mails (that prefix of that bucket) only. */
+  readonly inboundMail?: boolean;
 }
 
 /**
@@ -346,6 +362,14 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     trigger: { kind: 'http', method: 'GET', path: '/v1/dead', who: ['operator', 'admin'] },
     // The dead letters' list lives in gsi1 (DEAD); BatchGetItem reads the letters themselves.
     access: { table: ['BatchGetItem'], expiryIndex: ['Query'], ...TOKEN_CHECK },
+  },
+  {
+    name: 'listAlerts',
+    entry: 'functions/alerts.ts',
+    handler: 'listHandler',
+    trigger: { kind: 'http', method: 'GET', path: '/v1/alerts', who: ['operator', 'admin'] },
+    // The alerts' list lives in gsi1 (ALERTS, ALERTS#<group>); a Query of each alert's items.
+    access: { alerts: ['Query'], expiryIndex: ['Query'], ...TOKEN_CHECK },
   },
   {
     name: 'deadPurgeOne',
@@ -677,6 +701,32 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
       chats: ['Query'],
       sendEmail: true,
       // Bounce notices to senders (policy `bounce`, or no address to email).
+      sendTo: ['delivery'],
+    },
+  },
+  // --- alerts from email ---------------------------------------------------------------------------
+  {
+    name: 'inboundEmail',
+    entry: 'functions/inbound-email.ts',
+    handler: 'handler',
+    trigger: { kind: 'inboundMail' },
+    settings: ['HOLDOVER_DOMAINS', 'HOLDOVER_EXPIRE_AFTER', 'HOLDOVER_MAX_BODY_BYTES', 'HOLDOVER_QUOTA'],
+    // Reading and parsing a mail of up to 10 MB (SES's limit for S3 actions is 40 MB: the rest is
+    // refused), then one capture per member.
+    memoryMb: 512,
+    timeoutSeconds: 60,
+    access: {
+      // The raw mail, from the bucket SES wrote it to.
+      inboundMail: true,
+      // The groups: which one has the inbound address (Query of GROUPS), a member's group (GetItem).
+      groups: ['GetItem', 'Query'],
+      // The alert and its members' outcomes: a TransactWriteItems of Puts, conditional; Updates; a Query.
+      alerts: ['Query', 'PutItem', 'UpdateItem'],
+      // Capture, per member, as functions/capture.ts (members are users: no queue memory to
+      // update): the user's items, the message Put, the order index for the quota, the first
+      // copy's answer on a duplicate; a delivery run for a member available now.
+      table: ['Query', 'PutItem', 'GetItem'],
+      orderIndex: ['Query'],
       sendTo: ['delivery'],
     },
   },

@@ -25,6 +25,7 @@ import { type FunctionEntry, HOLDOVER_FUNCTIONS, type QueueName, type SettingNam
 import { consumerVisibilityTimeout, HoldoverData, type MailProps } from './data.ts';
 import { HoldoverEdge } from './edge.ts';
 import { DEFAULT_TIMEOUT_SECONDS, HoldoverFunction } from './function.ts';
+import { HoldoverInboundMail, INBOUND_PREFIX, type InboundMailProps } from './inbound-mail.ts';
 import { HoldoverMonitoring } from './monitoring.ts';
 
 export interface HoldoverProps {
@@ -104,6 +105,11 @@ export interface HoldoverProps {
    * Unset: people sign in with POST /v1/session.
    */
   readonly oidc?: OidcProps;
+  /**
+   * Alerts from email: the groups' inbound domain, whose mail SES receives (receipt rule → S3 →
+   * the inbound-email function). Unset: no inbound mail (groups' --email addresses receive nothing).
+   */
+  readonly inboundMail?: InboundMailProps;
   /** Directory holding package-lock.json, functions/ and edge/. Default: found from this file. */
   readonly projectRoot?: string;
   /**
@@ -139,6 +145,7 @@ export class Holdover extends Construct {
   readonly edge: HoldoverEdge;
   readonly functions: readonly HoldoverFunction[];
   readonly monitoring: HoldoverMonitoring;
+  readonly inboundMail?: HoldoverInboundMail;
 
   constructor(scope: Construct, id: string, props: HoldoverProps) {
     super(scope, id);
@@ -158,7 +165,10 @@ export class Holdover extends Construct {
     if (props.oidc && props.oidc.audience.length === 0) {
       throw new Error('oidc.audience must name at least one client id');
     }
-    const entries = props.functions ?? HOLDOVER_FUNCTIONS;
+    // the inbound-email function only with an inbound domain
+    const entries = (props.functions ?? HOLDOVER_FUNCTIONS).filter(
+      (entry) => entry.trigger.kind !== 'inboundMail' || props.inboundMail !== undefined,
+    );
     const consumers = checkCatalogue(entries);
 
     this.data = new HoldoverData(this, 'Data', {
@@ -214,7 +224,17 @@ export class Holdover extends Construct {
       // The delivery function only asks whether there is one (no registered contact needed then).
       OUTBOUND_PROXY: props.outboundProxy,
     };
+    if (props.inboundMail) {
+      this.inboundMail = new HoldoverInboundMail(this, 'InboundMail', {
+        ...props.inboundMail,
+        namePrefix: props.namePrefix ?? 'holdover',
+        removalPolicy,
+      });
+    }
     const resources = {
+      ...(this.inboundMail
+        ? { inboundMail: { bucket: this.inboundMail.bucket, prefix: INBOUND_PREFIX } }
+        : {}),
       table: this.data.table,
       signingSecret: this.data.signingSecret,
       queues: this.data.queues,
@@ -302,6 +322,12 @@ export class Holdover extends Construct {
           });
           break;
         }
+        case 'inboundMail': {
+          // SES has already accepted the mail: a refused one is dropped (and counted), and a
+          // failure is retried by Lambda's asynchronous retries (twice).
+          this.inboundMail?.addRule(fn);
+          break;
+        }
       }
       return fn;
     });
@@ -325,6 +351,12 @@ export class Holdover extends Construct {
       description: 'aws secretsmanager get-secret-value --secret-id <this> for the CLI and signed calls',
     });
     new CfnOutput(this, 'Dashboard', { value: this.monitoring.dashboard.dashboardName });
+    if (this.inboundMail) {
+      new CfnOutput(this, 'InboundRuleSet', {
+        value: this.inboundMail.ruleSet.receiptRuleSetName,
+        description: 'Activate once: aws ses set-active-receipt-rule-set --rule-set-name <this>',
+      });
+    }
     new CfnOutput(this, 'AlarmTopicArn', { value: this.monitoring.alarmTopic.topicArn });
   }
 }

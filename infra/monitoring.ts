@@ -435,6 +435,15 @@ export class HoldoverMonitoring extends Construct {
           }),
           new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 6, height: 6 }),
         ],
+        [
+          graph('Alerts from email received (per minute)', perMinute([BUSINESS_METRICS.alertsReceived]), {
+            width: 8,
+          }),
+          graph('Alerts refused by reason (per 5 min)', [byDimension('alertsRefused')], { width: 8 }),
+          graph("Alert copies by member's outcome (per 5 min)", [byDimension('alertsDispatched')], {
+            width: 8,
+          }),
+        ],
       ],
     });
   }

@@ -8,9 +8,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as z from 'zod';
+import { ALERT_OUTCOMES } from '../functions/core/alerts.ts';
 import { ChatTextSchema, StartChatSchema } from '../functions/core/chat.ts';
 import { CredentialsSchema, SetCredentialsSchema } from '../functions/core/credentials.ts';
-import { GroupInputSchema, ROUTINGS } from '../functions/core/groups.ts';
+import { ALERT_EXPIRY_POLICIES, GroupInputSchema, ROUTINGS } from '../functions/core/groups.ts';
 import { HELD_STATES } from '../functions/core/held-message.ts';
 import { PresenceUpdateSchema } from '../functions/core/presence.ts';
 import { SignInSchema } from '../functions/core/session.ts';
@@ -103,7 +104,31 @@ const GroupView = z.object({
   public: z.boolean(),
   email: z.string().optional(),
   alertSenders: z.array(z.string()),
+  onExpire: z
+    .enum(ALERT_EXPIRY_POLICIES)
+    .meta({ description: 'What becomes of an alert copy that expired undelivered' }),
   updatedAt: Timestamp,
+});
+
+const AlertView = z.object({
+  id: z
+    .string()
+    .meta({ description: 'Derived from the group and the mail’s Message-ID: the same mail is one alert' }),
+  group: Aor,
+  from: z.string().meta({ description: 'The sender’s address (From), lower case' }),
+  subject: z.string(),
+  messageId: z.string().optional(),
+  receivedAt: Timestamp,
+  dispatched: z.boolean(),
+  members: z.array(
+    z.object({
+      member: Aor,
+      outcome: z.enum(ALERT_OUTCOMES),
+      messageId: z.string().optional().meta({ description: 'The held message of the member’s copy' }),
+      at: Timestamp,
+      detail: z.string().optional(),
+    }),
+  ),
 });
 
 const UserListing = z.object({ aor: Aor, admin: z.boolean(), createdAt: Timestamp, updatedAt: Timestamp });
@@ -229,6 +254,11 @@ async function routeDocs(): Promise<Record<string, RouteDoc>> {
       summary: 'Dead letters: bounced messages whose notice to the sender failed for good',
       query: LIST_QUERY,
       answer: Page('messages', DeadLetterView),
+    },
+    listAlerts: {
+      summary: 'Alerts from email, newest first, with each member’s outcome',
+      query: { ...LIST_QUERY, group: 'Only this group’s alerts (its AOR)' },
+      answer: Page('alerts', AlertView),
     },
     deadPurgeOne: {
       summary: 'Delete one dead letter',

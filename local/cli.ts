@@ -41,9 +41,14 @@ Commands:
   token <aor> [--json]    a bearer token (1 hour) for that user, for scripts: prints the token;
                           use it as "Authorization: Bearer <token>" on /v1/me… (admin: operator routes)
   groups set <aor> --members a,b --routing one|all [--public] [--email ADDRESS]
-             [--alert-senders addr,@domain]
+             [--alert-senders addr,@domain] [--on-expire drop|email]
                           set (replace) a group: all = a distribution list (every member gets
-                          a copy), one = a queue (one available member, longest idle first)
+                          a copy), one = a queue (one available member, longest idle first);
+                          --email: its inbound address (mail → one IM per member, from the
+                          --alert-senders only); --on-expire: an undelivered alert copy is
+                          dropped (default) or emailed
+  alerts [--group <aor>] [--json]
+                          recent alerts from email, newest first, with each member's outcome
   groups show <aor> [--json]   groups list [--json]   groups remove <aor>
 
 Options:
@@ -357,6 +362,7 @@ interface GroupEntry {
   public: boolean;
   email?: string;
   alertSenders: string[];
+  onExpire?: 'drop' | 'email';
   updatedAt: string;
 }
 
@@ -375,6 +381,7 @@ function describeGroup(group: GroupEntry): string {
     `${group.aor}  ${kind}${flags ? `, ${flags}` : ''}`,
     `  members        ${group.members.join(', ')}`,
     ...(group.alertSenders.length > 0 ? [`  alert senders  ${group.alertSenders.join(', ')}`] : []),
+    ...(group.email ? [`  alert expiry   ${group.onExpire ?? 'drop'}`] : []),
   ].join('\n');
 }
 
@@ -406,6 +413,7 @@ async function groups(
         ...(typeof flags['alert-senders'] === 'string'
           ? { alertSenders: listOf(flags['alert-senders']) }
           : {}),
+        ...(typeof flags['on-expire'] === 'string' ? { onExpire: flags['on-expire'] } : {}),
       };
       const stored = (await callSigned(target(), 'PUT', path(aor), body)) as GroupEntry;
       out(flags.json ? JSON.stringify(stored, null, 2) : `Saved. ${describeGroup(stored)}`);
@@ -432,6 +440,44 @@ async function groups(
     }
     default:
       throw new CliError('groups needs one of: set, show, list, remove');
+  }
+}
+
+interface AlertEntry {
+  id: string;
+  group: string;
+  from: string;
+  subject: string;
+  receivedAt: string;
+  members: Array<{ member: string; outcome: string; at: string; detail?: string }>;
+}
+
+/** Recent alerts from email (one page, newest first), each member's outcome on its own line. */
+async function alerts(
+  target: Endpoint,
+  flags: { json: boolean; group?: string | undefined },
+  out: (line: string) => void,
+): Promise<void> {
+  const query = new URLSearchParams({
+    limit: '100',
+    ...(flags.group ? { group: parseAor(flags.group) } : {}),
+  });
+  const page = (await getSigned(target, `/v1/alerts?${query}`)) as { alerts: AlertEntry[] };
+  if (flags.json) {
+    out(JSON.stringify(page.alerts, null, 2));
+    return;
+  }
+  if (page.alerts.length === 0) {
+    out(flags.group ? `No alerts for ${flags.group}.` : 'No alerts yet.');
+    return;
+  }
+  for (const alert of page.alerts) {
+    out(`${alert.receivedAt}  ${alert.group}  from ${alert.from}  id ${alert.id}`);
+    out(`  ${alert.subject}`);
+    for (const member of alert.members)
+      out(
+        `    ${member.member}  ${member.outcome}${member.detail ? ` (${member.detail})` : ''}  ${member.at}`,
+      );
   }
 }
 
@@ -619,6 +665,7 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
       members: { type: 'string' },
       routing: { type: 'string' },
       'alert-senders': { type: 'string' },
+      group: { type: 'string' },
     },
   });
   const [command, ...rest] = positionals;
@@ -657,6 +704,8 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
     }
     case 'groups':
       return groups(() => endpoint(values['api-url']), rest, values, out);
+    case 'alerts':
+      return alerts(endpoint(values['api-url']), { json: values.json, group: values.group }, out);
     default:
       throw new CliError(`Unknown command "${command}".\n\n${USAGE}`);
   }

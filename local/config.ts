@@ -18,6 +18,8 @@ export interface LocalConfig {
   dynamodbPort: number;
   sqsPort: number;
   sesPort: number;
+  /** SMTP_PORT: the inbound SMTP listener for alerts from email (127.0.0.1). */
+  smtpPort: number;
   outboundProxy?: string;
   expireAfter: string;
   sweepIntervalMs: number;
@@ -82,6 +84,7 @@ export function loadLocalConfig(): LocalConfig {
     dynamodbPort: port('DYNAMODB_PORT', 8000),
     sqsPort: port('SQS_PORT', 9324),
     sesPort: port('SES_PORT', 8005),
+    smtpPort: port('SMTP_PORT', 2525),
     ...(outboundProxy ? { outboundProxy } : {}),
     expireAfter,
     sweepIntervalMs: envDurationMs('HOLDOVER_SWEEP_INTERVAL', '60s'),

@@ -26,6 +26,7 @@ import {
   stopAllChildren,
 } from './processes.ts';
 import { pollQueue, type QueuePoller, sqsSource } from './queue-poller.ts';
+import { SmtpListener } from './smtp.ts';
 import {
   LOCAL_CREDENTIALS,
   LOCAL_REGION,
@@ -45,6 +46,8 @@ process.umask(0o077);
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 let apiServer: Server | undefined;
+/** The inbound SMTP listener (alerts from email), in this process like the API. */
+let smtp: SmtpListener | undefined;
 const pollers: QueuePoller[] = [];
 let stopping = false;
 /** Every child, each restarted with backoff when it dies (supervisor.ts). */
@@ -73,6 +76,7 @@ async function main(): Promise<void> {
   if (config.store === 'dynamodb') await assertPortFree('127.0.0.1', config.dynamodbPort, 'DYNAMODB_PORT');
   if (config.store === 'dynamodb') await assertPortFree('127.0.0.1', config.sqsPort, 'SQS_PORT');
   await assertPortFree('127.0.0.1', config.sesPort, 'SES_PORT');
+  await assertPortFree('127.0.0.1', config.smtpPort, 'SMTP_PORT');
   await assertPortFree(config.sipHost, config.sipPort, 'SIP_PORT', ['tcp', 'udp']);
 
   // Every part that dies is restarted with backoff, for as long as the system runs: none may stop
@@ -242,6 +246,20 @@ async function main(): Promise<void> {
   );
   progress(`workers running: delivery, email; sweeper every ${config.sweepIntervalMs / 1000}s`);
 
+  // the same use case as the AWS function (SES → S3 → functions/inbound-email.ts)
+  const inbound = await import('../functions/inbound-email.ts');
+  smtp = new SmtpListener(
+    config.smtpPort,
+    {
+      isInbound: async (address) =>
+        (await inbound.groupsAddressed(inbound.groupStore, [address])).found.length > 0,
+      receive: inbound.receiveMail,
+      onError: (error) => progress(`SMTP listener: ${String(error)}`),
+    },
+    progress,
+  );
+  await timed(`SMTP listener ready on 127.0.0.1:${config.smtpPort}`, () => (smtp as SmtpListener).start());
+
   writeRuntime(config);
   ready = true;
   progress(
@@ -258,6 +276,7 @@ async function main(): Promise<void> {
         ? `  SQS           http://127.0.0.1:${config.sqsPort}`
         : '  Queues        in the SQLite file',
       `  SES (emails)  http://127.0.0.1:${config.sesPort}/`,
+      `  SMTP (alerts) 127.0.0.1:${config.smtpPort}  (mail to a group's inbound address)`,
       '  CLI           npx holdover held sip:bob@example.com   |   npx holdover stats',
       'Ctrl-C stops everything.',
     ].join('\n'),
@@ -329,6 +348,7 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
     chats,
     chatLines,
     chatPage,
+    alerts,
   ] = await Promise.all([
     import('../functions/capture.ts'),
     import('../functions/users.ts'),
@@ -347,6 +367,7 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
     import('../functions/chats.ts'),
     import('../functions/chat-lines.ts'),
     import('../functions/chat-page.ts'),
+    import('../functions/alerts.ts'),
   ]);
   // 200 only while every part is up; else 503 naming what is down (capture needs api, dynamodb
   // and edge; sqs and ses down only delay delivery runs and email).
@@ -365,6 +386,7 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
       ...(config.store === 'dynamodb' ? { sqs: state(parts.sqs?.status === 'up') } : {}),
       ses: state(sesOk && parts.ses?.status === 'up'),
       edge: state(edgeOk && parts.edge?.status === 'up'),
+      smtp: state(smtp?.listening === true),
     };
     const ok = Object.values(partStates).every((value) => value === 'ok');
     return json(ok ? 200 : 503, { status: ok ? 'ok' : 'degraded', parts: partStates });
@@ -408,6 +430,7 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
     { method: 'POST', path: '/v1/chats/{chatId}/messages', handler: chatLines.postLineHandler },
     { method: 'GET', path: '/v1/chats/{chatId}/messages', handler: chats.readHandler },
     { method: 'OPTIONS', path: '/v1/chats/{chatId}/messages', handler: cors.chatPreflightHandler },
+    { method: 'GET', path: '/v1/alerts', handler: alerts.listHandler },
   ];
 }
 
@@ -474,6 +497,7 @@ async function shutdown(exitCode: number): Promise<void> {
   const deadline = setTimeout(() => finish(exitCode), 12_000);
   for (const part of Object.values(parts)) part.stop();
   try {
+    await smtp?.stop();
     apiServer?.close();
     apiServer?.closeAllConnections();
     // jobs in flight come back after their visibility timeout; a message marked delivering is sent

@@ -4,6 +4,7 @@
 // sets HOLDOVER_STORE itself, with the file in HOLDOVER_SQLITE_PATH). The SQLite adapter is
 // imported only when chosen, so the Lambda bundles never contain it or its native module.
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import type { AlertStore } from '../core/alerts.ts';
 import type { CredentialStore } from '../core/credentials.ts';
 import type { ExpiryStore } from '../core/expiry.ts';
 import type { GroupStore } from '../core/groups.ts';
@@ -20,6 +21,7 @@ import type { SessionStore } from '../core/session.ts';
 import { dynamodb as client } from './clients.ts';
 import { DynamoGroupStore } from './dynamo-groups.ts';
 import { DynamoSessionStore } from './dynamo-sessions.ts';
+import { DynamoAlerts } from './dynamodb/alerts.ts';
 import { DynamoChatStore } from './dynamodb/chats.ts';
 import { DynamoCredentialStore } from './dynamodb/credentials.ts';
 import { DynamoNonces } from './dynamodb/nonces.ts';
@@ -36,6 +38,7 @@ interface Stores {
   sessionStore: SessionStore;
   groupStore: GroupStore;
   chatStore: ChatStore;
+  alertStore: AlertStore;
   /** Whether the store answers (GET /v1/health), and what it says. */
   health: () => Promise<{ ok: boolean; detail: Record<string, string> }>;
 }
@@ -67,6 +70,7 @@ function dynamodb(): Stores {
     sessionStore: new DynamoSessionStore(client, tableName),
     groupStore: new DynamoGroupStore(client, tableName),
     chatStore: new DynamoChatStore(client, tableName),
+    alertStore: new DynamoAlerts({ client, tableName, now: Date.now }),
     health: async () => {
       const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
       return { ok: Table?.TableStatus === 'ACTIVE', detail: { table: Table?.TableStatus ?? 'missing' } };
@@ -83,6 +87,8 @@ export const credentialStore: CredentialStore = stores.credentialStore;
 export const groupStore: GroupStore = stores.groupStore;
 /** Click-to-chat: chats and their lines (functions/core/chat.ts). */
 export const chatStore: ChatStore = stores.chatStore;
+/** Alerts from email, with each member's outcome (functions/core/alerts.ts). */
+export const alertStore: AlertStore = stores.alertStore;
 /** Nonces of the state-changing signed calls, shared by every instance (the replay check). */
 export const nonces: NonceStore = stores.nonces;
 /** Failed sign-ins and revoked tokens (functions/core/session.ts). */

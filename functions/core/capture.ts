@@ -22,7 +22,7 @@ import {
   UnsupportedMediaError,
 } from './errors.ts';
 import { chooseMember, type Group, type GroupStore, isAvailable } from './groups.ts';
-import { type CpimFacts, type HeldMessage, readableContent } from './held-message.ts';
+import { type AlertFacts, type CpimFacts, type HeldMessage, readableContent } from './held-message.ts';
 import { autoReplyOf } from './notices.ts';
 import type { ChatStore, DeliveryQueue, MessageStore, UserRecord, UserStore } from './ports.ts';
 import { effectivePresence, holdsMessages } from './presence.ts';
@@ -76,6 +76,8 @@ export interface CapturedMessage {
   replyTo?: string;
   /** The MESSAGE is itself an automatic answer (Auto-Submitted): never answer it automatically. */
   autoSubmitted?: boolean;
+  /** A member's copy of an alert (functions/core/alerts.ts); never set from the wire. */
+  alert?: AlertFacts;
   /** When the edge received it: the order of arrival, kept although captures run concurrently. */
   receivedAt?: string;
   /**
@@ -196,6 +198,7 @@ async function captureFor(
     body: message.body,
     ...(cpim ? { cpim: cpimFacts(cpim) } : {}),
     ...(message.subject ? { subject: message.subject } : {}),
+    ...(message.alert ? { alert: message.alert } : {}),
     receivedAt,
     expiresAt: new Date(nowMs + holdMs).toISOString(),
     state: 'pending',

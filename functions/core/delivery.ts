@@ -7,6 +7,7 @@
 // drop the copy. The run's lease is renewed while a batch is in flight (a heartbeat), and a
 // message in flight under a live lease cannot be taken by a second worker.
 
+import { type AlertStore, settleAlertCopies } from './alerts.ts';
 import { markChatLinesDelivered } from './chat.ts';
 import { chooseMember, type GroupStore, isAvailable } from './groups.ts';
 import type { BounceFacts, HeldMessage } from './held-message.ts';
@@ -45,6 +46,8 @@ export interface DeliveryDeps {
   heartbeatMs?: number;
   /** Told about each message's outcome (metrics, logs). */
   observe?: (event: DeliveryEvent) => void;
+  /** Alerts from email: a member's copy delivered (or refused) is recorded on its alert. */
+  alerts?: AlertStore;
 }
 
 export type DeliveryEvent =
@@ -269,6 +272,8 @@ async function stillWaiting(recipient: string, to: string, deps: DeliveryDeps): 
 
 interface Verdict {
   done: HeldMessage[];
+  /** Alert copies refused for good: nobody to tell (the alert record reports it), deleted. */
+  failedAlerts: HeldMessage[];
   kept: HeldMessage[];
   bounced: Array<{ message: HeldMessage; bounce: BounceFacts }>;
   notices: DeliveryJob[];
@@ -280,7 +285,15 @@ interface Verdict {
 /** What each outcome means for its message (pure); `settle` writes it. */
 function judge(batch: HeldMessage[], outcomes: EdgeOutcome[], deps: DeliveryDeps): Verdict {
   const byId = new Map(outcomes.map((outcome) => [outcome.id, outcome]));
-  const verdict: Verdict = { done: [], kept: [], bounced: [], notices: [], delivered: 0, status: 0 };
+  const verdict: Verdict = {
+    done: [],
+    failedAlerts: [],
+    kept: [],
+    bounced: [],
+    notices: [],
+    delivered: 0,
+    status: 0,
+  };
   for (const message of batch) {
     const outcome = byId.get(message.id);
     if (outcome === undefined || verdict.stop !== undefined) {
@@ -304,6 +317,9 @@ function judge(batch: HeldMessage[], outcomes: EdgeOutcome[], deps: DeliveryDeps
       verdict.stop = USER_WENT_AWAY.has(outcome.status) ? 'away' : 'retry';
       verdict.status = outcome.status;
       deps.observe?.({ kind: 'kept', message, status: outcome.status });
+    } else if (message.alert !== undefined) {
+      verdict.failedAlerts.push(message);
+      deps.observe?.({ kind: 'bounced', message, status: outcome.status });
     } else {
       // A permanent refusal: the message is bounced, and deleted only once its sender was told.
       verdict.bounced.push({
@@ -333,12 +349,15 @@ async function settle(verdict: Verdict, owner: string, deps: DeliveryDeps): Prom
         await deps.queue.enqueue(bounceNoticeOf(message, bounce, deps.newId(), deps.now()));
     }
   };
+  const removed = [...verdict.done, ...verdict.failedAlerts];
   await Promise.all([
-    verdict.done.length > 0
-      ? deps.store.removeDelivered(verdict.done).then(() => chatLines(verdict.done, deps))
+    removed.length > 0
+      ? deps.store.removeDelivered(removed).then(() => chatLines(verdict.done, deps))
       : undefined,
     verdict.kept.length > 0 ? deps.store.releaseToPending(verdict.kept, owner) : undefined,
     verdict.bounced.length > 0 ? bounceNotices() : undefined,
   ]);
+  await settleAlertCopies(deps.alerts, verdict.done, 'delivered', deps.now());
+  await settleAlertCopies(deps.alerts, verdict.failedAlerts, 'failed', deps.now());
   return verdict.delivered;
 }

@@ -8,6 +8,7 @@
 // whose notice was never settled (a crash between the bounce and its notice) is found again by
 // the sweeper, and its notice queued again.
 import * as z from 'zod';
+import { type AlertStore, settleAlertCopies } from './alerts.ts';
 import { emailOfAor } from './aor.ts';
 import { chatIdOfVisitor } from './chat.ts';
 import { renderDigest } from './digest.ts';
@@ -169,6 +170,8 @@ export interface EmailDeps {
   newId: () => string;
   /** Chats: answers held for a visitor AOR go to the address the visitor gave. */
   chats?: ChatStore;
+  /** Alerts from email: a member's copy emailed or dropped is recorded on its alert. */
+  alerts?: AlertStore;
 }
 
 export type EmailOutcome = (
@@ -197,19 +200,31 @@ export async function emailExpired(job: ExpiryJob, deps: EmailDeps): Promise<Ema
     await deps.notices.enqueue(bounceNoticeOf(message, bounce, deps.newId(), deps.now()));
   }
   const renoticed = stale.length > 0 ? { renoticed: stale.length } : {};
-  const messages = claimed.filter((message) => message.state === 'expiring');
-  if (messages.length === 0) return { outcome: 'nothing', ...renoticed };
+  const expiring = claimed.filter((message) => message.state === 'expiring');
+  if (expiring.length === 0) return { outcome: 'nothing', ...renoticed };
   const chatId = chatIdOfVisitor(job.recipient);
-  if (chatId !== undefined) return emailVisitor(chatId, messages, deps, renoticed);
+  if (chatId !== undefined) return emailVisitor(chatId, expiring, deps, renoticed);
   const user = await deps.users.getUser(job.recipient, { countHeld: false });
-  const policy = user.settings?.onExpire ?? 'email';
   const mailbox = mailboxOf(job.recipient, user.settings?.email);
-
-  if (policy === 'drop') {
-    await deps.store.removeExpired(messages);
-    return { outcome: 'dropped', count: messages.length, ...renoticed };
+  // An alert copy follows its group's policy, never bounced (its sender is a group): emailed
+  // if the group says so and there is a mailbox, else dropped.
+  const alertCopies = expiring.filter((message) => message.alert !== undefined);
+  const dropAlerts = alertCopies.filter(
+    (message) => message.alert?.onExpire !== 'email' || mailbox === undefined,
+  );
+  if (dropAlerts.length > 0) {
+    await deps.store.removeExpired(dropAlerts);
+    await settleAlertCopies(deps.alerts, dropAlerts, 'dropped', deps.now());
   }
-  if (policy === 'bounce' || mailbox === undefined) {
+  const emailAlerts = alertCopies.filter((message) => !dropAlerts.includes(message));
+  const messages = expiring.filter((message) => message.alert === undefined);
+  const policy = user.settings?.onExpire ?? 'email';
+  // The user's own messages by the user's policy; the outcome told is theirs, else the alerts'.
+  let outcome: EmailOutcome | undefined;
+  if (messages.length > 0 && policy === 'drop') {
+    await deps.store.removeExpired(messages);
+    outcome = { outcome: 'dropped', count: messages.length };
+  } else if (messages.length > 0 && (policy === 'bounce' || mailbox === undefined)) {
     // Kept as `bounced` until the notice reached the sender (or failed for good): never
     // deleted before its outcome is known.
     const nowMs = deps.now();
@@ -228,8 +243,24 @@ export async function emailExpired(job: ExpiryJob, deps: EmailDeps): Promise<Ema
       if (marked.has(message.id))
         await deps.notices.enqueue(bounceNoticeOf(message, bounce, deps.newId(), nowMs));
     }
-    return { outcome: 'bounced', count: marked.size, ...renoticed };
+    outcome = { outcome: 'bounced', count: marked.size };
   }
+  // policy email, with a mailbox: the user's messages and the alert copies to email, one digest
+  const digested = [...(outcome === undefined ? messages : []), ...emailAlerts];
+  if (digested.length > 0 && mailbox !== undefined) {
+    const emailed = await emailDigest(job, digested, mailbox, user, deps);
+    outcome ??= emailed;
+  }
+  return { ...(outcome ?? { outcome: 'dropped', count: dropAlerts.length }), ...renoticed };
+}
+
+async function emailDigest(
+  job: ExpiryJob,
+  messages: HeldMessage[],
+  mailbox: string,
+  user: Awaited<ReturnType<UserStore['getUser']>>,
+  deps: EmailDeps,
+): Promise<EmailOutcome> {
   const digest = renderDigest(job.recipient, messages, {
     ...(user.settings?.timeZone ? { timeZone: user.settings.timeZone } : {}),
     vacation: job.reason === 'vacation',
@@ -238,7 +269,8 @@ export async function emailExpired(job: ExpiryJob, deps: EmailDeps): Promise<Ema
   // and the job is retried (and, past its retries, the sweeper claims them again).
   const mailId = await deps.mailer.send({ to: mailbox, ...digest });
   await deps.store.removeExpired(messages);
-  return { outcome: 'emailed', to: mailbox, count: messages.length, mailId, ...renoticed };
+  await settleAlertCopies(deps.alerts, messages, 'emailed', deps.now());
+  return { outcome: 'emailed', to: mailbox, count: messages.length, mailId };
 }
 
 /**

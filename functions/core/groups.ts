@@ -16,6 +16,13 @@ export const STICKY_MS = 30 * 60_000;
 export const ROUTINGS = ['one', 'all'] as const;
 export type Routing = (typeof ROUTINGS)[number];
 
+/**
+ * What becomes of a member's alert copy (mail → IM) that expired undelivered: `drop` (the
+ * default: an alert came by mail, mailing it back could loop) or `email` (in the member's digest).
+ */
+export const ALERT_EXPIRY_POLICIES = ['drop', 'email'] as const;
+export type AlertExpiryPolicy = (typeof ALERT_EXPIRY_POLICIES)[number];
+
 /** An alert sender: a mailbox (`ops@example.com`) or a whole domain (`@example.com`). */
 const alertSender = z
   .string()
@@ -33,6 +40,7 @@ export const GroupInputSchema = z
     public: z.boolean().optional(),
     email: z.email({ message: 'must be an email address' }).optional(),
     alertSenders: z.array(alertSender).max(100).optional(),
+    onExpire: z.enum(ALERT_EXPIRY_POLICIES).optional(),
   })
   .strict();
 export type GroupInput = z.infer<typeof GroupInputSchema>;
@@ -45,6 +53,8 @@ export interface Group {
   /** Inbound address (mail → IM alerts). */
   email?: string;
   alertSenders: string[];
+  /** What becomes of an alert copy that expired undelivered. */
+  onExpire: AlertExpiryPolicy;
   updatedAt: string;
 }
 
@@ -55,6 +65,8 @@ const StoredGroupSchema = z.object({
   public: z.boolean(),
   email: z.string().optional(),
   alertSenders: z.array(z.string()),
+  // groups stored before alerts had a policy take the default
+  onExpire: z.enum(ALERT_EXPIRY_POLICIES).default('drop'),
   updatedAt: z.string(),
 });
 
@@ -116,8 +128,9 @@ export function validateGroup(
     members,
     routing: input.routing,
     public: input.public ?? false,
-    ...(input.email ? { email: input.email } : {}),
+    ...(input.email ? { email: input.email.trim().toLowerCase() } : {}),
     alertSenders: [...new Set(input.alertSenders ?? [])],
+    onExpire: input.onExpire ?? 'drop',
     updatedAt: new Date(nowMs).toISOString(),
   };
 }
@@ -224,6 +237,12 @@ export async function setGroup(
       `${group.aor} is a member of group ${containing[0].group}; a group cannot be`,
     );
   }
+  if (group.email !== undefined) {
+    const owner = await groupByInboundAddress(store, group.email);
+    if (owner !== undefined && owner.aor !== group.aor) {
+      throw new InvalidRequestError(`${group.email} is already the inbound address of ${owner.aor}`);
+    }
+  }
   await store.putGroup(group);
   return group;
 }
@@ -254,4 +273,20 @@ export async function lookUpAvailability(
     group.members.map((member) => deps.users.getUser(member, { countHeld: false })),
   );
   return availabilityOf(aor, { kind: 'group', group, members }, nowMs);
+}
+
+/**
+ * The group whose inbound address (mail → IM alerts) is `address`, compared case-insensitively.
+ * Groups are few and written by the operator: the list is read page by page, no index is kept.
+ */
+export async function groupByInboundAddress(store: GroupStore, address: string): Promise<Group | undefined> {
+  const wanted = address.trim().toLowerCase();
+  let after: string | undefined;
+  do {
+    const page = await store.listGroups({ limit: 1000, ...(after ? { after } : {}) });
+    const found = page.groups.find((group) => group.email?.toLowerCase() === wanted);
+    if (found) return found;
+    after = page.next;
+  } while (after !== undefined);
+  return undefined;
 }

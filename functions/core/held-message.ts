@@ -43,6 +43,16 @@ export interface CpimFacts {
   imdnDisposition?: string;
 }
 
+/**
+ * A member's copy of an alert (a mail to a group, functions/core/alerts.ts): which alert records
+ * its outcome, and what becomes of it if it expires undelivered (the group's policy, not the
+ * member's: an alert is never bounced to its sender).
+ */
+export interface AlertFacts {
+  id: string;
+  onExpire: 'drop' | 'email';
+}
+
 export interface HeldMessage {
   /** ULID: sorts by capture time. */
   id: string;
@@ -63,6 +73,8 @@ export interface HeldMessage {
   body: Uint8Array;
   cpim?: CpimFacts;
   subject?: string;
+  /** Set on a member's copy of an alert. */
+  alert?: AlertFacts;
   receivedAt: string;
   expiresAt: string;
   state: HeldState;

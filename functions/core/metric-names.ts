@@ -51,6 +51,12 @@ export const BUSINESS_METRICS = {
   emailed: 'emailed',
   bouncedOnExpiry: 'bouncedOnExpiry',
   droppedOnExpiry: 'droppedOnExpiry',
+  /** inbound email: an alert (one mail, one group) accepted for its members. */
+  alertsReceived: 'alertsReceived',
+  /** inbound email: a mail refused; extra dimension `reason` (sender-not-allowed, spf, dkim, spam…). */
+  alertsRefused: 'alertsRefused',
+  /** inbound email: a member's copy dispatched; extra dimension `outcome` (delivering, held, failed). */
+  alertsDispatched: 'alertsDispatched',
 } as const;
 
 /**
@@ -91,6 +97,8 @@ export const DIMENSION_OF = {
   sipRequests: 'method',
   sipAnswers: 'statusClass',
   deliveries: 'outcome',
+  alertsRefused: 'reason',
+  alertsDispatched: 'outcome',
 } as const;
 
 export type DimensionedMetric = keyof typeof DIMENSION_OF;

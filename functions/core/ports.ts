@@ -232,3 +232,6 @@ export interface ChatStore {
   /** The visitor was seen at `seenAt` (nothing if the chat is gone). */
   touchChat(chatId: string, seenAt: string): Promise<void>;
 }
+// Alerts from email: the AlertStore port is declared with its use case (functions/core/alerts.ts),
+// as GroupStore is with groups; named here too, with the other ports.
+export type { AlertRecord, AlertStore, MemberOutcome } from './alerts.ts';

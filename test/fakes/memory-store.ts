@@ -2,6 +2,16 @@
 // (dedupe, quota, conditional state changes, lease and in-flight ownership, versioned presence,
 // expiry claims, bounces and dead letters, TTL): all three pass one contract suite
 // (test/contract/store-contract.ts).
+import {
+  ALERT_RETENTION_MS,
+  type AlertPage,
+  type AlertRecord,
+  type AlertStore,
+  alertCursor,
+  type MemberOutcome,
+  mergeOutcomes,
+  parseAlertCursor,
+} from '../../functions/core/alerts.ts';
 import type { CredentialStore, Credentials, UserListPage } from '../../functions/core/credentials.ts';
 import type { ExpiryEntry, ExpiryStore } from '../../functions/core/expiry.ts';
 import type { Group, GroupStore, QueueState, Routing } from '../../functions/core/groups.ts';
@@ -539,5 +549,56 @@ export class MemoryChatStore implements ChatStore {
   async touchChat(chatId: string, seenAt: string): Promise<void> {
     const found = this.live(chatId);
     if (found && found.chat.seenAt < seenAt) found.chat.seenAt = seenAt;
+  }
+}
+
+/** The AlertStore port in memory, with the semantics of the SQLite and DynamoDB adapters (TTL too). */
+export class MemoryAlerts implements AlertStore {
+  readonly alerts = new Map<string, AlertRecord>();
+  constructor(private readonly now: () => number = Date.now) {}
+
+  private live(id: string): AlertRecord | undefined {
+    const alert = this.alerts.get(id);
+    if (alert && Date.parse(alert.receivedAt) + ALERT_RETENTION_MS < this.now()) return undefined;
+    return alert;
+  }
+
+  async openAlert(alert: AlertRecord): Promise<{ opened: true } | { opened: false; existing: AlertRecord }> {
+    const existing = this.live(alert.id);
+    if (existing) return { opened: false, existing: structuredClone(existing) };
+    this.alerts.set(alert.id, structuredClone(alert));
+    return { opened: true };
+  }
+
+  async recordOutcomes(alertId: string, outcomes: MemberOutcome[]): Promise<void> {
+    const alert = this.live(alertId);
+    if (alert) alert.members = mergeOutcomes(alert.members, outcomes);
+  }
+
+  async markDispatched(alertId: string): Promise<void> {
+    const alert = this.live(alertId);
+    if (alert) alert.dispatched = true;
+  }
+
+  async getAlert(id: string): Promise<AlertRecord | undefined> {
+    const alert = this.live(id);
+    return alert ? structuredClone(alert) : undefined;
+  }
+
+  async listAlerts(page: { group?: string; limit?: number; after?: string } = {}): Promise<AlertPage> {
+    const limit = page.limit ?? 100;
+    const after = page.after ? parseAlertCursor(page.after) : undefined;
+    const sorted = [...this.alerts.keys()]
+      .map((id) => this.live(id))
+      .filter((alert): alert is AlertRecord => alert !== undefined)
+      .filter((alert) => page.group === undefined || alert.group === page.group)
+      .sort((a, b) => (`${b.receivedAt}|${b.id}` < `${a.receivedAt}|${a.id}` ? -1 : 1))
+      .filter(
+        (alert) =>
+          after === undefined || `${alert.receivedAt}|${alert.id}` < `${after.receivedAt}|${after.id}`,
+      );
+    const alerts = sorted.slice(0, limit).map((alert) => structuredClone(alert));
+    const last = alerts.at(-1);
+    return sorted.length > limit && last ? { alerts, next: alertCursor(last) } : { alerts };
   }
 }

@@ -78,6 +78,8 @@ const ALLOWED: Record<string, string[]> = {
   console: [],
   consoleAsset: [],
   dead: [...table('BatchGetItem', 'Query'), ...TOKEN],
+  // Query of the ALERTS index partition and of each alert's items (ALERT# only)
+  listAlerts: [...table('Query'), ...TOKEN],
   deadPurgeOne: [...table('DeleteItem', 'PutItem', 'Query'), ...TOKEN],
   deadPurgeAll: [...table('DeleteItem', 'PutItem', 'Query'), ...TOKEN],
   health: table('DescribeTable'),
@@ -116,6 +118,8 @@ const ALLOWED: Record<string, string[]> = {
     ...SEND,
   ],
   sweeper: [...table('ConditionCheckItem', 'Query', 'UpdateItem'), ...SEND],
+  // capture per member, the groups, the alert items; the raw mail from S3; no secret
+  inboundEmail: [...table('GetItem', 'PutItem', 'Query', 'UpdateItem'), 's3:GetObject', ...SEND],
   email: [
     ...table('PutItem', 'Query', 'UpdateItem'),
     'ses:SendEmail',
@@ -173,6 +177,7 @@ const VARIABLES: Record<string, string[]> = {
   console: [],
   consoleAsset: [],
   dead: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  listAlerts: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
   deadPurgeOne: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
   deadPurgeAll: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
   health: ['HOLDOVER_TABLE'],
@@ -226,6 +231,16 @@ const VARIABLES: Record<string, string[]> = {
   chatMessagesPreflight: ['HOLDOVER_CORS_ORIGINS'],
   delivery: ['HOLDOVER_DELIVERY_QUEUE_URL', 'HOLDOVER_EDGE_URL', 'HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
   sweeper: ['HOLDOVER_EXPIRED_QUEUE_URL', 'HOLDOVER_SWEEP_INTERVAL', 'HOLDOVER_TABLE'],
+  inboundEmail: [
+    'HOLDOVER_DELIVERY_QUEUE_URL',
+    'HOLDOVER_DOMAINS',
+    'HOLDOVER_EXPIRE_AFTER',
+    'HOLDOVER_INBOUND_BUCKET',
+    'HOLDOVER_INBOUND_PREFIX',
+    'HOLDOVER_MAX_BODY_BYTES',
+    'HOLDOVER_QUOTA',
+    'HOLDOVER_TABLE',
+  ],
   email: [
     'HOLDOVER_DELIVERY_QUEUE_URL',
     'HOLDOVER_EXPIRED_QUEUE_URL',
@@ -485,8 +500,8 @@ describe('least privilege', () => {
         if (onOrder) {
           expect(statement.Action, entry.name).toEqual('dynamodb:Query');
         } else if (onIndex) {
-          // the expiry shards (sweeper) and the dead letters' list (DEAD) live in gsi1
-          expect(['sweeper', 'dead', 'deadPurgeOne', 'deadPurgeAll']).toContain(entry.name);
+          // the expiry shards (sweeper), the dead letters' list (DEAD) and the alerts' (ALERTS) live in gsi1
+          expect(['sweeper', 'dead', 'deadPurgeOne', 'deadPurgeAll', 'listAlerts']).toContain(entry.name);
           expect(statement.Action).toEqual('dynamodb:Query');
         } else {
           expect(statement.Resource, entry.name).toEqual(tableArn);
@@ -708,6 +723,7 @@ describe('least privilege', () => {
       delivery: ['delivery'],
       email: ['delivery'],
       sweeper: ['expired'],
+      inboundEmail: ['delivery'],
     };
     for (const entry of HOLDOVER_FUNCTIONS)
       expect(sendsTo(entry.name), entry.name).toEqual(expected[entry.name] ?? []);
@@ -775,6 +791,9 @@ describe('monitoring', () => {
       '"overdueSeconds"',
       '"sweepIndexReads"',
       '"bouncedOnExpiry"',
+      '"alertsReceived"',
+      'alertsRefused',
+      'alertsDispatched',
       'SEARCH(',
       '{Holdover,reason,service}',
       '{Holdover,route,service}',

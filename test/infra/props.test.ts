@@ -267,6 +267,23 @@ describe('front doors reading HOLDOVER_*', () => {
     });
   });
 
+  it('map the inbound domain of alerts from email; without it there is none', () => {
+    const base = {
+      HOLDOVER_DOMAINS: 'example.com',
+      HOLDOVER_MAIL_FROM: 'holdover@example.com',
+      HOLDOVER_SIP_PROXY_CIDRS: '203.0.113.10/32',
+    };
+    const props = holdoverPropsFromEnvironment(
+      new Stack(),
+      { ...base, HOLDOVER_INBOUND_DOMAIN: ' Alerts.Example.com ' },
+      RemovalPolicy.DESTROY,
+    );
+    expect(props.inboundMail).toEqual({ domain: 'alerts.example.com' });
+    expect(
+      holdoverPropsFromEnvironment(new Stack(), base, RemovalPolicy.DESTROY).inboundMail,
+    ).toBeUndefined();
+  });
+
   it('map the OIDC issuer, and refuse half of it', () => {
     const base = {
       HOLDOVER_DOMAINS: 'example.com',

@@ -8,6 +8,7 @@ import { ulid } from 'ulid';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect, migrate, SCHEMA_VERSION } from '../../functions/adapters/sqlite/db.ts';
 import {
+  SqliteAlerts,
   SqliteChats,
   SqliteCredentials,
   SqliteGroups,
@@ -15,6 +16,7 @@ import {
   SqliteSessions,
   SqliteStore,
 } from '../../functions/adapters/sqlite/index.ts';
+import { describeAlertStoreContract } from '../contract/alert-contract.ts';
 import { describeChatStoreContract } from '../contract/chat-contract.ts';
 import { describeGroupStoreContract } from '../contract/group-contract.ts';
 import { describeStoreContract } from '../contract/store-contract.ts';
@@ -23,6 +25,7 @@ const dir = mkdtempSync(join(tmpdir(), 'holdover-sqlite-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describeGroupStoreContract('SQLite', async () => new SqliteGroups(connect(join(dir, 'groups.db'))));
+describeAlertStoreContract('SQLite', async (now) => new SqliteAlerts(connect(join(dir, 'alerts.db')), now));
 
 describeChatStoreContract('SQLite', async (now) => new SqliteChats(connect(join(dir, 'chats.db')), now));
 

@@ -85,6 +85,7 @@ describe('validateGroup', () => {
       routing: 'one',
       public: false,
       alertSenders: [],
+      onExpire: 'drop',
       updatedAt: new Date(NOW).toISOString(),
     });
   });
@@ -124,6 +125,7 @@ describe('availabilityOf', () => {
     routing: 'one',
     public: isPublic,
     alertSenders: [],
+    onExpire: 'drop',
     updatedAt: '',
   });
   const away: UserRecord = { held: 0 };

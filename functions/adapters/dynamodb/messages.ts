@@ -98,6 +98,7 @@ export const MessageItemSchema = z.object({
     })
     .optional(),
   subject: z.string().optional(),
+  alert: z.object({ id: z.string(), onExpire: z.enum(['drop', 'email']) }).optional(),
   receivedAt: z.string(),
   expiresAt: z.string(),
   state: z.enum(HELD_STATES as [HeldState, ...HeldState[]]),
@@ -131,13 +132,15 @@ export function tombstoneOf(message: HeldMessage): Record<string, unknown> {
 }
 
 export function fromItem(item: Record<string, unknown>): HeldMessage {
-  const { senderName, replyTo, cpim, subject, owner, bounce, dead, ...rest } = MessageItemSchema.parse(item);
+  const { senderName, replyTo, cpim, subject, alert, owner, bounce, dead, ...rest } =
+    MessageItemSchema.parse(item);
   return {
     ...rest,
     ...(senderName !== undefined ? { senderName } : {}),
     ...(replyTo !== undefined ? { replyTo } : {}),
     ...(cpim !== undefined ? { cpim: definedOnly(cpim) } : {}),
     ...(subject !== undefined ? { subject } : {}),
+    ...(alert !== undefined ? { alert } : {}),
     ...(owner !== undefined ? { owner } : {}),
     ...(bounce !== undefined ? { bounce } : {}),
     ...(dead !== undefined ? { dead } : {}),

@@ -155,6 +155,18 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (chat_id, id)
   ) WITHOUT ROWID;
   `,
+  `
+  -- Alerts from email: one row per mail and group, the record (members' outcomes) as JSON.
+  CREATE TABLE alerts (
+    id          TEXT PRIMARY KEY,
+    group_aor   TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    gc_at       INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX alerts_by_time ON alerts (received_at, id);
+  CREATE INDEX alerts_by_group ON alerts (group_aor, received_at, id);
+  `,
 ];
 
 const open = new Map<string, SqliteDb>();

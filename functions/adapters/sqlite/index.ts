@@ -19,6 +19,7 @@ import type {
 } from '../../core/ports.ts';
 import type { Presence } from '../../core/presence.ts';
 import type { UserSettings } from '../../core/settings.ts';
+import { SqliteAlerts } from './alerts.ts';
 import { SqliteBounces } from './bounces.ts';
 import { SqliteChats } from './chats.ts';
 import { SqliteCredentials } from './credentials.ts';
@@ -168,6 +169,7 @@ export interface SqliteStores {
   sessionStore: SqliteSessions;
   groupStore: SqliteGroups;
   chatStore: SqliteChats;
+  alertStore: SqliteAlerts;
 }
 
 /** Every port on the file at `path`, opened (and migrated) once per process. */
@@ -180,6 +182,7 @@ export function sqliteStores(path: string, now: () => number = Date.now): Sqlite
     sessionStore: new SqliteSessions(db),
     groupStore: new SqliteGroups(db, now),
     chatStore: new SqliteChats(db, now),
+    alertStore: new SqliteAlerts(db, now),
   };
 }
 
@@ -189,6 +192,7 @@ export function schedulePrune(stores: SqliteStores, intervalMs = 10 * 60_000): N
     stores.store.prune();
     stores.groupStore.prune();
     stores.chatStore.prune();
+    stores.alertStore.prune();
   };
   prune();
   const timer = setInterval(prune, intervalMs);
@@ -197,6 +201,7 @@ export function schedulePrune(stores: SqliteStores, intervalMs = 10 * 60_000): N
 }
 
 export {
+  SqliteAlerts,
   SqliteBounces,
   SqliteChats,
   SqliteCredentials,

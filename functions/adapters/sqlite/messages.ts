@@ -38,7 +38,16 @@ export interface MessageRow {
 /** What a message is apart from its key, state and body: kept as one JSON column. */
 type Facts = Pick<
   HeldMessage,
-  'sender' | 'senderUri' | 'senderName' | 'replyTo' | 'callId' | 'cseq' | 'contentType' | 'cpim' | 'subject'
+  | 'sender'
+  | 'senderUri'
+  | 'senderName'
+  | 'replyTo'
+  | 'callId'
+  | 'cseq'
+  | 'contentType'
+  | 'cpim'
+  | 'subject'
+  | 'alert'
 >;
 
 export function gcAtOf(expiresAt: string): number {
@@ -60,6 +69,7 @@ export function messageFromRow(row: MessageRow): HeldMessage {
     body: new Uint8Array(row.body),
     ...(facts.cpim !== undefined ? { cpim: facts.cpim } : {}),
     ...(facts.subject !== undefined ? { subject: facts.subject } : {}),
+    ...(facts.alert !== undefined ? { alert: facts.alert } : {}),
     receivedAt: row.received_at,
     expiresAt: row.expires_at,
     state: row.state as HeldState,
@@ -152,6 +162,7 @@ export class SqliteMessages implements MessageStore {
         contentType: message.contentType,
         cpim: message.cpim,
         subject: message.subject,
+        alert: message.alert,
       };
       const inserted = this.insert.run({
         recipient: message.recipient,
