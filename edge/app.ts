@@ -1,11 +1,14 @@
 // What the edge does with each SIP request (docs/design.md "SIP answers"): MESSAGE → signed capture
 // call, answered 202 only after the API stored it; REGISTER → registrar; PUBLISH (presence) →
 // publications; SUBSCRIBE (message-summary) → message-waiting; OPTIONS → 200; else → 405.
+
+import { aorOf } from '../shared/sip/uri.ts';
 import { type ApiAnswer, type ApiClient, ApiUnavailableError } from './api-client.ts';
 import { DELIVERY_MARK } from './delivery.ts';
 import { logger, metrics } from './log.ts';
+import { parseCSeq } from './sip/cseq.ts';
 import { getHeader, type SipRequest } from './sip/message.ts';
-import { aorOf, parseCSeq, parseNameAddr } from './sip/uri.ts';
+import { parseNameAddr } from './sip/name-addr.ts';
 import { ALLOW_EVENTS, refuse, warning } from './sip-replies.ts';
 import type { SipReply, SipSource } from './sip-server.ts';
 

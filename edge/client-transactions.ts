@@ -6,10 +6,12 @@
 // Once ended, a late retransmitted response no longer matches and is ignored, which is what
 // the Completed state (Timer K) would do for it.
 
+import type { SipTarget } from '../shared/sip/uri.ts';
+import { parseCSeq } from './sip/cseq.ts';
 import { getHeader, getHeaders, type SipRequest, type SipResponse } from './sip/message.ts';
 import { serializeRequest } from './sip/serialize.ts';
-import { parseCSeq, parseVia } from './sip/uri.ts';
-import type { SipLogger, SipTarget } from './transport.ts';
+import { parseVia } from './sip/via.ts';
+import type { SipLogger } from './transport.ts';
 
 /** RFC 3261 §17.1.1.1 defaults. */
 export const T1_MS = 500;

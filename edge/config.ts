@@ -1,8 +1,8 @@
 // Edge configuration, read and checked once at start; a bad value stops the edge with its name.
-import { envDurationMs, envInt, envList, envOr, requireEnv } from '../functions/adapters/env.ts';
-import { type DigestAlgorithm, isDigestAlgorithm } from '../functions/core/sip-digest.ts';
+import { envDurationMs, envInt, envList, envOr, requireEnv } from '../shared/env.ts';
+import { targetOfUri } from '../shared/sip/uri.ts';
+import { type DigestAlgorithm, isDigestAlgorithm } from '../shared/sip-digest.ts';
 import type { OutboundProxy } from './delivery.ts';
-import { targetOfUri } from './outgoing-request.ts';
 import { parseTrustedProxies, type TrustedProxies } from './trusted-proxies.ts';
 
 export interface EdgeConfig {

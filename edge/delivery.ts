@@ -8,6 +8,9 @@
 // (docs/design.md "Message lifecycle").
 
 import { z } from 'zod';
+import { isToken } from '../shared/sip/grammar.ts';
+import type { SipTarget } from '../shared/sip/uri.ts';
+import { parseUri, targetOfUri, UnsupportedTargetError } from '../shared/sip/uri.ts';
 import type { ClientOutcome } from './client-transactions.ts';
 import { logger, metrics } from './log.ts';
 import {
@@ -16,13 +19,9 @@ import {
   nameAddr,
   newBranch,
   sipDate,
-  targetOfUri,
-  UnsupportedTargetError,
 } from './outgoing-request.ts';
 import { expandCompact, type SipHeader, type SipRequest } from './sip/message.ts';
 import { newTag, serializeRequest } from './sip/serialize.ts';
-import { isToken, parseUri } from './sip/uri.ts';
-import type { SipTarget } from './transport.ts';
 
 /** Marks every MESSAGE the edge delivers, so a proxy never routes it back to Holdover (docs/proxy-integration.md). */
 export const DELIVERY_MARK = 'x-holdover-delivery';

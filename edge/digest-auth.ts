@@ -13,6 +13,7 @@
 // answer, absent ones too, for a short while, so a REGISTER storm costs one read per user.
 import { createHmac } from 'node:crypto';
 import * as z from 'zod';
+import { aorOf } from '../shared/sip/uri.ts';
 import {
   challengeHeader,
   type DigestAlgorithm,
@@ -21,12 +22,12 @@ import {
   parseCredentials,
   parseDigestParams,
   verifyDigest,
-} from '../functions/core/sip-digest.ts';
+} from '../shared/sip-digest.ts';
 import { type ApiClient, ApiUnavailableError } from './api-client.ts';
 import { DELIVERY_MARK } from './delivery.ts';
 import { logger } from './log.ts';
 import { getHeader, getHeaders, type SipHeader, type SipRequest } from './sip/message.ts';
-import { aorOf, parseNameAddr } from './sip/uri.ts';
+import { parseNameAddr } from './sip/name-addr.ts';
 import { refuse, servedAor } from './sip-replies.ts';
 import type { SipReply, SipSource } from './sip-server.ts';
 import type { TrustedProxies } from './trusted-proxies.ts';

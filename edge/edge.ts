@@ -1,7 +1,9 @@
 // The edge assembled: SIP server, client transactions, registrar, publications, message-waiting,
 // delivery and the HTTP server, wired together; `stop` ends them all and clears every timer.
 import { createServer, type Server } from 'node:http';
-import { signingSecretOf } from '../functions/core/signature.ts';
+import type { PresenceReport } from '../shared/contract/presence.ts';
+import { signingSecretOf } from '../shared/signature.ts';
+import { aorOf } from '../shared/sip/uri.ts';
 import { ApiClient } from './api-client.ts';
 import { createRequestHandler } from './app.ts';
 import { ClientTransactions } from './client-transactions.ts';
@@ -12,9 +14,8 @@ import { edgeHttpHandler } from './http-server.ts';
 import { logger, METRICS_FLUSH_MS, metrics } from './log.ts';
 import { MessageWaiting, summaryFromApi } from './message-waiting.ts';
 import { PresencePublications } from './presence-publications.ts';
-import { type PresenceReport, PresenceReporter } from './presence-reporter.ts';
+import { PresenceReporter } from './presence-reporter.ts';
 import { Registrar } from './registrar.ts';
-import { aorOf } from './sip/uri.ts';
 import { SipServer } from './sip-server.ts';
 
 /** How long after answering a /deliver call the subscribed count is re-read. */

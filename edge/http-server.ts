@@ -6,15 +6,15 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { z } from 'zod';
-import { MemoryNonces } from '../functions/adapters/memory-nonces.ts';
-import type { NonceStore } from '../functions/core/ports.ts';
+import { MemoryNonces } from '../shared/memory-nonces.ts';
 import {
+  type NonceStore,
   nonceReused,
   parseSecrets,
   pathAndQuery,
   SignatureRefusedError,
   verifyRequest,
-} from '../functions/core/signature.ts';
+} from '../shared/signature.ts';
 import { type DeliverRequest, DeliverRequestSchema, type DeliveryOutcome, NoRouteError } from './delivery.ts';
 import { countWithDimension, logger } from './log.ts';
 

@@ -8,22 +8,16 @@
 
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import type { SipTarget, SipTransportName } from '../shared/sip/uri.ts';
+import { targetOfUri, UnsupportedTargetError } from '../shared/sip/uri.ts';
 import type { ClientOutcome, Schedule } from './client-transactions.ts';
 import { realSchedule } from './client-transactions.ts';
 import { logger } from './log.ts';
-import {
-  buildOutgoingRequest,
-  contactOf,
-  type LocalSipAddress,
-  newBranch,
-  targetOfUri,
-  UnsupportedTargetError,
-} from './outgoing-request.ts';
+import { buildOutgoingRequest, contactOf, type LocalSipAddress, newBranch } from './outgoing-request.ts';
 import { getHeader, getHeaders, type SipHeader, type SipRequest } from './sip/message.ts';
-import { parseNameAddr, parseParams } from './sip/uri.ts';
+import { parseNameAddr, parseParams } from './sip/name-addr.ts';
 import { ALLOW_EVENTS, eventPackage, grantedExpiry, refuse, servedAor } from './sip-replies.ts';
 import type { SipReply, SipSource } from './sip-server.ts';
-import type { SipTarget, SipTransportName } from './transport.ts';
 
 export const SUMMARY_TYPE = 'application/simple-message-summary';
 export const SUMMARY_EVENT = 'message-summary';

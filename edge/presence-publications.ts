@@ -9,9 +9,9 @@
 // that a later REGISTER does not undo.
 
 import { randomBytes } from 'node:crypto';
+import type { PresenceReport, PresenceState } from '../shared/contract/presence.ts';
 import { realSchedule, type Schedule } from './client-transactions.ts';
 import { PidfError, presenceStateOfPidf } from './pidf.ts';
-import type { PresenceReport, PresenceState } from './presence-reporter.ts';
 import { getHeader, type SipRequest } from './sip/message.ts';
 import { ALLOW_EVENTS, eventPackage, grantedExpiry, refuse, servedAor } from './sip-replies.ts';
 import type { SipReply } from './sip-server.ts';

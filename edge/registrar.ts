@@ -3,10 +3,10 @@
 // live in memory only; what matters is what the API is told: online (with the latest contact)
 // while a binding lives, offline once the last one is removed or lapses.
 
+import type { PresenceReport } from '../shared/contract/presence.ts';
 import { realSchedule, type Schedule } from './client-transactions.ts';
-import type { PresenceReport } from './presence-reporter.ts';
 import { getHeader, getHeaders, type SipHeader, type SipRequest } from './sip/message.ts';
-import { parseNameAddr } from './sip/uri.ts';
+import { parseNameAddr } from './sip/name-addr.ts';
 import { grantedExpiry, refuse, servedAor } from './sip-replies.ts';
 import type { SipReply } from './sip-server.ts';
 

@@ -1,8 +1,9 @@
 // Small pieces shared by the request handlers: refusals with a Warning, the served-domain check,
 // and the header values several handlers read (Event, Expires).
 
+import { aorOf } from '../shared/sip/uri.ts';
 import { getHeader, type SipHeader, type SipRequest } from './sip/message.ts';
-import { aorOf, parseNameAddr } from './sip/uri.ts';
+import { parseNameAddr } from './sip/name-addr.ts';
 import type { SipReply } from './sip-server.ts';
 
 export function refuse(status: number, reason: string, detail: string, headers: SipHeader[] = []): SipReply {

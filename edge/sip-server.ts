@@ -2,6 +2,7 @@
 // handler. Every request the handler sees is well formed and seen once per transaction; it
 // returns the final response, which is also what any retransmission gets.
 
+import type { SipTarget } from '../shared/sip/uri.ts';
 import { MessageTooLargeError } from './sip/framer.ts';
 import {
   getHeader,
@@ -13,16 +14,10 @@ import {
 import { canAnswer, validateRequest, validateResponse } from './sip/parser.ts';
 import { buildResponse, serializeResponse } from './sip/serialize.ts';
 import { ServerTransactions } from './transactions.ts';
-import {
-  type Origin,
-  type SipLogger,
-  type SipSource,
-  type SipTarget,
-  SipTransport,
-  stampReceived,
-} from './transport.ts';
+import { type Origin, type SipLogger, type SipSource, SipTransport, stampReceived } from './transport.ts';
 
-export type { SipLogger, SipSource, SipTarget } from './transport.ts';
+export type { SipTarget } from '../shared/sip/uri.ts';
+export type { SipLogger, SipSource } from './transport.ts';
 
 export interface SipReply {
   status: number;

@@ -4,8 +4,10 @@
 // our own timers; the client's retransmissions drive recovery, which is all non-INVITE needs
 // (§17.2.2) and, for the rare INVITE, gets its final response repeated until the ACK.
 
+import { parseCSeq } from './sip/cseq.ts';
 import { getHeader, getHeaders, type SipRequest } from './sip/message.ts';
-import { parseCSeq, parseNameAddr, parseVia } from './sip/uri.ts';
+import { parseNameAddr } from './sip/name-addr.ts';
+import { parseVia } from './sip/via.ts';
 
 /** 64 × T1: how long a completed transaction answers retransmissions over UDP (Timer J/H). */
 export const TIMER_J_UNRELIABLE_MS = 32_000;

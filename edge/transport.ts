@@ -5,12 +5,11 @@
 
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { connect, createServer, isIPv6, type Server, type Socket } from 'node:net';
+import type { SipTarget, SipTransportName } from '../shared/sip/uri.ts';
 import { MessageTooLargeError, SipStreamFramer } from './sip/framer.ts';
 import { type SipHeader, type SipMessage, SipParseError, type SipRequest, splitList } from './sip/message.ts';
 import { parseMessage, skipLineBreaks } from './sip/parser.ts';
-import { formatVia, parseVia } from './sip/uri.ts';
-
-export type SipTransportName = 'udp' | 'tcp';
+import { formatVia, parseVia } from './sip/via.ts';
 
 /** Where a message came from, as the request handler sees it. */
 export interface SipSource {
@@ -22,12 +21,6 @@ export interface SipSource {
 /** A SipSource plus the connection to answer on (TCP). */
 export interface Origin extends SipSource {
   connectionId?: number;
-}
-
-export interface SipTarget {
-  transport: SipTransportName;
-  host: string;
-  port: number;
 }
 
 export type SipLogLevel = 'debug' | 'info' | 'warn' | 'error';

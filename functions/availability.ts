@@ -6,11 +6,11 @@
 // CORS open (HOLDOVER_CORS_ORIGINS, default *), cacheable (HOLDOVER_AVAILABILITY_MAX_AGE, default 5 s).
 // OPTIONS /v1/availability/{aor} answers the preflight (functions/cors.ts, which reads nothing).
 import type { Context } from 'aws-lambda';
-import { envInt } from './adapters/env.ts';
+import { normalizeAor } from '../shared/aor.ts';
+import { envInt } from '../shared/env.ts';
 import type { HttpEvent, HttpResult } from './adapters/http.ts';
 import { logger, startInvocation } from './adapters/observability.ts';
 import { groupStore, store } from './adapters/store.ts';
-import { normalizeAor } from './core/aor.ts';
 import { type Availability, availabilityOf, unknownAvailability } from './core/groups.ts';
 import { TokenBuckets } from './core/rate-limit.ts';
 import { corsHeaders } from './cors.ts';

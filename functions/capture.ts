@@ -2,13 +2,13 @@
 // Thin: parse (zod) → captureMessage (core) → status. 202 only once the message is stored.
 import { monotonicFactory } from 'ulid';
 import * as z from 'zod';
-import { envDurationMs, envInt, envList } from './adapters/env.ts';
+import { envDurationMs, envInt, envList } from '../shared/env.ts';
+import { DomainError } from '../shared/errors.ts';
 import { authorizedRoute, errorResult, type RouteResult } from './adapters/http.ts';
 import { countWithDimension, logger, MetricUnit, metrics } from './adapters/observability.ts';
 import { deliveryQueue } from './adapters/queue.ts';
 import { groupStore, store } from './adapters/store.ts';
 import { captureMessage } from './core/capture.ts';
-import { DomainError } from './core/errors.ts';
 
 export const CaptureRequestSchema = z.object({
   callId: z.string().min(1).max(1024),

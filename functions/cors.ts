@@ -1,7 +1,7 @@
 // CORS of the public routes (GET /v1/availability/{aor}): the allowed origins
 // (HOLDOVER_CORS_ORIGINS, comma-separated, default *) and the preflight, a function of its own
 // that touches nothing (OPTIONS /v1/availability/{aor}).
-import { envOr } from './adapters/env.ts';
+import { envOr } from '../shared/env.ts';
 import type { HttpEvent, HttpResult } from './adapters/http.ts';
 
 const allowOrigins = envOr('HOLDOVER_CORS_ORIGINS', '*')

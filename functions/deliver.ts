@@ -3,8 +3,8 @@
 // Reports partial batch failures; a job that must wait (the UA answered 408/480/5xx) is retried
 // later with backoff.
 import { monotonicFactory } from 'ulid';
+import { envInt, envOr, requireEnv } from '../shared/env.ts';
 import { HttpEdge } from './adapters/edge-client.ts';
-import { envInt, envOr, requireEnv } from './adapters/env.ts';
 import { logger, MetricUnit, metrics } from './adapters/observability.ts';
 import { deliveryQueue } from './adapters/queue.ts';
 import { signingSecret } from './adapters/secret.ts';

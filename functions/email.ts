@@ -4,7 +4,7 @@
 
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { monotonicFactory } from 'ulid';
-import { requireEnv } from './adapters/env.ts';
+import { requireEnv } from '../shared/env.ts';
 import { logger, MetricUnit, metrics } from './adapters/observability.ts';
 import { deliveryQueue } from './adapters/queue.ts';
 import { SesMailer } from './adapters/ses-mailer.ts';

@@ -2,9 +2,9 @@
 // time ran out, and those of users on vacation, and queues one email job per recipient.
 
 import type { Context } from 'aws-lambda';
+import { envDurationMs, requireEnv } from '../shared/env.ts';
+import { EXPIRY_SHARDS } from '../shared/table.ts';
 import { sqs } from './adapters/clients.ts';
-import { EXPIRY_SHARDS } from './adapters/dynamodb/table.ts';
-import { envDurationMs, requireEnv } from './adapters/env.ts';
 import { EXPIRED_QUEUE, localJobs } from './adapters/local-jobs.ts';
 import { logger, MetricUnit, metrics, startInvocation } from './adapters/observability.ts';
 import { SqsExpiredQueue } from './adapters/sqs-queue.ts';

@@ -8,8 +8,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as ses from 'aws-cdk-lib/aws-ses';
-import { groupKeys } from '../functions/adapters/dynamo-groups.ts';
-import { EXPIRY_INDEX, keys, ORDER_INDEX } from '../functions/adapters/dynamodb/table.ts';
+import { EXPIRY_INDEX, groupKeys, keys, ORDER_INDEX } from '../shared/table.ts';
 import type { FunctionAccess, QueueName } from './catalogue.ts';
 import type { QueueWithDlq } from './data.ts';
 

@@ -16,7 +16,7 @@ import {
   EDGE_SERVICE,
   FUNCTIONS_SERVICE,
   METRICS_NAMESPACE,
-} from '../functions/core/metric-names.ts';
+} from '../shared/metric-names.ts';
 import type { QueueName } from './catalogue.ts';
 import type { QueueWithDlq } from './data.ts';
 import type { HoldoverFunction } from './function.ts';

@@ -11,9 +11,9 @@ import * as z from 'zod';
 import { CredentialsSchema, SetCredentialsSchema } from '../functions/core/credentials.ts';
 import { GroupInputSchema, ROUTINGS } from '../functions/core/groups.ts';
 import { HELD_STATES } from '../functions/core/held-message.ts';
-import { PresenceUpdateSchema } from '../functions/core/presence.ts';
 import { SignInSchema } from '../functions/core/session.ts';
-import { PRESENCE_STATES, UserSettingsSchema } from '../functions/core/settings.ts';
+import { UserSettingsSchema } from '../functions/core/settings.ts';
+import { PRESENCE_STATES, PresenceUpdateSchema } from '../shared/contract/presence.ts';
 import { type Caller, type FunctionEntry, HOLDOVER_FUNCTIONS, type HttpTrigger } from './catalogue.ts';
 
 export const OPENAPI_FILE = path.resolve(import.meta.dirname, '..', 'docs', 'openapi.json');

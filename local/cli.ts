@@ -5,10 +5,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { text as readAll } from 'node:stream/consumers';
 import { parseArgs } from 'node:util';
-import { normalizeAor } from '../functions/core/aor.ts';
 import type { HeldView } from '../functions/core/held-message.ts';
 import { UserSettingsSchema } from '../functions/core/settings.ts';
-import { signUrl } from '../functions/core/signature.ts';
+import { normalizeAor } from '../shared/aor.ts';
+import { signUrl } from '../shared/signature.ts';
 import type { RuntimeFile } from './config.ts';
 
 const USAGE = `Usage: holdover <command> [options]

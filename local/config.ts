@@ -7,8 +7,8 @@ import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { digestAlgorithmsFromEnv } from '../edge/config.ts';
 import { parseTrustedProxies } from '../edge/trusted-proxies.ts';
-import { envDurationMs, envInt, envList, envOr } from '../functions/adapters/env.ts';
 import { type StoreKind, storeKindFromEnv } from '../functions/adapters/store-kind.ts';
+import { envDurationMs, envInt, envList, envOr } from '../shared/env.ts';
 
 export interface LocalConfig {
   apiPort: number;

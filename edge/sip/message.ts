@@ -3,6 +3,10 @@
 // Header names are stored in their canonical long form, lower-cased, so lookups never
 // have to care about case or compact forms (§7.3.1, §7.3.3). Values are unfolded and
 // trimmed; bodies stay raw bytes and are never decoded here.
+import { trimLws } from '../../shared/sip/grammar.ts';
+
+// The parse error and SIP's white space are the grammar's (shared/sip/grammar.ts).
+export { SipParseError, trimLws } from '../../shared/sip/grammar.ts';
 
 export interface SipHeader {
   /** Canonical long form, lower-case: 'via', 'from', 'content-type', 'x-unknown'. */
@@ -32,20 +36,6 @@ export interface SipResponse {
 }
 
 export type SipMessage = SipRequest | SipResponse;
-
-/**
- * Bytes or text that cannot be read as SIP. `reason` is short and safe to log or to put in
- * a reason phrase; it never contains message content.
- */
-export class SipParseError extends Error {
-  readonly reason: string;
-
-  constructor(reason: string) {
-    super(reason);
-    this.name = 'SipParseError';
-    this.reason = reason;
-  }
-}
 
 /** Anything with headers: a request, a response, or a header list under construction. */
 export interface HasHeaders {
@@ -209,22 +199,6 @@ export function countHeaders(msg: HasHeaders, name: string): number {
     if (header.name === wanted) count++;
   }
   return count;
-}
-
-/**
- * Trims SP and HTAB only: SIP's linear white space. String.prototype.trim would also eat
- * characters such as U+FEFF and U+00A0 that belong to a value (RFC 4475 §3.1.1.2).
- */
-export function trimLws(text: string): string {
-  let start = 0;
-  let end = text.length;
-  while (start < end && isSpaceOrTab(text.charCodeAt(start))) start++;
-  while (end > start && isSpaceOrTab(text.charCodeAt(end - 1))) end--;
-  return start === 0 && end === text.length ? text : text.slice(start, end);
-}
-
-function isSpaceOrTab(code: number): boolean {
-  return code === 0x20 || code === 0x09;
 }
 
 /**

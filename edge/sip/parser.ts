@@ -3,6 +3,9 @@
 // but breaks the grammar is returned as is, and `validateRequest` says how to refuse it, so
 // the peer gets a 400 it can read instead of silence.
 
+import { isToken } from '../../shared/sip/grammar.ts';
+import { parseUri } from '../../shared/sip/uri.ts';
+import { parseCSeq } from './cseq.ts';
 import {
   countHeaders,
   expandCompact,
@@ -16,7 +19,8 @@ import {
   type SipResponse,
   trimLws,
 } from './message.ts';
-import { isToken, parseCSeq, parseNameAddr, parseUri, parseVia } from './uri.ts';
+import { parseNameAddr } from './name-addr.ts';
+import { parseVia } from './via.ts';
 
 export { SipParseError } from './message.ts';
 

@@ -8,7 +8,7 @@ import {
   type SipRequest,
   type SipResponse,
 } from './message.ts';
-import { parseNameAddr } from './uri.ts';
+import { parseNameAddr } from './name-addr.ts';
 
 /** Request-line, headers, a Content-Length computed from the body, the empty line, the body. */
 export function serializeRequest(req: SipRequest): Buffer {

@@ -15,6 +15,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
+import { groupKeys, TTL_ATTRIBUTE } from '../../shared/table.ts';
 import {
   type Group,
   type GroupStore,
@@ -23,16 +24,6 @@ import {
   ROUTINGS,
   type Routing,
 } from '../core/groups.ts';
-import { TTL_ATTRIBUTE } from './dynamodb/table.ts';
-
-export const groupKeys = {
-  groups: 'GROUPS',
-  group: (aor: string) => `GROUP#${aor}`,
-  member: (aor: string) => `MEMBER#${aor}`,
-  queue: (aor: string) => `GROUPQ#${aor}`,
-  idle: 'IDLE',
-  sticky: (sender: string) => `STICKY#${sender}`,
-};
 
 const STICKY_TTL_SECONDS = 86_400;
 

@@ -2,9 +2,9 @@
 // another and streams each final status as it arrives, one JSON line per message, then
 // {"done":true}; a stream that ends early means the edge went away mid-batch.
 import * as z from 'zod';
+import { signUrl } from '../../shared/signature.ts';
 import type { OutgoingMessage } from '../core/jobs.ts';
 import type { Edge, EdgeDelivery, EdgeOutcome } from '../core/ports.ts';
-import { signUrl } from '../core/signature.ts';
 
 const OutcomeLineSchema = z.union([
   z.object({ id: z.string(), status: z.number().int(), reason: z.string() }),

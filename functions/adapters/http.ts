@@ -4,23 +4,23 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import * as z from 'zod';
 import { type Caller, HOLDOVER_FUNCTIONS } from '../../infra/catalogue.ts';
-import { normalizeAor } from '../core/aor.ts';
+import { normalizeAor } from '../../shared/aor.ts';
 import {
   DomainError,
   ForbiddenError,
   InvalidRequestError,
   SignInThrottledError,
   UnauthorizedError,
-} from '../core/errors.ts';
-import type { NonceStore } from '../core/ports.ts';
-import { type Role, TokenRefusedError, verifyToken } from '../core/session.ts';
+} from '../../shared/errors.ts';
 import {
   changesState,
   nonceReused,
   SIGNATURE_HEADER,
   SignatureRefusedError,
   verifyRequest,
-} from '../core/signature.ts';
+} from '../../shared/signature.ts';
+import type { NonceStore } from '../core/ports.ts';
+import { type Role, TokenRefusedError, verifyToken } from '../core/session.ts';
 import { countWithDimension, logger, metrics, startInvocation } from './observability.ts';
 import { signingSecrets } from './secret.ts';
 import { nonces, sessionStore } from './store.ts';

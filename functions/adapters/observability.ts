@@ -5,7 +5,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 
-import { FUNCTIONS_SERVICE, METRICS_NAMESPACE } from '../core/metric-names.ts';
+import { FUNCTIONS_SERVICE, METRICS_NAMESPACE } from '../../shared/metric-names.ts';
 
 export { METRICS_NAMESPACE };
 export const SERVICE_NAME = FUNCTIONS_SERVICE;

@@ -2,9 +2,9 @@
 // digest algorithm (realm = the AOR's domain, username = its user part), an admin flag and when
 // they were set. The password itself is never kept: it is hashed here and forgotten.
 import * as z from 'zod';
-import { domainOf, normalizeAor } from './aor.ts';
-import { InvalidRequestError } from './errors.ts';
-import { type DigestAlgorithm, ha1s } from './sip-digest.ts';
+import { domainOf, normalizeAor } from '../../shared/aor.ts';
+import { InvalidRequestError } from '../../shared/errors.ts';
+import { type DigestAlgorithm, ha1s } from '../../shared/sip-digest.ts';
 
 export const PASSWORD_MIN = 8;
 export const PASSWORD_MAX = 128;

@@ -3,8 +3,8 @@
 // queue: longest idle first, and a conversation stays with the member who took it). The rules
 // here are pure; the GroupStore port keeps the groups and each queue's memory (who got what when).
 import * as z from 'zod';
-import { domainOf, normalizeAor } from './aor.ts';
-import { InvalidRequestError } from './errors.ts';
+import { domainOf, normalizeAor } from '../../shared/aor.ts';
+import { InvalidRequestError } from '../../shared/errors.ts';
 import type { UserRecord } from './ports.ts';
 import { effectivePresence, holdsMessages } from './presence.ts';
 

@@ -13,6 +13,7 @@ import {
   type MessageRef,
 } from '../../functions/core/held-message.ts';
 import type { DeliveryJob } from '../../functions/core/jobs.ts';
+import type { Presence } from '../../functions/core/ports.ts';
 import {
   type BounceStore,
   type DeadPage,
@@ -29,7 +30,6 @@ import {
   type UserRecord,
   type UserStore,
 } from '../../functions/core/ports.ts';
-import type { Presence } from '../../functions/core/presence.ts';
 import type { SessionStore, SignInRecord } from '../../functions/core/session.ts';
 import type { UserSettings } from '../../functions/core/settings.ts';
 

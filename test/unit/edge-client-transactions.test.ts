@@ -8,7 +8,7 @@ import {
 import { buildOutgoingRequest, newBranch } from '../../edge/outgoing-request.ts';
 import type { SipRequest, SipResponse } from '../../edge/sip/message.ts';
 import { buildResponse } from '../../edge/sip/serialize.ts';
-import type { SipTarget } from '../../edge/transport.ts';
+import type { SipTarget } from '../../shared/sip/uri.ts';
 
 /** A manual clock: timers run only when the test advances time. */
 class FakeClock {

@@ -15,18 +15,13 @@ import {
   UnsendableError,
 } from '../../edge/delivery.ts';
 import { logger } from '../../edge/log.ts';
-import {
-  nameAddr,
-  sipDate,
-  targetOfUri,
-  UnsupportedTargetError,
-  viaOf,
-} from '../../edge/outgoing-request.ts';
+import { nameAddr, sipDate, viaOf } from '../../edge/outgoing-request.ts';
 import { getHeader, getHeaders, type SipRequest } from '../../edge/sip/message.ts';
+import { parseNameAddr } from '../../edge/sip/name-addr.ts';
 import { parseMessage, validateRequest } from '../../edge/sip/parser.ts';
 import { serializeRequest } from '../../edge/sip/serialize.ts';
-import { parseNameAddr } from '../../edge/sip/uri.ts';
-import type { SipTarget } from '../../edge/transport.ts';
+import type { SipTarget } from '../../shared/sip/uri.ts';
+import { targetOfUri, UnsupportedTargetError } from '../../shared/sip/uri.ts';
 
 // Bytes that are not valid UTF-8 (ISO-8859-1 "Grüße"), to prove the body is never re-encoded.
 const LATIN1_BODY = Buffer.from([0x47, 0x72, 0xfc, 0xdf, 0x65]);

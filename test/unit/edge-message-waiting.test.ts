@@ -9,10 +9,10 @@ import {
   summaryFromApi,
 } from '../../edge/message-waiting.ts';
 import { getHeader, getHeaders, type SipRequest } from '../../edge/sip/message.ts';
+import { parseNameAddr } from '../../edge/sip/name-addr.ts';
 import { parseMessage, validateRequest } from '../../edge/sip/parser.ts';
 import { serializeRequest } from '../../edge/sip/serialize.ts';
-import { parseNameAddr } from '../../edge/sip/uri.ts';
-import type { SipTarget } from '../../edge/transport.ts';
+import type { SipTarget } from '../../shared/sip/uri.ts';
 
 beforeAll(() => {
   logger.setLogLevel('SILENT');

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Schedule } from '../../edge/client-transactions.ts';
 import { PresencePublications } from '../../edge/presence-publications.ts';
-import type { PresenceReport } from '../../edge/presence-reporter.ts';
 import { getHeader, type SipRequest } from '../../edge/sip/message.ts';
 import { parseMessage } from '../../edge/sip/parser.ts';
+import type { PresenceReport } from '../../shared/contract/presence.ts';
 
 const PIDF_NS = 'urn:ietf:params:xml:ns:pidf';
 

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { Schedule } from '../../edge/client-transactions.ts';
-import type { PresenceReport } from '../../edge/presence-reporter.ts';
 import { Registrar, registerIntent } from '../../edge/registrar.ts';
 import { getHeader, getHeaders, type SipRequest } from '../../edge/sip/message.ts';
 import { parseMessage } from '../../edge/sip/parser.ts';
 import { grantedExpiry } from '../../edge/sip-replies.ts';
+import type { PresenceReport } from '../../shared/contract/presence.ts';
 
 function register(headers: string[], to = 'sip:bob@example.com'): SipRequest {
   const text = [

@@ -3,7 +3,6 @@
 import { describe, expect, it } from 'vitest';
 import { type CaptureDeps, type CapturedMessage, captureMessage } from '../../functions/core/capture.ts';
 import { type DeliveryDeps, deliverBacklog } from '../../functions/core/delivery.ts';
-import { InvalidRequestError, QuotaExceededError } from '../../functions/core/errors.ts';
 import {
   availabilityOf,
   chooseMember,
@@ -16,6 +15,7 @@ import type { OutgoingMessage } from '../../functions/core/jobs.ts';
 import type { EdgeDelivery, UserRecord } from '../../functions/core/ports.ts';
 import { updatePresence } from '../../functions/core/presence.ts';
 import { TokenBuckets } from '../../functions/core/rate-limit.ts';
+import { InvalidRequestError, QuotaExceededError } from '../../shared/errors.ts';
 import { MemoryGroupStore, MemoryQueue, MemoryStore } from '../fakes/memory-store.ts';
 
 const NOW = Date.parse('2026-11-21T12:00:00Z');

@@ -12,7 +12,8 @@ import { type ExpiryJob, emailExpired, sweepDue } from '../../functions/core/exp
 import type { HeldMessage, MessageRef } from '../../functions/core/held-message.ts';
 import type { DeliveryJob } from '../../functions/core/jobs.ts';
 import type { Edge, EdgeDelivery, EdgeOutcome } from '../../functions/core/ports.ts';
-import { type PresenceUpdate, updatePresence } from '../../functions/core/presence.ts';
+import { updatePresence } from '../../functions/core/presence.ts';
+import type { PresenceUpdate } from '../../shared/contract/presence.ts';
 import { MemoryStore } from '../fakes/memory-store.ts';
 
 const T0 = Date.parse('2026-11-21T12:00:00Z');

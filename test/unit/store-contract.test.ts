@@ -1,6 +1,6 @@
 // The store contract (test/contract/store-contract.ts) against the in-memory fakes the unit tests
 // use, so they behave as the real adapters do (SQLite and DynamoDB run it in the integration project).
-import { MemoryNonces } from '../../functions/adapters/memory-nonces.ts';
+import { MemoryNonces } from '../../shared/memory-nonces.ts';
 import { describeGroupStoreContract } from '../contract/group-contract.ts';
 import { describeStoreContract } from '../contract/store-contract.ts';
 import { MemoryCredentials, MemoryGroupStore, MemorySessions, MemoryStore } from '../fakes/memory-store.ts';

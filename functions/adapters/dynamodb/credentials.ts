@@ -10,13 +10,13 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
+import { keys } from '../../../shared/table.ts';
 import {
   type CredentialStore,
   type Credentials,
   CredentialsSchema,
   type UserListPage,
 } from '../../core/credentials.ts';
-import { keys } from './table.ts';
 
 const ItemSchema = z.object({
   aor: z.string(),

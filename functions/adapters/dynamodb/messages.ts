@@ -18,6 +18,14 @@ import {
   TransactWriteCommand,
 } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
+import {
+  EXPIRY_SHARDS,
+  epochSeconds,
+  keys,
+  nowSeconds,
+  ORDER_INDEX,
+  TTL_ATTRIBUTE,
+} from '../../../shared/table.ts';
 import { dedupeKey } from '../../core/capture.ts';
 import { HELD_STATES, type HeldMessage, type HeldState } from '../../core/held-message.ts';
 import type {
@@ -29,7 +37,6 @@ import type {
   MessageStore,
 } from '../../core/ports.ts';
 import { covers, readLease } from './lease.ts';
-import { EXPIRY_SHARDS, epochSeconds, keys, nowSeconds, ORDER_INDEX, TTL_ATTRIBUTE } from './table.ts';
 import {
   CONFLICT_RETRIES,
   decodeCursor,

@@ -13,11 +13,11 @@ import type {
   HoldOptions,
   HoldOutcome,
   MessageStore,
+  Presence,
   SettingsStore,
   UserRecord,
   UserStore,
 } from '../../core/ports.ts';
-import type { Presence } from '../../core/presence.ts';
 import type { UserSettings } from '../../core/settings.ts';
 import { SqliteBounces } from './bounces.ts';
 import { SqliteCredentials } from './credentials.ts';

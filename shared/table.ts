@@ -92,6 +92,16 @@ export const keys = {
   deadIndex: 'DEAD',
 };
 
+/** The groups' keys (functions/adapters/dynamo-groups.ts); infra/access.ts scopes grants by them. */
+export const groupKeys = {
+  groups: 'GROUPS',
+  group: (aor: string) => `GROUP#${aor}`,
+  member: (aor: string) => `MEMBER#${aor}`,
+  queue: (aor: string) => `GROUPQ#${aor}`,
+  idle: 'IDLE',
+  sticky: (sender: string) => `STICKY#${sender}`,
+};
+
 export function epochSeconds(iso: string): number {
   return Math.floor(Date.parse(iso) / 1000);
 }
