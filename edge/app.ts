@@ -2,6 +2,12 @@
 // call, answered 202 only after the API stored it; REGISTER → registrar; PUBLISH (presence) →
 // publications; SUBSCRIBE (message-summary) → message-waiting; OPTIONS → 200; else → 405.
 
+import {
+  CaptureBatchAnswerSchema,
+  type CaptureBatchRequest,
+  type CaptureRequest,
+} from '../shared/contract/capture.ts';
+import { errorMessageOf } from '../shared/contract/error.ts';
 import { aorOf } from '../shared/sip/uri.ts';
 import { type ApiAnswer, type ApiClient, ApiUnavailableError } from './api-client.ts';
 import { DELIVERY_MARK } from './delivery.ts';
@@ -137,7 +143,7 @@ async function onMessage(
   const to = parseNameAddr(getHeader(request, 'to') ?? '');
   const expires = getHeader(request, 'expires');
   const subject = getHeader(request, 'subject');
-  const payload = {
+  const payload: Omit<CaptureRequest, 'deadline'> = {
     callId,
     cseq: cseq.seq,
     from: from.uri,
@@ -182,7 +188,7 @@ async function onMessage(
 }
 
 function mapCaptureAnswer(answer: ApiAnswer, callId: string, options: EdgeOptions): Reply {
-  const detail = errorMessage(answer.body);
+  const detail = errorMessageOf(answer.body) ?? 'request refused';
   switch (answer.status) {
     case 202:
       return { status: 202, reason: 'Accepted' };
@@ -224,21 +230,6 @@ function unavailable(options: EdgeOptions): Reply {
     reason: 'Service Unavailable',
     headers: [{ name: 'retry-after', value: String(options.retryAfterSeconds) }],
   };
-}
-
-function errorMessage(body: unknown): string {
-  if (typeof body === 'object' && body !== null && 'error' in body) {
-    const error = body.error;
-    if (
-      typeof error === 'object' &&
-      error !== null &&
-      'message' in error &&
-      typeof error.message === 'string'
-    ) {
-      return error.message;
-    }
-  }
-  return 'request refused';
 }
 
 /** Where a bounce or IMDN for this sender can go: its Contact, else where the MESSAGE came from. */
@@ -286,7 +277,7 @@ class CaptureGate {
   private readonly started = new Map<number, number>();
   private nextId = 0;
   private waiting: Array<{
-    payload: Record<string, unknown>;
+    payload: CaptureRequest;
     resolve: (answer: ApiAnswer) => void;
     reject: (error: unknown) => void;
   }> = [];
@@ -307,7 +298,7 @@ class CaptureGate {
     return oldestWaitMs > (this.options.shedAfterMs ?? 1000) ? { pendingCaptures, oldestWaitMs } : undefined;
   }
 
-  async capture(payload: Record<string, unknown>): Promise<ApiAnswer> {
+  async capture(payload: CaptureRequest): Promise<ApiAnswer> {
     const id = this.nextId++;
     this.started.set(id, Date.now());
     metrics.capturesInFlight(this.started.size);
@@ -361,9 +352,8 @@ class CaptureGate {
     if (batch.length === 1 && only) return single(only);
     let answer: ApiAnswer;
     try {
-      answer = await this.options.api.post('/v1/messages/batch', {
-        messages: batch.map((entry) => entry.payload),
-      });
+      const request: CaptureBatchRequest = { messages: batch.map((entry) => entry.payload) };
+      answer = await this.options.api.post('/v1/messages/batch', request);
     } catch (error) {
       for (const entry of batch) entry.reject(error);
       return;
@@ -382,15 +372,8 @@ class CaptureGate {
 
 /** The per-message answers of a batch call, if it has one for each. */
 function batchResults(answer: ApiAnswer, count: number): ApiAnswer[] | undefined {
-  if (answer.status !== 200 || typeof answer.body !== 'object' || answer.body === null) return undefined;
-  const results = 'results' in answer.body ? answer.body.results : undefined;
-  if (!Array.isArray(results) || results.length !== count) return undefined;
-  const answers: ApiAnswer[] = [];
-  for (const result of results) {
-    if (typeof result !== 'object' || result === null || !('status' in result)) return undefined;
-    const status = result.status;
-    if (typeof status !== 'number') return undefined;
-    answers.push({ status, body: 'body' in result ? result.body : undefined });
-  }
-  return answers;
+  if (answer.status !== 200) return undefined;
+  const parsed = CaptureBatchAnswerSchema.safeParse(answer.body);
+  if (!parsed.success || parsed.data.results.length !== count) return undefined;
+  return parsed.data.results;
 }

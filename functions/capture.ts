@@ -1,7 +1,11 @@
 // POST /v1/messages — the edge hands over a MESSAGE it received for an absent user.
 // Thin: parse (zod) → captureMessage (core) → status. 202 only once the message is stored.
 import { monotonicFactory } from 'ulid';
-import * as z from 'zod';
+import {
+  CaptureBatchRequestSchema,
+  type CaptureRequest,
+  CaptureRequestSchema,
+} from '../shared/contract/capture.ts';
 import { envDurationMs, envInt, envList } from '../shared/env.ts';
 import { DomainError } from '../shared/errors.ts';
 import { authorizedRoute, errorResult, type RouteResult } from './adapters/http.ts';
@@ -9,29 +13,6 @@ import { countWithDimension, logger, MetricUnit, metrics } from './adapters/obse
 import { deliveryQueue } from './adapters/queue.ts';
 import { groupStore, store } from './adapters/store.ts';
 import { captureMessage } from './core/capture.ts';
-
-export const CaptureRequestSchema = z.object({
-  callId: z.string().min(1).max(1024),
-  cseq: z
-    .number()
-    .int()
-    .min(0)
-    .max(2 ** 31 - 1),
-  from: z.string().min(1).max(2048),
-  fromName: z.string().max(512).optional(),
-  to: z.string().min(1).max(2048),
-  contentType: z.string().min(1).max(512),
-  /** Base64 of the body bytes, byte-exact. */
-  body: z.base64(),
-  subject: z.string().max(1024).optional(),
-  expires: z.number().int().min(0).optional(),
-  replyTo: z.string().min(1).max(2048).optional(),
-  /** When the edge received it (its clock); orders messages that are stored concurrently. */
-  receivedAt: z.iso.datetime().optional(),
-  autoSubmitted: z.boolean().optional(),
-  /** Epoch ms after which the edge no longer waits (it answers 503): nothing is stored past it. */
-  deadline: z.number().int().positive().optional(),
-});
 
 const ulid = monotonicFactory();
 const deps = {
@@ -54,7 +35,7 @@ const deps = {
 };
 
 /** What one MESSAGE's capture answered: the status and body the single route would have sent. */
-async function captureOne(request: z.infer<typeof CaptureRequestSchema>): Promise<RouteResult> {
+async function captureOne(request: CaptureRequest): Promise<RouteResult> {
   const { body, ...rest } = request;
   const context = { callId: request.callId, cseq: request.cseq };
   try {
@@ -80,13 +61,6 @@ async function captureOne(request: z.infer<typeof CaptureRequestSchema>): Promis
 
 export const handler = authorizedRoute('capture', CaptureRequestSchema, ({ body }) => captureOne(body));
 
-/** Most MESSAGEs in one batch call (the edge hands over those that arrive together). */
-export const CAPTURE_BATCH_MAX = 25;
-
-export const CaptureBatchRequestSchema = z.object({
-  messages: z.array(CaptureRequestSchema).min(1).max(CAPTURE_BATCH_MAX),
-});
-
 /**
  * POST /v1/messages/batch — several MESSAGEs that reached the edge together, in one signed call
  * (one nonce). Each is captured on its own; the answer lists each one's status and body as the
@@ -104,10 +78,7 @@ export const batchHandler = authorizedRoute(
 );
 
 /** The single route's answer, errors included (mapped as authorizedRoute maps them). */
-async function answerOf(
-  message: z.infer<typeof CaptureRequestSchema>,
-  correlationId: string,
-): Promise<RouteResult> {
+async function answerOf(message: CaptureRequest, correlationId: string): Promise<RouteResult> {
   try {
     return await captureOne(message);
   } catch (error) {

@@ -13,44 +13,21 @@ import { GroupInputSchema, ROUTINGS } from '../functions/core/groups.ts';
 import { HELD_STATES } from '../functions/core/held-message.ts';
 import { SignInSchema } from '../functions/core/session.ts';
 import { UserSettingsSchema } from '../functions/core/settings.ts';
+import {
+  CaptureBatchAnswerSchema,
+  CaptureBatchRequestSchema,
+  CaptureRequestSchema,
+} from '../shared/contract/capture.ts';
+import { ErrorAnswerSchema } from '../shared/contract/error.ts';
 import { PRESENCE_STATES, PresenceUpdateSchema } from '../shared/contract/presence.ts';
 import { type Caller, type FunctionEntry, HOLDOVER_FUNCTIONS, type HttpTrigger } from './catalogue.ts';
 
 export const OPENAPI_FILE = path.resolve(import.meta.dirname, '..', 'docs', 'openapi.json');
 
-/**
- * The capture schema lives in its handler's file, whose module scope reads the deployment's
- * settings (the table, the delivery queue): give them placeholders, as nothing is called.
- */
-async function captureRequestSchema(): Promise<z.ZodType> {
-  process.env.HOLDOVER_TABLE ??= 'openapi-placeholder';
-  process.env.HOLDOVER_DELIVERY_QUEUE_URL ??= 'https://sqs.invalid/000000000000/openapi-placeholder';
-  process.env.AWS_REGION ??= 'us-east-1';
-  return (await import('../functions/capture.ts')).CaptureRequestSchema;
-}
-
 const Aor = z
   .string()
   .meta({ description: 'SIP address of record, `sip:user@host`', examples: ['sip:bob@example.com'] });
 const Timestamp = z.iso.datetime({ offset: true });
-
-const ErrorAnswer = z.object({
-  error: z.object({
-    code: z
-      .string()
-      .meta({ description: 'Machine-readable fault, e.g. `invalid_request`, `quota_exceeded`' }),
-    reason: z.string().optional().meta({
-      description: 'On a refused signature: `missing_header`, `clock_skew`, `nonce_reused`, `mismatch`, …',
-    }),
-    message: z
-      .string()
-      .meta({ description: 'What is wrong and what to do (4xx); `Internal error` on a 500' }),
-    correlationId: z
-      .string()
-      .optional()
-      .meta({ description: 'On a 500: the request id, also in the log lines of that call' }),
-  }),
-});
 
 const HeldMessageView = z.object({
   id: z.string(),
@@ -128,7 +105,7 @@ async function routeDocs(): Promise<Record<string, RouteDoc>> {
   return {
     capture: {
       summary: 'Capture a MESSAGE for an absent recipient (202 only once it is stored)',
-      request: await captureRequestSchema(),
+      request: CaptureRequestSchema,
       status: 202,
       answer: z.object({
         status: z.enum(['held', 'duplicate']),
@@ -147,16 +124,9 @@ async function routeDocs(): Promise<Record<string, RouteDoc>> {
     captureBatch: {
       summary:
         'Capture several MESSAGEs that reached the edge together (each answered as POST /v1/messages would)',
-      request: z.object({
-        messages: z
-          .array(await captureRequestSchema())
-          .min(1)
-          .max(25),
-      }),
+      request: CaptureBatchRequestSchema,
       status: 200,
-      answer: z.object({
-        results: z.array(z.object({ status: z.number().int(), body: z.unknown() })),
-      }),
+      answer: CaptureBatchAnswerSchema,
       errors: {},
     },
     presence: {
@@ -468,7 +438,7 @@ export async function buildOpenApi(functions: readonly FunctionEntry[] = HOLDOVE
     ],
     paths: sortedPaths,
     components: {
-      schemas: { Error: jsonSchema(ErrorAnswer, 'output') },
+      schemas: { Error: jsonSchema(ErrorAnswerSchema, 'output') },
       securitySchemes: {
         bearerToken: {
           type: 'http',
