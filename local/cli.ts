@@ -5,9 +5,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { text as readAll } from 'node:stream/consumers';
 import { parseArgs } from 'node:util';
-import type { HeldView } from '../functions/core/held-message.ts';
-import { UserSettingsSchema } from '../functions/core/settings.ts';
 import { normalizeAor } from '../shared/aor.ts';
+import { UserSettingsSchema } from '../shared/contract/settings.ts';
+import type { HeldView } from '../shared/contract/views.ts';
 import { signUrl } from '../shared/signature.ts';
 import type { RuntimeFile } from './config.ts';
 

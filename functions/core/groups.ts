@@ -4,6 +4,7 @@
 // here are pure; the GroupStore port keeps the groups and each queue's memory (who got what when).
 import * as z from 'zod';
 import { domainOf, normalizeAor } from '../../shared/aor.ts';
+import { ROUTINGS, type Routing } from '../../shared/contract/views.ts';
 import { InvalidRequestError } from '../../shared/errors.ts';
 import type { UserRecord } from './ports.ts';
 import { effectivePresence, holdsMessages } from './presence.ts';
@@ -12,9 +13,6 @@ import { effectivePresence, holdsMessages } from './presence.ts';
 export const MAX_MEMBERS = 90;
 /** A sender's conversation stays with the member who took it for this long after the last message. */
 export const STICKY_MS = 30 * 60_000;
-
-export const ROUTINGS = ['one', 'all'] as const;
-export type Routing = (typeof ROUTINGS)[number];
 
 /** An alert sender: a mailbox (`ops@example.com`) or a whole domain (`@example.com`). */
 const alertSender = z

@@ -2,9 +2,10 @@
 // them (DynamoDB, SQS, SES, the edge); unit tests use in-memory fakes. Dependencies point inward:
 // adapters → core, never core → adapters.
 import type { PresenceState } from '../../shared/contract/presence.ts';
-import type { BounceFacts, HeldMessage, HeldState, MessageRef } from './held-message.ts';
+import type { UserSettings } from '../../shared/contract/settings.ts';
+import type { HeldState } from '../../shared/contract/views.ts';
+import type { BounceFacts, HeldMessage, MessageRef } from './held-message.ts';
 import type { DeliveryJob, OutgoingMessage } from './jobs.ts';
-import type { UserSettings } from './settings.ts';
 
 export type HoldOutcome =
   | { outcome: 'held' }

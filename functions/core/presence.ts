@@ -2,9 +2,9 @@
 // should start a delivery run (docs/design.md "Message lifecycle").
 import { normalizeAor } from '../../shared/aor.ts';
 import type { PresenceState, PresenceUpdate } from '../../shared/contract/presence.ts';
+import { DEFAULT_HOLD_STATES, type UserSettings } from '../../shared/contract/settings.ts';
 import type { GroupStore } from './groups.ts';
 import type { DeliveryQueue, Presence, UserStore } from './ports.ts';
-import { DEFAULT_HOLD_STATES, type UserSettings } from './settings.ts';
 
 export interface EffectivePresence {
   state: PresenceState;

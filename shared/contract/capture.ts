@@ -37,7 +37,11 @@ export type CaptureBatchRequest = z.infer<typeof CaptureBatchRequestSchema>;
 
 /** 202: stored (or a duplicate of a stored one); 200: not stored (an is-composing indication). */
 export const CaptureAnswerSchema = z.union([
-  z.object({ status: z.enum(['held', 'duplicate']), id: z.string(), expiresAt: z.string() }),
+  z.object({
+    status: z.enum(['held', 'duplicate']),
+    id: z.string(),
+    expiresAt: z.iso.datetime({ offset: true }),
+  }),
   z.object({ status: z.literal('ignored'), reason: z.string() }),
 ]);
 export type CaptureAnswer = z.infer<typeof CaptureAnswerSchema>;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { UserSettingsSchema } from '../../functions/core/settings.ts';
 import { emailOfAor, normalizeAor } from '../../shared/aor.ts';
+import { UserSettingsSchema } from '../../shared/contract/settings.ts';
 import { formatDuration, parseDuration } from '../../shared/duration.ts';
 import { InvalidRequestError } from '../../shared/errors.ts';
 

@@ -2,7 +2,7 @@
 // expiry, tampering), the password check against the HA1, and the sign-in slow-down.
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import type { CredentialStore, Credentials } from '../../functions/core/credentials.ts';
+import type { CredentialStore } from '../../functions/core/credentials.ts';
 import {
   FREE_FAILURES,
   LONGEST_WAIT_MS,
@@ -17,6 +17,7 @@ import {
   tokenKey,
   verifyToken,
 } from '../../functions/core/session.ts';
+import type { Credentials } from '../../shared/contract/views.ts';
 import { SignInThrottledError, UnauthorizedError } from '../../shared/errors.ts';
 import { ha1s } from '../../shared/sip-digest.ts';
 

@@ -18,6 +18,7 @@ import {
   TransactWriteCommand,
 } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
+import { HELD_STATES, type HeldState } from '../../../shared/contract/views.ts';
 import {
   EXPIRY_SHARDS,
   epochSeconds,
@@ -27,7 +28,7 @@ import {
   TTL_ATTRIBUTE,
 } from '../../../shared/table.ts';
 import { dedupeKey } from '../../core/capture.ts';
-import { HELD_STATES, type HeldMessage, type HeldState } from '../../core/held-message.ts';
+import type { HeldMessage } from '../../core/held-message.ts';
 import type {
   HeldPage,
   HeldStats,
@@ -107,7 +108,7 @@ export const MessageItemSchema = z.object({
   subject: z.string().optional(),
   receivedAt: z.string(),
   expiresAt: z.string(),
-  state: z.enum(HELD_STATES as [HeldState, ...HeldState[]]),
+  state: z.enum(HELD_STATES),
   owner: z.string().optional(),
   bounce: BounceSchema.optional(),
   dead: DeadSchema.optional(),

@@ -8,9 +8,9 @@
 import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { PRESENCE_STATES } from '../../../shared/contract/presence.ts';
+import { type UserSettings, UserSettingsSchema } from '../../../shared/contract/settings.ts';
 import { keys, TTL_ATTRIBUTE } from '../../../shared/table.ts';
 import type { Presence, SettingsStore, UserRecord, UserStore } from '../../core/ports.ts';
-import { type UserSettings, UserSettingsSchema } from '../../core/settings.ts';
 import { countHeld } from './messages.ts';
 import { type TableContext, writeIf } from './writes.ts';
 

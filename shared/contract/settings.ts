@@ -1,6 +1,6 @@
 import * as z from 'zod';
-import { PRESENCE_STATES, type PresenceState } from '../../shared/contract/presence.ts';
-import { parseDuration } from '../../shared/duration.ts';
+import { parseDuration } from '../duration.ts';
+import { PRESENCE_STATES, type PresenceState } from './presence.ts';
 
 export const DEFAULT_HOLD_STATES: readonly PresenceState[] = ['offline', 'busy', 'dnd', 'brb', 'away'];
 
