@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
+import * as z from 'zod';
 import { digestAlgorithmsFromEnv } from '../edge/config.ts';
 import { parseTrustedProxies } from '../edge/trusted-proxies.ts';
 import { type StoreKind, storeKindFromEnv } from '../functions/adapters/store-kind.ts';
@@ -134,17 +135,19 @@ export function secureDataDir(dataDir: string): void {
 }
 
 /** What the CLI needs to find the running system; written by `npm start`. */
-export interface RuntimeFile {
-  apiUrl: string;
-  pid: number;
+/** `runtime.json` in the data directory: where the running system is, for the CLI and the tests. */
+export const RuntimeFileSchema = z.object({
+  apiUrl: z.string(),
+  pid: z.number().int(),
   /** The edge process, for operators (and the crash test) to find it. */
-  edgePid?: number;
-  sesPid?: number;
+  edgePid: z.number().int().optional(),
+  sesPid: z.number().int().optional(),
   /** DynamoDB Local's java process and the SQS stand-in, for the fault tests to find them. */
-  dynamodbPid?: number;
-  sqsPid?: number;
-  startedAt: string;
-}
+  dynamodbPid: z.number().int().optional(),
+  sqsPid: z.number().int().optional(),
+  startedAt: z.string(),
+});
+export type RuntimeFile = z.infer<typeof RuntimeFileSchema>;
 
 export function runtimeFilePath(dataDir: string): string {
   return join(dataDir, 'runtime.json');
