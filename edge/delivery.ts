@@ -8,6 +8,14 @@
 // (docs/design.md "Message lifecycle").
 
 import { z } from 'zod';
+import {
+  AddressSchema,
+  type DeliverRequest,
+  type DeliveryOutcome,
+  isSipUri,
+  MessageIdSchema,
+  MessageToDeliverSchema,
+} from '../shared/contract/delivery.ts';
 import { isToken } from '../shared/sip/grammar.ts';
 import type { SipTarget } from '../shared/sip/uri.ts';
 import { parseUri, targetOfUri, UnsupportedTargetError } from '../shared/sip/uri.ts';
@@ -42,46 +50,17 @@ const RESERVED_HEADERS = new Set([
   DELIVERY_MARK,
 ]);
 
-function isSipUri(text: string): boolean {
-  try {
-    const scheme = parseUri(text).scheme;
-    return scheme === 'sip' || scheme === 'sips';
-  } catch {
-    return false;
-  }
-}
-
-function isUri(text: string): boolean {
-  try {
-    parseUri(text);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const SipUriSchema = z.string().min(1).max(2048).refine(isSipUri, { message: 'must be a SIP URI' });
-/**
- * A sender's or recipient's address: any URI a party may have (RFC 3261 §20.20 and §25.1 allow an
- * absoluteURI in From and To): sip, sips, tel, im/pres (from CPIM), or another scheme.
- */
-const AddressSchema = z
-  .string()
-  .min(1)
-  .max(2048)
-  .refine(isUri, { message: 'must be a URI such as sip:alice@example.com or tel:+15551234' });
-const MessageIdSchema = z
-  .string()
-  .min(1)
-  .max(200)
-  .regex(/^[\x21-\x7e]+$/, { message: 'must be printable ASCII' });
 const NoLineBreak = /^[^\r\n\0]*$/;
 // RFC 3261 §25.1 Call-ID: word [ "@" word ]
 const CALL_ID = /^[A-Za-z0-9\-.!%*_+`'~()<>:\\"/[\]?{}]+(?:@[A-Za-z0-9\-.!%*_+`'~()<>:\\"/[\]?{}]+)?$/;
 const MEDIA_TYPE = /^[A-Za-z0-9\-.!%*_+`'~]+\/[A-Za-z0-9\-.!%*_+`'~]+[ \t]*(;[^\r\n]*)?$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
-export const HeldMessageToDeliverSchema = z.object({
+/**
+ * A message to deliver as the edge can send it: the contract's fields, each held to what may go on
+ * the wire (SIP grammar, no line breaks, none of the headers the edge writes itself).
+ */
+export const SendableMessageSchema = MessageToDeliverSchema.extend({
   id: MessageIdSchema,
   from: AddressSchema,
   fromName: z.string().max(256).regex(NoLineBreak, { message: 'must be one line' }).optional(),
@@ -105,22 +84,7 @@ export const HeldMessageToDeliverSchema = z.object({
     .max(32)
     .optional(),
 });
-export type HeldMessageToDeliver = z.infer<typeof HeldMessageToDeliverSchema>;
-
-/**
- * The batch as a whole: only what the edge needs to answer each message (its id) is checked here;
- * the rest of a message is checked on its own when its turn comes (`checkMessage`).
- */
-export const DeliverRequestSchema = z.object({
-  recipient: AddressSchema,
-  /** The contact learnt from REGISTER; not needed behind an outbound proxy. */
-  target: SipUriSchema.optional(),
-  messages: z
-    .array(z.looseObject({ id: MessageIdSchema }))
-    .min(1)
-    .max(100),
-});
-export type DeliverRequest = z.infer<typeof DeliverRequestSchema>;
+export type SendableMessage = z.infer<typeof SendableMessageSchema>;
 
 /**
  * The status reported for a message the edge cannot build or send (a field it cannot use): a
@@ -134,8 +98,8 @@ export class UnsendableError extends Error {
 }
 
 /** A held message as the edge can send it, or why it cannot. */
-export function checkMessage(candidate: unknown): HeldMessageToDeliver {
-  const result = HeldMessageToDeliverSchema.safeParse(candidate);
+export function checkMessage(candidate: unknown): SendableMessage {
+  const result = SendableMessageSchema.safeParse(candidate);
   if (result.success) return result.data;
   throw new UnsendableError(
     result.error.issues
@@ -173,15 +137,9 @@ function hostOf(uri: string): string | undefined {
   }
 }
 
-export interface DeliveryOutcome {
-  id: string;
-  status: number;
-  reason: string;
-}
-
 /** How a batch reaches the recipient: the proxy (Request-URI = the AOR) or the contact itself. */
 export interface DeliveryRoute {
-  requestUriOf: (message: HeldMessageToDeliver) => string;
+  requestUriOf: (message: SendableMessage) => string;
   target: SipTarget;
 }
 
@@ -230,7 +188,7 @@ export interface DeliveryMessageParts {
  * the original Content-Type and exact body bytes, the held message's extra headers, and
  * X-Holdover-Delivery so that a proxy does not route it back to Holdover.
  */
-export function deliveryMessage(message: HeldMessageToDeliver, parts: DeliveryMessageParts): SipRequest {
+export function deliveryMessage(message: SendableMessage, parts: DeliveryMessageParts): SipRequest {
   const headers: SipHeader[] = [
     { name: 'date', value: sipDate(new Date(message.date)) },
     ...(message.headers ?? []).map((header) => ({ name: expandCompact(header.name), value: header.value })),
@@ -364,7 +322,7 @@ export class Delivery {
   }
 
   /** From and To as a UA can use them (sipAddressOf), each in the other party's domain. */
-  private addressed(message: HeldMessageToDeliver): HeldMessageToDeliver {
+  private addressed(message: SendableMessage): SendableMessage {
     const fallback = this.options.domain ?? this.options.local.host;
     return {
       ...message,

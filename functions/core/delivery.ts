@@ -7,6 +7,7 @@
 // drop the copy. The run's lease is renewed while a batch is in flight (a heartbeat), and a
 // message in flight under a live lease cannot be taken by a second worker.
 
+import type { DeliveryOutcome } from '../../shared/contract/delivery.ts';
 import { chooseMember, type GroupStore, isAvailable } from './groups.ts';
 import type { BounceFacts, HeldMessage } from './held-message.ts';
 import type { DeliveryJob } from './jobs.ts';
@@ -17,7 +18,6 @@ import {
   type DeliveryStore,
   type Edge,
   type EdgeDelivery,
-  type EdgeOutcome,
   LeaseLostError,
   type UserRecord,
   type UserStore,
@@ -274,7 +274,7 @@ interface Verdict {
 }
 
 /** What each outcome means for its message (pure); `settle` writes it. */
-function judge(batch: HeldMessage[], outcomes: EdgeOutcome[], deps: DeliveryDeps): Verdict {
+function judge(batch: HeldMessage[], outcomes: DeliveryOutcome[], deps: DeliveryDeps): Verdict {
   const byId = new Map(outcomes.map((outcome) => [outcome.id, outcome]));
   const verdict: Verdict = { done: [], kept: [], bounced: [], notices: [], delivered: 0, status: 0 };
   for (const message of batch) {

@@ -1,11 +1,13 @@
 // Ports: what the core needs from the outside world. Adapters in functions/adapters implement
 // them (DynamoDB, SQS, SES, the edge); unit tests use in-memory fakes. Dependencies point inward:
 // adapters → core, never core → adapters.
+
+import type { DeliveryBatch, DeliveryOutcome } from '../../shared/contract/delivery.ts';
 import type { PresenceState } from '../../shared/contract/presence.ts';
 import type { UserSettings } from '../../shared/contract/settings.ts';
 import type { HeldState } from '../../shared/contract/views.ts';
 import type { BounceFacts, HeldMessage, MessageRef } from './held-message.ts';
-import type { DeliveryJob, OutgoingMessage } from './jobs.ts';
+import type { DeliveryJob } from './jobs.ts';
 
 export type HoldOutcome =
   | { outcome: 'held' }
@@ -164,26 +166,16 @@ export interface DeliveryQueue {
   enqueue(job: DeliveryJob, delaySeconds?: number): Promise<void>;
 }
 
-export interface EdgeOutcome {
-  id: string;
-  status: number;
-  reason: string;
-}
-
 export interface EdgeDelivery {
   /** One outcome per message attempted, in order; the edge stops after 408/480/5xx. */
-  outcomes: EdgeOutcome[];
+  outcomes: DeliveryOutcome[];
   /** False if the edge went away mid-batch: outcomes holds what it reported until then. */
   complete: boolean;
 }
 
 /** The SIP edge, which sends MESSAGEs one after another and reports each final response. */
 export interface Edge {
-  deliver(request: {
-    recipient: string;
-    target?: string;
-    messages: OutgoingMessage[];
-  }): Promise<EdgeDelivery>;
+  deliver(request: DeliveryBatch): Promise<EdgeDelivery>;
 }
 
 /** The replay check of signed calls (shared/signature.ts), one port for the edge and the functions. */

@@ -2,14 +2,12 @@ import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ClientOutcome } from '../../edge/client-transactions.ts';
 import {
   checkMessage,
-  type DeliverRequest,
-  DeliverRequestSchema,
   Delivery,
   deliveryMessage,
   deliveryRoute,
   endsBatch,
-  type HeldMessageToDeliver,
   NoRouteError,
+  type SendableMessage,
   sipAddressOf,
   UNSENDABLE_STATUS,
   UnsendableError,
@@ -20,13 +18,14 @@ import { getHeader, getHeaders, type SipRequest } from '../../edge/sip/message.t
 import { parseNameAddr } from '../../edge/sip/name-addr.ts';
 import { parseMessage, validateRequest } from '../../edge/sip/parser.ts';
 import { serializeRequest } from '../../edge/sip/serialize.ts';
+import { type DeliverRequest, DeliverRequestSchema } from '../../shared/contract/delivery.ts';
 import type { SipTarget } from '../../shared/sip/uri.ts';
 import { targetOfUri, UnsupportedTargetError } from '../../shared/sip/uri.ts';
 
 // Bytes that are not valid UTF-8 (ISO-8859-1 "Grüße"), to prove the body is never re-encoded.
 const LATIN1_BODY = Buffer.from([0x47, 0x72, 0xfc, 0xdf, 0x65]);
 
-function held(overrides: Partial<HeldMessageToDeliver> = {}): HeldMessageToDeliver {
+function held(overrides: Partial<SendableMessage> = {}): SendableMessage {
   return {
     id: '01JDELIVERY0000000000000001',
     from: 'sip:alice@example.com',

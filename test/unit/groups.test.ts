@@ -11,10 +11,10 @@ import {
   setGroup,
   validateGroup,
 } from '../../functions/core/groups.ts';
-import type { OutgoingMessage } from '../../functions/core/jobs.ts';
 import type { EdgeDelivery, UserRecord } from '../../functions/core/ports.ts';
 import { updatePresence } from '../../functions/core/presence.ts';
 import { TokenBuckets } from '../../functions/core/rate-limit.ts';
+import type { MessageToDeliver } from '../../shared/contract/delivery.ts';
 import { InvalidRequestError, QuotaExceededError } from '../../shared/errors.ts';
 import { MemoryGroupStore, MemoryQueue, MemoryStore } from '../fakes/memory-store.ts';
 
@@ -277,7 +277,7 @@ describe('capture to a group', () => {
     await goOnline(B, 5003);
     expect(queue.jobs).toContainEqual({ kind: 'deliver', recipient: SUPPORT });
 
-    const sent: Array<{ recipient: string; target?: string; messages: OutgoingMessage[] }> = [];
+    const sent: Array<{ recipient: string; target?: string; messages: MessageToDeliver[] }> = [];
     const deps: DeliveryDeps = {
       users: store,
       store,
