@@ -12,7 +12,8 @@
 // The edge keeps no credentials: it reads a user's HA1s from the API (signed) and caches the
 // answer, absent ones too, for a short while, so a REGISTER storm costs one read per user.
 import { createHmac } from 'node:crypto';
-import * as z from 'zod';
+import type * as z from 'zod';
+import { CredentialsCheckSchema } from '../shared/contract/views.ts';
 import { aorOf } from '../shared/sip/uri.ts';
 import {
   challengeHeader,
@@ -33,13 +34,7 @@ import type { SipReply, SipSource } from './sip-server.ts';
 import type { TrustedProxies } from './trusted-proxies.ts';
 
 /** `GET /v1/credentials/{aor}`: a user's HA1 per algorithm. */
-const CredentialsAnswerSchema = z.object({
-  aor: z.string(),
-  realm: z.string(),
-  ha1: z.object({ 'SHA-256': z.string(), MD5: z.string() }),
-  admin: z.boolean(),
-});
-type StoredCredentials = z.infer<typeof CredentialsAnswerSchema>;
+type StoredCredentials = z.infer<typeof CredentialsCheckSchema>;
 
 /** The challenged methods whose subject is the To AOR. */
 const SUBJECT_IS_TO = new Set(['REGISTER', 'PUBLISH', 'SUBSCRIBE']);
@@ -221,7 +216,7 @@ export class DigestAuth {
       );
     }
     if (answer.status !== 200) throw new ApiUnavailableError(`the API answered ${answer.status}`);
-    const parsed = CredentialsAnswerSchema.safeParse(answer.body);
+    const parsed = CredentialsCheckSchema.safeParse(answer.body);
     if (!parsed.success) throw new ApiUnavailableError('the API answered credentials of an unexpected shape');
     return parsed.data;
   }

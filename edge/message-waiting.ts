@@ -7,7 +7,7 @@
 // its subscription runs out.
 
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
+import { SummarySchema } from '../shared/contract/views.ts';
 import type { SipTarget, SipTransportName } from '../shared/sip/uri.ts';
 import { targetOfUri, UnsupportedTargetError } from '../shared/sip/uri.ts';
 import type { ClientOutcome, Schedule } from './client-transactions.ts';
@@ -79,8 +79,6 @@ export function buildNotify(spec: NotifySpec): SipRequest {
     ...(spec.body ? { body: spec.body } : {}),
   });
 }
-
-const SummarySchema = z.object({ aor: z.string(), waiting: z.number().int().min(0) });
 
 export interface SummaryApi {
   get(path: string): Promise<{ status: number; body: unknown }>;

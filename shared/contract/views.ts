@@ -123,7 +123,7 @@ export const StatsSchema = z.object({
 export const SettingsAnswerSchema = z.object({ aor: Aor, settings: UserSettingsSchema });
 
 /** `GET /v1/users/{aor}/summary`: the count the edge's message-waiting NOTIFYs carry. */
-export const SummarySchema = z.object({ aor: Aor, waiting: z.number().int() });
+export const SummarySchema = z.object({ aor: Aor, waiting: z.number().int().min(0) });
 export type Summary = z.infer<typeof SummarySchema>;
 
 export const PurgedSchema = z.object({ purged: z.number().int() });
