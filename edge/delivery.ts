@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import {
   AddressSchema,
+  classifyFinal,
   type DeliverRequest,
   type DeliveryOutcome,
   isSipUri,
@@ -218,7 +219,8 @@ export const UDP_MAX_REQUEST_BYTES = 1300;
 
 /** 408, 480 and 5xx end the batch: the user went away or their UA fails; the rest stays held. */
 export function endsBatch(status: number): boolean {
-  return status === 408 || status === 480 || (status >= 500 && status < 600);
+  const final = classifyFinal(status);
+  return final === 'away' || final === 'retry';
 }
 
 export interface DeliveryOptions {

@@ -8,10 +8,10 @@ import { HttpEdge } from './adapters/edge-client.ts';
 import { logger, MetricUnit, metrics } from './adapters/observability.ts';
 import { deliveryQueue } from './adapters/queue.ts';
 import { signingSecret } from './adapters/secret.ts';
-import { RetryLater, sqsConsumer } from './adapters/sqs-batch.ts';
+import { sqsConsumer } from './adapters/sqs-batch.ts';
 import { groupStore, store } from './adapters/store.ts';
-import { type DeliveryEvent, RetryLaterError } from './core/delivery.ts';
-import { type DeliveryJobResult, runDeliveryJob } from './core/delivery-jobs.ts';
+import type { DeliveryEvent } from './core/delivery.ts';
+import { runDeliveryJob } from './core/delivery-jobs.ts';
 import { type DeliveryJob, DeliveryJobSchema } from './core/jobs.ts';
 
 const queueUrl = requireEnv('HOLDOVER_DELIVERY_QUEUE_URL');
@@ -48,13 +48,7 @@ const deps = {
 };
 
 async function run(job: DeliveryJob, receiveCount: number): Promise<void> {
-  let result: DeliveryJobResult;
-  try {
-    result = await runDeliveryJob(job, receiveCount, deps);
-  } catch (error) {
-    if (error instanceof RetryLaterError) throw new RetryLater(error.message);
-    throw error;
-  }
+  const result = await runDeliveryJob(job, receiveCount, deps);
   if (job.kind === 'deliver') {
     if (result.kind === 'run') logger.info('delivery run ended', { recipient: job.recipient, ...result.run });
     return;

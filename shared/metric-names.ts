@@ -1,8 +1,10 @@
 // The metric names, declared once: the contract between what emits them (the functions through
 // functions/adapters/observability.ts, the edge through edge/log.ts) and what reads them (the
 // dashboard and alarms in infra/monitoring.ts). All in CloudWatch Embedded Metric Format,
-// namespace `Holdover`, dimension `service`; counts unless noted. No imports: infra, the
-// functions and the edge may all read it.
+// namespace `Holdover`, dimension `service`; counts unless noted. Infra, the functions and the
+// edge all read it.
+
+import { classifyFinal, type FinalVerdict } from './contract/delivery.ts';
 
 export const METRICS_NAMESPACE = 'Holdover';
 /** The `service` dimension of the functions' metrics and their logs' service name. */
@@ -89,11 +91,16 @@ export const DIMENSION_OF = {
 
 export type DimensionedMetric = keyof typeof DIMENSION_OF;
 
-/** How the edge counts a delivery's final status (edge/delivery.ts `endsBatch` decides the same way). */
+/** How the edge counts a delivery's final status, by the one rule (shared/contract/delivery.ts). */
 export type DeliveryOutcomeClass = 'delivered' | 'stopped' | 'refused';
 
+const OUTCOME_CLASS: Record<FinalVerdict, DeliveryOutcomeClass> = {
+  delivered: 'delivered',
+  away: 'stopped',
+  retry: 'stopped',
+  bounce: 'refused',
+};
+
 export function deliveryOutcomeClass(status: number): DeliveryOutcomeClass {
-  if (status >= 200 && status < 300) return 'delivered';
-  if (status === 408 || status === 480 || (status >= 500 && status < 600)) return 'stopped';
-  return 'refused';
+  return OUTCOME_CLASS[classifyFinal(status)];
 }

@@ -92,3 +92,18 @@ export const DELIVERY_DONE = { done: true } as const;
 /** One line of the `/deliver` answer. */
 export const DeliveryLineSchema = z.union([DeliveryOutcomeSchema, z.object({ done: z.literal(true) })]);
 export type DeliveryLine = z.infer<typeof DeliveryLineSchema>;
+
+/**
+ * What a final SIP status to a delivered MESSAGE means, the one rule the edge and the functions
+ * apply (docs/design.md "Message lifecycle"): 2xx delivered; 408/480 the user went away (the run
+ * stops, the rest stays held, the job comes back later); 5xx the UA fails (the same, retried);
+ * anything else refuses this message for good (it bounces to its sender).
+ */
+export type FinalVerdict = 'delivered' | 'away' | 'retry' | 'bounce';
+
+export function classifyFinal(status: number): FinalVerdict {
+  if (status >= 200 && status < 300) return 'delivered';
+  if (status === 408 || status === 480) return 'away';
+  if (status >= 500 && status < 600) return 'retry';
+  return 'bounce';
+}

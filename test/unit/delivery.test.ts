@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { type DeliveryDeps, deliverBacklog, RetryLaterError } from '../../functions/core/delivery.ts';
+import { type DeliveryDeps, deliverBacklog } from '../../functions/core/delivery.ts';
 import type { HeldMessage } from '../../functions/core/held-message.ts';
 import type { Edge, EdgeDelivery } from '../../functions/core/ports.ts';
+import { RetryLaterError } from '../../functions/core/retry.ts';
 import type { DeliveryOutcome, MessageToDeliver } from '../../shared/contract/delivery.ts';
 import { MemoryQueue, MemoryStore } from '../fakes/memory-store.ts';
 

@@ -6,13 +6,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type CaptureDeps, captureMessage } from '../../functions/core/capture.ts';
-import { type DeliveryDeps, RetryLaterError } from '../../functions/core/delivery.ts';
+import type { DeliveryDeps } from '../../functions/core/delivery.ts';
 import { runDeliveryJob } from '../../functions/core/delivery-jobs.ts';
 import { type ExpiryJob, emailExpired, sweepDue } from '../../functions/core/expiry.ts';
 import type { HeldMessage, MessageRef } from '../../functions/core/held-message.ts';
 import type { DeliveryJob } from '../../functions/core/jobs.ts';
 import type { Edge, EdgeDelivery } from '../../functions/core/ports.ts';
 import { updatePresence } from '../../functions/core/presence.ts';
+import { RetryLaterError } from '../../functions/core/retry.ts';
 import type { DeliveryOutcome } from '../../shared/contract/delivery.ts';
 import type { PresenceUpdate } from '../../shared/contract/presence.ts';
 import { MemoryStore } from '../fakes/memory-store.ts';

@@ -1,13 +1,13 @@
 // The bounce lifecycle (docs/design.md "Message lifecycle"): a bounced message is deleted only after
 // its notice reached the sender (2xx), or becomes a dead letter once the notice failed for good.
 import { describe, expect, it } from 'vitest';
-import { RetryLaterError } from '../../functions/core/delivery.ts';
 import { emailExpired } from '../../functions/core/expiry.ts';
 import type { HeldMessage } from '../../functions/core/held-message.ts';
 import type { DeliveryJob } from '../../functions/core/jobs.ts';
 import { sendNotice } from '../../functions/core/notice-delivery.ts';
 import { bounceNoticeOf } from '../../functions/core/notices.ts';
 import type { Edge, EdgeDelivery } from '../../functions/core/ports.ts';
+import { RetryLaterError } from '../../functions/core/retry.ts';
 import type { MessageToDeliver } from '../../shared/contract/delivery.ts';
 import { MemoryQueue, MemoryStore } from '../fakes/memory-store.ts';
 
