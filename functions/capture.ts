@@ -9,7 +9,7 @@ import {
 import { envDurationMs, envInt, envList } from '../shared/env.ts';
 import { DomainError } from '../shared/errors.ts';
 import { authorizedRoute, errorResult, type RouteResult } from './adapters/http.ts';
-import { countWithDimension, logger, MetricUnit, metrics } from './adapters/observability.ts';
+import { count, countWithDimension, logger } from './adapters/observability.ts';
 import { deliveryQueue } from './adapters/queue.ts';
 import { groupStore, store } from './adapters/store.ts';
 import { captureMessage } from './core/capture.ts';
@@ -44,7 +44,7 @@ async function captureOne(request: CaptureRequest): Promise<RouteResult> {
       logger.debug('message ignored', { ...context, reason: result.reason });
       return { status: 200, body: result };
     }
-    metrics.addMetric(result.status === 'held' ? 'captured' : 'duplicate', MetricUnit.Count, 1);
+    count(result.status === 'held' ? 'captured' : 'duplicate');
     logger.info(result.status === 'held' ? 'message held' : 'duplicate message', {
       ...context,
       messageId: result.id,
@@ -52,7 +52,7 @@ async function captureOne(request: CaptureRequest): Promise<RouteResult> {
     return { status: 202, body: result };
   } catch (error) {
     if (error instanceof DomainError) {
-      countWithDimension('refused', 'reason', error.code);
+      countWithDimension('refused', error.code);
       logger.info('message refused', { ...context, reason: error.code, detail: error.message });
     }
     throw error;

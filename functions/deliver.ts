@@ -5,7 +5,7 @@
 import { monotonicFactory } from 'ulid';
 import { envInt, envOr, requireEnv } from '../shared/env.ts';
 import { HttpEdge } from './adapters/edge-client.ts';
-import { logger, MetricUnit, metrics } from './adapters/observability.ts';
+import { count, logger, measure } from './adapters/observability.ts';
 import { deliveryQueue } from './adapters/queue.ts';
 import { signingSecret } from './adapters/secret.ts';
 import { sqsConsumer } from './adapters/sqs-batch.ts';
@@ -35,11 +35,11 @@ const deps = {
   observe: (event: DeliveryEvent) => {
     const context = { messageId: event.message.id, callId: event.message.callId };
     if (event.kind === 'delivered') {
-      metrics.addMetric('delivered', MetricUnit.Count, 1);
-      metrics.addMetric('deliveryLatency', MetricUnit.Milliseconds, event.latencyMs);
+      count('delivered');
+      measure('deliveryLatency', event.latencyMs);
       logger.info('message delivered', context);
     } else if (event.kind === 'bounced') {
-      metrics.addMetric('bounced', MetricUnit.Count, 1);
+      count('bounced');
       logger.info('message bounced to its sender', { ...context, status: event.status });
     } else {
       logger.info('message kept for later', { ...context, status: event.status });
@@ -58,11 +58,11 @@ async function run(job: DeliveryJob, receiveCount: number): Promise<void> {
   const context = { reason: job.reason, callId: job.message.callId, status: notice.status };
   const settled = notice.settled ? { bouncedMessage: job.settles?.id, settled: notice.settled } : {};
   if (notice.outcome === 'sent') {
-    metrics.addMetric('noticeSent', MetricUnit.Count, 1);
+    count('noticeSent');
     logger.info('notice sent', { ...context, ...settled });
   } else {
-    metrics.addMetric('noticeRefused', MetricUnit.Count, 1);
-    if (notice.settled === 'dead') metrics.addMetric('deadLetters', MetricUnit.Count, 1);
+    count('noticeRefused');
+    if (notice.settled === 'dead') count('deadLetters');
     logger.warn('notice failed for good', { ...context, why: notice.reason, ...settled });
   }
 }

@@ -3,7 +3,7 @@
 
 import { PresenceUpdateSchema } from '../shared/contract/presence.ts';
 import { authorizedRoute } from './adapters/http.ts';
-import { logger, MetricUnit, metrics } from './adapters/observability.ts';
+import { count, logger } from './adapters/observability.ts';
 import { deliveryQueue } from './adapters/queue.ts';
 import { groupStore, store } from './adapters/store.ts';
 import { updatePresence } from './core/presence.ts';
@@ -12,8 +12,8 @@ const deps = { users: store, groups: groupStore, queue: deliveryQueue, now: Date
 
 export const handler = authorizedRoute('presence', PresenceUpdateSchema, async ({ body: update }) => {
   const result = await updatePresence(update, deps);
-  metrics.addMetric('presenceChanged', MetricUnit.Count, 1);
-  if (result.delivery === 'queued') metrics.addMetric('deliveryRunsQueued', MetricUnit.Count, 1);
+  count('presenceChanged');
+  if (result.delivery === 'queued') count('deliveryRunsQueued');
   logger.info('presence changed', {
     aor: update.aor,
     source: update.source,

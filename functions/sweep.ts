@@ -6,7 +6,7 @@ import { envDurationMs, requireEnv } from '../shared/env.ts';
 import { EXPIRY_SHARDS } from '../shared/table.ts';
 import { sqs } from './adapters/clients.ts';
 import { EXPIRED_QUEUE, localJobs } from './adapters/local-jobs.ts';
-import { logger, MetricUnit, metrics, startInvocation } from './adapters/observability.ts';
+import { count, logger, measure, metrics, startInvocation } from './adapters/observability.ts';
 import { SqsExpiredQueue } from './adapters/sqs-queue.ts';
 import { store } from './adapters/store.ts';
 import { type ExpiryJob, sweepDue } from './core/expiry.ts';
@@ -30,11 +30,11 @@ export async function handler(
   startInvocation(context);
   const result = await sweepDue(deps);
   if (result.claimed > 0) {
-    metrics.addMetric('expired', MetricUnit.Count, result.claimed);
+    count('expired', result.claimed);
     logger.info('sweep claimed messages for email', { ...result });
   }
-  metrics.addMetric('sweepIndexReads', MetricUnit.Count, result.indexEntriesRead);
-  metrics.addMetric('overdueSeconds', MetricUnit.Seconds, result.overdueSeconds);
+  count('sweepIndexReads', result.indexEntriesRead);
+  measure('overdueSeconds', result.overdueSeconds);
   metrics.publishStoredMetrics();
   return { claimed: result.claimed, recipients: result.recipients };
 }

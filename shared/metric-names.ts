@@ -22,6 +22,8 @@ export const BUSINESS_METRICS = {
   refused: 'refused',
   /** every signed route: a bad or stale signature; extra dimension `route`. */
   unauthorized: 'unauthorized',
+  /** every route: a caller who proved who they are but may not use it; extra dimension `route`. */
+  forbidden: 'forbidden',
   /** every signed route, and the edge's /deliver (service holdover-edge): extra dimension `reason`. */
   signatureRefused: 'signatureRefused',
   /** delivery: the recipient's UA answered 2xx. */
@@ -83,6 +85,7 @@ export type EdgeMetric = (typeof EDGE_METRICS)[keyof typeof EDGE_METRICS];
 export const DIMENSION_OF = {
   refused: 'reason',
   unauthorized: 'route',
+  forbidden: 'route',
   signatureRefused: 'reason',
   sipRequests: 'method',
   sipAnswers: 'statusClass',

@@ -285,9 +285,8 @@ export function errorResult(route: string, error: unknown, correlationId: string
           ? error.reason
           : undefined;
       logger.warn('request refused: unauthorized', { route, reason, detail: error.message });
-      countWithDimension('unauthorized', 'route', route);
-      if (error instanceof SignatureRefusedError)
-        countWithDimension('signatureRefused', 'reason', error.reason);
+      countWithDimension('unauthorized', route);
+      if (error instanceof SignatureRefusedError) countWithDimension('signatureRefused', error.reason);
       return json(error.status, {
         error: { code: error.code, ...(reason ? { reason } : {}), message: error.message },
       });
@@ -306,7 +305,7 @@ export function errorResult(route: string, error: unknown, correlationId: string
     }
     if (error instanceof ForbiddenError) {
       logger.warn('request refused: forbidden', { route, detail: error.message });
-      countWithDimension('forbidden', 'route', route);
+      countWithDimension('forbidden', route);
     }
     return json(error.status, { error: { code: error.code, message: error.message } });
   }
