@@ -5,9 +5,10 @@
 //   Accept: text/plain → the status word alone. 429 + Retry-After past the client's rate.
 // CORS open (HOLDOVER_CORS_ORIGINS, default *), cacheable (HOLDOVER_AVAILABILITY_MAX_AGE, default 5 s).
 // OPTIONS /v1/availability/{aor} answers the preflight (functions/cors.ts, which reads nothing).
+
 import type { Context } from 'aws-lambda';
 import { normalizeAor } from '../shared/aor.ts';
-import { envInt } from '../shared/env.ts';
+import { availabilityMaxAgeSeconds, availabilityRatePerMinute } from '../shared/settings.ts';
 import type { HttpEvent, HttpResult } from './adapters/http.ts';
 import { logger, startInvocation } from './adapters/observability.ts';
 import { groupStore, store } from './adapters/store.ts';
@@ -15,9 +16,9 @@ import { type Availability, availabilityOf, unknownAvailability } from './core/g
 import { TokenBuckets } from './core/rate-limit.ts';
 import { corsHeaders } from './cors.ts';
 
-const maxAgeSeconds = envInt('HOLDOVER_AVAILABILITY_MAX_AGE', 5, 0);
+const maxAgeSeconds = availabilityMaxAgeSeconds();
 /** Per client address and function instance; API Gateway's route throttling caps the total. */
-const buckets = new TokenBuckets(envInt('HOLDOVER_AVAILABILITY_RATE', 60));
+const buckets = new TokenBuckets(availabilityRatePerMinute());
 
 export async function handler(event: HttpEvent, context?: Context): Promise<HttpResult> {
   const correlationId = startInvocation(context, event.requestContext.requestId);

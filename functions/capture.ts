@@ -1,13 +1,14 @@
 // POST /v1/messages — the edge hands over a MESSAGE it received for an absent user.
 // Thin: parse (zod) → captureMessage (core) → status. 202 only once the message is stored.
+
 import { monotonicFactory } from 'ulid';
 import {
   CaptureBatchRequestSchema,
   type CaptureRequest,
   CaptureRequestSchema,
 } from '../shared/contract/capture.ts';
-import { envDurationMs, envInt, envList } from '../shared/env.ts';
 import { DomainError } from '../shared/errors.ts';
+import { expireAfterMs, maxBodyBytes, quota, servedDomains } from '../shared/settings.ts';
 import { authorizedRoute, errorResult, type RouteResult } from './adapters/http.ts';
 import { count, countWithDimension, logger } from './adapters/observability.ts';
 import { deliveryQueue } from './adapters/queue.ts';
@@ -21,10 +22,10 @@ const deps = {
   groups: groupStore,
   queue: deliveryQueue,
   policy: {
-    domains: new Set(envList('HOLDOVER_DOMAINS', 'example.com,localhost,127.0.0.1')),
-    defaultExpireAfterMs: envDurationMs('HOLDOVER_EXPIRE_AFTER', '72h'),
-    maxBodyBytes: envInt('HOLDOVER_MAX_BODY_BYTES', 65_536),
-    quota: envInt('HOLDOVER_QUOTA', 1000),
+    domains: new Set(servedDomains()),
+    defaultExpireAfterMs: expireAfterMs(),
+    maxBodyBytes: maxBodyBytes(),
+    quota: quota(),
   },
   now: Date.now,
   newId: (nowMs: number) => ulid(nowMs),

@@ -6,14 +6,14 @@
 //   GET    /v1/credentials/{aor}         → {aor, realm, ha1: {"SHA-256", MD5}, admin} or 404 (the edge)
 
 import { normalizeAor } from '../shared/aor.ts';
-import { envList } from '../shared/env.ts';
 import { NotFoundError } from '../shared/errors.ts';
+import { servedDomains } from '../shared/settings.ts';
 import { authorizedRoute, limitOf } from './adapters/http.ts';
 import { logger } from './adapters/observability.ts';
 import { credentialStore } from './adapters/store.ts';
 import { SetCredentialsSchema, setCredentials } from './core/credentials.ts';
 
-const domains = envList('HOLDOVER_DOMAINS', 'example.com,localhost,127.0.0.1');
+const domains = servedDomains();
 
 const aorOf = (pathParameters: Record<string, string>) =>
   normalizeAor(decodeURIComponent(pathParameters.aor ?? ''));

@@ -2,8 +2,10 @@
 // (bounce, IMDN, auto-reply: sendNotice, which settles a bounced message by its outcome).
 // Reports partial batch failures; a job that must wait (the UA answered 408/480/5xx) is retried
 // later with backoff.
+
 import { monotonicFactory } from 'ulid';
-import { envInt, envOr, requireEnv } from '../shared/env.ts';
+import { envOr, requireEnv } from '../shared/env.ts';
+import { deliveryBatchSize } from '../shared/settings.ts';
 import { HttpEdge } from './adapters/edge-client.ts';
 import { count, logger, measure } from './adapters/observability.ts';
 import { deliveryQueue } from './adapters/queue.ts';
@@ -30,7 +32,7 @@ const deps = {
   now: Date.now,
   newId: () => ulid(),
   viaProxy,
-  batchSize: envInt('HOLDOVER_DELIVERY_BATCH', 100),
+  batchSize: deliveryBatchSize(),
   leaseMs: LEASE_MS,
   observe: (event: DeliveryEvent) => {
     const context = { messageId: event.message.id, callId: event.message.callId };

@@ -2,7 +2,8 @@
 // time ran out, and those of users on vacation, and queues one email job per recipient.
 
 import type { Context } from 'aws-lambda';
-import { envDurationMs, requireEnv } from '../shared/env.ts';
+import { requireEnv } from '../shared/env.ts';
+import { sweepIntervalMs } from '../shared/settings.ts';
 import { EXPIRY_SHARDS } from '../shared/table.ts';
 import { sqs } from './adapters/clients.ts';
 import { EXPIRED_QUEUE, localJobs } from './adapters/local-jobs.ts';
@@ -20,7 +21,7 @@ const deps = {
   shards: EXPIRY_SHARDS,
   claimTimeoutMs: 30 * 60_000,
   jobSize: 200,
-  intervalMs: envDurationMs('HOLDOVER_SWEEP_INTERVAL', '60s'),
+  intervalMs: sweepIntervalMs(),
 };
 
 export async function handler(

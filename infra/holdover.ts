@@ -6,6 +6,7 @@
 //                       (/deliver) reached inside the VPC by name, from the delivery function only
 //   functions + API     stateless: one HoldoverFunction per catalogue entry, its trigger, settings and grants
 //   HoldoverMonitoring  dashboard, alarms, SNS topic
+
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +20,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { parseDuration } from '../shared/duration.ts';
+import { SETTING_DEFAULTS } from '../shared/settings.ts';
 import { targetOfUri } from '../shared/sip/uri.ts';
 import { grantAccess, QUEUE_URL_VARIABLE } from './access.ts';
 import { type FunctionEntry, HOLDOVER_FUNCTIONS, type QueueName, type SettingName } from './catalogue.ts';
@@ -133,8 +135,8 @@ export class Holdover extends Construct {
     const projectRoot = props.projectRoot ?? findProjectRoot();
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const { removalPolicy } = props;
-    const expireAfter = props.expireAfter ?? '72h';
-    const maxBodyBytes = props.maxBodyBytes ?? 65_536;
+    const expireAfter = props.expireAfter ?? SETTING_DEFAULTS.HOLDOVER_EXPIRE_AFTER;
+    const maxBodyBytes = props.maxBodyBytes ?? SETTING_DEFAULTS.HOLDOVER_MAX_BODY_BYTES;
     const sweepInterval = props.sweepInterval ?? Duration.minutes(1);
     const deliveryTimeout = props.deliveryTimeout ?? '32s';
     const mwiPollInterval = props.mwiPollInterval ?? '30s';
@@ -187,12 +189,18 @@ export class Holdover extends Construct {
       HOLDOVER_DOMAINS: props.domains.join(','),
       HOLDOVER_EXPIRE_AFTER: expireAfter,
       HOLDOVER_MAX_BODY_BYTES: String(maxBodyBytes),
-      HOLDOVER_QUOTA: String(props.quota ?? 1000),
+      HOLDOVER_QUOTA: String(props.quota ?? SETTING_DEFAULTS.HOLDOVER_QUOTA),
       HOLDOVER_DELIVERY_BATCH: props.deliveryBatchSize?.toString(),
       HOLDOVER_SWEEP_INTERVAL: `${sweepInterval.toSeconds()}s`,
-      HOLDOVER_CORS_ORIGINS: (props.availability?.allowOrigins ?? ['*']).join(','),
-      HOLDOVER_AVAILABILITY_MAX_AGE: String(props.availability?.maxAgeSeconds ?? 5),
-      HOLDOVER_AVAILABILITY_RATE: String(props.availability?.ratePerMinute ?? 60),
+      HOLDOVER_CORS_ORIGINS: (
+        props.availability?.allowOrigins ?? [SETTING_DEFAULTS.HOLDOVER_CORS_ORIGINS]
+      ).join(','),
+      HOLDOVER_AVAILABILITY_MAX_AGE: String(
+        props.availability?.maxAgeSeconds ?? SETTING_DEFAULTS.HOLDOVER_AVAILABILITY_MAX_AGE,
+      ),
+      HOLDOVER_AVAILABILITY_RATE: String(
+        props.availability?.ratePerMinute ?? SETTING_DEFAULTS.HOLDOVER_AVAILABILITY_RATE,
+      ),
       // The delivery function only asks whether there is one (no registered contact needed then).
       OUTBOUND_PROXY: props.outboundProxy,
     };

@@ -9,7 +9,8 @@ import * as z from 'zod';
 import { digestAlgorithmsFromEnv } from '../edge/config.ts';
 import { parseTrustedProxies } from '../edge/trusted-proxies.ts';
 import { type StoreKind, storeKindFromEnv } from '../functions/adapters/store-kind.ts';
-import { envDurationMs, envInt, envList, envOr } from '../shared/env.ts';
+import { envDurationMs, envInt, envOr } from '../shared/env.ts';
+import { expireAfterText, servedDomains, sweepIntervalMs } from '../shared/settings.ts';
 
 export interface LocalConfig {
   apiPort: number;
@@ -47,10 +48,8 @@ function port(name: string, fallback: number): number {
 
 export function loadLocalConfig(): LocalConfig {
   const dataDir = resolve(envOr('HOLDOVER_DATA_DIR', '.holdover'));
-  const expireAfter = envOr('HOLDOVER_EXPIRE_AFTER', '72h');
-  envDurationMs('HOLDOVER_EXPIRE_AFTER', '72h');
-  const domains = envList('HOLDOVER_DOMAINS', 'example.com,localhost,127.0.0.1');
-  if (domains.length === 0) throw new Error('HOLDOVER_DOMAINS must name at least one SIP domain');
+  const expireAfter = expireAfterText();
+  const domains = servedDomains();
   const sipHost = envOr('SIP_HOST', '127.0.0.1');
   if (isIP(sipHost) === 0) throw new Error(`SIP_HOST must be an IP address, got "${sipHost}"`);
   const outboundProxy = process.env.OUTBOUND_PROXY;
@@ -85,7 +84,7 @@ export function loadLocalConfig(): LocalConfig {
     sesPort: port('SES_PORT', 8005),
     ...(outboundProxy ? { outboundProxy } : {}),
     expireAfter,
-    sweepIntervalMs: envDurationMs('HOLDOVER_SWEEP_INTERVAL', '60s'),
+    sweepIntervalMs: sweepIntervalMs(),
     domains,
     mailFrom,
     dataDir,
