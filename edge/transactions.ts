@@ -114,11 +114,6 @@ export class ServerTransactions {
     }
   }
 
-  /** Forgets a transaction without a stored response (its request is handled again if resent). */
-  abandon(key: string): void {
-    this.entries.delete(key);
-  }
-
   /** Drops expired transactions; called by the sweep timer, public for tests. */
   sweep(): void {
     const now = this.now();

@@ -14,10 +14,16 @@ export interface FieldIssue {
   message: string;
 }
 
-export class InvalidRequestError extends DomainError {
-  readonly status = 400;
-  readonly code = 'invalid_request';
-  override readonly name = 'InvalidRequestError';
+/** A domain error class of its own name, HTTP status and machine-readable code. */
+function domainError<Code extends string>(name: string, status: number, code: Code) {
+  return class extends DomainError {
+    readonly status = status;
+    readonly code = code;
+    override readonly name = name;
+  };
+}
+
+export class InvalidRequestError extends domainError('InvalidRequestError', 400, 'invalid_request') {
   constructor(
     message: string,
     readonly issues?: readonly FieldIssue[],
@@ -26,57 +32,26 @@ export class InvalidRequestError extends DomainError {
   }
 }
 
-export class UnauthorizedError extends DomainError {
-  readonly status = 401;
-  readonly code = 'unauthorized';
-  override readonly name = 'UnauthorizedError';
-}
+export class UnauthorizedError extends domainError('UnauthorizedError', 401, 'unauthorized') {}
 
 /** The recipient's domain is not one we serve: refusing it keeps us from being an open relay. */
-export class ForeignDomainError extends DomainError {
-  readonly status = 404;
-  readonly code = 'foreign_domain';
-  override readonly name = 'ForeignDomainError';
-}
+export class ForeignDomainError extends domainError('ForeignDomainError', 404, 'foreign_domain') {}
 
-export class NotFoundError extends DomainError {
-  readonly status = 404;
-  readonly code = 'not_found';
-  override readonly name = 'NotFoundError';
-}
+export class NotFoundError extends domainError('NotFoundError', 404, 'not_found') {}
 
-export class TooLargeError extends DomainError {
-  readonly status = 413;
-  readonly code = 'too_large';
-  override readonly name = 'TooLargeError';
-}
+export class TooLargeError extends domainError('TooLargeError', 413, 'too_large') {}
 
 /** Unsupported content type or charset, or a body that is not valid in its declared charset. */
-export class UnsupportedMediaError extends DomainError {
-  readonly status = 415;
-  readonly code = 'unsupported_media';
-  override readonly name = 'UnsupportedMediaError';
-}
+export class UnsupportedMediaError extends domainError('UnsupportedMediaError', 415, 'unsupported_media') {}
 
 /** The recipient already has as many held messages as the quota allows (SIP 486 at the edge). */
-export class QuotaExceededError extends DomainError {
-  readonly status = 429;
-  readonly code = 'quota_exceeded';
-  override readonly name = 'QuotaExceededError';
-}
+export class QuotaExceededError extends domainError('QuotaExceededError', 429, 'quota_exceeded') {}
 
 /** Authenticated, but this caller may not use this route or see this user's data. */
-export class ForbiddenError extends DomainError {
-  readonly status = 403;
-  readonly code = 'forbidden';
-  override readonly name = 'ForbiddenError';
-}
+export class ForbiddenError extends domainError('ForbiddenError', 403, 'forbidden') {}
 
 /** Too many failed sign-ins for one address: try again after `retryAfterSeconds` (HTTP 429). */
-export class SignInThrottledError extends DomainError {
-  readonly status = 429;
-  readonly code = 'too_many_attempts';
-  override readonly name = 'SignInThrottledError';
+export class SignInThrottledError extends domainError('SignInThrottledError', 429, 'too_many_attempts') {
   constructor(readonly retryAfterSeconds: number) {
     super(`Too many failed sign-ins for this address: try again in ${retryAfterSeconds} s`);
   }
@@ -84,10 +59,6 @@ export class SignInThrottledError extends DomainError {
 
 /**
  * The caller's deadline passed before the message could be stored (the edge has stopped waiting
- * and answers 503): nothing is written, so a 503 never hides a stored message.
+ * and answers 503): nothing is stored, so a 503 never hides a stored message.
  */
-export class DeadlineExceededError extends DomainError {
-  readonly status = 503;
-  readonly code = 'deadline_exceeded';
-  override readonly name = 'DeadlineExceededError';
-}
+export class DeadlineExceededError extends domainError('DeadlineExceededError', 503, 'deadline_exceeded') {}
