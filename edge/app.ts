@@ -12,9 +12,7 @@ import { aorOf } from '../shared/sip/uri.ts';
 import { type ApiAnswer, type ApiClient, ApiUnavailableError } from './api-client.ts';
 import { DELIVERY_MARK } from './delivery.ts';
 import { logger, metrics } from './log.ts';
-import { parseCSeq } from './sip/cseq.ts';
-import { getHeader, type SipRequest } from './sip/message.ts';
-import { parseNameAddr } from './sip/name-addr.ts';
+import { getHeader, type ReceivedRequest } from './sip/message.ts';
 import { ALLOW_EVENTS, refuse, warning } from './sip-replies.ts';
 import type { SipReply, SipSource } from './sip-server.ts';
 
@@ -25,14 +23,14 @@ export interface EdgeOptions {
   maxBodyBytes: number;
   /** Seconds a sender should wait before retrying when the API is unavailable. */
   retryAfterSeconds: number;
-  registrar: { register(request: SipRequest): Reply };
-  publications: { publish(request: SipRequest): Reply };
-  messageWaiting: { subscribe(request: SipRequest, source: SipSource): Reply };
+  registrar: { register(request: ReceivedRequest): Reply };
+  publications: { publish(request: ReceivedRequest): Reply };
+  messageWaiting: { subscribe(request: ReceivedRequest, source: SipSource): Reply };
   /**
    * Digest authentication (edge/digest-auth.ts), asked before any handler: undefined lets the
    * request through, else its answer (401 challenge, 403, 503) is sent instead.
    */
-  auth?: { check(request: SipRequest, source: SipSource): Promise<Reply | undefined> };
+  auth?: { check(request: ReceivedRequest, source: SipSource): Promise<Reply | undefined> };
   /** Told the recipient AOR of each MESSAGE the API stored (MWI re-reads the count). */
   onCaptured?: (recipient: string) => void;
   /**
@@ -67,7 +65,7 @@ const IS_COMPOSING = 'application/im-iscomposing+xml';
 
 export function createRequestHandler(
   options: EdgeOptions,
-): (request: SipRequest, source: SipSource) => Promise<Reply> {
+): (request: ReceivedRequest, source: SipSource) => Promise<Reply> {
   const captures = new CaptureGate(options);
   return async (request, source) => {
     const arrived = arrivalStamp();
@@ -110,14 +108,13 @@ export function createRequestHandler(
  * concurrently.
  */
 async function onMessage(
-  request: SipRequest,
+  request: ReceivedRequest,
   options: EdgeOptions,
   captures: CaptureGate,
   source: SipSource,
   arrived: string,
 ): Promise<Reply> {
-  const callId = getHeader(request, 'call-id') ?? '';
-  const cseq = parseCSeq(getHeader(request, 'cseq') ?? '');
+  const { callId, cseq, from, to } = request;
   const delivering = getHeader(request, DELIVERY_MARK);
   if (delivering !== undefined) {
     // A MESSAGE Holdover is delivering came back (a proxy's failure route without the
@@ -139,8 +136,6 @@ async function onMessage(
   if (request.body.length > options.maxBodyBytes) {
     return refuse(413, 'Request Entity Too Large', `body is larger than ${options.maxBodyBytes} bytes`);
   }
-  const from = parseNameAddr(getHeader(request, 'from') ?? '');
-  const to = parseNameAddr(getHeader(request, 'to') ?? '');
   const expires = getHeader(request, 'expires');
   const subject = getHeader(request, 'subject');
   const payload: Omit<CaptureRequest, 'deadline'> = {
@@ -233,21 +228,15 @@ function unavailable(options: EdgeOptions): Reply {
 }
 
 /** Where a bounce or IMDN for this sender can go: its Contact, else where the MESSAGE came from. */
-function replyTargetOf(request: SipRequest, source: SipSource): string {
-  const contact = getHeader(request, 'contact');
-  if (contact !== undefined) {
-    try {
-      return parseNameAddr(contact).uri;
-    } catch {
-      // fall through to the source address
-    }
-  }
+function replyTargetOf(request: ReceivedRequest, source: SipSource): string {
+  const [contact] = request.contacts;
+  if (contact !== undefined) return contact.uri;
   const host = source.address.includes(':') ? `[${source.address}]` : source.address;
   return `sip:${host}:${source.port};transport=${source.transport}`;
 }
 
 /** RFC 3834's Auto-Submitted, reused: an automatic MESSAGE must never get an automatic answer. */
-function isAutoSubmitted(request: SipRequest): boolean {
+function isAutoSubmitted(request: ReceivedRequest): boolean {
   const value = getHeader(request, 'auto-submitted');
   return value !== undefined && value.trim().toLowerCase() !== 'no';
 }

@@ -27,8 +27,7 @@ import {
 import { type ApiClient, ApiUnavailableError } from './api-client.ts';
 import { DELIVERY_MARK } from './delivery.ts';
 import { logger } from './log.ts';
-import { getHeader, getHeaders, type SipHeader, type SipRequest } from './sip/message.ts';
-import { parseNameAddr } from './sip/name-addr.ts';
+import { getHeader, getHeaders, type ReceivedRequest, type SipHeader } from './sip/message.ts';
 import { refuse, servedAor } from './sip-replies.ts';
 import type { SipReply, SipSource } from './sip-server.ts';
 import type { TrustedProxies } from './trusted-proxies.ts';
@@ -70,7 +69,7 @@ export class DigestAuth {
   }
 
   /** Undefined: the request may go on to its handler; else the answer to send instead. */
-  async check(request: SipRequest, source: SipSource): Promise<SipReply | undefined> {
+  async check(request: ReceivedRequest, source: SipSource): Promise<SipReply | undefined> {
     const subject = this.subjectOf(request);
     if (subject === undefined) return undefined;
     if (this.options.trustedProxies.has(source.address)) return undefined;
@@ -111,7 +110,7 @@ export class DigestAuth {
    * served domain (others get their 404 from the handler), the From AOR of a MESSAGE from a served
    * domain. A MESSAGE Holdover is delivering that came back is answered 480 by the handler.
    */
-  private subjectOf(request: SipRequest): { aor: string; required: boolean } | undefined {
+  private subjectOf(request: ReceivedRequest): { aor: string; required: boolean } | undefined {
     if (SUBJECT_IS_TO.has(request.method)) {
       const target = servedAor(request, this.options.domains);
       return 'aor' in target ? { aor: target.aor, required: true } : undefined;
@@ -119,7 +118,7 @@ export class DigestAuth {
     if (request.method !== 'MESSAGE' || getHeader(request, DELIVERY_MARK) !== undefined) return undefined;
     let aor: string;
     try {
-      aor = aorOf(parseNameAddr(getHeader(request, 'from') ?? '').uri);
+      aor = aorOf(request.from.uri);
     } catch {
       return undefined; // the handler judges a malformed From
     }
@@ -128,7 +127,7 @@ export class DigestAuth {
   }
 
   private verify(
-    request: SipRequest,
+    request: ReceivedRequest,
     source: SipSource,
     aor: string,
     credentials: StoredCredentials,

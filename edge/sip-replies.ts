@@ -2,8 +2,7 @@
 // and the header values several handlers read (Event, Expires).
 
 import { aorOf } from '../shared/sip/uri.ts';
-import { getHeader, type SipHeader, type SipRequest } from './sip/message.ts';
-import { parseNameAddr } from './sip/name-addr.ts';
+import { getHeader, type ReceivedRequest, type SipHeader, type SipRequest } from './sip/message.ts';
 import type { SipReply } from './sip-server.ts';
 
 export function refuse(status: number, reason: string, detail: string, headers: SipHeader[] = []): SipReply {
@@ -33,10 +32,10 @@ export type AorResult = { aor: string } | { refusal: SipReply };
  * (behind a proxy the Request-URI may already have been rewritten, the To not); a domain not
  * in HOLDOVER_DOMAINS is refused with 404, as a MESSAGE for it would be.
  */
-export function servedAor(request: SipRequest, domains: readonly string[]): AorResult {
+export function servedAor(request: ReceivedRequest, domains: readonly string[]): AorResult {
   let aor: string;
   try {
-    aor = aorOf(parseNameAddr(getHeader(request, 'to') ?? '').uri);
+    aor = aorOf(request.to.uri);
   } catch {
     return { refusal: refuse(400, 'Bad Request', 'To must be a SIP address of record (sip:user@host)') };
   }

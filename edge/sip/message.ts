@@ -4,6 +4,9 @@
 // have to care about case or compact forms (§7.3.1, §7.3.3). Values are unfolded and
 // trimmed; bodies stay raw bytes and are never decoded here.
 import { trimLws } from '../../shared/sip/grammar.ts';
+import type { CSeq } from './cseq.ts';
+import type { NameAddr } from './name-addr.ts';
+import type { Via } from './via.ts';
 
 // The parse error and SIP's white space are the grammar's (shared/sip/grammar.ts).
 export { SipParseError, trimLws } from '../../shared/sip/grammar.ts';
@@ -24,6 +27,23 @@ export interface SipRequest {
   version: string;
   headers: SipHeader[];
   body: Buffer;
+}
+
+/**
+ * A request as the edge reads it (edge/sip/parser.ts `readRequest`): validated once, and what the
+ * transaction layer, the registrar and the handlers need parsed once, next to the raw message.
+ */
+export interface ReceivedRequest extends SipRequest {
+  callId: string;
+  cseq: CSeq;
+  from: NameAddr;
+  to: NameAddr;
+  /** The top Via, as stamped with received/rport (edge/transport.ts `stampReceived`). */
+  topVia: Via;
+  /** Every Contact, in order; empty with none or with the wildcard. */
+  contacts: readonly NameAddr[];
+  /** `Contact: *`, the sole Contact of a REGISTER that removes every binding. */
+  contactWildcard: boolean;
 }
 
 export interface SipResponse {

@@ -1,18 +1,15 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ClientOutcome, Schedule } from '../../edge/client-transactions.ts';
 import { logger } from '../../edge/log.ts';
-import {
-  buildNotify,
-  MessageWaiting,
-  messageSummaryBody,
-  type SubscriptionDialog,
-  summaryFromApi,
-} from '../../edge/message-waiting.ts';
+import { buildNotify, messageSummaryBody, type SubscriptionDialog } from '../../edge/mwi/notify.ts';
+import { MessageWaiting } from '../../edge/mwi/subscriptions.ts';
+import { summaryFromApi } from '../../edge/mwi/summary-api.ts';
 import { getHeader, getHeaders, type SipRequest } from '../../edge/sip/message.ts';
 import { parseNameAddr } from '../../edge/sip/name-addr.ts';
 import { parseMessage, validateRequest } from '../../edge/sip/parser.ts';
 import { serializeRequest } from '../../edge/sip/serialize.ts';
 import type { SipTarget } from '../../shared/sip/uri.ts';
+import { receivedRequest } from '../support/sip-request.ts';
 
 beforeAll(() => {
   logger.setLogLevel('SILENT');
@@ -136,7 +133,7 @@ function subscribeRequest(
   ];
   const message = parseMessage(Buffer.from(lines.join('\r\n')));
   if (message.kind !== 'request') throw new Error('expected a request');
-  return message;
+  return receivedRequest(message);
 }
 
 const SOURCE = { transport: 'tcp' as const, address: '127.0.0.1', port: 40000 };
