@@ -20,17 +20,11 @@ import {
 import { isToken } from '../shared/sip/grammar.ts';
 import type { SipTarget } from '../shared/sip/uri.ts';
 import { parseUri, targetOfUri, UnsupportedTargetError } from '../shared/sip/uri.ts';
-import type { ClientOutcome } from './client-transactions.ts';
+import type { BuildRequest, ClientOutcome } from './client-transactions.ts';
 import { logger, metrics } from './log.ts';
-import {
-  buildOutgoingRequest,
-  type LocalSipAddress,
-  nameAddr,
-  newBranch,
-  sipDate,
-} from './outgoing-request.ts';
+import { buildOutgoingRequest, type LocalSipAddress, nameAddr, sipDate } from './outgoing-request.ts';
 import { expandCompact, type SipHeader, type SipRequest } from './sip/message.ts';
-import { newTag, serializeRequest } from './sip/serialize.ts';
+import { newTag } from './sip/serialize.ts';
 
 /** Marks every MESSAGE the edge delivers, so a proxy never routes it back to Holdover (docs/proxy-integration.md). */
 export const DELIVERY_MARK = 'x-holdover-delivery';
@@ -211,12 +205,6 @@ export function deliveryMessage(message: SendableMessage, parts: DeliveryMessage
   });
 }
 
-/**
- * RFC 3261 §18.1.1: a request larger than 1300 bytes (the path MTU being unknown) goes over TCP,
- * which has congestion control and no fragmentation — and a 64 KiB message fits no datagram.
- */
-export const UDP_MAX_REQUEST_BYTES = 1300;
-
 /** 408, 480 and 5xx end the batch: the user went away or their UA fails; the rest stays held. */
 export function endsBatch(status: number): boolean {
   const final = classifyFinal(status);
@@ -228,7 +216,8 @@ export interface DeliveryOptions {
   /** The served domain a tel: party is put in when the other party has no SIP host (HOLDOVER_DOMAINS[0]). */
   domain?: string;
   outboundProxy?: OutboundProxy;
-  request: (request: SipRequest, target: SipTarget) => Promise<ClientOutcome>;
+  /** Sends a request in a client transaction of its own (ClientTransactions.originate). */
+  originate: (build: BuildRequest, target: SipTarget) => Promise<ClientOutcome>;
   now?: () => number;
 }
 
@@ -290,21 +279,16 @@ export class Delivery {
     candidate: DeliverRequest['messages'][number],
     route: DeliveryRoute,
   ): Promise<Pick<ClientOutcome, 'status' | 'reason'>> {
-    let build: (target: SipTarget) => SipRequest;
-    let size: number;
     try {
       const message = this.addressed(checkMessage(candidate));
       const fromTag = newTag();
-      build = (target) =>
-        deliveryMessage(message, {
-          requestUri: route.requestUriOf(message),
-          target,
-          local: this.options.local,
-          branch: newBranch(),
-          fromTag,
-        });
-      // a message that cannot be built fails here, before anything is sent
-      size = serializeRequest(build(route.target)).length;
+      const requestUri = route.requestUriOf(message);
+      // The transaction gives it its branch and transport and serialises it once; a message that
+      // cannot be built fails there, before anything is sent.
+      return await this.options.originate(
+        (via) => deliveryMessage(message, { requestUri, fromTag, ...via }),
+        route.target,
+      );
     } catch (error) {
       const reason = `Not Acceptable: the edge cannot send this message (${
         error instanceof Error ? error.message : String(error)
@@ -312,15 +296,6 @@ export class Delivery {
       logger.warn('delivery: message cannot be sent; reported on its own', { id: candidate.id, reason });
       return { status: UNSENDABLE_STATUS, reason: reason.slice(0, 500) };
     }
-    const attempt = (target: SipTarget) => this.options.request(build(target), target);
-    if (route.target.transport === 'udp') {
-      if (size > UDP_MAX_REQUEST_BYTES) {
-        const outcome = await attempt({ ...route.target, transport: 'tcp' });
-        // A UA that does not listen on TCP gets the datagram after all (§18.1.1 allows it).
-        if (!outcome.transportFailure) return outcome;
-      }
-    }
-    return attempt(route.target);
   }
 
   /** From and To as a UA can use them (sipAddressOf), each in the other party's domain. */

@@ -39,7 +39,10 @@ export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
   ) => logger[level](message, fields ?? {});
 
   let sip: SipServer | undefined;
+  // Shared by reference: with SIP_PORT 0 (tests) the port is known only once the server started.
+  const local = { host: config.sipAdvertisedHost, port: config.sipPort };
   const transactions = new ClientTransactions({
+    local,
     send: (bytes, target) => {
       if (!sip) return Promise.reject(new Error('SIP server not started'));
       return sip.send(bytes, target);
@@ -47,7 +50,7 @@ export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
     timerFMs: config.deliveryTimeoutMs,
     logger: sipLogger,
   });
-  const request = transactions.request.bind(transactions);
+  const originate = transactions.originate.bind(transactions);
   const reporter = new PresenceReporter(api);
   const report = (update: PresenceReport) => void reporter.report(update);
   const registrar = new Registrar({
@@ -60,13 +63,11 @@ export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
     report,
     minExpiresSeconds: config.minExpiresSeconds,
   });
-  // Shared by reference: with SIP_PORT 0 (tests) the port is known only once the server started.
-  const local = { host: config.sipAdvertisedHost, port: config.sipPort };
   const messageWaiting = new MessageWaiting({
     domains: config.domains,
     local,
     ...(config.outboundProxy ? { outboundProxy: config.outboundProxy.target } : {}),
-    request,
+    originate,
     waitingFor: summaryFromApi(api),
     pollIntervalMs: config.mwiPollIntervalMs,
     minExpiresSeconds: config.minExpiresSeconds,
@@ -75,7 +76,7 @@ export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
     local,
     domain: config.domains[0] ?? config.sipAdvertisedHost,
     ...(config.outboundProxy ? { outboundProxy: config.outboundProxy } : {}),
-    request,
+    originate,
   });
   const refreshSummary = (uri: string) => {
     try {

@@ -10,11 +10,11 @@
 import { randomBytes } from 'node:crypto';
 import type { SipTarget, SipTransportName } from '../../shared/sip/uri.ts';
 import { targetOfUri, UnsupportedTargetError } from '../../shared/sip/uri.ts';
-import type { ClientOutcome, Schedule } from '../client-transactions.ts';
+import type { BuildRequest, ClientOutcome, Schedule } from '../client-transactions.ts';
 import { realSchedule } from '../client-transactions.ts';
 import { logger } from '../log.ts';
-import { contactOf, type LocalSipAddress, newBranch } from '../outgoing-request.ts';
-import { getHeader, getHeaders, type ReceivedRequest, type SipRequest } from '../sip/message.ts';
+import { contactOf, type LocalSipAddress } from '../outgoing-request.ts';
+import { getHeader, getHeaders, type ReceivedRequest } from '../sip/message.ts';
 import { parseNameAddr, parseParams } from '../sip/name-addr.ts';
 import { ALLOW_EVENTS, eventPackage, grantedExpiry, refuse, servedAor } from '../sip-replies.ts';
 import type { SipReply, SipSource } from '../sip-server.ts';
@@ -48,7 +48,8 @@ export interface MessageWaitingOptions {
   local: LocalSipAddress;
   /** Every NOTIFY goes here when set (OUTBOUND_PROXY). */
   outboundProxy?: SipTarget;
-  request: (request: SipRequest, target: SipTarget) => Promise<ClientOutcome>;
+  /** Sends a request in a client transaction of its own (ClientTransactions.originate). */
+  originate: (build: BuildRequest, target: SipTarget) => Promise<ClientOutcome>;
   waitingFor: (aor: string) => Promise<number>;
   pollIntervalMs: number;
   /** Shortest lifetime granted (SIP_MIN_EXPIRES, default 60 s). */
@@ -286,17 +287,18 @@ export class MessageWaiting {
     const waiting = subscription.notifiedWaiting;
     const target = this.targetOf(subscription);
     subscription.cseq += 1;
-    const request = buildNotify({
-      dialog: subscription.dialog,
-      cseq: subscription.cseq,
-      subscriptionState: ending ? 'terminated;reason=timeout' : `active;expires=${remaining}`,
-      ...(waiting === undefined ? {} : { body: messageSummaryBody(subscription.aor, waiting) }),
-      local: this.options.local,
-      target,
-      branch: newBranch(),
-    });
     const started = this.now();
-    const outcome = await this.options.request(request, target);
+    const outcome = await this.options.originate(
+      (via) =>
+        buildNotify({
+          dialog: subscription.dialog,
+          cseq: subscription.cseq,
+          subscriptionState: ending ? 'terminated;reason=timeout' : `active;expires=${remaining}`,
+          ...(waiting === undefined ? {} : { body: messageSummaryBody(subscription.aor, waiting) }),
+          ...via,
+        }),
+      target,
+    );
     logger.info('mwi notify', {
       aor: subscription.aor,
       callId: subscription.dialog.callId,

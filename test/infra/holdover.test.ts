@@ -188,7 +188,7 @@ describe('table', () => {
     });
   });
 
-  it('mirrors the key schema, expiry index and order index declared in functions/adapters/dynamodb/table.ts', () => {
+  it('mirrors the key schema, expiry index and order index declared in shared/table.ts', () => {
     const declared = tableDefinition('any');
     const [table] = Object.values(resourcesOf(template, 'AWS::DynamoDB::Table'));
     const properties = table?.Properties ?? {};

@@ -4,6 +4,7 @@ import { logger } from '../../edge/log.ts';
 import { buildNotify, messageSummaryBody, type SubscriptionDialog } from '../../edge/mwi/notify.ts';
 import { MessageWaiting } from '../../edge/mwi/subscriptions.ts';
 import { summaryFromApi } from '../../edge/mwi/summary-api.ts';
+import { newBranch } from '../../edge/outgoing-request.ts';
 import { getHeader, getHeaders, type SipRequest } from '../../edge/sip/message.ts';
 import { parseNameAddr } from '../../edge/sip/name-addr.ts';
 import { parseMessage, validateRequest } from '../../edge/sip/parser.ts';
@@ -166,7 +167,8 @@ function setup(options: { answer?: number } = {}) {
   const mwi = new MessageWaiting({
     domains: ['example.com'],
     local: { host: '127.0.0.1', port: 5060 },
-    request: async (request, target): Promise<ClientOutcome> => {
+    originate: async (build, target): Promise<ClientOutcome> => {
+      const request = build({ target, local: { host: '127.0.0.1', port: 5060 }, branch: newBranch() });
       notifies.push({ request, target });
       return { status: options.answer ?? 200, reason: 'OK' };
     },
