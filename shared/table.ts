@@ -1,5 +1,6 @@
 // The single table's shape, declared once: the local runtime creates it from this, the CDK
-// construct mirrors it. Each entity's own file (messages.ts, users.ts, delivery.ts, expiry.ts,
+// construct (infra/data.ts, infra/access.ts) mirrors it. Each entity's own file under
+// functions/adapters/dynamodb/ (messages.ts, users.ts, delivery.ts, expiry.ts,
 // bounces.ts, credentials.ts, nonces.ts) formats and parses its keys next to its item schema.
 //
 //   pk                 sk                       lsi1sk (order index)        what

@@ -1,4 +1,4 @@
-// The GroupStore port on the single table (functions/adapters/dynamodb/table.ts has the other items):
+// The GroupStore port on the single table (shared/table.ts has the other items):
 //   pk GROUPS             sk GROUP#<aor>        a group { aor, members, routing, public, email?, alertSenders, updatedAt }
 //   pk MEMBER#<member>    sk GROUP#<aor>        a membership { group, routing }: a member's groups in one Query
 //   pk GROUPQ#<aor>       sk IDLE               a queue's memory: attribute `m:<member>` = epoch ms of the last assignment

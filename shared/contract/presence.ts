@@ -2,7 +2,7 @@
 // another system (a webhook), and the states a user can be in.
 import * as z from 'zod';
 
-/** Presence states a user can be in; the hold set (functions/core/settings.ts) is a subset. */
+/** Presence states a user can be in; the hold set (shared/contract/settings.ts) is a subset. */
 export const PRESENCE_STATES = ['offline', 'busy', 'dnd', 'brb', 'away', 'online'] as const;
 export type PresenceState = (typeof PRESENCE_STATES)[number];
 
