@@ -101,4 +101,15 @@ describe('import boundaries between the deployables', () => {
     );
     expect(violations).toEqual([]);
   });
+
+  it("the CLI casts no answer: each is parsed with the contract's schemas", () => {
+    const cli = readFileSync(join(root, 'local', 'cli.ts'), 'utf8');
+    const casts = cli
+      .split('\n')
+      .map((line, index) => ({ line: index + 1, text: line }))
+      .filter(
+        ({ text }) => /\)\s+as\s+(?!const\b)[A-Z{]/.test(text) || /\bas\s+(unknown|Record<)/.test(text),
+      );
+    expect(casts).toEqual([]);
+  });
 });
