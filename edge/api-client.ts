@@ -3,7 +3,7 @@
 // alive and reused (one pool per API): a capture pays no TCP or TLS handshake.
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { signUrl } from '../functions/core/signature.ts';
+import { signUrl } from '../shared/signature.ts';
 import { metrics } from './log.ts';
 
 export interface ApiAnswer {

@@ -1,11 +1,18 @@
 // What the edge does with each SIP request (docs/design.md "SIP answers"): MESSAGE → signed capture
 // call, answered 202 only after the API stored it; REGISTER → registrar; PUBLISH (presence) →
 // publications; SUBSCRIBE (message-summary) → message-waiting; OPTIONS → 200; else → 405.
+
+import {
+  CaptureBatchAnswerSchema,
+  type CaptureBatchRequest,
+  type CaptureRequest,
+} from '../shared/contract/capture.ts';
+import { errorMessageOf } from '../shared/contract/error.ts';
+import { aorOf } from '../shared/sip/uri.ts';
 import { type ApiAnswer, type ApiClient, ApiUnavailableError } from './api-client.ts';
 import { DELIVERY_MARK } from './delivery.ts';
 import { logger, metrics } from './log.ts';
-import { getHeader, type SipRequest } from './sip/message.ts';
-import { aorOf, parseCSeq, parseNameAddr } from './sip/uri.ts';
+import { getHeader, type ReceivedRequest } from './sip/message.ts';
 import { ALLOW_EVENTS, refuse, warning } from './sip-replies.ts';
 import type { SipReply, SipSource } from './sip-server.ts';
 
@@ -16,14 +23,14 @@ export interface EdgeOptions {
   maxBodyBytes: number;
   /** Seconds a sender should wait before retrying when the API is unavailable. */
   retryAfterSeconds: number;
-  registrar: { register(request: SipRequest): Reply };
-  publications: { publish(request: SipRequest): Reply };
-  messageWaiting: { subscribe(request: SipRequest, source: SipSource): Reply };
+  registrar: { register(request: ReceivedRequest): Reply };
+  publications: { publish(request: ReceivedRequest): Reply };
+  messageWaiting: { subscribe(request: ReceivedRequest, source: SipSource): Reply };
   /**
    * Digest authentication (edge/digest-auth.ts), asked before any handler: undefined lets the
    * request through, else its answer (401 challenge, 403, 503) is sent instead.
    */
-  auth?: { check(request: SipRequest, source: SipSource): Promise<Reply | undefined> };
+  auth?: { check(request: ReceivedRequest, source: SipSource): Promise<Reply | undefined> };
   /** Told the recipient AOR of each MESSAGE the API stored (MWI re-reads the count). */
   onCaptured?: (recipient: string) => void;
   /**
@@ -58,7 +65,7 @@ const IS_COMPOSING = 'application/im-iscomposing+xml';
 
 export function createRequestHandler(
   options: EdgeOptions,
-): (request: SipRequest, source: SipSource) => Promise<Reply> {
+): (request: ReceivedRequest, source: SipSource) => Promise<Reply> {
   const captures = new CaptureGate(options);
   return async (request, source) => {
     const arrived = arrivalStamp();
@@ -101,14 +108,13 @@ export function createRequestHandler(
  * concurrently.
  */
 async function onMessage(
-  request: SipRequest,
+  request: ReceivedRequest,
   options: EdgeOptions,
   captures: CaptureGate,
   source: SipSource,
   arrived: string,
 ): Promise<Reply> {
-  const callId = getHeader(request, 'call-id') ?? '';
-  const cseq = parseCSeq(getHeader(request, 'cseq') ?? '');
+  const { callId, cseq, from, to } = request;
   const delivering = getHeader(request, DELIVERY_MARK);
   if (delivering !== undefined) {
     // A MESSAGE Holdover is delivering came back (a proxy's failure route without the
@@ -130,11 +136,9 @@ async function onMessage(
   if (request.body.length > options.maxBodyBytes) {
     return refuse(413, 'Request Entity Too Large', `body is larger than ${options.maxBodyBytes} bytes`);
   }
-  const from = parseNameAddr(getHeader(request, 'from') ?? '');
-  const to = parseNameAddr(getHeader(request, 'to') ?? '');
   const expires = getHeader(request, 'expires');
   const subject = getHeader(request, 'subject');
-  const payload = {
+  const payload: Omit<CaptureRequest, 'deadline'> = {
     callId,
     cseq: cseq.seq,
     from: from.uri,
@@ -179,7 +183,7 @@ async function onMessage(
 }
 
 function mapCaptureAnswer(answer: ApiAnswer, callId: string, options: EdgeOptions): Reply {
-  const detail = errorMessage(answer.body);
+  const detail = errorMessageOf(answer.body) ?? 'request refused';
   switch (answer.status) {
     case 202:
       return { status: 202, reason: 'Accepted' };
@@ -223,37 +227,16 @@ function unavailable(options: EdgeOptions): Reply {
   };
 }
 
-function errorMessage(body: unknown): string {
-  if (typeof body === 'object' && body !== null && 'error' in body) {
-    const error = body.error;
-    if (
-      typeof error === 'object' &&
-      error !== null &&
-      'message' in error &&
-      typeof error.message === 'string'
-    ) {
-      return error.message;
-    }
-  }
-  return 'request refused';
-}
-
 /** Where a bounce or IMDN for this sender can go: its Contact, else where the MESSAGE came from. */
-function replyTargetOf(request: SipRequest, source: SipSource): string {
-  const contact = getHeader(request, 'contact');
-  if (contact !== undefined) {
-    try {
-      return parseNameAddr(contact).uri;
-    } catch {
-      // fall through to the source address
-    }
-  }
+function replyTargetOf(request: ReceivedRequest, source: SipSource): string {
+  const [contact] = request.contacts;
+  if (contact !== undefined) return contact.uri;
   const host = source.address.includes(':') ? `[${source.address}]` : source.address;
   return `sip:${host}:${source.port};transport=${source.transport}`;
 }
 
 /** RFC 3834's Auto-Submitted, reused: an automatic MESSAGE must never get an automatic answer. */
-function isAutoSubmitted(request: SipRequest): boolean {
+function isAutoSubmitted(request: ReceivedRequest): boolean {
   const value = getHeader(request, 'auto-submitted');
   return value !== undefined && value.trim().toLowerCase() !== 'no';
 }
@@ -283,7 +266,7 @@ class CaptureGate {
   private readonly started = new Map<number, number>();
   private nextId = 0;
   private waiting: Array<{
-    payload: Record<string, unknown>;
+    payload: CaptureRequest;
     resolve: (answer: ApiAnswer) => void;
     reject: (error: unknown) => void;
   }> = [];
@@ -304,7 +287,7 @@ class CaptureGate {
     return oldestWaitMs > (this.options.shedAfterMs ?? 1000) ? { pendingCaptures, oldestWaitMs } : undefined;
   }
 
-  async capture(payload: Record<string, unknown>): Promise<ApiAnswer> {
+  async capture(payload: CaptureRequest): Promise<ApiAnswer> {
     const id = this.nextId++;
     this.started.set(id, Date.now());
     metrics.capturesInFlight(this.started.size);
@@ -358,9 +341,8 @@ class CaptureGate {
     if (batch.length === 1 && only) return single(only);
     let answer: ApiAnswer;
     try {
-      answer = await this.options.api.post('/v1/messages/batch', {
-        messages: batch.map((entry) => entry.payload),
-      });
+      const request: CaptureBatchRequest = { messages: batch.map((entry) => entry.payload) };
+      answer = await this.options.api.post('/v1/messages/batch', request);
     } catch (error) {
       for (const entry of batch) entry.reject(error);
       return;
@@ -379,15 +361,8 @@ class CaptureGate {
 
 /** The per-message answers of a batch call, if it has one for each. */
 function batchResults(answer: ApiAnswer, count: number): ApiAnswer[] | undefined {
-  if (answer.status !== 200 || typeof answer.body !== 'object' || answer.body === null) return undefined;
-  const results = 'results' in answer.body ? answer.body.results : undefined;
-  if (!Array.isArray(results) || results.length !== count) return undefined;
-  const answers: ApiAnswer[] = [];
-  for (const result of results) {
-    if (typeof result !== 'object' || result === null || !('status' in result)) return undefined;
-    const status = result.status;
-    if (typeof status !== 'number') return undefined;
-    answers.push({ status, body: 'body' in result ? result.body : undefined });
-  }
-  return answers;
+  if (answer.status !== 200) return undefined;
+  const parsed = CaptureBatchAnswerSchema.safeParse(answer.body);
+  if (!parsed.success || parsed.data.results.length !== count) return undefined;
+  return parsed.data.results;
 }

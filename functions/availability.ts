@@ -5,8 +5,9 @@
 //   Accept: text/plain → the status word alone. 429 + Retry-After past the client's rate.
 // CORS open (HOLDOVER_CORS_ORIGINS, default *), cacheable (HOLDOVER_AVAILABILITY_MAX_AGE, default 5 s).
 // OPTIONS /v1/availability/{aor} answers the preflight (functions/cors.ts, which reads nothing).
+
 import type { Context } from 'aws-lambda';
-import { envInt } from './adapters/env.ts';
+import { availabilityMaxAgeSeconds, availabilityRatePerMinute } from '../shared/settings.ts';
 import type { HttpEvent, HttpResult } from './adapters/http.ts';
 import { logger, startInvocation } from './adapters/observability.ts';
 import { groupStore, store } from './adapters/store.ts';
@@ -14,9 +15,9 @@ import { type Availability, lookUpAvailability } from './core/groups.ts';
 import { TokenBuckets } from './core/rate-limit.ts';
 import { corsHeaders } from './cors.ts';
 
-const maxAgeSeconds = envInt('HOLDOVER_AVAILABILITY_MAX_AGE', 5, 0);
+const maxAgeSeconds = availabilityMaxAgeSeconds();
 /** Per client address and function instance; API Gateway's route throttling caps the total. */
-const buckets = new TokenBuckets(envInt('HOLDOVER_AVAILABILITY_RATE', 60));
+const buckets = new TokenBuckets(availabilityRatePerMinute());
 
 export async function handler(event: HttpEvent, context?: Context): Promise<HttpResult> {
   const correlationId = startInvocation(context, event.requestContext.requestId);

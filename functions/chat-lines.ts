@@ -4,17 +4,17 @@
 // Rate-limited per chat and per client address (HOLDOVER_CHAT_LINE_RATE a minute). A function of
 // its own: only it may queue delivery runs and write held messages.
 import { monotonicFactory } from 'ulid';
+import { chatLinesPerMinute } from '../shared/settings.ts';
 import { chatPolicy } from './adapters/chat-policy.ts';
-import { envInt } from './adapters/env.ts';
 import { authorizedRoute } from './adapters/http.ts';
-import { logger, MetricUnit, metrics } from './adapters/observability.ts';
+import { count, logger } from './adapters/observability.ts';
 import { chatStore } from './adapters/store.ts';
 import { captureDeps } from './capture.ts';
 import { limit, withCors } from './chats.ts';
 import { ChatTextSchema, postLine } from './core/chat.ts';
 import { TokenBuckets } from './core/rate-limit.ts';
 
-const lineRate = envInt('HOLDOVER_CHAT_LINE_RATE', 20);
+const lineRate = chatLinesPerMinute();
 const linesPerChat = new TokenBuckets(lineRate, Math.min(lineRate, 5));
 const linesPerClient = new TokenBuckets(lineRate * 3);
 const ulid = monotonicFactory();
@@ -31,7 +31,7 @@ export const postLineHandler = withCors(
       now: Date.now,
       newId: () => ulid(),
     });
-    metrics.addMetric('chatLine', MetricUnit.Count, 1);
+    count('chatLine');
     logger.info('chat line captured', { chatId, lineId: line.id });
     return { status: 201, body: { line } };
   }),

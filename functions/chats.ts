@@ -9,8 +9,9 @@
 // throttle caps the total): HOLDOVER_CHAT_START_RATE, HOLDOVER_CHAT_LINE_RATE a minute.
 import type { Context } from 'aws-lambda';
 import * as z from 'zod';
+import { InvalidRequestError, RateLimitedError, TooLargeError } from '../shared/errors.ts';
+import { chatStartsPerMinute } from '../shared/settings.ts';
 import { chatPolicy } from './adapters/chat-policy.ts';
-import { envInt } from './adapters/env.ts';
 import {
   authorizedRoute,
   describeIssues,
@@ -18,11 +19,10 @@ import {
   type HttpResult,
   rawBody,
 } from './adapters/http.ts';
-import { logger, MetricUnit, metrics } from './adapters/observability.ts';
+import { count, logger } from './adapters/observability.ts';
 import { signingSecrets } from './adapters/secret.ts';
 import { chatStore, groupStore, store } from './adapters/store.ts';
 import { readChat, StartChatSchema, startChat } from './core/chat.ts';
-import { InvalidRequestError, RateLimitedError, TooLargeError } from './core/errors.ts';
 import { TokenBuckets } from './core/rate-limit.ts';
 import { corsHeaders } from './cors.ts';
 
@@ -31,7 +31,7 @@ const MAX_CHAT_BODY_BYTES = 16_384;
 /** The longest a poll waits for something new (API Gateway's limit is 30 s). */
 const MAX_WAIT_SECONDS = 20;
 
-const startsPerClient = new TokenBuckets(envInt('HOLDOVER_CHAT_START_RATE', 10));
+const startsPerClient = new TokenBuckets(chatStartsPerMinute());
 const pollsPerChat = new TokenBuckets(120);
 
 export function limit(buckets: TokenBuckets, key: string, what: string): void {
@@ -73,7 +73,7 @@ export const startHandler = withCors(
       secrets: await signingSecrets(),
       now: Date.now,
     });
-    metrics.addMetric('chatStarted', MetricUnit.Count, 1);
+    count('chatStarted');
     logger.info('chat started', { chatId: chat.chatId, to: body.to });
     return { status: 201, body: chat };
   }),

@@ -1,13 +1,10 @@
 // CORS of the public routes (GET /v1/availability/{aor}, the chat routes /v1/chats…): the allowed
 // origins (HOLDOVER_CORS_ORIGINS, comma-separated, default *) and the preflights, functions of
 // their own that touch nothing (OPTIONS /v1/availability/{aor}, /v1/chats, /v1/chats/{chatId}/messages).
-import { envOr } from './adapters/env.ts';
+import { corsOrigins } from '../shared/settings.ts';
 import type { HttpEvent, HttpResult } from './adapters/http.ts';
 
-const allowOrigins = envOr('HOLDOVER_CORS_ORIGINS', '*')
-  .split(',')
-  .map((origin) => origin.trim())
-  .filter((origin) => origin !== '');
+const allowOrigins = corsOrigins();
 
 /** The CORS headers of an answer to `event` (a listed Origin is echoed; `*` allows any). */
 export function corsHeaders(event: HttpEvent): Record<string, string> {

@@ -7,15 +7,9 @@ import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { ulid } from 'ulid';
 import * as z from 'zod';
-import { envOr } from './adapters/env.ts';
+import { envOr } from '../shared/env.ts';
 import { type Envelope, parseMail, verdictOf } from './adapters/mail-parser.ts';
-import {
-  countWithDimension,
-  logger,
-  MetricUnit,
-  metrics,
-  startInvocation,
-} from './adapters/observability.ts';
+import { count, countWithDimension, logger, metrics, startInvocation } from './adapters/observability.ts';
 import { alertStore, groupStore } from './adapters/store.ts';
 import { captureDeps } from './capture.ts';
 import { type AlertEvent, type AlertResult, receiveAlert } from './core/alerts.ts';
@@ -23,11 +17,11 @@ import { type AlertEvent, type AlertResult, receiveAlert } from './core/alerts.t
 function observe(event: AlertEvent): void {
   switch (event.kind) {
     case 'received':
-      metrics.addMetric('alertsReceived', MetricUnit.Count, 1);
+      count('alertsReceived');
       logger.info('alert received', { alertId: event.alertId, group: event.group });
       return;
     case 'refused':
-      countWithDimension('alertsRefused', 'reason', event.reason);
+      countWithDimension('alertsRefused', event.reason);
       logger.info('alert refused', { reason: event.reason, ...(event.group ? { group: event.group } : {}) });
       return;
     case 'duplicate':
@@ -37,7 +31,7 @@ function observe(event: AlertEvent): void {
       });
       return;
     case 'dispatched':
-      countWithDimension('alertsDispatched', 'outcome', event.outcome);
+      countWithDimension('alertsDispatched', event.outcome);
       logger.info('alert copy dispatched', {
         alertId: event.alertId,
         member: event.member,

@@ -9,10 +9,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as ses from 'aws-cdk-lib/aws-ses';
-import { groupKeys } from '../functions/adapters/dynamo-groups.ts';
-import { alertKeys } from '../functions/adapters/dynamodb/alerts.ts';
-import { chatKeys } from '../functions/adapters/dynamodb/chats.ts';
-import { EXPIRY_INDEX, keys, ORDER_INDEX } from '../functions/adapters/dynamodb/table.ts';
+import { alertKeys, chatKeys, EXPIRY_INDEX, groupKeys, keys, ORDER_INDEX } from '../shared/table.ts';
 import type { FunctionAccess, QueueName } from './catalogue.ts';
 import type { QueueWithDlq } from './data.ts';
 

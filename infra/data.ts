@@ -6,7 +6,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as ses from 'aws-cdk-lib/aws-ses';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { TTL_ATTRIBUTE, tableDefinition } from '../functions/adapters/dynamodb/table.ts';
+import { TTL_ATTRIBUTE, tableDefinition } from '../shared/table.ts';
 import type { QueueName } from './catalogue.ts';
 
 export interface MailProps {

@@ -9,7 +9,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { METRICS_NAMESPACE, FUNCTIONS_SERVICE as SERVICE_NAME } from '../functions/core/metric-names.ts';
+import { METRICS_NAMESPACE, FUNCTIONS_SERVICE as SERVICE_NAME } from '../shared/metric-names.ts';
 import { BUNDLE_TARGET, ESM_REQUIRE_BANNER, EXTERNAL_MODULES, esbuildOptions } from './bundling.ts';
 import type { FunctionEntry } from './catalogue.ts';
 

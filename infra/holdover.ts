@@ -6,6 +6,7 @@
 //                       (/deliver) reached inside the VPC by name, from the delivery function only
 //   functions + API     stateless: one HoldoverFunction per catalogue entry, its trigger, settings and grants
 //   HoldoverMonitoring  dashboard, alarms, SNS topic
+
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,8 +19,9 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { targetOfUri } from '../edge/outgoing-request.ts';
-import { parseDuration } from '../functions/core/duration.ts';
+import { parseDuration } from '../shared/duration.ts';
+import { SETTING_DEFAULTS } from '../shared/settings.ts';
+import { targetOfUri } from '../shared/sip/uri.ts';
 import { grantAccess, QUEUE_URL_VARIABLE } from './access.ts';
 import { type FunctionEntry, HOLDOVER_FUNCTIONS, type QueueName, type SettingName } from './catalogue.ts';
 import { consumerVisibilityTimeout, HoldoverData, type MailProps } from './data.ts';
@@ -153,8 +155,8 @@ export class Holdover extends Construct {
     const projectRoot = props.projectRoot ?? findProjectRoot();
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const { removalPolicy } = props;
-    const expireAfter = props.expireAfter ?? '72h';
-    const maxBodyBytes = props.maxBodyBytes ?? 65_536;
+    const expireAfter = props.expireAfter ?? SETTING_DEFAULTS.HOLDOVER_EXPIRE_AFTER;
+    const maxBodyBytes = props.maxBodyBytes ?? SETTING_DEFAULTS.HOLDOVER_MAX_BODY_BYTES;
     const sweepInterval = props.sweepInterval ?? Duration.minutes(1);
     const deliveryTimeout = props.deliveryTimeout ?? '32s';
     const mwiPollInterval = props.mwiPollInterval ?? '30s';
@@ -210,17 +212,25 @@ export class Holdover extends Construct {
       HOLDOVER_DOMAINS: props.domains.join(','),
       HOLDOVER_EXPIRE_AFTER: expireAfter,
       HOLDOVER_MAX_BODY_BYTES: String(maxBodyBytes),
-      HOLDOVER_QUOTA: String(props.quota ?? 1000),
+      HOLDOVER_QUOTA: String(props.quota ?? SETTING_DEFAULTS.HOLDOVER_QUOTA),
       HOLDOVER_DELIVERY_BATCH: props.deliveryBatchSize?.toString(),
       HOLDOVER_SWEEP_INTERVAL: `${sweepInterval.toSeconds()}s`,
-      HOLDOVER_CORS_ORIGINS: (props.availability?.allowOrigins ?? ['*']).join(','),
-      HOLDOVER_AVAILABILITY_MAX_AGE: String(props.availability?.maxAgeSeconds ?? 5),
-      HOLDOVER_AVAILABILITY_RATE: String(props.availability?.ratePerMinute ?? 60),
-      HOLDOVER_CHAT_IDLE: props.chat?.idle ?? '10m',
-      HOLDOVER_CHAT_LIFETIME: props.chat?.lifetime ?? '2h',
-      HOLDOVER_CHAT_RETAIN: props.chat?.retain ?? '7d',
-      HOLDOVER_CHAT_START_RATE: String(props.chat?.startsPerMinute ?? 10),
-      HOLDOVER_CHAT_LINE_RATE: String(props.chat?.linesPerMinute ?? 20),
+      HOLDOVER_CORS_ORIGINS: (
+        props.availability?.allowOrigins ?? [SETTING_DEFAULTS.HOLDOVER_CORS_ORIGINS]
+      ).join(','),
+      HOLDOVER_AVAILABILITY_MAX_AGE: String(
+        props.availability?.maxAgeSeconds ?? SETTING_DEFAULTS.HOLDOVER_AVAILABILITY_MAX_AGE,
+      ),
+      HOLDOVER_AVAILABILITY_RATE: String(
+        props.availability?.ratePerMinute ?? SETTING_DEFAULTS.HOLDOVER_AVAILABILITY_RATE,
+      ),
+      HOLDOVER_CHAT_IDLE: props.chat?.idle ?? SETTING_DEFAULTS.HOLDOVER_CHAT_IDLE,
+      HOLDOVER_CHAT_LIFETIME: props.chat?.lifetime ?? SETTING_DEFAULTS.HOLDOVER_CHAT_LIFETIME,
+      HOLDOVER_CHAT_RETAIN: props.chat?.retain ?? SETTING_DEFAULTS.HOLDOVER_CHAT_RETAIN,
+      HOLDOVER_CHAT_START_RATE: String(
+        props.chat?.startsPerMinute ?? SETTING_DEFAULTS.HOLDOVER_CHAT_START_RATE,
+      ),
+      HOLDOVER_CHAT_LINE_RATE: String(props.chat?.linesPerMinute ?? SETTING_DEFAULTS.HOLDOVER_CHAT_LINE_RATE),
       // The delivery function only asks whether there is one (no registered contact needed then).
       OUTBOUND_PROXY: props.outboundProxy,
     };
@@ -440,9 +450,9 @@ function checkProps(props: {
     ['expireAfter', props.expireAfter],
     ['deliveryTimeout', props.deliveryTimeout],
     ['mwiPollInterval', props.mwiPollInterval],
-    ['chat.idle', props.chat?.idle ?? '10m'],
-    ['chat.lifetime', props.chat?.lifetime ?? '2h'],
-    ['chat.retain', props.chat?.retain ?? '7d'],
+    ['chat.idle', props.chat?.idle ?? SETTING_DEFAULTS.HOLDOVER_CHAT_IDLE],
+    ['chat.lifetime', props.chat?.lifetime ?? SETTING_DEFAULTS.HOLDOVER_CHAT_LIFETIME],
+    ['chat.retain', props.chat?.retain ?? SETTING_DEFAULTS.HOLDOVER_CHAT_RETAIN],
   ] as const) {
     try {
       parseDuration(value);

@@ -16,12 +16,12 @@ import {
   EDGE_SERVICE,
   FUNCTIONS_SERVICE,
   METRICS_NAMESPACE,
-} from '../functions/core/metric-names.ts';
+} from '../shared/metric-names.ts';
 import type { QueueName } from './catalogue.ts';
 import type { QueueWithDlq } from './data.ts';
 import type { HoldoverFunction } from './function.ts';
 
-// The metric names are declared once, next to what emits them (functions/core/metric-names.ts).
+// The metric names are declared once (shared/metric-names.ts), read by what emits them and by this.
 export { BUSINESS_METRICS, EDGE_METRICS };
 
 /** The edge's service and load balancer, watched from outside the process. */

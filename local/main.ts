@@ -9,7 +9,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { DELIVERY_QUEUE, EXPIRED_QUEUE } from '../functions/adapters/queue-names.ts';
-import { createApiGateway, type Route } from './api-gateway.ts';
+import { type FunctionEntry, HOLDOVER_FUNCTIONS } from '../infra/catalogue.ts';
+import { createApiGateway, type LambdaHttpHandler, type Route } from './api-gateway.ts';
 import {
   type LocalConfig,
   loadLocalConfig,
@@ -329,59 +330,49 @@ function configureFunctionEnvironment(
   delete process.env.AWS_SESSION_TOKEN;
 }
 
+/**
+ * The API's routes, from the catalogue (infra/catalogue.ts): each HTTP function's file and export,
+ * as the construct deploys them; only health is wrapped, to add the local parts' states.
+ */
 async function functionRoutes(config: LocalConfig, isReady: () => boolean): Promise<Route[]> {
-  const [
-    capture,
-    users,
-    stats,
-    health,
-    presence,
-    settings,
-    credentials,
-    dead,
-    session,
-    me,
-    webConsole,
-    groups,
-    availability,
-    cors,
-    chats,
-    chatLines,
-    chatPage,
-    alerts,
-  ] = await Promise.all([
-    import('../functions/capture.ts'),
-    import('../functions/users.ts'),
-    import('../functions/stats.ts'),
-    import('../functions/health.ts'),
-    import('../functions/presence.ts'),
-    import('../functions/settings.ts'),
-    import('../functions/credentials.ts'),
-    import('../functions/dead.ts'),
-    import('../functions/session.ts'),
-    import('../functions/me.ts'),
-    import('../functions/console.ts'),
-    import('../functions/groups.ts'),
-    import('../functions/availability.ts'),
-    import('../functions/cors.ts'),
-    import('../functions/chats.ts'),
-    import('../functions/chat-lines.ts'),
-    import('../functions/chat-page.ts'),
-    import('../functions/alerts.ts'),
-  ]);
+  const modules = new Map<string, Promise<Record<string, unknown>>>();
+  const handlerOf = async (entry: FunctionEntry): Promise<LambdaHttpHandler> => {
+    let module = modules.get(entry.entry);
+    if (module === undefined) {
+      module = import(pathToFileURL(join(root, entry.entry)).href);
+      modules.set(entry.entry, module);
+    }
+    const handler = (await module)[entry.handler];
+    if (!isHttpHandler(handler)) throw new Error(`${entry.entry} exports no function ${entry.handler}`);
+    return handler;
+  };
+  const httpFunctions = HOLDOVER_FUNCTIONS.flatMap((entry) =>
+    entry.trigger.kind === 'http' ? [{ entry, trigger: entry.trigger }] : [],
+  );
+  const routes = await Promise.all(
+    httpFunctions.map(async ({ entry, trigger }) => ({
+      method: trigger.method,
+      path: trigger.path,
+      handler: await handlerOf(entry),
+    })),
+  );
+  const health = routes.find((route) => route.method === 'GET' && route.path === '/v1/health');
+  if (health === undefined) throw new Error('infra/catalogue.ts declares no GET /v1/health');
+  const apiHealth = health.handler;
   // 200 only while every part is up; else 503 naming what is down (capture needs api, dynamodb
   // and edge; sqs and ses down only delay delivery runs and email).
   const localHealth = async (event: APIGatewayProxyEventV2) => {
     if (!isReady()) return json(503, { status: 'starting' });
     const [api, edgeOk, sesOk] = await Promise.all([
-      health.handler(event),
+      apiHealth(event),
       httpOk(`http://127.0.0.1:${config.edgeHttpPort}/health`).catch(() => false),
       httpOk(`http://127.0.0.1:${config.sesPort}/health-check`).catch(() => false),
     ]);
     const state = (up: boolean) => (up ? 'ok' : 'down');
-    const storeUp = api.statusCode === 200 && (config.store === 'sqlite' || parts.dynamodb?.status === 'up');
+    const apiUp = typeof api === 'object' && api.statusCode === 200;
+    const storeUp = apiUp && (config.store === 'sqlite' || parts.dynamodb?.status === 'up');
     const partStates = {
-      api: state(api.statusCode === 200),
+      api: state(apiUp),
       [config.store]: state(storeUp),
       ...(config.store === 'dynamodb' ? { sqs: state(parts.sqs?.status === 'up') } : {}),
       ses: state(sesOk && parts.ses?.status === 'up'),
@@ -391,47 +382,12 @@ async function functionRoutes(config: LocalConfig, isReady: () => boolean): Prom
     const ok = Object.values(partStates).every((value) => value === 'ok');
     return json(ok ? 200 : 503, { status: ok ? 'ok' : 'degraded', parts: partStates });
   };
-  return [
-    { method: 'GET', path: '/v1/health', handler: localHealth },
-    { method: 'POST', path: '/v1/messages', handler: capture.handler },
-    { method: 'POST', path: '/v1/messages/batch', handler: capture.batchHandler },
-    { method: 'GET', path: '/v1/users/{aor}/messages', handler: users.heldHandler },
-    { method: 'GET', path: '/v1/users/{aor}/summary', handler: users.summaryHandler },
-    { method: 'GET', path: '/v1/users/{aor}/settings', handler: settings.getHandler },
-    { method: 'PUT', path: '/v1/users/{aor}/settings', handler: settings.putHandler },
-    { method: 'GET', path: '/v1/users', handler: credentials.listHandler },
-    { method: 'PUT', path: '/v1/users/{aor}/credentials', handler: credentials.putHandler },
-    { method: 'DELETE', path: '/v1/users/{aor}/credentials', handler: credentials.deleteHandler },
-    { method: 'GET', path: '/v1/credentials/{aor}', handler: credentials.getHandler },
-    { method: 'POST', path: '/v1/presence', handler: presence.handler },
-    { method: 'GET', path: '/v1/stats', handler: stats.handler },
-    { method: 'GET', path: '/v1/dead', handler: dead.listHandler },
-    { method: 'DELETE', path: '/v1/dead/{id}', handler: dead.purgeOneHandler },
-    { method: 'DELETE', path: '/v1/dead', handler: dead.purgeAllHandler },
-    { method: 'POST', path: '/v1/session', handler: session.signInHandler },
-    { method: 'DELETE', path: '/v1/session', handler: session.signOutHandler },
-    { method: 'POST', path: '/v1/users/{aor}/token', handler: session.mintHandler },
-    { method: 'GET', path: '/v1/me', handler: me.meHandler },
-    { method: 'GET', path: '/v1/me/messages', handler: me.messagesHandler },
-    { method: 'GET', path: '/v1/me/settings', handler: me.getSettingsHandler },
-    { method: 'PUT', path: '/v1/me/settings', handler: me.putSettingsHandler },
-    { method: 'GET', path: '/', handler: webConsole.pageHandler },
-    { method: 'GET', path: '/console/{asset}', handler: webConsole.assetHandler },
-    { method: 'GET', path: '/v1/groups', handler: groups.listHandler },
-    { method: 'PUT', path: '/v1/groups/{aor}', handler: groups.putHandler },
-    { method: 'GET', path: '/v1/groups/{aor}', handler: groups.getHandler },
-    { method: 'DELETE', path: '/v1/groups/{aor}', handler: groups.deleteHandler },
-    { method: 'GET', path: '/v1/availability/{aor}', handler: availability.handler },
-    { method: 'OPTIONS', path: '/v1/availability/{aor}', handler: cors.preflightHandler },
-    { method: 'GET', path: '/chat/{aor}', handler: chatPage.pageHandler },
-    { method: 'GET', path: '/chat.js', handler: chatPage.scriptHandler },
-    { method: 'POST', path: '/v1/chats', handler: chats.startHandler },
-    { method: 'OPTIONS', path: '/v1/chats', handler: cors.chatPreflightHandler },
-    { method: 'POST', path: '/v1/chats/{chatId}/messages', handler: chatLines.postLineHandler },
-    { method: 'GET', path: '/v1/chats/{chatId}/messages', handler: chats.readHandler },
-    { method: 'OPTIONS', path: '/v1/chats/{chatId}/messages', handler: cors.chatPreflightHandler },
-    { method: 'GET', path: '/v1/alerts', handler: alerts.listHandler },
-  ];
+  health.handler = localHealth;
+  return routes;
+}
+
+function isHttpHandler(value: unknown): value is LambdaHttpHandler {
+  return typeof value === 'function';
 }
 
 /** The local stand-in for the EventBridge schedule: runs `tick` every interval, never overlapping. */

@@ -16,7 +16,7 @@ import {
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { TTL_ATTRIBUTE, tableDefinition } from '../functions/adapters/dynamodb/table.ts';
+import { TTL_ATTRIBUTE, tableDefinition } from '../shared/table.ts';
 import { httpOk, StartError, startChild } from './processes.ts';
 
 export const LOCAL_REGION = 'us-east-1';

@@ -4,8 +4,7 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import * as z from 'zod';
 import { type Caller, HOLDOVER_FUNCTIONS } from '../../infra/catalogue.ts';
-import { normalizeAor } from '../core/aor.ts';
-import { verifyChatToken } from '../core/chat.ts';
+import { normalizeAor } from '../../shared/aor.ts';
 import {
   DomainError,
   ForbiddenError,
@@ -13,16 +12,17 @@ import {
   RateLimitedError,
   SignInThrottledError,
   UnauthorizedError,
-} from '../core/errors.ts';
-import type { NonceStore } from '../core/ports.ts';
-import { type Role, TokenRefusedError, verifyToken } from '../core/session.ts';
+} from '../../shared/errors.ts';
 import {
   changesState,
   nonceReused,
   SIGNATURE_HEADER,
   SignatureRefusedError,
   verifyRequest,
-} from '../core/signature.ts';
+} from '../../shared/signature.ts';
+import { verifyChatToken } from '../core/chat.ts';
+import type { NonceStore } from '../core/ports.ts';
+import { type Role, TokenRefusedError, verifyToken } from '../core/session.ts';
 import { countWithDimension, logger, metrics, startInvocation } from './observability.ts';
 import { signingSecrets } from './secret.ts';
 import { nonces, sessionStore } from './store.ts';
@@ -316,9 +316,8 @@ export function errorResult(route: string, error: unknown, correlationId: string
           ? error.reason
           : undefined;
       logger.warn('request refused: unauthorized', { route, reason, detail: error.message });
-      countWithDimension('unauthorized', 'route', route);
-      if (error instanceof SignatureRefusedError)
-        countWithDimension('signatureRefused', 'reason', error.reason);
+      countWithDimension('unauthorized', route);
+      if (error instanceof SignatureRefusedError) countWithDimension('signatureRefused', error.reason);
       return json(error.status, {
         error: { code: error.code, ...(reason ? { reason } : {}), message: error.message },
       });
@@ -337,7 +336,7 @@ export function errorResult(route: string, error: unknown, correlationId: string
     }
     if (error instanceof ForbiddenError) {
       logger.warn('request refused: forbidden', { route, detail: error.message });
-      countWithDimension('forbidden', 'route', route);
+      countWithDimension('forbidden', route);
     }
     return json(error.status, { error: { code: error.code, message: error.message } });
   }

@@ -4,6 +4,7 @@
 // sets HOLDOVER_STORE itself, with the file in HOLDOVER_SQLITE_PATH). The SQLite adapter is
 // imported only when chosen, so the Lambda bundles never contain it or its native module.
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { envOr, requireEnv } from '../../shared/env.ts';
 import type { AlertStore } from '../core/alerts.ts';
 import type { CredentialStore } from '../core/credentials.ts';
 import type { ExpiryStore } from '../core/expiry.ts';
@@ -26,7 +27,6 @@ import { DynamoChatStore } from './dynamodb/chats.ts';
 import { DynamoCredentialStore } from './dynamodb/credentials.ts';
 import { DynamoNonces } from './dynamodb/nonces.ts';
 import { DynamoStore } from './dynamodb/store.ts';
-import { envOr, requireEnv } from './env.ts';
 import { storeKindFromEnv } from './store-kind.ts';
 
 export type Store = MessageStore & SettingsStore & UserStore & DeliveryStore & ExpiryStore & BounceStore;

@@ -8,13 +8,13 @@
 // → ports (GroupStore, AlertStore, and what capture needs). No AWS import.
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
+import { ALERT_OUTCOMES, type AlertOutcome } from '../../shared/contract/views.ts';
+import { DomainError } from '../../shared/errors.ts';
 import { type CaptureDeps, captureMessage } from './capture.ts';
-import { DomainError } from './errors.ts';
 import { type Group, type GroupStore, groupByInboundAddress, isAvailable } from './groups.ts';
 
 /** A member's outcome: the first two change as the copy is delivered or expires; the rest are final. */
-export const ALERT_OUTCOMES = ['delivering', 'held', 'delivered', 'emailed', 'dropped', 'failed'] as const;
-export type AlertOutcome = (typeof ALERT_OUTCOMES)[number];
+export { ALERT_OUTCOMES, type AlertOutcome };
 export const FINAL_OUTCOMES: ReadonlySet<AlertOutcome> = new Set([
   'delivered',
   'emailed',

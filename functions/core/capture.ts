@@ -1,7 +1,15 @@
 // Use case: capture a MESSAGE for an absent recipient (docs/design.md "Message lifecycle").
 // handler (functions/capture.ts) → captureMessage → ports (MessageStore, SettingsStore).
 import { createHash } from 'node:crypto';
-import { domainOf, normalizeAor } from './aor.ts';
+import { domainOf, normalizeAor } from '../../shared/aor.ts';
+import { parseDuration } from '../../shared/duration.ts';
+import {
+  DeadlineExceededError,
+  ForeignDomainError,
+  QuotaExceededError,
+  TooLargeError,
+  UnsupportedMediaError,
+} from '../../shared/errors.ts';
 import { answerChat, type ChatPolicy, chatIdOfVisitor } from './chat.ts';
 import {
   CPIM,
@@ -13,14 +21,6 @@ import {
   parseContentType,
 } from './content.ts';
 import { type CpimEnvelope, parseCpim } from './cpim.ts';
-import { parseDuration } from './duration.ts';
-import {
-  DeadlineExceededError,
-  ForeignDomainError,
-  QuotaExceededError,
-  TooLargeError,
-  UnsupportedMediaError,
-} from './errors.ts';
 import { chooseMember, type Group, type GroupStore, isAvailable } from './groups.ts';
 import { type AlertFacts, type CpimFacts, type HeldMessage, readableContent } from './held-message.ts';
 import { autoReplyOf } from './notices.ts';

@@ -7,6 +7,7 @@
 import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import * as z from 'zod';
+import { DomainError, NotFoundError, QuotaExceededError } from '../../shared/errors.ts';
 import {
   type CaptureDeps,
   type CapturedMessage,
@@ -14,7 +15,6 @@ import {
   captureMessage,
   dedupeKey,
 } from './capture.ts';
-import { DomainError, NotFoundError, QuotaExceededError } from './errors.ts';
 import { type GroupStore, lookUpAvailability } from './groups.ts';
 import type { HeldMessage } from './held-message.ts';
 import type { Chat, ChatLine, ChatStore, UserStore } from './ports.ts';

@@ -7,6 +7,7 @@
 // drop the copy. The run's lease is renewed while a batch is in flight (a heartbeat), and a
 // message in flight under a live lease cannot be taken by a second worker.
 
+import { classifyFinal, type DeliveryOutcome } from '../../shared/contract/delivery.ts';
 import { type AlertStore, settleAlertCopies } from './alerts.ts';
 import { markChatLinesDelivered } from './chat.ts';
 import { chooseMember, type GroupStore, isAvailable } from './groups.ts';
@@ -20,12 +21,12 @@ import {
   type DeliveryStore,
   type Edge,
   type EdgeDelivery,
-  type EdgeOutcome,
   LeaseLostError,
   type UserRecord,
   type UserStore,
 } from './ports.ts';
 import { effectivePresence, holdsMessages } from './presence.ts';
+import { RetryLaterError } from './retry.ts';
 
 export interface DeliveryDeps {
   users: UserStore;
@@ -64,18 +65,6 @@ export type DeliveryRun = (
   /** Messages arrived (or the user became available) while the run was ending: a new run was queued. */
   requeued?: boolean;
 };
-
-/** The UA failed in a way worth retrying later (5xx, or the edge could not be reached). */
-export class RetryLaterError extends Error {
-  override readonly name = 'RetryLaterError';
-}
-
-/**
- * 408/480/timeout: the UA did not take the message now. The run stops and keeps the rest; the
- * job is retried with backoff. Presence is not changed: it comes from REGISTER/PUBLISH only, so
- * a UA that silently drops a re-sent duplicate is not marked away.
- */
-export const USER_WENT_AWAY: ReadonlySet<number> = new Set([408, 480]);
 
 export async function deliverBacklog(recipient: string, deps: DeliveryDeps): Promise<DeliveryRun> {
   const owner = deps.newId();
@@ -283,7 +272,7 @@ interface Verdict {
 }
 
 /** What each outcome means for its message (pure); `settle` writes it. */
-function judge(batch: HeldMessage[], outcomes: EdgeOutcome[], deps: DeliveryDeps): Verdict {
+function judge(batch: HeldMessage[], outcomes: DeliveryOutcome[], deps: DeliveryDeps): Verdict {
   const byId = new Map(outcomes.map((outcome) => [outcome.id, outcome]));
   const verdict: Verdict = {
     done: [],
@@ -300,7 +289,8 @@ function judge(batch: HeldMessage[], outcomes: EdgeOutcome[], deps: DeliveryDeps
       verdict.kept.push(message); // not attempted: the edge stopped before it
       continue;
     }
-    if (outcome.status >= 200 && outcome.status < 300) {
+    const final = classifyFinal(outcome.status);
+    if (final === 'delivered') {
       verdict.done.push(message);
       verdict.delivered++;
       deps.observe?.({ kind: 'delivered', message, latencyMs: deps.now() - Date.parse(message.receivedAt) });
@@ -312,9 +302,11 @@ function judge(batch: HeldMessage[], outcomes: EdgeOutcome[], deps: DeliveryDeps
           message: deliveryNotificationOf(message, deps.newId(), deps.now()),
         });
       }
-    } else if (USER_WENT_AWAY.has(outcome.status) || (outcome.status >= 500 && outcome.status < 600)) {
+    } else if (final === 'away' || final === 'retry') {
+      // Presence is not changed: it comes from REGISTER/PUBLISH only, so a UA that silently drops
+      // a re-sent duplicate is not marked away.
       verdict.kept.push(message);
-      verdict.stop = USER_WENT_AWAY.has(outcome.status) ? 'away' : 'retry';
+      verdict.stop = final;
       verdict.status = outcome.status;
       deps.observe?.({ kind: 'kept', message, status: outcome.status });
     } else if (message.alert !== undefined) {

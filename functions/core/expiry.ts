@@ -8,8 +8,8 @@
 // whose notice was never settled (a crash between the bounce and its notice) is found again by
 // the sweeper, and its notice queued again.
 import * as z from 'zod';
+import { emailOfAor } from '../../shared/aor.ts';
 import { type AlertStore, settleAlertCopies } from './alerts.ts';
-import { emailOfAor } from './aor.ts';
 import { chatIdOfVisitor } from './chat.ts';
 import { renderDigest } from './digest.ts';
 import type { HeldMessage } from './held-message.ts';

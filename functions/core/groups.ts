@@ -3,8 +3,14 @@
 // queue: longest idle first, and a conversation stays with the member who took it). The rules
 // here are pure; the GroupStore port keeps the groups and each queue's memory (who got what when).
 import * as z from 'zod';
-import { domainOf, normalizeAor } from './aor.ts';
-import { InvalidRequestError } from './errors.ts';
+import { domainOf, normalizeAor } from '../../shared/aor.ts';
+import {
+  ALERT_EXPIRY_POLICIES,
+  type AlertExpiryPolicy,
+  ROUTINGS,
+  type Routing,
+} from '../../shared/contract/views.ts';
+import { InvalidRequestError } from '../../shared/errors.ts';
 import type { UserRecord, UserStore } from './ports.ts';
 import { effectivePresence, holdsMessages } from './presence.ts';
 
@@ -12,16 +18,6 @@ import { effectivePresence, holdsMessages } from './presence.ts';
 export const MAX_MEMBERS = 90;
 /** A sender's conversation stays with the member who took it for this long after the last message. */
 export const STICKY_MS = 30 * 60_000;
-
-export const ROUTINGS = ['one', 'all'] as const;
-export type Routing = (typeof ROUTINGS)[number];
-
-/**
- * What becomes of a member's alert copy (mail → IM) that expired undelivered: `drop` (the
- * default: an alert came by mail, mailing it back could loop) or `email` (in the member's digest).
- */
-export const ALERT_EXPIRY_POLICIES = ['drop', 'email'] as const;
-export type AlertExpiryPolicy = (typeof ALERT_EXPIRY_POLICIES)[number];
 
 /** An alert sender: a mailbox (`ops@example.com`) or a whole domain (`@example.com`). */
 const alertSender = z

@@ -1,15 +1,31 @@
 // Ports: what the core needs from the outside world. Adapters in functions/adapters implement
 // them (DynamoDB, SQS, SES, the edge); unit tests use in-memory fakes. Dependencies point inward:
 // adapters → core, never core → adapters.
-import type { BounceFacts, HeldMessage, HeldState, MessageRef } from './held-message.ts';
-import type { DeliveryJob, OutgoingMessage } from './jobs.ts';
-import type { Presence } from './presence.ts';
-import type { UserSettings } from './settings.ts';
+
+import type { DeliveryBatch, DeliveryOutcome } from '../../shared/contract/delivery.ts';
+import type { PresenceState } from '../../shared/contract/presence.ts';
+import type { UserSettings } from '../../shared/contract/settings.ts';
+import type { HeldState } from '../../shared/contract/views.ts';
+import type { BounceFacts, HeldMessage, MessageRef } from './held-message.ts';
+import type { DeliveryJob } from './jobs.ts';
 
 export type HoldOutcome =
   | { outcome: 'held' }
   | { outcome: 'duplicate'; id: string; expiresAt: string }
   | { outcome: 'quota'; held: number };
+
+/**
+ * What we keep per user. Registration (reachability) and published state (busy, away…) come from
+ * different requests and are kept apart, so a REGISTER refresh does not undo a published "busy".
+ */
+export interface Presence {
+  registration?: { contact: string; expiresAt: string };
+  /** State published with PUBLISH or a webhook; absent when none is in force. */
+  published?: PresenceState;
+  /** Optimistic lock: every write is conditional on the version it read. */
+  version: number;
+  updatedAt: string;
+}
 
 export interface HoldGuard {
   /** Keys that identify the same message arriving again (Call-ID+CSeq, IMDN Message-ID). */
@@ -150,37 +166,20 @@ export interface DeliveryQueue {
   enqueue(job: DeliveryJob, delaySeconds?: number): Promise<void>;
 }
 
-export interface EdgeOutcome {
-  id: string;
-  status: number;
-  reason: string;
-}
-
 export interface EdgeDelivery {
   /** One outcome per message attempted, in order; the edge stops after 408/480/5xx. */
-  outcomes: EdgeOutcome[];
+  outcomes: DeliveryOutcome[];
   /** False if the edge went away mid-batch: outcomes holds what it reported until then. */
   complete: boolean;
 }
 
 /** The SIP edge, which sends MESSAGEs one after another and reports each final response. */
 export interface Edge {
-  deliver(request: {
-    recipient: string;
-    target?: string;
-    messages: OutgoingMessage[];
-  }): Promise<EdgeDelivery>;
+  deliver(request: DeliveryBatch): Promise<EdgeDelivery>;
 }
 
-/**
- * Signed calls are taken once (docs/design.md "Security"): the nonce of each state-changing call is
- * claimed until its signature's window ends. Shared by every instance that verifies (the table in
- * AWS); the edge, one process, keeps it in memory.
- */
-export interface NonceStore {
-  /** Records `nonce` as used until `untilMs`; false if it is already recorded and not yet expired. */
-  claim(nonce: string, untilMs: number): Promise<boolean>;
-}
+/** The replay check of signed calls (shared/signature.ts), one port for the edge and the functions. */
+export type { NonceStore } from '../../shared/signature.ts';
 
 // --- click-to-chat (functions/core/chat.ts) -----------------------------------------------------
 

@@ -21,7 +21,7 @@ import {
   type UserStore,
 } from '../../functions/core/ports.ts';
 import type { SessionStore } from '../../functions/core/session.ts';
-import { ha1s } from '../../functions/core/sip-digest.ts';
+import { ha1s } from '../../shared/sip-digest.ts';
 import { MemoryQueue } from '../fakes/memory-store.ts';
 
 export type ContractStore = MessageStore &

@@ -12,17 +12,12 @@ import {
   mergeOutcomes,
   parseAlertCursor,
 } from '../../functions/core/alerts.ts';
-import type { CredentialStore, Credentials, UserListPage } from '../../functions/core/credentials.ts';
+import type { CredentialStore, UserListPage } from '../../functions/core/credentials.ts';
 import type { ExpiryEntry, ExpiryStore } from '../../functions/core/expiry.ts';
-import type { Group, GroupStore, QueueState, Routing } from '../../functions/core/groups.ts';
-import {
-  type BounceFacts,
-  HELD_STATES,
-  type HeldMessage,
-  type HeldState,
-  type MessageRef,
-} from '../../functions/core/held-message.ts';
+import type { Group, GroupStore, QueueState } from '../../functions/core/groups.ts';
+import type { BounceFacts, HeldMessage, MessageRef } from '../../functions/core/held-message.ts';
 import type { DeliveryJob } from '../../functions/core/jobs.ts';
+import type { Presence } from '../../functions/core/ports.ts';
 import {
   type BounceStore,
   type Chat,
@@ -42,9 +37,10 @@ import {
   type UserRecord,
   type UserStore,
 } from '../../functions/core/ports.ts';
-import type { Presence } from '../../functions/core/presence.ts';
 import type { SessionStore, SignInRecord } from '../../functions/core/session.ts';
-import type { UserSettings } from '../../functions/core/settings.ts';
+import type { UserSettings } from '../../shared/contract/settings.ts';
+import type { Credentials, Routing } from '../../shared/contract/views.ts';
+import { HELD_STATES, type HeldState } from '../../shared/contract/views.ts';
 
 /** Held messages are garbage-collected this long after they expire (as the adapters' TTL). */
 const GC_GRACE_MS = 7 * 86_400_000;

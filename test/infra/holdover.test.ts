@@ -5,15 +5,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  EXPIRY_INDEX,
-  ORDER_INDEX,
-  TTL_ATTRIBUTE,
-  tableDefinition,
-} from '../../functions/adapters/dynamodb/table.ts';
-import { EDGE_METRICS } from '../../functions/core/metric-names.ts';
 import { ESM_REQUIRE_BANNER } from '../../infra/bundling.ts';
 import { HOLDOVER_FUNCTIONS } from '../../infra/catalogue.ts';
+import { EDGE_METRICS } from '../../shared/metric-names.ts';
+import { EXPIRY_INDEX, ORDER_INDEX, TTL_ATTRIBUTE, tableDefinition } from '../../shared/table.ts';
 import {
   actionsOf,
   edgeEnvironment,
@@ -266,7 +261,7 @@ describe('table', () => {
     });
   });
 
-  it('mirrors the key schema, expiry index and order index declared in functions/adapters/dynamodb/table.ts', () => {
+  it('mirrors the key schema, expiry index and order index declared in shared/table.ts', () => {
     const declared = tableDefinition('any');
     const [table] = Object.values(resourcesOf(template, 'AWS::DynamoDB::Table'));
     const properties = table?.Properties ?? {};
@@ -1096,7 +1091,7 @@ describe('SIP edge', () => {
     expect(images).toHaveLength(1);
     const context = path.join(outdir, images[0]?.source.directory ?? '');
     expect(fs.readdirSync(context).sort()).toEqual(
-      ['.dockerignore', 'edge', 'functions', 'package-lock.json', 'package.json', 'tsconfig.json'].sort(),
+      ['.dockerignore', 'edge', 'package-lock.json', 'package.json', 'shared', 'tsconfig.json'].sort(),
     );
     expect(fs.existsSync(path.join(context, images[0]?.source.dockerFile ?? ''))).toBe(true);
   });

@@ -94,7 +94,7 @@ describe('POST /v1/messages/batch', () => {
     const dana = `sip:dana-${ulid().toLowerCase()}@example.com`;
     const body = JSON.stringify({ messages: [message(dana, 'once')] });
     const url = `${baseUrl}/v1/messages/batch`;
-    const { signUrl } = await import('../../functions/core/signature.ts');
+    const { signUrl } = await import('../../shared/signature.ts');
     const headers = { 'content-type': 'application/json', ...signUrl(secret, 'POST', new URL(url), body) };
     const first = await fetch(url, { method: 'POST', headers, body });
     expect(first.status).toBe(200);

@@ -3,7 +3,7 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoNonces } from '../../functions/adapters/dynamodb/nonces.ts';
-import { signUrl } from '../../functions/core/signature.ts';
+import { signUrl } from '../../shared/signature.ts';
 import { type LocalDynamo, startLocalDynamo } from '../support/dynamodb.ts';
 
 let dynamo: LocalDynamo;

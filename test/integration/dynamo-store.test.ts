@@ -9,10 +9,10 @@ import { DynamoSessionStore } from '../../functions/adapters/dynamo-sessions.ts'
 import { DynamoCredentialStore } from '../../functions/adapters/dynamodb/credentials.ts';
 import { DynamoNonces } from '../../functions/adapters/dynamodb/nonces.ts';
 import { DynamoStore } from '../../functions/adapters/dynamodb/store.ts';
-import { EXPIRY_SHARDS } from '../../functions/adapters/dynamodb/table.ts';
 import { dedupeKey } from '../../functions/core/capture.ts';
 import type { HeldMessage } from '../../functions/core/held-message.ts';
 import { provisionTable } from '../../local/stand-ins.ts';
+import { EXPIRY_SHARDS } from '../../shared/table.ts';
 import { describeStoreContract } from '../contract/store-contract.ts';
 import { type LocalDynamo, startLocalDynamo } from '../support/dynamodb.ts';
 

@@ -26,11 +26,11 @@ import {
   visitorAorOf,
   visitorName,
 } from '../../functions/core/chat.ts';
-import { NotFoundError } from '../../functions/core/errors.ts';
 import { emailExpired } from '../../functions/core/expiry.ts';
 import { validateGroup } from '../../functions/core/groups.ts';
 import { updatePresence } from '../../functions/core/presence.ts';
 import { mintToken, verifyToken } from '../../functions/core/session.ts';
+import { NotFoundError } from '../../shared/errors.ts';
 import { MemoryChatStore, MemoryGroupStore, MemoryQueue, MemoryStore } from '../fakes/memory-store.ts';
 
 const START = Date.parse('2026-11-21T12:00:00Z');

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { type DeliveryDeps, deliverBacklog, RetryLaterError } from '../../functions/core/delivery.ts';
+import { type DeliveryDeps, deliverBacklog } from '../../functions/core/delivery.ts';
 import type { HeldMessage } from '../../functions/core/held-message.ts';
-import type { OutgoingMessage } from '../../functions/core/jobs.ts';
-import type { Edge, EdgeDelivery, EdgeOutcome } from '../../functions/core/ports.ts';
+import type { Edge, EdgeDelivery } from '../../functions/core/ports.ts';
+import { RetryLaterError } from '../../functions/core/retry.ts';
+import type { DeliveryOutcome, MessageToDeliver } from '../../shared/contract/delivery.ts';
 import { MemoryQueue, MemoryStore } from '../fakes/memory-store.ts';
 
 const NOW = Date.parse('2026-11-21T12:00:00Z');
@@ -10,20 +11,20 @@ const BOB = 'sip:bob@example.com';
 
 /** A fake edge whose UA answers by a script: one status per message, 200 when the script runs out. */
 class ScriptedEdge implements Edge {
-  readonly sent: OutgoingMessage[] = [];
+  readonly sent: MessageToDeliver[] = [];
   readonly calls: Array<{ target?: string; count: number }> = [];
   dieAfter: number | undefined;
   constructor(private readonly script: number[] = []) {}
   async deliver(request: {
     recipient: string;
     target?: string;
-    messages: OutgoingMessage[];
+    messages: MessageToDeliver[];
   }): Promise<EdgeDelivery> {
     this.calls.push({
       ...(request.target ? { target: request.target } : {}),
       count: request.messages.length,
     });
-    const outcomes: EdgeOutcome[] = [];
+    const outcomes: DeliveryOutcome[] = [];
     for (const message of request.messages) {
       const status = this.script.shift() ?? 200;
       this.sent.push(message);

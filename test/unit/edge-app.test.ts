@@ -1,16 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { ApiAnswer, ApiClient } from '../../edge/api-client.ts';
 import { createRequestHandler, type EdgeOptions } from '../../edge/app.ts';
-import type { SipRequest } from '../../edge/sip/message.ts';
-import { parseMessage } from '../../edge/sip/parser.ts';
+import type { ReceivedRequest } from '../../edge/sip/message.ts';
 import { sipRequest } from '../support/sip-client.ts';
+import { receivedRequestOf } from '../support/sip-request.ts';
 
 const source = { transport: 'udp' as const, address: '127.0.0.1', port: 5070 };
 
-function request(body: string): SipRequest {
-  const message = parseMessage(sipRequest({ body, extraHeaders: ['Contact: <sip:alice@127.0.0.1:5070>'] }));
-  if (message.kind !== 'request') throw new Error('not a request');
-  return message;
+function request(body: string): ReceivedRequest {
+  return receivedRequestOf(sipRequest({ body, extraHeaders: ['Contact: <sip:alice@127.0.0.1:5070>'] }));
 }
 
 function options(api: Partial<ApiClient>, maxPendingCaptures?: number): EdgeOptions {

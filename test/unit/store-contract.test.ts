@@ -1,6 +1,6 @@
 // The store contract (test/contract/store-contract.ts) against the in-memory fakes the unit tests
 // use, so they behave as the real adapters do (SQLite and DynamoDB run it in the integration project).
-import { MemoryNonces } from '../../functions/adapters/memory-nonces.ts';
+import { MemoryNonces } from '../../shared/memory-nonces.ts';
 import { describeAlertStoreContract } from '../contract/alert-contract.ts';
 import { describeChatStoreContract } from '../contract/chat-contract.ts';
 import { describeGroupStoreContract } from '../contract/group-contract.ts';

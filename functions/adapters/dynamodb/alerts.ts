@@ -9,6 +9,7 @@
 // by a non-final one.
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { alertKeys, EXPIRY_INDEX, nowSeconds, TTL_ATTRIBUTE } from '../../../shared/table.ts';
 import {
   ALERT_RETENTION_MS,
   type AlertPage,
@@ -21,19 +22,7 @@ import {
   parseStoredAlert,
   parseStoredOutcome,
 } from '../../core/alerts.ts';
-import { EXPIRY_INDEX, nowSeconds, TTL_ATTRIBUTE } from './table.ts';
 import { type TableContext, type TransactItem, writeIf } from './writes.ts';
-
-export const alertKeys = {
-  alert: (id: string) => `ALERT#${id}`,
-  prefix: 'ALERT#',
-  header: 'ALERT',
-  byGroup: 'BYGROUP',
-  member: (aor: string) => `MEMBER#${aor}`,
-  memberPrefix: 'MEMBER#',
-  all: 'ALERTS',
-  ofGroup: (group: string) => `ALERTS#${group}`,
-};
 
 export class DynamoAlerts implements AlertStore {
   constructor(private readonly table: TableContext) {}

@@ -9,10 +9,10 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { EXPIRY_INDEX, TTL_ATTRIBUTE } from '../../../shared/table.ts';
 import type { BounceFacts, DeadFacts, HeldMessage, MessageRef } from '../../core/held-message.ts';
 import type { BounceStore, DeadPage } from '../../core/ports.ts';
 import { fromItem, messageKey, messagesAt, tombstoneOf } from './messages.ts';
-import { EXPIRY_INDEX, TTL_ATTRIBUTE } from './table.ts';
 import { decodeCursor, encodeCursor, queryAll, type TableContext, writeIf } from './writes.ts';
 
 export const DEAD_INDEX_PK = 'DEAD';

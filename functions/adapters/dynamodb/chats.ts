@@ -12,16 +12,9 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { chatKeys, epochSeconds, TTL_ATTRIBUTE } from '../../../shared/table.ts';
 import { parseStoredChat, parseStoredLine } from '../../core/chat.ts';
 import type { Chat, ChatLine, ChatLineState, ChatStore } from '../../core/ports.ts';
-import { epochSeconds, TTL_ATTRIBUTE } from './table.ts';
-
-export const chatKeys = {
-  chat: (chatId: string) => `CHAT#${chatId}`,
-  chatSk: 'CHAT',
-  line: (lineId: string) => `LINE#${lineId}`,
-  linePrefix: 'LINE#',
-};
 
 function conditionFailed(error: unknown): boolean {
   return (

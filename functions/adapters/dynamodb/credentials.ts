@@ -10,13 +10,9 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
-import {
-  type CredentialStore,
-  type Credentials,
-  CredentialsSchema,
-  type UserListPage,
-} from '../../core/credentials.ts';
-import { keys } from './table.ts';
+import { type Credentials, CredentialsSchema } from '../../../shared/contract/views.ts';
+import { keys } from '../../../shared/table.ts';
+import type { CredentialStore, UserListPage } from '../../core/credentials.ts';
 
 const ItemSchema = z.object({
   aor: z.string(),

@@ -9,11 +9,11 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { keys, ORDER_INDEX, TTL_ATTRIBUTE } from '../../../shared/table.ts';
 import type { HeldMessage } from '../../core/held-message.ts';
 import { type DeliveryStore, LeaseLostError } from '../../core/ports.ts';
 import { AFTER, covers, LEASE_GC_SECONDS, type LeaseItem, leaseKey, readLease } from './lease.ts';
 import { fromItem, isLive, messageKey, orderOf, tombstoneOf } from './messages.ts';
-import { keys, ORDER_INDEX, TTL_ATTRIBUTE } from './table.ts';
 import { queryAll, sleep, type TableContext, writeIf } from './writes.ts';
 
 /** Requests per BatchWriteItem (the service's limit). */

@@ -6,11 +6,11 @@
 // A claim of a pending message is a transaction with a ConditionCheck on the recipient's lease:
 // no delivery run has it in flight (lease.ts), so it is emailed XOR delivered.
 import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { EXPIRY_INDEX, keys, ORDER_INDEX } from '../../../shared/table.ts';
 import type { ExpiryEntry, ExpiryStore } from '../../core/expiry.ts';
 import type { HeldMessage } from '../../core/held-message.ts';
 import { leaseKey, notInFlight } from './lease.ts';
 import { messagesAt, orderOf, parseOrder, recipientOf, tombstoneOf } from './messages.ts';
-import { EXPIRY_INDEX, keys, ORDER_INDEX } from './table.ts';
 import { VACATION_INDEX_PK } from './users.ts';
 import { conditionally, queryAll, type TableContext, type TransactItem, writeIf } from './writes.ts';
 

@@ -8,7 +8,7 @@
 // XOR emailed; the range goes with the lease (released, or lapsed and garbage-collected).
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
-import { keys } from './table.ts';
+import { keys } from '../../../shared/table.ts';
 import type { TableContext } from './writes.ts';
 
 export const LEASE_SK = '#LEASE';

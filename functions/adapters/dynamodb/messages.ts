@@ -18,8 +18,17 @@ import {
   TransactWriteCommand,
 } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
+import { HELD_STATES, type HeldState } from '../../../shared/contract/views.ts';
+import {
+  EXPIRY_SHARDS,
+  epochSeconds,
+  keys,
+  nowSeconds,
+  ORDER_INDEX,
+  TTL_ATTRIBUTE,
+} from '../../../shared/table.ts';
 import { dedupeKey } from '../../core/capture.ts';
-import { HELD_STATES, type HeldMessage, type HeldState } from '../../core/held-message.ts';
+import type { HeldMessage } from '../../core/held-message.ts';
 import type {
   HeldPage,
   HeldStats,
@@ -29,7 +38,6 @@ import type {
   MessageStore,
 } from '../../core/ports.ts';
 import { covers, readLease } from './lease.ts';
-import { EXPIRY_SHARDS, epochSeconds, keys, nowSeconds, ORDER_INDEX, TTL_ATTRIBUTE } from './table.ts';
 import {
   CONFLICT_RETRIES,
   decodeCursor,
@@ -101,7 +109,7 @@ export const MessageItemSchema = z.object({
   alert: z.object({ id: z.string(), onExpire: z.enum(['drop', 'email']) }).optional(),
   receivedAt: z.string(),
   expiresAt: z.string(),
-  state: z.enum(HELD_STATES as [HeldState, ...HeldState[]]),
+  state: z.enum(HELD_STATES),
   owner: z.string().optional(),
   bounce: BounceSchema.optional(),
   dead: DeadSchema.optional(),

@@ -4,8 +4,8 @@
 // lets a claim overwrite an item whose time has passed.
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { keys, TTL_ATTRIBUTE } from '../../../shared/table.ts';
 import type { NonceStore } from '../../core/ports.ts';
-import { keys, TTL_ATTRIBUTE } from './table.ts';
 
 export class DynamoNonces implements NonceStore {
   constructor(

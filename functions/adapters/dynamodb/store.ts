@@ -1,6 +1,7 @@
 // The store ports on the single DynamoDB table, one entity per file; this facade gives the
 // functions one object (`store` in ../store.ts). Dependencies: adapters → core, never back.
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { UserSettings } from '../../../shared/contract/settings.ts';
 import type { ExpiryEntry, ExpiryStore } from '../../core/expiry.ts';
 import type { BounceFacts, HeldMessage, MessageRef } from '../../core/held-message.ts';
 import type {
@@ -13,12 +14,11 @@ import type {
   HoldOptions,
   HoldOutcome,
   MessageStore,
+  Presence,
   SettingsStore,
   UserRecord,
   UserStore,
 } from '../../core/ports.ts';
-import type { Presence } from '../../core/presence.ts';
-import type { UserSettings } from '../../core/settings.ts';
 import { DynamoBounces } from './bounces.ts';
 import { type DeliveryOptions, DynamoDelivery } from './delivery.ts';
 import { DynamoExpiry } from './expiry.ts';

@@ -7,11 +7,11 @@
 //   pk USER#<aor>   sk #NOTICE#<sender>    { until, ttl }
 import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
-import type { SettingsStore, UserRecord, UserStore } from '../../core/ports.ts';
-import type { Presence } from '../../core/presence.ts';
-import { PRESENCE_STATES, type UserSettings, UserSettingsSchema } from '../../core/settings.ts';
+import { PRESENCE_STATES } from '../../../shared/contract/presence.ts';
+import { type UserSettings, UserSettingsSchema } from '../../../shared/contract/settings.ts';
+import { keys, TTL_ATTRIBUTE } from '../../../shared/table.ts';
+import type { Presence, SettingsStore, UserRecord, UserStore } from '../../core/ports.ts';
 import { countHeld } from './messages.ts';
-import { keys, TTL_ATTRIBUTE } from './table.ts';
 import { type TableContext, writeIf } from './writes.ts';
 
 export const SETTINGS_SK = '#SETTINGS';

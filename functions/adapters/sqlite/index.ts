@@ -1,6 +1,8 @@
 // Every store port on one SQLite file (the default of `npm start`), one class per entity
 // composed here into the same shape as the DynamoDB adapter's single store, plus the periodic
 // prune: rows past their time are treated as absent by every read and condition, and deleted here.
+
+import type { UserSettings } from '../../../shared/contract/settings.ts';
 import type { ExpiryEntry, ExpiryJob, ExpiryStore } from '../../core/expiry.ts';
 import type { BounceFacts, HeldMessage, MessageRef } from '../../core/held-message.ts';
 import type {
@@ -13,12 +15,11 @@ import type {
   HoldOptions,
   HoldOutcome,
   MessageStore,
+  Presence,
   SettingsStore,
   UserRecord,
   UserStore,
 } from '../../core/ports.ts';
-import type { Presence } from '../../core/presence.ts';
-import type { UserSettings } from '../../core/settings.ts';
 import { SqliteAlerts } from './alerts.ts';
 import { SqliteBounces } from './bounces.ts';
 import { SqliteChats } from './chats.ts';

@@ -1,13 +1,9 @@
 // Held messages on SQLite: the MessageStore port (hold with its dedupe markers and the quota in
 // one transaction, the listing, statistics), and the row ↔ HeldMessage mapping the other entity
 // files share. The held count is derived (a COUNT on the recipient's key range), never written.
-import {
-  type BounceFacts,
-  type DeadFacts,
-  HELD_STATES,
-  type HeldMessage,
-  type HeldState,
-} from '../../core/held-message.ts';
+
+import { HELD_STATES, type HeldState } from '../../../shared/contract/views.ts';
+import type { BounceFacts, DeadFacts, HeldMessage } from '../../core/held-message.ts';
 import type {
   HeldPage,
   HeldStats,

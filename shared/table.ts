@@ -1,5 +1,6 @@
 // The single table's shape, declared once: the local runtime creates it from this, the CDK
-// construct mirrors it. Each entity's own file (messages.ts, users.ts, delivery.ts, expiry.ts,
+// construct (infra/data.ts, infra/access.ts) mirrors it. Each entity's own file under
+// functions/adapters/dynamodb/ (messages.ts, users.ts, delivery.ts, expiry.ts,
 // bounces.ts, credentials.ts, nonces.ts) formats and parses its keys next to its item schema.
 //
 //   pk                 sk                       lsi1sk (order index)        what
@@ -90,6 +91,36 @@ export const keys = {
   revokedSk: 'REVOKED',
   revokedPrefix: 'REVOKED#',
   deadIndex: 'DEAD',
+};
+
+/** The groups' keys (functions/adapters/dynamo-groups.ts); infra/access.ts scopes grants by them. */
+export const groupKeys = {
+  groups: 'GROUPS',
+  group: (aor: string) => `GROUP#${aor}`,
+  member: (aor: string) => `MEMBER#${aor}`,
+  queue: (aor: string) => `GROUPQ#${aor}`,
+  idle: 'IDLE',
+  sticky: (sender: string) => `STICKY#${sender}`,
+};
+
+/** Click-to-chat: a chat (CHAT#<id> / CHAT) and its lines (CHAT#<id> / LINE#<id>), TTL on each. */
+export const chatKeys = {
+  chat: (chatId: string) => `CHAT#${chatId}`,
+  chatSk: 'CHAT',
+  line: (lineId: string) => `LINE#${lineId}`,
+  linePrefix: 'LINE#',
+};
+
+/** Alerts from email: ALERT#<id> / ALERT (the record), BYGROUP, MEMBER#<aor>; listed through gsi1. */
+export const alertKeys = {
+  alert: (id: string) => `ALERT#${id}`,
+  prefix: 'ALERT#',
+  header: 'ALERT',
+  byGroup: 'BYGROUP',
+  member: (aor: string) => `MEMBER#${aor}`,
+  memberPrefix: 'MEMBER#',
+  all: 'ALERTS',
+  ofGroup: (group: string) => `ALERTS#${group}`,
 };
 
 export function epochSeconds(iso: string): number {

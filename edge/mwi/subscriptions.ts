@@ -4,104 +4,27 @@
 // `GET /v1/users/{aor}/summary`); the edge re-reads it after it captured a MESSAGE for the
 // user, after a delivery to them, and on a periodic poll that catches changes made elsewhere
 // (expiry to email). Subscriptions live in memory: after a restart the UA re-subscribes when
-// its subscription runs out.
+// its subscription runs out. This file keeps the subscriptions and their dialogs; the NOTIFY is built
+// in notify.ts, the count read in summary-api.ts.
 
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
-import type { ClientOutcome, Schedule } from './client-transactions.ts';
-import { realSchedule } from './client-transactions.ts';
-import { logger } from './log.ts';
+import type { SipTarget, SipTransportName } from '../../shared/sip/uri.ts';
+import { targetOfUri, UnsupportedTargetError } from '../../shared/sip/uri.ts';
+import type { BuildRequest, ClientOutcome, Schedule } from '../client-transactions.ts';
+import { realSchedule } from '../client-transactions.ts';
+import { logger } from '../log.ts';
+import { contactOf, type LocalSipAddress } from '../outgoing-request.ts';
+import { getHeader, getHeaders, type ReceivedRequest } from '../sip/message.ts';
+import { parseNameAddr, parseParams } from '../sip/name-addr.ts';
+import { ALLOW_EVENTS, eventPackage, grantedExpiry, refuse, servedAor } from '../sip-replies.ts';
+import type { SipReply, SipSource } from '../sip-server.ts';
 import {
-  buildOutgoingRequest,
-  contactOf,
-  type LocalSipAddress,
-  newBranch,
-  targetOfUri,
-  UnsupportedTargetError,
-} from './outgoing-request.ts';
-import { getHeader, getHeaders, type SipHeader, type SipRequest } from './sip/message.ts';
-import { parseNameAddr, parseParams } from './sip/uri.ts';
-import { ALLOW_EVENTS, eventPackage, grantedExpiry, refuse, servedAor } from './sip-replies.ts';
-import type { SipReply, SipSource } from './sip-server.ts';
-import type { SipTarget, SipTransportName } from './transport.ts';
-
-export const SUMMARY_TYPE = 'application/simple-message-summary';
-export const SUMMARY_EVENT = 'message-summary';
-
-/** The RFC 3458 / RFC 3842 body: IMs held for the account are "Text-Message: new/old". */
-export function messageSummaryBody(account: string, waiting: number): Buffer {
-  return Buffer.from(
-    `Messages-Waiting: ${waiting > 0 ? 'yes' : 'no'}\r\nMessage-Account: ${account}\r\nText-Message: ${waiting}/0\r\n`,
-  );
-}
-
-/** The dialog a subscription created (RFC 6665 §4.1.2.2, RFC 3261 §12.1.1 from the UAS side). */
-export interface SubscriptionDialog {
-  callId: string;
-  /** NOTIFY From: the SUBSCRIBE's To with our tag. */
-  local: string;
-  /** NOTIFY To: the SUBSCRIBE's From, with the subscriber's tag. */
-  remote: string;
-  /** NOTIFY Request-URI: the subscriber's Contact. */
-  remoteTarget: string;
-  /** Route headers: the SUBSCRIBE's Record-Route, in order. */
-  routeSet: readonly string[];
-  /** The Event header's id parameter, echoed in each NOTIFY. */
-  eventId?: string;
-}
-
-export interface NotifySpec {
-  dialog: SubscriptionDialog;
-  cseq: number;
-  /** `active;expires=N` or `terminated;reason=timeout`. */
-  subscriptionState: string;
-  /** The summary; undefined when the count could not be read (a NOTIFY without body). */
-  body?: Buffer;
-  local: LocalSipAddress;
-  target: SipTarget;
-  branch: string;
-}
-
-export function buildNotify(spec: NotifySpec): SipRequest {
-  const { dialog } = spec;
-  const headers: SipHeader[] = [
-    ...dialog.routeSet.map((route) => ({ name: 'route', value: route })),
-    { name: 'contact', value: contactOf(spec.local, spec.target.transport) },
-    { name: 'event', value: dialog.eventId ? `${SUMMARY_EVENT};id=${dialog.eventId}` : SUMMARY_EVENT },
-    { name: 'subscription-state', value: spec.subscriptionState },
-    ...(spec.body ? [{ name: 'content-type', value: SUMMARY_TYPE }] : []),
-  ];
-  return buildOutgoingRequest({
-    method: 'NOTIFY',
-    requestUri: dialog.remoteTarget,
-    target: spec.target,
-    local: spec.local,
-    branch: spec.branch,
-    from: dialog.local,
-    to: dialog.remote,
-    callId: dialog.callId,
-    cseq: spec.cseq,
-    headers,
-    ...(spec.body ? { body: spec.body } : {}),
-  });
-}
-
-const SummarySchema = z.object({ aor: z.string(), waiting: z.number().int().min(0) });
-
-export interface SummaryApi {
-  get(path: string): Promise<{ status: number; body: unknown }>;
-}
-
-/** Reads how many messages the API holds for `aor`; throws when it cannot tell. */
-export function summaryFromApi(api: SummaryApi): (aor: string) => Promise<number> {
-  return async (aor) => {
-    const answer = await api.get(`/v1/users/${encodeURIComponent(aor)}/summary`);
-    if (answer.status !== 200) throw new Error(`summary answered ${answer.status}`);
-    const parsed = SummarySchema.safeParse(answer.body);
-    if (!parsed.success) throw new Error('summary answer is not { aor, waiting }');
-    return parsed.data.waiting;
-  };
-}
+  buildNotify,
+  messageSummaryBody,
+  SUMMARY_EVENT,
+  SUMMARY_TYPE,
+  type SubscriptionDialog,
+} from './notify.ts';
 
 interface Subscription {
   key: string;
@@ -125,7 +48,8 @@ export interface MessageWaitingOptions {
   local: LocalSipAddress;
   /** Every NOTIFY goes here when set (OUTBOUND_PROXY). */
   outboundProxy?: SipTarget;
-  request: (request: SipRequest, target: SipTarget) => Promise<ClientOutcome>;
+  /** Sends a request in a client transaction of its own (ClientTransactions.originate). */
+  originate: (build: BuildRequest, target: SipTarget) => Promise<ClientOutcome>;
   waitingFor: (aor: string) => Promise<number>;
   pollIntervalMs: number;
   /** Shortest lifetime granted (SIP_MIN_EXPIRES, default 60 s). */
@@ -187,7 +111,7 @@ export class MessageWaiting {
   }
 
   /** Answers a SUBSCRIBE; the NOTIFY it calls for follows once the count is read. */
-  subscribe(request: SipRequest, source: SipSource): SipReply {
+  subscribe(request: ReceivedRequest, source: SipSource): SipReply {
     if (eventPackage(request) !== SUMMARY_EVENT) {
       return refuse(489, 'Bad Event', 'only message-summary can be subscribed to here', [ALLOW_EVENTS]);
     }
@@ -204,41 +128,23 @@ export class MessageWaiting {
     }
     const granted = grantedExpiry(undefined, getHeader(request, 'expires'), this.options.minExpiresSeconds);
     if ('refusal' in granted) return granted.refusal;
-    let from: ReturnType<typeof parseNameAddr>;
-    let to: ReturnType<typeof parseNameAddr>;
-    try {
-      from = parseNameAddr(getHeader(request, 'from') ?? '');
-      to = parseNameAddr(getHeader(request, 'to') ?? '');
-    } catch {
-      return refuse(400, 'Bad Request', 'Malformed From or To');
-    }
+    const { callId, from, to } = request;
     const remoteTag = from.params.tag;
     if (!remoteTag) return refuse(400, 'Bad Request', 'SUBSCRIBE needs a From tag');
-    const callId = getHeader(request, 'call-id') ?? '';
 
     const localTag = to.params.tag;
     if (localTag) {
       const existing = this.subscriptions.get(dialogKey(callId, remoteTag, localTag));
       if (!existing) return { status: 481, reason: 'Subscription Does Not Exist' };
       // a refresh may move the subscriber (target refresh, RFC 6665 §4.1.2.1)
-      const newContact = getHeaders(request, 'contact')[0];
-      if (newContact !== undefined) {
-        try {
-          existing.dialog = { ...existing.dialog, remoteTarget: parseNameAddr(newContact).uri };
-        } catch {
-          return refuse(400, 'Bad Request', 'Malformed Contact');
-        }
-      }
+      const [newContact] = request.contacts;
+      if (newContact !== undefined) existing.dialog = { ...existing.dialog, remoteTarget: newContact.uri };
       return this.renew(existing, granted.seconds);
     }
 
-    const contact = getHeaders(request, 'contact')[0];
-    let remoteTarget: string;
-    try {
-      remoteTarget = parseNameAddr(contact ?? '').uri;
-    } catch {
-      return refuse(400, 'Bad Request', 'SUBSCRIBE needs a Contact');
-    }
+    const [contact] = request.contacts;
+    if (contact === undefined) return refuse(400, 'Bad Request', 'SUBSCRIBE needs a Contact');
+    const remoteTarget = contact.uri;
     const routeSet = getHeaders(request, 'record-route');
     const eventId = eventIdOf(getHeader(request, 'event') ?? '');
     const newTag = randomBytes(8).toString('hex');
@@ -381,17 +287,18 @@ export class MessageWaiting {
     const waiting = subscription.notifiedWaiting;
     const target = this.targetOf(subscription);
     subscription.cseq += 1;
-    const request = buildNotify({
-      dialog: subscription.dialog,
-      cseq: subscription.cseq,
-      subscriptionState: ending ? 'terminated;reason=timeout' : `active;expires=${remaining}`,
-      ...(waiting === undefined ? {} : { body: messageSummaryBody(subscription.aor, waiting) }),
-      local: this.options.local,
-      target,
-      branch: newBranch(),
-    });
     const started = this.now();
-    const outcome = await this.options.request(request, target);
+    const outcome = await this.options.originate(
+      (via) =>
+        buildNotify({
+          dialog: subscription.dialog,
+          cseq: subscription.cseq,
+          subscriptionState: ending ? 'terminated;reason=timeout' : `active;expires=${remaining}`,
+          ...(waiting === undefined ? {} : { body: messageSummaryBody(subscription.aor, waiting) }),
+          ...via,
+        }),
+      target,
+    );
     logger.info('mwi notify', {
       aor: subscription.aor,
       callId: subscription.dialog.callId,

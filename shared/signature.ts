@@ -20,6 +20,16 @@ import { UnauthorizedError } from './errors.ts';
  * The functions here are pure: the replay check (a nonce used twice) is the caller's, through the
  * NonceStore port, with the `replayUntilMs` that verifyRequest returns.
  */
+/**
+ * Signed calls are taken once (docs/design.md "Security"): the nonce of each state-changing call is
+ * claimed until its signature's window ends. Shared by every instance that verifies (the table in
+ * AWS); the edge, one process, keeps it in memory.
+ */
+export interface NonceStore {
+  /** Records `nonce` as used until `untilMs`; false if it is already recorded and not yet expired. */
+  claim(nonce: string, untilMs: number): Promise<boolean>;
+}
+
 export const TIMESTAMP_HEADER = 'x-holdover-timestamp';
 export const NONCE_HEADER = 'x-holdover-nonce';
 export const SIGNATURE_HEADER = 'x-holdover-signature';

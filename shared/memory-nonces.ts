@@ -1,7 +1,7 @@
 // The NonceStore of a single process (the SIP edge): a bounded map of nonce → end of its window.
 // Expired entries are dropped as new ones arrive; when the map is full of live nonces a claim
 // fails loudly (the caller answers 5xx) rather than forgetting one that could then be replayed.
-import type { NonceStore } from '../core/ports.ts';
+import type { NonceStore } from './signature.ts';
 
 export class MemoryNonces implements NonceStore {
   private readonly until = new Map<string, number>();

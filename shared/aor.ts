@@ -1,4 +1,4 @@
-// The one address normaliser: the edge (edge/sip/uri.ts aorOf, after its full RFC 3261 parse)
+// The one address normaliser: the edge (shared/sip/uri.ts aorOf, after its full RFC 3261 parse)
 // and the functions (capture, presence, operator routes, CLI) file a user under the same
 // address-of-record, so a message is never held under a spelling nobody registers as.
 import { InvalidRequestError } from './errors.ts';

@@ -1,9 +1,7 @@
 import * as z from 'zod';
-import { parseDuration } from './duration.ts';
+import { parseDuration } from '../duration.ts';
+import { PRESENCE_STATES, type PresenceState } from './presence.ts';
 
-/** Presence states a user can be in; the hold set is a subset of these. */
-export const PRESENCE_STATES = ['offline', 'busy', 'dnd', 'brb', 'away', 'online'] as const;
-export type PresenceState = (typeof PRESENCE_STATES)[number];
 export const DEFAULT_HOLD_STATES: readonly PresenceState[] = ['offline', 'busy', 'dnd', 'brb', 'away'];
 
 const durationText = z.string().refine(

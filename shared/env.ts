@@ -1,7 +1,7 @@
 // Configuration is read once, at module scope; a missing or malformed value fails the cold start
 // with the variable's name (Powertools' getStringFromEnv habit). No silent defaults for required
 // values.
-import { parseDuration } from '../core/duration.ts';
+import { parseDuration } from './duration.ts';
 
 export function requireEnv(name: string): string {
   const value = process.env[name];

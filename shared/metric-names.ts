@@ -1,8 +1,10 @@
 // The metric names, declared once: the contract between what emits them (the functions through
 // functions/adapters/observability.ts, the edge through edge/log.ts) and what reads them (the
 // dashboard and alarms in infra/monitoring.ts). All in CloudWatch Embedded Metric Format,
-// namespace `Holdover`, dimension `service`; counts unless noted. No imports: infra, the
-// functions and the edge may all read it.
+// namespace `Holdover`, dimension `service`; counts unless noted. Infra, the functions and the
+// edge all read it.
+
+import { classifyFinal, type FinalVerdict } from './contract/delivery.ts';
 
 export const METRICS_NAMESPACE = 'Holdover';
 /** The `service` dimension of the functions' metrics and their logs' service name. */
@@ -26,6 +28,8 @@ export const BUSINESS_METRICS = {
   refused: 'refused',
   /** every signed route: a bad or stale signature; extra dimension `route`. */
   unauthorized: 'unauthorized',
+  /** every route: a caller who proved who they are but may not use it; extra dimension `route`. */
+  forbidden: 'forbidden',
   /** every signed route, and the edge's /deliver (service holdover-edge): extra dimension `reason`. */
   signatureRefused: 'signatureRefused',
   /** delivery: the recipient's UA answered 2xx. */
@@ -93,6 +97,7 @@ export type EdgeMetric = (typeof EDGE_METRICS)[keyof typeof EDGE_METRICS];
 export const DIMENSION_OF = {
   refused: 'reason',
   unauthorized: 'route',
+  forbidden: 'route',
   signatureRefused: 'reason',
   sipRequests: 'method',
   sipAnswers: 'statusClass',
@@ -103,11 +108,16 @@ export const DIMENSION_OF = {
 
 export type DimensionedMetric = keyof typeof DIMENSION_OF;
 
-/** How the edge counts a delivery's final status (edge/delivery.ts `endsBatch` decides the same way). */
+/** How the edge counts a delivery's final status, by the one rule (shared/contract/delivery.ts). */
 export type DeliveryOutcomeClass = 'delivered' | 'stopped' | 'refused';
 
+const OUTCOME_CLASS: Record<FinalVerdict, DeliveryOutcomeClass> = {
+  delivered: 'delivered',
+  away: 'stopped',
+  retry: 'stopped',
+  bounce: 'refused',
+};
+
 export function deliveryOutcomeClass(status: number): DeliveryOutcomeClass {
-  if (status >= 200 && status < 300) return 'delivered';
-  if (status === 408 || status === 480 || (status >= 500 && status < 600)) return 'stopped';
-  return 'refused';
+  return OUTCOME_CLASS[classifyFinal(status)];
 }
