@@ -2,7 +2,9 @@
 // over TCP: time, order inversions, retransmissions. In the same run, when Kamailio with msilo
 // (and its SQLite module) is installed, msilo's dump of the same count with the peer setup in
 // MSILO_PEER_DIR (its bench-dump.sh, run from a copy; that setup is not part of this repository).
-// Usage: npm run bench:delivery [-- --messages 1000]
+// On the default store (SQLite) unless `--store dynamodb` (DynamoDB Local); the backlog is written
+// straight into the store of the running system.
+// Usage: npm run bench:delivery [-- --messages 1000] [-- --store sqlite|dynamodb]
 import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,15 +13,20 @@ import { parseArgs } from 'node:util';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
 import { DynamoStore } from '../functions/adapters/dynamodb/store.ts';
+import { sqliteStores } from '../functions/adapters/sqlite/index.ts';
 import { dedupeKey } from '../functions/core/capture.ts';
 import type { HeldMessage } from '../functions/core/held-message.ts';
+import type { MessageStore } from '../functions/core/ports.ts';
 import { dynamoClient } from '../local/stand-ins.ts';
 import { freePort } from '../test/support/ports.ts';
 import { sipp } from '../test/support/sipp.ts';
 import { startSystem } from '../test/support/system.ts';
 
-const { values } = parseArgs({ options: { messages: { type: 'string', default: '1000' } } });
+const { values } = parseArgs({
+  options: { messages: { type: 'string', default: '1000' }, store: { type: 'string', default: 'sqlite' } },
+});
 const count = Number(values.messages);
+const storeKind = values.store === 'dynamodb' ? 'dynamodb' : 'sqlite';
 const resultsDir = join(import.meta.dirname, 'results');
 
 interface Run {
@@ -30,6 +37,10 @@ interface Run {
   distinct: number;
   inversions: number;
   retransmissions: number;
+  /** Median time between two MESSAGEs at the UA (its answer time plus Holdover's turnaround). */
+  intervalP50Ms: number;
+  /** Time lost in gaps longer than 5 ms (batch boundaries, stalls), summed. */
+  stallMs: number;
 }
 
 function inversionsOf(numbers: number[]): number {
@@ -38,7 +49,7 @@ function inversionsOf(numbers: number[]): number {
   return inversions;
 }
 
-async function holdBacklog(store: DynamoStore, recipient: string): Promise<void> {
+async function holdBacklog(store: MessageStore, recipient: string): Promise<void> {
   const base = Date.now();
   let next = 0;
   await Promise.all(
@@ -71,7 +82,7 @@ async function holdBacklog(store: DynamoStore, recipient: string): Promise<void>
 
 async function deliverOnce(
   system: Awaited<ReturnType<typeof startSystem>>,
-  store: DynamoStore,
+  store: MessageStore,
   transport: 'udp' | 'tcp',
 ): Promise<Run> {
   const user = `bench-${transport}-${Date.now()}`;
@@ -113,8 +124,13 @@ async function deliverOnce(
   const header = (statFile[0] ?? '').split(';');
   const last = (statFile.at(-1) ?? '').split(';');
   const retransmissions = Number(last[header.indexOf('Retransmissions(C)')] ?? 0);
+  const sorted = [...times].sort((a, b) => a - b);
+  const intervals = sorted.slice(1).map((t, i) => (t - (sorted[i] ?? t)) * 1000);
+  const byLength = [...intervals].sort((a, b) => a - b);
   return {
     transport,
+    intervalP50Ms: byLength[Math.floor(byLength.length / 2)] ?? 0,
+    stallMs: intervals.filter((ms) => ms > 5).reduce((sum, ms) => sum + ms, 0),
     seconds: Math.max(...times) - started,
     firstMs: (Math.min(...times) - started) * 1000,
     received: lines.length,
@@ -156,12 +172,14 @@ function msiloDump(): Promise<string> {
 }
 
 async function main(): Promise<void> {
-  console.log(`bench:delivery — ${count} held messages → REGISTER → last MESSAGE at a sipp UA`);
+  console.log(
+    `bench:delivery — ${count} held messages → REGISTER → last MESSAGE at a sipp UA (${storeKind} store)`,
+  );
   const runs: Run[] = [];
   const system = await startSystem({
     env: {
-      // this bench loads its backlog straight into DynamoDB Local
-      HOLDOVER_STORE: 'dynamodb',
+      // this bench loads its backlog straight into the store
+      HOLDOVER_STORE: storeKind,
       POWERTOOLS_LOG_LEVEL: 'ERROR',
       HOLDOVER_QUOTA: String(count + 10),
       // The REGISTER is taken as a trusted proxy's copy (no digest round trip): the figure is
@@ -170,13 +188,18 @@ async function main(): Promise<void> {
     },
   });
   try {
-    const client = DynamoDBDocumentClient.from(dynamoClient(Number(system.env.DYNAMODB_PORT)));
-    const store = new DynamoStore(client, 'holdover');
+    const store: MessageStore =
+      storeKind === 'dynamodb'
+        ? new DynamoStore(
+            DynamoDBDocumentClient.from(dynamoClient(Number(system.env.DYNAMODB_PORT))),
+            'holdover',
+          )
+        : sqliteStores(join(system.dataDir, 'holdover.db')).store;
     for (const transport of ['udp', 'tcp'] as const) {
       console.log(`delivering over ${transport}…`);
       const run = await deliverOnce(system, store, transport);
       console.log(
-        `  ${run.received} received (${run.distinct} distinct) in ${run.seconds.toFixed(2)} s, first after ${run.firstMs.toFixed(0)} ms, inversions ${run.inversions}, retransmissions ${run.retransmissions}`,
+        `  ${run.received} received (${run.distinct} distinct) in ${run.seconds.toFixed(2)} s, first after ${run.firstMs.toFixed(0)} ms, inversions ${run.inversions}, retransmissions ${run.retransmissions}, interval p50 ${run.intervalP50Ms.toFixed(2)} ms, in gaps > 5 ms ${run.stallMs.toFixed(0)} ms`,
       );
       runs.push(run);
     }
@@ -187,19 +210,19 @@ async function main(): Promise<void> {
   const msilo = await msiloDump();
   console.log(msilo);
   const table = [
-    '| transport | received | distinct | REGISTER → first | REGISTER → last | msg/s | inversions | retransmissions |',
-    '|---|---|---|---|---|---|---|---|',
+    '| transport | received | distinct | REGISTER → first | REGISTER → last | msg/s | inversions | retransmissions | interval p50 | in gaps > 5 ms |',
+    '|---|---|---|---|---|---|---|---|---|---|',
     ...runs.map(
       (r) =>
-        `| ${r.transport} | ${r.received} | ${r.distinct} | ${r.firstMs.toFixed(0)} ms | ${r.seconds.toFixed(2)} s | ${(r.received / r.seconds).toFixed(0)} | ${r.inversions} | ${r.retransmissions} |`,
+        `| ${r.transport} | ${r.received} | ${r.distinct} | ${r.firstMs.toFixed(0)} ms | ${r.seconds.toFixed(2)} s | ${(r.received / r.seconds).toFixed(0)} | ${r.inversions} | ${r.retransmissions} | ${r.intervalP50Ms.toFixed(2)} ms | ${r.stallMs.toFixed(0)} ms |`,
     ),
   ].join('\n');
-  const summary = `# bench:delivery (${new Date().toISOString()})\n\n${count} held messages for one recipient; the recipient's sipp UA registers directly at the edge; time from REGISTER sent to the last MESSAGE received (sipp's gettimeofday).\n\n${table}\n\nmsilo, same machine, same run (msilo peer bench-dump.sh ${count} 500, OBP_TCP=1):\n\n\`\`\`\n${msilo.trim()}\n\`\`\`\n\nCommand: \`npm run bench:delivery -- --messages ${count}\`\n`;
+  const summary = `# bench:delivery (${new Date().toISOString()})\n\n${count} held messages for one recipient, ${storeKind} store; the recipient's sipp UA registers directly at the edge; time from REGISTER sent to the last MESSAGE received (sipp's gettimeofday).\n\n${table}\n\nmsilo, same machine, same run (msilo peer bench-dump.sh ${count} 500, OBP_TCP=1):\n\n\`\`\`\n${msilo.trim()}\n\`\`\`\n\nCommand: \`npm run bench:delivery -- --messages ${count} --store ${storeKind}\`\n`;
   mkdirSync(resultsDir, { recursive: true });
-  writeFileSync(join(resultsDir, 'delivery.md'), summary);
+  writeFileSync(join(resultsDir, `delivery-${storeKind}.md`), summary);
   writeFileSync(
-    join(resultsDir, 'delivery.json'),
-    `${JSON.stringify({ at: new Date().toISOString(), count, runs, msilo }, null, 2)}\n`,
+    join(resultsDir, `delivery-${storeKind}.json`),
+    `${JSON.stringify({ at: new Date().toISOString(), count, store: storeKind, runs, msilo }, null, 2)}\n`,
   );
   console.log(`\n${summary}`);
 }
