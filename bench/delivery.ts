@@ -41,6 +41,8 @@ interface Run {
   intervalP50Ms: number;
   /** Time lost in gaps longer than 5 ms (batch boundaries, stalls), summed. */
   stallMs: number;
+  /** The longest gaps: after which MESSAGE (1-based), how long. */
+  gaps: Array<{ after: number; ms: number }>;
 }
 
 function inversionsOf(numbers: number[]): number {
@@ -131,6 +133,11 @@ async function deliverOnce(
     transport,
     intervalP50Ms: byLength[Math.floor(byLength.length / 2)] ?? 0,
     stallMs: intervals.filter((ms) => ms > 5).reduce((sum, ms) => sum + ms, 0),
+    gaps: intervals
+      .map((ms, i) => ({ after: i + 1, ms: Math.round(ms * 10) / 10 }))
+      .filter((gap) => gap.ms > 5)
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, 20),
     seconds: Math.max(...times) - started,
     firstMs: (Math.min(...times) - started) * 1000,
     received: lines.length,

@@ -164,6 +164,12 @@ export interface EdgeDelivery {
 }
 
 /** The SIP edge, which sends MESSAGEs one after another and reports each final response. */
+/**
+ * The edge sends a batch's messages one after another and reports each final status. Batches for
+ * one recipient are sent in the order they were handed over, never interleaved; one handed over
+ * while another is being sent waits for it, and is not sent at all (no outcomes) if that one
+ * stopped (408, 480, 5xx) or failed.
+ */
 export interface Edge {
   deliver(request: {
     recipient: string;
