@@ -6,7 +6,9 @@
 // straight into the store of the running system.
 // Usage: npm run bench:delivery [-- --messages 1000] [-- --store sqlite|dynamodb]
 import { execFile } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -37,6 +39,8 @@ interface Run {
   distinct: number;
   inversions: number;
   retransmissions: number;
+  /** The same sipp UA answering the same count straight from a socket, seconds (uaFloor). */
+  floorSeconds: number;
   /** Median time between two MESSAGEs at the UA (its answer time plus Holdover's turnaround). */
   intervalP50Ms: number;
   /** Time lost in gaps longer than 5 ms (batch boundaries, stalls), summed. */
@@ -111,6 +115,7 @@ async function deliverOnce(
   });
   if (registered.code !== 0) throw new Error(`REGISTER failed: ${registered.screen}`);
   const run = await ua;
+  const floorSeconds = await uaFloor(transport);
   const lines = run.logs.split('\n').filter((line) => line.startsWith('RECV '));
   const times = lines.map((line) => {
     const parts = line.split('|');
@@ -131,6 +136,7 @@ async function deliverOnce(
   const byLength = [...intervals].sort((a, b) => a - b);
   return {
     transport,
+    floorSeconds,
     intervalP50Ms: byLength[Math.floor(byLength.length / 2)] ?? 0,
     stallMs: intervals.filter((ms) => ms > 5).reduce((sum, ms) => sum + ms, 0),
     gaps: intervals
@@ -145,6 +151,81 @@ async function deliverOnce(
     inversions: inversionsOf(numbers),
     retransmissions,
   };
+}
+
+/**
+ * The UA's own floor: the same sipp UA answering `count` MESSAGEs sent strictly one after another
+ * (each after the previous 200) straight from this process, no Holdover in between. Strictly
+ * sequential delivery cannot beat it.
+ */
+async function uaFloor(transport: 'udp' | 'tcp'): Promise<number> {
+  const uasPort = await freePort();
+  const ua = sipp({
+    scenario: 'message_uas.xml',
+    localPort: uasPort,
+    transport: transport === 'tcp' ? 't1' : 'u1',
+    calls: count,
+    timeoutSeconds: 120,
+    extraArgs: ['-set', 'accept', String(count), '-d', '6000'],
+  });
+  await new Promise((r) => setTimeout(r, 500));
+  let answered: (() => void) | undefined;
+  let send: (bytes: string) => void;
+  let close: () => void;
+  let localPort = 0;
+  if (transport === 'udp') {
+    const socket = createSocket('udp4');
+    await new Promise<void>((r) => socket.bind(0, '127.0.0.1', () => r()));
+    localPort = socket.address().port;
+    socket.on('message', (data) => {
+      if (data.toString('latin1').startsWith('SIP/2.0 200')) answered?.();
+    });
+    send = (bytes) => socket.send(bytes, uasPort, '127.0.0.1');
+    close = () => socket.close();
+  } else {
+    const socket = connect(uasPort, '127.0.0.1');
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    socket.setNoDelay(true);
+    localPort = socket.localPort ?? 0;
+    let buffered = '';
+    socket.on('data', (data) => {
+      buffered += data.toString('latin1');
+      let end = buffered.indexOf('\r\n\r\n');
+      while (end >= 0) {
+        if (buffered.startsWith('SIP/2.0 200')) answered?.();
+        buffered = buffered.slice(end + 4);
+        end = buffered.indexOf('\r\n\r\n');
+      }
+    });
+    send = (bytes) => socket.write(bytes);
+    close = () => socket.destroy();
+  }
+  const started = performance.now();
+  for (let n = 0; n < count; n++) {
+    const body = `#${String(n + 1).padStart(5, '0')} offline hello from alice`;
+    const request = [
+      `MESSAGE sip:bench@127.0.0.1:${uasPort} SIP/2.0`,
+      `Via: SIP/2.0/${transport.toUpperCase()} 127.0.0.1:${localPort};branch=z9hG4bK-floor-${n}-${started}`,
+      'Max-Forwards: 70',
+      `From: <sip:alice@example.com>;tag=floor${n}`,
+      'To: <sip:bench@example.com>',
+      `Call-ID: floor-${n}-${started}@bench`,
+      'CSeq: 1 MESSAGE',
+      `Date: ${new Date().toUTCString()}`,
+      'Content-Type: text/plain;charset=UTF-8',
+      `Content-Length: ${Buffer.byteLength(body)}`,
+      '',
+      body,
+    ].join('\r\n');
+    await new Promise<void>((resolve) => {
+      answered = resolve;
+      send(request);
+    });
+  }
+  const seconds = (performance.now() - started) / 1000;
+  close();
+  await ua.catch(() => undefined);
+  return seconds;
 }
 
 function msiloDump(): Promise<string> {
@@ -206,7 +287,7 @@ async function main(): Promise<void> {
       console.log(`delivering over ${transport}…`);
       const run = await deliverOnce(system, store, transport);
       console.log(
-        `  ${run.received} received (${run.distinct} distinct) in ${run.seconds.toFixed(2)} s, first after ${run.firstMs.toFixed(0)} ms, inversions ${run.inversions}, retransmissions ${run.retransmissions}, interval p50 ${run.intervalP50Ms.toFixed(2)} ms, in gaps > 5 ms ${run.stallMs.toFixed(0)} ms`,
+        `  ${run.received} received (${run.distinct} distinct) in ${run.seconds.toFixed(2)} s, first after ${run.firstMs.toFixed(0)} ms, inversions ${run.inversions}, retransmissions ${run.retransmissions}, UA floor ${run.floorSeconds.toFixed(2)} s, interval p50 ${run.intervalP50Ms.toFixed(2)} ms, in gaps > 5 ms ${run.stallMs.toFixed(0)} ms`,
       );
       runs.push(run);
     }
@@ -217,14 +298,14 @@ async function main(): Promise<void> {
   const msilo = await msiloDump();
   console.log(msilo);
   const table = [
-    '| transport | received | distinct | REGISTER → first | REGISTER → last | msg/s | inversions | retransmissions | interval p50 | in gaps > 5 ms |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| transport | received | distinct | REGISTER → first | REGISTER → last | msg/s | inversions | retransmissions | UA floor | interval p50 | in gaps > 5 ms |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
     ...runs.map(
       (r) =>
-        `| ${r.transport} | ${r.received} | ${r.distinct} | ${r.firstMs.toFixed(0)} ms | ${r.seconds.toFixed(2)} s | ${(r.received / r.seconds).toFixed(0)} | ${r.inversions} | ${r.retransmissions} | ${r.intervalP50Ms.toFixed(2)} ms | ${r.stallMs.toFixed(0)} ms |`,
+        `| ${r.transport} | ${r.received} | ${r.distinct} | ${r.firstMs.toFixed(0)} ms | ${r.seconds.toFixed(2)} s | ${(r.received / r.seconds).toFixed(0)} | ${r.inversions} | ${r.retransmissions} | ${r.floorSeconds.toFixed(2)} s | ${r.intervalP50Ms.toFixed(2)} ms | ${r.stallMs.toFixed(0)} ms |`,
     ),
   ].join('\n');
-  const summary = `# bench:delivery (${new Date().toISOString()})\n\n${count} held messages for one recipient, ${storeKind} store; the recipient's sipp UA registers directly at the edge; time from REGISTER sent to the last MESSAGE received (sipp's gettimeofday).\n\n${table}\n\nmsilo, same machine, same run (msilo peer bench-dump.sh ${count} 500, OBP_TCP=1):\n\n\`\`\`\n${msilo.trim()}\n\`\`\`\n\nCommand: \`npm run bench:delivery -- --messages ${count} --store ${storeKind}\`\n`;
+  const summary = `# bench:delivery (${new Date().toISOString()})\n\n${count} held messages for one recipient, ${storeKind} store; the recipient's sipp UA registers directly at the edge; time from REGISTER sent to the last MESSAGE received (sipp's gettimeofday). UA floor: the same sipp UA answering the same count of MESSAGEs sent strictly one after another straight from the bench (no Holdover), right after: what strictly sequential delivery to this UA cannot beat.\n\n${table}\n\nmsilo, same machine, same run (msilo peer bench-dump.sh ${count} 500, OBP_TCP=1):\n\n\`\`\`\n${msilo.trim()}\n\`\`\`\n\nCommand: \`npm run bench:delivery -- --messages ${count} --store ${storeKind}\`\n`;
   mkdirSync(resultsDir, { recursive: true });
   writeFileSync(join(resultsDir, `delivery-${storeKind}.md`), summary);
   writeFileSync(

@@ -341,6 +341,7 @@ export class Delivery {
     route: DeliveryRoute,
   ): Promise<Pick<ClientOutcome, 'status' | 'reason'>> {
     let build: (target: SipTarget) => SipRequest;
+    let first: SipRequest;
     let size: number;
     try {
       const message = this.addressed(checkMessage(candidate));
@@ -354,7 +355,8 @@ export class Delivery {
           fromTag,
         });
       // a message that cannot be built fails here, before anything is sent
-      size = serializeRequest(build(route.target)).length;
+      first = build(route.target);
+      size = serializeRequest(first).length;
     } catch (error) {
       const reason = `Not Acceptable: the edge cannot send this message (${
         error instanceof Error ? error.message : String(error)
@@ -362,15 +364,14 @@ export class Delivery {
       logger.warn('delivery: message cannot be sent; reported on its own', { id: candidate.id, reason });
       return { status: UNSENDABLE_STATUS, reason: reason.slice(0, 500) };
     }
-    const attempt = (target: SipTarget) => this.options.request(build(target), target);
-    if (route.target.transport === 'udp') {
-      if (size > UDP_MAX_REQUEST_BYTES) {
-        const outcome = await attempt({ ...route.target, transport: 'tcp' });
-        // A UA that does not listen on TCP gets the datagram after all (§18.1.1 allows it).
-        if (!outcome.transportFailure) return outcome;
-      }
+    if (route.target.transport === 'udp' && size > UDP_MAX_REQUEST_BYTES) {
+      const tcp = { ...route.target, transport: 'tcp' as const };
+      const outcome = await this.options.request(build(tcp), tcp);
+      // A UA that does not listen on TCP gets the datagram after all (§18.1.1 allows it).
+      if (!outcome.transportFailure) return outcome;
+      return this.options.request(build(route.target), route.target);
     }
-    return attempt(route.target);
+    return this.options.request(first, route.target);
   }
 
   /** From and To as a UA can use them (sipAddressOf), each in the other party's domain. */
