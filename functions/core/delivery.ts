@@ -237,7 +237,10 @@ type Prepared =
   | { kind: 'done' }
   | { kind: 'busy' };
 
-/** Renews the lease, checks the user is still available, and marks the next batch delivering. */
+/**
+ * Checks the user is still available and marks the next batch delivering. The lease is not
+ * written here (the heartbeat renews it): marking refuses a run whose lease was lost (busy).
+ */
 async function prepare(
   recipient: string,
   to: string,
@@ -245,7 +248,6 @@ async function prepare(
   owner: string,
   deps: DeliveryDeps,
 ): Promise<Prepared> {
-  if (!(await deps.store.acquireLease(recipient, owner, deps.leaseMs))) return { kind: 'busy' };
   const user = await deps.users.getUser(to, { countHeld: false });
   const presence = effectivePresence(user.presence, deps.now());
   if (holdsMessages(presence.state, user.settings, deps.now()))
