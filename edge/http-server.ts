@@ -97,9 +97,6 @@ async function route(
   throw new HttpError(404, 'not_found', `no route ${path}`);
 }
 
-/** How long delivery outcomes are gathered before they are written to the /deliver answer. */
-const OUTCOME_FLUSH_MS = 5;
-
 async function deliver(
   request: IncomingMessage,
   response: ServerResponse,
@@ -109,41 +106,25 @@ async function deliver(
   const body = await readBody(request, options.maxBodyBytes);
   await verify(request, body, verifier);
   const deliverRequest = parseJson(DeliverRequestSchema, body);
-  // Each outcome is streamed as one JSON line, then {"done":true}. The lines of the answers that
-  // arrive within OUTCOME_FLUSH_MS go in one write, after the next MESSAGE was sent (never
-  // before it: the UA's pace sets the delivery's). If the edge dies mid-batch, the caller keeps
-  // what it heard: only the messages answered in that last moment and the one in flight are sent
-  // again (with the same Call-IDs).
-  let pending = '';
-  let flushTimer: NodeJS.Timeout | undefined;
-  const flush = () => {
-    flushTimer = undefined;
-    if (pending === '') return;
-    if (!response.headersSent) response.writeHead(200, { 'content-type': 'application/x-ndjson' });
-    response.write(pending);
-    pending = '';
-  };
+  // Each outcome is streamed as one JSON line the moment the UA answered, then {"done":true}.
+  // If the edge dies mid-batch, the caller keeps what it heard: only the message in flight then
+  // is sent again (with the same Call-ID).
   const line = (value: unknown) => {
-    pending += `${JSON.stringify(value)}\n`;
-    flushTimer ??= setTimeout(flush, OUTCOME_FLUSH_MS);
+    if (!response.headersSent) response.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    response.write(`${JSON.stringify(value)}\n`);
   };
   try {
     await options.deliver(deliverRequest, line);
   } catch (error) {
-    clearTimeout(flushTimer);
     if (error instanceof NoRouteError) throw new HttpError(400, 'invalid_request', error.message);
-    if (response.headersSent || pending !== '') {
-      flush();
+    if (response.headersSent) {
       response.destroy(); // an incomplete stream: the caller retries what it did not hear about
       return;
     }
     throw error;
   }
-  clearTimeout(flushTimer);
   response.once('finish', () => options.onDelivered?.(deliverRequest.recipient));
   line({ done: true });
-  clearTimeout(flushTimer);
-  flush();
   response.end();
 }
 
