@@ -19,11 +19,14 @@ export class HttpEdge implements Edge {
     private readonly timeoutMs = 240_000,
   ) {}
 
-  async deliver(request: {
-    recipient: string;
-    target?: string;
-    messages: OutgoingMessage[];
-  }): Promise<EdgeDelivery> {
+  async deliver(
+    request: {
+      recipient: string;
+      target?: string;
+      messages: OutgoingMessage[];
+    },
+    events: { accepted?: () => void } = {},
+  ): Promise<EdgeDelivery> {
     const body = JSON.stringify(request);
     const url = new URL('/deliver', this.baseUrl);
     const response = await fetch(url, {
@@ -35,6 +38,8 @@ export class HttpEdge implements Edge {
     if (!response.ok || response.body === null) {
       throw new Error(`edge answered ${response.status}: ${(await response.text()).slice(0, 200)}`);
     }
+    // the edge answers 200 once it verified the call and is sending (or has sent) the batch
+    events.accepted?.();
     const outcomes: EdgeOutcome[] = [];
     let complete = false;
     let pending = '';

@@ -135,7 +135,9 @@ async function runBatches(
   let delivered = 0;
   // the outcomes of the last batch judged, being written while the edge sends the next ones
   let settling: Promise<number> = Promise.resolve(0);
-  const handed: Array<{ batch: HeldMessage[]; answer: Promise<Answer> }> = [];
+  const handed: Array<{ batch: HeldMessage[]; answer: Promise<Answer>; accepted: Promise<boolean> }> = [];
+  // a batch marked but not handed over (the one before it failed on the way)
+  let unsent: HeldMessage[] | undefined;
   let after: HeldMessage | undefined;
   let ending: Exclude<Prepared, { kind: 'batch' }> | undefined;
   const beat = heartbeat(
@@ -146,22 +148,36 @@ async function runBatches(
     for (;;) {
       // Read, mark and hand over batches until BATCHES_AHEAD are at the edge: the store's round
       // trips overlap the SIP transactions of the batch being sent.
-      while (ending === undefined && handed.length < BATCHES_AHEAD) {
+      while (ending === undefined && unsent === undefined && handed.length < BATCHES_AHEAD) {
         const prepared = await prepare(recipient, to, after, owner, deps);
         if (prepared.kind !== 'batch') {
           ending = prepared;
           break;
         }
         const { batch, presence } = prepared;
+        // Only once the edge took the batch before: a call that failed on the way (a reset
+        // connection) must not let this one overtake it.
+        if (!(await (handed.at(-1)?.accepted ?? true))) {
+          unsent = batch;
+          break;
+        }
         if (to !== recipient) await assigned(recipient, to, batch, deps);
+        let accept: (taken: boolean) => void = () => {};
+        const accepted = new Promise<boolean>((resolve) => {
+          accept = resolve;
+        });
         const answer: Promise<Answer> = deps.edge
-          .deliver({
-            recipient: to,
-            ...(presence.contact ? { target: presence.contact } : {}),
-            messages: batch.map(deliveryOf),
-          })
+          .deliver(
+            {
+              recipient: to,
+              ...(presence.contact ? { target: presence.contact } : {}),
+              messages: batch.map(deliveryOf),
+            },
+            { accepted: () => accept(true) },
+          )
           .catch((error: unknown) => ({ failed: error }));
-        handed.push({ batch, answer });
+        void answer.then((settled) => accept(!('failed' in settled)));
+        handed.push({ batch, answer, accepted });
         after = batch.at(-1);
       }
       const oldest = handed.shift();
@@ -196,6 +212,7 @@ async function runBatches(
     // Whatever ends the run: finish writing outcomes, then those of the batches still at the edge
     // (one queued behind a stop comes back unsent and is handed back; what was sent is recorded).
     await settling.catch(() => 0);
+    if (unsent) await deps.store.releaseToPending(unsent, owner).catch(() => undefined);
     for (const rest of handed) {
       const answer = await rest.answer;
       await ('failed' in answer

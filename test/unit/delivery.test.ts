@@ -24,15 +24,16 @@ class ScriptedEdge implements Edge {
   private gone = false;
   private chain: Promise<boolean> = Promise.resolve(false);
   constructor(private readonly script: number[] = []) {}
-  deliver(request: {
-    recipient: string;
-    target?: string;
-    messages: OutgoingMessage[];
-  }): Promise<EdgeDelivery> {
+  deliver(
+    request: { recipient: string; target?: string; messages: OutgoingMessage[] },
+    events: { accepted?: () => void } = {},
+  ): Promise<EdgeDelivery> {
     this.calls.push({
       ...(request.target ? { target: request.target } : {}),
       count: request.messages.length,
     });
+    if (this.gone) return Promise.reject(new Error('edge unreachable'));
+    events.accepted?.();
     const batch = this.chain.then((stopped) => this.send(request.messages, stopped));
     this.chain = batch.then(
       ({ outcomes }) => endsBatch(outcomes.at(-1)?.status ?? 0),
@@ -130,12 +131,12 @@ describe('deliverBacklog', () => {
     let open = 0;
     let most = 0;
     const slow: Edge = {
-      deliver: async (request) => {
+      deliver: async (request, events) => {
         open++;
         most = Math.max(most, open);
         try {
           await new Promise((resolve) => setTimeout(resolve, 5));
-          return await edge.deliver(request);
+          return await edge.deliver(request, events);
         } finally {
           open--;
         }
@@ -147,6 +148,27 @@ describe('deliverBacklog', () => {
     });
     expect(most).toBe(2);
     expect(edge.sent.map((m) => m.id)).toEqual(['m001', 'm002', 'm003', 'm004', 'm005', 'm006', 'm007']);
+  });
+
+  it('hands the next batch over only once the edge took the one before: a failed call is not overtaken', async () => {
+    const { store, edge, deps } = setup([], 6);
+    let calls = 0;
+    const flaky: Edge = {
+      deliver: async (request, events) => {
+        // the first call fails on the way (a reset connection), slowly; later calls would go through
+        if (++calls === 1) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          throw new Error('socket hang up');
+        }
+        return edge.deliver(request, events);
+      },
+    };
+    await expect(deliverBacklog(BOB, { ...deps, edge: flaky })).rejects.toThrow(RetryLaterError);
+    expect(edge.sent).toEqual([]);
+    expect(calls).toBe(1);
+    expect(store.messages.every((m) => m.state === 'pending')).toBe(true);
+    await expect(deliverBacklog(BOB, deps)).resolves.toMatchObject({ outcome: 'done', delivered: 6 });
+    expect(edge.sent.map((m) => m.id)).toEqual(['m001', 'm002', 'm003', 'm004', 'm005', 'm006']);
   });
 
   it('stops at 480, keeps the rest pending in order, and leaves presence alone', async () => {
