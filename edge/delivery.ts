@@ -222,8 +222,11 @@ export interface DeliveryOptions {
 }
 
 export class Delivery {
-  /** Batches for one recipient never interleave, even if the API sends two at once. */
-  private readonly running = new Map<string, Promise<unknown>>();
+  /**
+   * Batches for one recipient never interleave, even if the API sends two at once: each waits for
+   * the one before it, and whether that one stopped (408, 480, 5xx, or it failed).
+   */
+  private readonly running = new Map<string, Promise<{ stopped: boolean }>>();
   private readonly now: () => number;
 
   constructor(private readonly options: DeliveryOptions) {
@@ -232,16 +235,22 @@ export class Delivery {
 
   /**
    * Sends the batch one message after another; throws NoRouteError before sending anything.
-   * `onOutcome` hears each final response as it arrives (the HTTP side streams them).
+   * `onOutcome` hears each final response as it arrives (the HTTP side streams them). The API
+   * hands over the next batch while one is being sent, so the next MESSAGE goes out as soon as
+   * the previous one's final answer arrives; a batch queued behind one that stopped is not sent
+   * at all (no outcomes: it stays held), as the rest of that batch was not.
    */
   deliver(
     request: DeliverRequest,
     onOutcome?: (outcome: DeliveryOutcome) => void,
   ): Promise<DeliveryOutcome[]> {
     const route = deliveryRoute(request, this.options.outboundProxy);
-    const previous = this.running.get(request.recipient) ?? Promise.resolve();
-    const batch = previous.then(() => this.send(request, route, onOutcome));
-    const settled = batch.catch(() => {});
+    const previous = this.running.get(request.recipient) ?? Promise.resolve({ stopped: false });
+    const batch = previous.then(({ stopped }) => (stopped ? [] : this.send(request, route, onOutcome)));
+    const settled = batch.then(
+      (outcomes) => ({ stopped: endsBatch(outcomes.at(-1)?.status ?? 0) }),
+      () => ({ stopped: true }),
+    );
     this.running.set(request.recipient, settled);
     void settled.then(() => {
       if (this.running.get(request.recipient) === settled) this.running.delete(request.recipient);

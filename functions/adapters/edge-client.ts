@@ -18,7 +18,7 @@ export class HttpEdge implements Edge {
     private readonly timeoutMs = 240_000,
   ) {}
 
-  async deliver(request: DeliveryBatch): Promise<EdgeDelivery> {
+  async deliver(request: DeliveryBatch, events: { accepted?: () => void } = {}): Promise<EdgeDelivery> {
     const body = JSON.stringify(request);
     const url = new URL('/deliver', this.baseUrl);
     const response = await fetch(url, {
@@ -30,6 +30,8 @@ export class HttpEdge implements Edge {
     if (!response.ok || response.body === null) {
       throw new Error(`edge answered ${response.status}: ${(await response.text()).slice(0, 200)}`);
     }
+    // the edge answers 200 once it verified the call and is sending (or has sent) the batch
+    events.accepted?.();
     const outcomes: DeliveryOutcome[] = [];
     let complete = false;
     let pending = '';

@@ -44,8 +44,10 @@ export interface ExpiryStore {
   /** A user's messages still pending or claimed for expiry (vacation sweep). */
   waiting(recipient: string): Promise<ExpiryEntry[]>;
   /**
-   * pending → expiring; also re-claims a claim older than `staleBefore`, and takes a message a
-   * dead delivery run left `delivering` whose expiry is older than that; a `bounced` message
+   * pending → expiring; also re-claims a claim older than `staleBefore`. A message in flight
+   * (`delivering`) is never claimed while the lease of the run that has it is live (`until` ≥
+   * `nowMs`): it is not expired from under its delivery; once that lease has lapsed (the run
+   * died) it is claimed like a pending one. A `bounced` message
    * whose bounce (claim) is older than `staleBefore` stays bounced with a fresh claim (its notice
    * is queued again). Returns what this sweep now owns.
    */

@@ -174,8 +174,16 @@ export interface EdgeDelivery {
 }
 
 /** The SIP edge, which sends MESSAGEs one after another and reports each final response. */
+/**
+ * The edge sends a batch's messages one after another and reports each final status. Batches for
+ * one recipient are sent in the order the edge took them, never interleaved; one taken while
+ * another is being sent waits for it, and is not sent at all (no outcomes) if that one stopped
+ * (408, 480, 5xx) or failed. `accepted` is called once the edge has taken the batch (its answer
+ * began): only then may the next one be handed over, so a call that fails on the way cannot let
+ * a later batch overtake it.
+ */
 export interface Edge {
-  deliver(request: DeliveryBatch): Promise<EdgeDelivery>;
+  deliver(request: DeliveryBatch, events?: { accepted?: () => void }): Promise<EdgeDelivery>;
 }
 
 /** The replay check of signed calls (shared/signature.ts), one port for the edge and the functions. */

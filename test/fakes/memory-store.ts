@@ -149,6 +149,12 @@ export class MemoryStore
     return true;
   }
 
+  /** Whether `owner` holds the recipient's lease at `nowMs` (a run in flight that is alive). */
+  private leaseLive(recipient: string, owner: string | undefined, nowMs: number): boolean {
+    const lease = this.leases.get(recipient);
+    return lease !== undefined && lease.owner === owner && lease.until >= nowMs;
+  }
+
   async releaseLease(recipient: string, owner: string): Promise<void> {
     if (this.leases.get(recipient)?.owner === owner) this.leases.delete(recipient);
   }
@@ -273,14 +279,13 @@ export class MemoryStore
       const stored = this.stored(entry);
       if (stored === undefined) continue;
       const claimedAt = this.claimedAt.get(stored.id) ?? 0;
-      const staleIso = new Date(staleBefore).toISOString();
       if (stored.state === 'bounced') {
         if (entry.state !== 'bounced' || !(claimedAt < staleBefore)) continue;
       } else if (
         !(
           stored.state === 'pending' ||
           (stored.state === 'expiring' && claimedAt < staleBefore) ||
-          (stored.state === 'delivering' && stored.expiresAt < staleIso)
+          (stored.state === 'delivering' && !this.leaseLive(stored.recipient, stored.owner, nowMs))
         ) ||
         entry.state === 'bounced'
       ) {

@@ -49,8 +49,11 @@ async function startLocalDynamoClient() {
 
 const uniqueUser = () => `sip:user-${ulid().toLowerCase()}@example.com`;
 
+let lastArrival = 0;
+/** A message arriving strictly after the previous one (the order index sorts by arrival). */
 function heldMessage(recipient: string): HeldMessage {
-  const now = Date.now();
+  const now = Math.max(Date.now(), lastArrival + 1);
+  lastArrival = now;
   return {
     id: ulid(now),
     recipient,

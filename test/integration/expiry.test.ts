@@ -241,7 +241,7 @@ describe('sweeper and email', () => {
     }
   });
 
-  it('takes a message a dead delivery run left delivering, once its expiry is long past', async () => {
+  it('leaves what a live delivery run has in flight, however old; takes it once the run’s lease lapsed', async () => {
     const gail = user();
     const stuck = await hold(gail, 'stuck in delivering', new Date(now - 3_600_000).toISOString());
     const fresh = await hold(gail, 'being delivered right now', new Date(now - 1000).toISOString());
@@ -249,6 +249,18 @@ describe('sweeper and email', () => {
     await store.markDelivering([stuck, fresh], 'run-1');
     const jobs: ExpiryJob[] = [];
     await sweepDue(sweepDeps({ enqueue: async (job) => void jobs.push(job) }));
-    expect(jobs.find((job) => job.recipient === gail)?.messages.map((m) => m.id)).toEqual([stuck.id]);
+    expect(jobs.find((job) => job.recipient === gail)).toBeUndefined();
+    // the run died: its lease ran out, and the next sweep takes both
+    const later: ExpiryJob[] = [];
+    await sweepDue({
+      ...sweepDeps({ enqueue: async (job) => void later.push(job) }),
+      now: () => now + 61_000,
+    });
+    expect(
+      later
+        .find((job) => job.recipient === gail)
+        ?.messages.map((m) => m.id)
+        .sort(),
+    ).toEqual([stuck.id, fresh.id].sort());
   });
 });

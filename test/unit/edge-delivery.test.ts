@@ -312,6 +312,16 @@ describe('Delivery (one after another, stop rules)', () => {
     expect(maxInFlight()).toBe(1);
   });
 
+  it('a batch queued behind one that stopped is not sent; once the chain is idle, a batch is', async () => {
+    const { delivery, sent } = service([200, 480]);
+    const [first, second] = await Promise.all([delivery.deliver(three()), delivery.deliver(three())]);
+    expect(first.map((outcome) => outcome.status)).toEqual([200, 480]);
+    expect(second).toEqual([]);
+    expect(sent).toHaveLength(2);
+    // a later run (the chain is idle) starts afresh
+    await expect(delivery.deliver(three())).resolves.toHaveLength(3);
+  });
+
   it('answers a message it cannot send on its own (606) and goes on with the next, in order', async () => {
     const { delivery, sent } = service([200, 200]);
     const request = three();

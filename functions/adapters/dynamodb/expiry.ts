@@ -4,7 +4,7 @@
 //   (gsi1) EXP#<shard>   <expiresAt>#<id>   on every held message: state, claimedAt, lsi1sk projected
 //
 // A claim of a pending message is a transaction with a ConditionCheck on the recipient's lease:
-// no delivery run has it in flight (lease.ts), so it is emailed XOR delivered.
+// no live delivery run has it in flight (lease.ts), so it is emailed XOR delivered.
 import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { EXPIRY_INDEX, keys, ORDER_INDEX } from '../../../shared/table.ts';
 import type { ExpiryEntry, ExpiryStore } from '../../core/expiry.ts';
@@ -27,7 +27,7 @@ function entryOf(item: Record<string, unknown>): ExpiryEntry & { sk: string } {
   };
 }
 
-type Keyed = ExpiryEntry & { key: { pk: string; sk: string } };
+type Keyed = ExpiryEntry & { key: { pk: string; sk: string }; stored: string };
 
 /** Thrown inside a claim when the recipient's lease has some of the chunk in flight. */
 class InFlight extends Error {}
@@ -100,8 +100,11 @@ export class DynamoExpiry implements ExpiryStore {
     return items.map(entryOf).map(withoutSk);
   }
 
-  /** The table keys of a recipient's messages at these places of the order index. */
-  private async keysAt(recipient: string, entries: ExpiryEntry[]): Promise<Map<string, string>> {
+  /** The table keys and stored states of a recipient's messages at these places of the order index. */
+  private async keysAt(
+    recipient: string,
+    entries: ExpiryEntry[],
+  ): Promise<Map<string, { sk: string; state: string }>> {
     if (entries.length === 0) return new Map();
     const orders = entries.map(orderOf).sort();
     const items = await queryAll(this.table.client, {
@@ -109,29 +112,32 @@ export class DynamoExpiry implements ExpiryStore {
       IndexName: ORDER_INDEX,
       KeyConditionExpression: 'pk = :pk AND lsi1sk BETWEEN :first AND :last',
       ExpressionAttributeValues: { ':pk': keys.user(recipient), ':first': orders[0], ':last': orders.at(-1) },
-      ProjectionExpression: 'sk, lsi1sk',
+      ProjectionExpression: 'sk, lsi1sk, #state',
+      ExpressionAttributeNames: { '#state': 'state' },
       ConsistentRead: true,
     });
-    return new Map(items.map((item) => [String(item.lsi1sk), String(item.sk)]));
+    return new Map(
+      items.map((item) => [String(item.lsi1sk), { sk: String(item.sk), state: String(item.state ?? '') }]),
+    );
   }
 
   async claimForExpiry(entries: ExpiryEntry[], nowMs: number, staleBefore: number): Promise<ExpiryEntry[]> {
-    const staleIso = new Date(staleBefore).toISOString();
     const byRecipient = new Map<string, ExpiryEntry[]>();
     for (const entry of entries)
       byRecipient.set(entry.recipient, [...(byRecipient.get(entry.recipient) ?? []), entry]);
     const claimed: Keyed[] = [];
     for (const [recipient, list] of byRecipient) {
-      const skOf = await this.keysAt(recipient, list);
+      const stored = await this.keysAt(recipient, list);
       const keyed = list.flatMap((entry) => {
-        const sk = skOf.get(orderOf(entry));
-        return sk ? [{ ...entry, key: { pk: keys.user(recipient), sk } } satisfies Keyed] : [];
+        const found = stored.get(orderOf(entry));
+        return found
+          ? [{ ...entry, key: { pk: keys.user(recipient), sk: found.sk }, stored: found.state }]
+          : [];
       });
-      // A pending message may be in a delivery run's range; one long past its expiry is taken
-      // anyway (the run that had it died long ago), as are re-claims of expiring or bounced ones.
-      const checked = keyed.filter(
-        (entry) => entry.state === 'pending' && !(entry.expiresAt && entry.expiresAt < staleIso),
-      );
+      // A message stored pending may be in a live delivery run's range (in flight is a range on
+      // the lease, not a state): it is claimed only with the lease's check, whatever the entry
+      // said. Re-claims of expiring or bounced ones need none (a run never has them in flight).
+      const checked = keyed.filter((entry) => entry.stored === 'pending' || entry.stored === 'delivering');
       const unchecked = keyed.filter((entry) => !checked.includes(entry));
       const action = (entry: (typeof keyed)[number]) => this.claimOf(entry, entry.key, nowMs, staleBefore);
       claimed.push(...(await conditionally(this.table.client, unchecked, action)));
@@ -142,7 +148,7 @@ export class DynamoExpiry implements ExpiryStore {
             ConditionCheck: {
               TableName: this.table.tableName,
               Key: leaseKey(recipient),
-              ...notInFlight(orders[0] ?? '', orders.at(-1) ?? ''),
+              ...notInFlight(orders[0] ?? '', orders.at(-1) ?? '', nowMs),
             },
           },
         ];
@@ -165,7 +171,7 @@ export class DynamoExpiry implements ExpiryStore {
         }
       }
     }
-    return claimed.map(({ key: _key, ...entry }): ExpiryEntry => entry);
+    return claimed.map(({ key: _key, stored: _stored, ...entry }): ExpiryEntry => entry);
   }
 
   private claimOf(
@@ -191,12 +197,12 @@ export class DynamoExpiry implements ExpiryStore {
             TableName: this.table.tableName,
             Key: key,
             UpdateExpression: 'SET #state = :expiring, claimedAt = :now REMOVE #owner',
+            // (pending or delivering: with the lease's check beside it, see claimForExpiry)
             ConditionExpression:
-              '#state = :pending OR (#state = :expiring AND claimedAt < :stale) OR (#state = :delivering AND expiresAt < :staleIso)',
+              '#state IN (:pending, :delivering) OR (#state = :expiring AND claimedAt < :stale)',
             ExpressionAttributeNames: { '#state': 'state', '#owner': 'owner' },
             ExpressionAttributeValues: {
               ':delivering': 'delivering',
-              ':staleIso': new Date(staleBefore).toISOString(),
               ':pending': 'pending',
               ':expiring': 'expiring',
               ':now': nowMs,

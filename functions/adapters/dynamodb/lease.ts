@@ -4,8 +4,8 @@
 //
 // In flight is a range of the order index, [inflightFrom, inflightUntil): a batch is marked
 // `delivering` by one write of the lease, not one per message. The sweeper claims a pending
-// message only with a ConditionCheck that no lease's range covers it, so a message is delivered
-// XOR emailed; the range goes with the lease (released, or lapsed and garbage-collected).
+// message only with a ConditionCheck that no live lease's range covers it, so a message is
+// delivered XOR emailed; the range goes with the lease (released, or lapsed and garbage-collected).
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { keys } from '../../../shared/table.ts';
@@ -43,13 +43,15 @@ export function covers(lease: LeaseItem | undefined, order: string): boolean {
 }
 
 /**
- * The condition (on the lease item) that no in-flight range overlaps [from, to]: for a claim
- * that must not take a message a delivery run has in flight.
+ * The condition (on the lease item) that no live lease's in-flight range overlaps [from, to]: for
+ * a claim that must not take a message a delivery run has in flight. A lapsed lease (its run
+ * died) holds nothing.
  */
-export function notInFlight(from: string, to: string) {
+export function notInFlight(from: string, to: string, nowMs: number) {
   return {
     ConditionExpression:
-      'attribute_not_exists(inflightUntil) OR inflightUntil <= :from OR inflightFrom > :to',
-    ExpressionAttributeValues: { ':from': from, ':to': to },
+      'attribute_not_exists(inflightUntil) OR inflightUntil <= :from OR inflightFrom > :to OR #until < :now',
+    ExpressionAttributeNames: { '#until': 'until' },
+    ExpressionAttributeValues: { ':from': from, ':to': to, ':now': nowMs },
   };
 }

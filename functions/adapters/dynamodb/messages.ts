@@ -173,13 +173,13 @@ export const markerKey = (key: string) => ({ pk: `DEDUPE#${key}`, sk: 'DEDUPE' }
 
 /**
  * How many messages a recipient holds (pending, in flight, being emailed, bounced), counted in
- * the order index up to `limit`; `before`: only those that arrived before that order key.
+ * the order index up to `limit`.
  */
 export async function countHeld(
   table: TableContext,
   recipient: string,
   limit: number,
-  options: { before?: string; abortSignal?: AbortSignal } = {},
+  options: { abortSignal?: AbortSignal } = {},
 ): Promise<number> {
   let count = 0;
   let start: Record<string, unknown> | undefined;
@@ -188,11 +188,8 @@ export async function countHeld(
       new QueryCommand({
         TableName: table.tableName,
         IndexName: ORDER_INDEX,
-        KeyConditionExpression: options.before ? 'pk = :pk AND lsi1sk < :before' : 'pk = :pk',
-        ExpressionAttributeValues: {
-          ':pk': keys.user(recipient),
-          ...(options.before ? { ':before': options.before } : {}),
-        },
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': keys.user(recipient) },
         Select: 'COUNT',
         ConsistentRead: true,
         Limit: Math.max(1, limit - count),
@@ -251,20 +248,19 @@ export class DynamoMessages implements MessageStore {
     const callKey = dedupeKey('call', message.callId, String(message.cseq));
     const markers = guard.dedupeKeys.filter((key) => key !== callKey);
 
-    // The quota is read beside the write, not counted in it: the messages that arrived before
-    // this one. A message past the quota is taken back at once. Captures to one recipient that
-    // run at the same instant may each see room for one more, so the quota can be passed by
-    // the few in flight at once (docs/cost.md).
-    const [held, written] = await Promise.all([
-      countHeld(this.table, message.recipient, guard.quota, {
-        before: orderOf(message),
-        ...(abortSignal ? { abortSignal } : {}),
-      }),
-      this.write(message, markers, abortSignal),
-    ]);
-    if (written.outcome !== 'held' || held < guard.quota) return written;
+    // The quota is counted after the write, not in it: every message the recipient holds now,
+    // this one included. The last counter of a set of racing captures sees them all, so the
+    // quota is never passed; a message past it is taken back at once. Captures racing for the
+    // last places may each see the others and all be refused (486, never silently dropped): the
+    // store errs on the side of the quota.
+    const written = await this.write(message, markers, abortSignal);
+    if (written.outcome !== 'held') return written;
+    const total = await countHeld(this.table, message.recipient, guard.quota + 1, {
+      ...(abortSignal ? { abortSignal } : {}),
+    });
+    if (total <= guard.quota) return written;
     await this.withdraw(message, markers);
-    return { outcome: 'quota', held };
+    return { outcome: 'quota', held: total - 1 };
   }
 
   /** The conditional write: the message, keyed by its dedupe key (and its IMDN marker). */
