@@ -18,7 +18,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
-import { DynamoStore, messageItem } from '../functions/adapters/dynamo-store.ts';
+import { DynamoStore, messageItem } from '../functions/adapters/dynamodb/store.ts';
 import { connect } from '../functions/adapters/sqlite/db.ts';
 import { SqliteStore } from '../functions/adapters/sqlite/index.ts';
 import { dedupeKey } from '../functions/core/capture.ts';

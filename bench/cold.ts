@@ -2,21 +2,21 @@
 // (infra/bundling.ts options through the esbuild API), then times a fresh `node` process
 // importing it, median of RUNS. Run: npm run bench:cold. Writes bench/results/cold.{json,md}.
 //
-// Two variants per function: `sdk-external` is what is deployed (the AWS SDK left to the Lambda
-// runtime, here resolved from node_modules, unbundled, as the runtime's copy is) and
-// `sdk-bundled` folds the SDK into the bundle.
+// Two variants per function: `sdk-bundled` is what is deployed (the AWS SDK folded into the
+// bundle) and `sdk-external` leaves it to the Lambda runtime (here resolved from node_modules,
+// unbundled, as the runtime's copy is), for comparison. The target is on import time only; the
+// bundle size is reported, not capped.
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
-import { esbuildOptions, RUNTIME_PROVIDED_MODULES } from '../infra/bundling.ts';
+import { EXTERNAL_MODULES, esbuildOptions, SDK_EXTERNAL } from '../infra/bundling.ts';
 import { HOLDOVER_FUNCTIONS } from '../infra/catalogue.ts';
 
 const RUNS = 10;
-const TARGET_BYTES = 300 * 1024;
-const TARGET_IMPORT_MS = 150;
+const TARGET_IMPORT_MS = 80;
 const root = path.resolve(import.meta.dirname, '..');
 const rawDir = path.join(root, 'bench', 'results', 'raw', 'cold');
 const run = promisify(execFile);
@@ -57,7 +57,7 @@ async function bundle(entry: string, variant: Variant, outfile: string): Promise
     mainFields: [...esbuildOptions.mainFields],
     entryPoints: [path.join(root, entry)],
     outfile,
-    external: variant === 'sdk-external' ? [...RUNTIME_PROVIDED_MODULES] : [],
+    external: variant === 'sdk-external' ? [...SDK_EXTERNAL] : [...EXTERNAL_MODULES],
     logLevel: 'error',
   });
   return fs.statSync(outfile).size;
@@ -89,7 +89,7 @@ async function main(): Promise<void> {
   fs.rmSync(rawDir, { recursive: true, force: true });
   const measurements: Measurement[] = [];
   for (const entry of HOLDOVER_FUNCTIONS) {
-    for (const variant of ['sdk-external', 'sdk-bundled'] as const) {
+    for (const variant of ['sdk-bundled', 'sdk-external'] as const) {
       // Inside the repository so an external `@aws-sdk/*` resolves from node_modules.
       const outfile = path.join(rawDir, variant, entry.name, 'index.mjs');
       const bundleBytes = await bundle(entry.entry, variant, outfile);
@@ -104,7 +104,7 @@ async function main(): Promise<void> {
         gzipBytes: gzipSync(fs.readFileSync(outfile), { level: 9 }).length,
         importMedianMs: round(importMedianMs),
         processMedianMs: round(median(samples.map((sample) => sample.processMs))),
-        withinTargets: bundleBytes <= TARGET_BYTES && importMedianMs <= TARGET_IMPORT_MS,
+        withinTargets: importMedianMs <= TARGET_IMPORT_MS,
       };
       measurements.push(measurement);
       console.log(
@@ -118,7 +118,7 @@ async function main(): Promise<void> {
     node: process.version,
     cpus: (await import('node:os')).cpus().length,
     runs: RUNS,
-    targets: { bundleBytes: TARGET_BYTES, importMs: TARGET_IMPORT_MS },
+    targets: { importMs: TARGET_IMPORT_MS },
     emptyNodeProcessMedianMs: emptyProcessMs,
     measurements,
   };
@@ -155,9 +155,9 @@ function markdown(report: {
     '',
     `Measured ${report.measuredAt} with \`npm run bench:cold\` on Node ${report.node}, ${report.cpus} cores; median of ${RUNS} fresh processes each (\`node --enable-source-maps\`). Empty \`node\` process: ${report.emptyNodeProcessMedianMs} ms.`,
     '',
-    `Targets: bundle ≤ ${TARGET_BYTES / 1024} KB and import ≤ ${TARGET_IMPORT_MS} ms. \`sdk-external\` is what the construct deploys (the AWS SDK comes from the nodejs22.x runtime; here it is imported unbundled from node_modules, as the runtime's copy is); \`sdk-bundled\` folds the SDK into the bundle.`,
+    `Target: import ≤ ${TARGET_IMPORT_MS} ms (the bundle size is reported, not capped). \`sdk-bundled\` is what the construct deploys (the AWS SDK folded into each bundle, infra/bundling.ts); \`sdk-external\` leaves the SDK to the nodejs22.x runtime (here imported unbundled from node_modules, as the runtime's copy is), for comparison. A shared 2-core machine: figures vary by ±15 % between runs.`,
     '',
-    '| function | variant | bundle | gzip | import (ms) | process (ms) | within targets |',
+    '| function | variant | bundle | gzip | import (ms) | process (ms) | within target |',
     '|---|---|---|---|---|---|---|',
     ...rows,
     '',

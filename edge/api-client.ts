@@ -1,6 +1,9 @@
 // Signed HTTP calls from the edge to the API (docs/design.md "Security"). The edge keeps nothing:
-// it only turns SIP into these calls and their answers back into SIP.
-import { signUrl } from '../functions/core/signature.ts';
+// it only turns SIP into these calls and their answers back into SIP. Connections are kept
+// alive and reused (one pool per API): a capture pays no TCP or TLS handshake.
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { signUrl } from '../shared/signature.ts';
 import { metrics } from './log.ts';
 
 export interface ApiAnswer {
@@ -12,14 +15,24 @@ export class ApiUnavailableError extends Error {
   override readonly name = 'ApiUnavailableError';
 }
 
+/** Connections to the API at once, at most; more calls wait for a free one. */
+const MAX_SOCKETS = 128;
+
 export class ApiClient {
+  private readonly agent: HttpAgent;
+  private readonly secure: boolean;
+
   constructor(
     private readonly baseUrl: string,
     /** HOLDOVER_SECRET; of a list, the first signs. */
     private readonly secret: string,
     /** How long a call is waited for; a capture's deadline is set below it. */
     readonly timeoutMs = 10_000,
-  ) {}
+  ) {
+    this.secure = new URL(baseUrl).protocol === 'https:';
+    const options = { keepAlive: true, maxSockets: MAX_SOCKETS, scheduling: 'lifo' as const };
+    this.agent = this.secure ? new HttpsAgent(options) : new HttpAgent(options);
+  }
 
   post(path: string, payload: unknown): Promise<ApiAnswer> {
     return this.call('POST', path, JSON.stringify(payload));
@@ -30,32 +43,49 @@ export class ApiClient {
     return this.call('GET', path, '');
   }
 
-  private async call(method: 'GET' | 'POST', path: string, body: string): Promise<ApiAnswer> {
-    let response: Response;
+  /** Closes the kept-alive connections (at shutdown). */
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private call(method: 'GET' | 'POST', path: string, body: string): Promise<ApiAnswer> {
     const url = new URL(path, this.baseUrl);
-    try {
-      response = await fetch(url, {
-        method,
-        headers: {
-          ...(method === 'POST' ? { 'content-type': 'application/json' } : {}),
-          ...signUrl(this.secret, method, url, body),
+    const payload = Buffer.from(body, 'utf8');
+    const headers = {
+      ...(method === 'POST'
+        ? { 'content-type': 'application/json', 'content-length': String(payload.length) }
+        : {}),
+      ...signUrl(this.secret, method, url, body),
+    };
+    const send = this.secure ? httpsRequest : httpRequest;
+    return new Promise<ApiAnswer>((resolve, reject) => {
+      const unavailable = (error: unknown) => {
+        metrics.count('apiFailures');
+        reject(new ApiUnavailableError(`API at ${this.baseUrl} unreachable: ${describe(error)}`));
+      };
+      const request = send(
+        url,
+        { method, headers, agent: this.agent, signal: AbortSignal.timeout(this.timeoutMs) },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('error', unavailable);
+          response.on('end', () => {
+            if ((response.statusCode ?? 0) >= 500) metrics.count('apiFailures');
+            const text = Buffer.concat(chunks).toString('utf8');
+            let parsed: unknown = text;
+            try {
+              parsed = JSON.parse(text);
+            } catch {
+              // not JSON (a proxy's error page, say): keep the text for the log
+            }
+            resolve({ status: response.statusCode ?? 0, body: parsed });
+          });
         },
-        ...(method === 'POST' ? { body } : {}),
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
-    } catch (error) {
-      metrics.count('apiFailures');
-      throw new ApiUnavailableError(`API at ${this.baseUrl} unreachable: ${describe(error)}`);
-    }
-    if (response.status >= 500) metrics.count('apiFailures');
-    const text = await response.text();
-    let parsed: unknown = text;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      // not JSON (a proxy's error page, say): keep the text for the log
-    }
-    return { status: response.status, body: parsed };
+      );
+      request.on('error', unavailable);
+      request.end(method === 'POST' ? payload : undefined);
+    });
   }
 }
 

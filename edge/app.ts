@@ -1,11 +1,18 @@
 // What the edge does with each SIP request (docs/design.md "SIP answers"): MESSAGE → signed capture
 // call, answered 202 only after the API stored it; REGISTER → registrar; PUBLISH (presence) →
 // publications; SUBSCRIBE (message-summary) → message-waiting; OPTIONS → 200; else → 405.
+
+import {
+  CaptureBatchAnswerSchema,
+  type CaptureBatchRequest,
+  type CaptureRequest,
+} from '../shared/contract/capture.ts';
+import { errorMessageOf } from '../shared/contract/error.ts';
+import { aorOf } from '../shared/sip/uri.ts';
 import { type ApiAnswer, type ApiClient, ApiUnavailableError } from './api-client.ts';
 import { DELIVERY_MARK } from './delivery.ts';
 import { logger, metrics } from './log.ts';
-import { getHeader, type SipRequest } from './sip/message.ts';
-import { aorOf, parseCSeq, parseNameAddr } from './sip/uri.ts';
+import { getHeader, type ReceivedRequest } from './sip/message.ts';
 import { ALLOW_EVENTS, refuse, warning } from './sip-replies.ts';
 import type { SipReply, SipSource } from './sip-server.ts';
 
@@ -16,14 +23,14 @@ export interface EdgeOptions {
   maxBodyBytes: number;
   /** Seconds a sender should wait before retrying when the API is unavailable. */
   retryAfterSeconds: number;
-  registrar: { register(request: SipRequest): Reply };
-  publications: { publish(request: SipRequest): Reply };
-  messageWaiting: { subscribe(request: SipRequest, source: SipSource): Reply };
+  registrar: { register(request: ReceivedRequest): Reply };
+  publications: { publish(request: ReceivedRequest): Reply };
+  messageWaiting: { subscribe(request: ReceivedRequest, source: SipSource): Reply };
   /**
    * Digest authentication (edge/digest-auth.ts), asked before any handler: undefined lets the
    * request through, else its answer (401 challenge, 403, 503) is sent instead.
    */
-  auth?: { check(request: SipRequest, source: SipSource): Promise<Reply | undefined> };
+  auth?: { check(request: ReceivedRequest, source: SipSource): Promise<Reply | undefined> };
   /** Told the recipient AOR of each MESSAGE the API stored (MWI re-reads the count). */
   onCaptured?: (recipient: string) => void;
   /**
@@ -32,9 +39,18 @@ export interface EdgeOptions {
    * queue until the senders' own timers give up (RFC 3261 21.5.4).
    */
   maxPendingCaptures?: number;
+  /**
+   * Once a capture call has waited this long (and a few are in flight), the API is behind: new
+   * MESSAGEs are answered 503 at once, so a sender waits milliseconds for its answer, never
+   * seconds in a queue. Default 1000 ms.
+   */
+  shedAfterMs?: number;
+  /** Most captures handed to the API in one batch call (default 25; 1: never batched). */
+  maxCaptureBatch?: number;
 }
 
-let pendingCaptures = 0;
+/** Below this many captures in flight, one slow call alone does not start shedding. */
+const SHED_FLOOR = 4;
 
 /**
  * The capture function must have answered this long before the edge stops waiting: it refuses to
@@ -49,7 +65,8 @@ const IS_COMPOSING = 'application/im-iscomposing+xml';
 
 export function createRequestHandler(
   options: EdgeOptions,
-): (request: SipRequest, source: SipSource) => Promise<Reply> {
+): (request: ReceivedRequest, source: SipSource) => Promise<Reply> {
+  const captures = new CaptureGate(options);
   return async (request, source) => {
     const arrived = arrivalStamp();
     if (options.auth) {
@@ -58,7 +75,7 @@ export function createRequestHandler(
     }
     switch (request.method) {
       case 'MESSAGE':
-        return onMessage(request, options, source, arrived);
+        return onMessage(request, options, captures, source, arrived);
       case 'REGISTER':
         return options.registrar.register(request);
       case 'PUBLISH':
@@ -91,13 +108,13 @@ export function createRequestHandler(
  * concurrently.
  */
 async function onMessage(
-  request: SipRequest,
+  request: ReceivedRequest,
   options: EdgeOptions,
+  captures: CaptureGate,
   source: SipSource,
   arrived: string,
 ): Promise<Reply> {
-  const callId = getHeader(request, 'call-id') ?? '';
-  const cseq = parseCSeq(getHeader(request, 'cseq') ?? '');
+  const { callId, cseq, from, to } = request;
   const delivering = getHeader(request, DELIVERY_MARK);
   if (delivering !== undefined) {
     // A MESSAGE Holdover is delivering came back (a proxy's failure route without the
@@ -119,11 +136,9 @@ async function onMessage(
   if (request.body.length > options.maxBodyBytes) {
     return refuse(413, 'Request Entity Too Large', `body is larger than ${options.maxBodyBytes} bytes`);
   }
-  const from = parseNameAddr(getHeader(request, 'from') ?? '');
-  const to = parseNameAddr(getHeader(request, 'to') ?? '');
   const expires = getHeader(request, 'expires');
   const subject = getHeader(request, 'subject');
-  const payload = {
+  const payload: Omit<CaptureRequest, 'deadline'> = {
     callId,
     cseq: cseq.seq,
     from: from.uri,
@@ -140,25 +155,21 @@ async function onMessage(
     ...(isAutoSubmitted(request) ? { autoSubmitted: true } : {}),
   };
 
-  if (pendingCaptures >= (options.maxPendingCaptures ?? Number.POSITIVE_INFINITY)) {
-    logger.warn('overloaded: MESSAGE refused with 503', { callId, pendingCaptures });
+  const overload = captures.overloaded();
+  if (overload !== undefined) {
+    logger.warn('overloaded: MESSAGE refused with 503', { callId, ...overload });
     metrics.count('shed');
     return unavailable(options);
   }
   let answer: ApiAnswer;
-  pendingCaptures++;
-  metrics.capturesInFlight(pendingCaptures);
   try {
     const waitMs = Number.isFinite(options.api.timeoutMs) ? options.api.timeoutMs : 10_000;
     const deadline = Date.now() + Math.max(1000, waitMs - CAPTURE_DEADLINE_MARGIN_MS);
-    answer = await options.api.post('/v1/messages', { ...payload, deadline });
+    answer = await captures.capture({ ...payload, deadline });
   } catch (error) {
     if (!(error instanceof ApiUnavailableError)) throw error;
     logger.error('capture API unavailable', { callId, error: error.message });
     return unavailable(options);
-  } finally {
-    pendingCaptures--;
-    metrics.capturesInFlight(pendingCaptures);
   }
   const reply = mapCaptureAnswer(answer, callId, options);
   if (reply.status === 202 && options.onCaptured) {
@@ -172,7 +183,7 @@ async function onMessage(
 }
 
 function mapCaptureAnswer(answer: ApiAnswer, callId: string, options: EdgeOptions): Reply {
-  const detail = errorMessage(answer.body);
+  const detail = errorMessageOf(answer.body) ?? 'request refused';
   switch (answer.status) {
     case 202:
       return { status: 202, reason: 'Accepted' };
@@ -216,37 +227,16 @@ function unavailable(options: EdgeOptions): Reply {
   };
 }
 
-function errorMessage(body: unknown): string {
-  if (typeof body === 'object' && body !== null && 'error' in body) {
-    const error = body.error;
-    if (
-      typeof error === 'object' &&
-      error !== null &&
-      'message' in error &&
-      typeof error.message === 'string'
-    ) {
-      return error.message;
-    }
-  }
-  return 'request refused';
-}
-
 /** Where a bounce or IMDN for this sender can go: its Contact, else where the MESSAGE came from. */
-function replyTargetOf(request: SipRequest, source: SipSource): string {
-  const contact = getHeader(request, 'contact');
-  if (contact !== undefined) {
-    try {
-      return parseNameAddr(contact).uri;
-    } catch {
-      // fall through to the source address
-    }
-  }
+function replyTargetOf(request: ReceivedRequest, source: SipSource): string {
+  const [contact] = request.contacts;
+  if (contact !== undefined) return contact.uri;
   const host = source.address.includes(':') ? `[${source.address}]` : source.address;
   return `sip:${host}:${source.port};transport=${source.transport}`;
 }
 
 /** RFC 3834's Auto-Submitted, reused: an automatic MESSAGE must never get an automatic answer. */
-function isAutoSubmitted(request: SipRequest): boolean {
+function isAutoSubmitted(request: ReceivedRequest): boolean {
   const value = getHeader(request, 'auto-submitted');
   return value !== undefined && value.trim().toLowerCase() !== 'no';
 }
@@ -265,4 +255,114 @@ export function arrivalStamp(): string {
   lastArrivalMicros = micros;
   const iso = new Date(Math.floor(micros / 1000)).toISOString();
   return `${iso.slice(0, -1)}${String(micros % 1000).padStart(3, '0')}Z`;
+}
+
+/**
+ * The captures in flight: how many and since when (the shedding), and the batching: MESSAGEs
+ * that arrive in the same turn of the event loop (a burst of datagrams, several in one TCP read)
+ * go to the API in one signed call, `POST /v1/messages/batch`, each with its own answer.
+ */
+class CaptureGate {
+  private readonly started = new Map<number, number>();
+  private nextId = 0;
+  private waiting: Array<{
+    payload: CaptureRequest;
+    resolve: (answer: ApiAnswer) => void;
+    reject: (error: unknown) => void;
+  }> = [];
+  private scheduled = false;
+  /** Capture calls (single or batch) the API has not answered yet. */
+  private calls = 0;
+
+  constructor(private readonly options: EdgeOptions) {}
+
+  /** Why a new capture must be refused now, if it must. */
+  overloaded(): { pendingCaptures: number; oldestWaitMs?: number } | undefined {
+    const pendingCaptures = this.started.size;
+    if (pendingCaptures >= (this.options.maxPendingCaptures ?? Number.POSITIVE_INFINITY))
+      return { pendingCaptures };
+    if (pendingCaptures < SHED_FLOOR) return undefined;
+    const oldest = this.started.values().next().value;
+    const oldestWaitMs = oldest === undefined ? 0 : Date.now() - oldest;
+    return oldestWaitMs > (this.options.shedAfterMs ?? 1000) ? { pendingCaptures, oldestWaitMs } : undefined;
+  }
+
+  async capture(payload: CaptureRequest): Promise<ApiAnswer> {
+    const id = this.nextId++;
+    this.started.set(id, Date.now());
+    metrics.capturesInFlight(this.started.size);
+    try {
+      return await new Promise<ApiAnswer>((resolve, reject) => {
+        const entry = { payload, resolve, reject };
+        // Nothing in flight: no wait, the call goes out now. Else it joins those arriving in
+        // this turn, sent together at its end.
+        if (this.calls === 0) {
+          void this.send([entry]);
+          return;
+        }
+        this.waiting.push(entry);
+        if (!this.scheduled) {
+          this.scheduled = true;
+          setImmediate(() => this.flush());
+        }
+      });
+    } finally {
+      this.started.delete(id);
+      metrics.capturesInFlight(this.started.size);
+    }
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const all = this.waiting;
+    this.waiting = [];
+    const size = Math.max(1, this.options.maxCaptureBatch ?? 25);
+    for (let start = 0; start < all.length; start += size) void this.send(all.slice(start, start + size));
+  }
+
+  private async send(batch: CaptureGate['waiting']): Promise<void> {
+    this.calls++;
+    try {
+      await this.sendNow(batch);
+    } finally {
+      this.calls--;
+    }
+  }
+
+  private async sendNow(batch: CaptureGate['waiting']): Promise<void> {
+    const single = async (entry: CaptureGate['waiting'][number]) => {
+      try {
+        entry.resolve(await this.options.api.post('/v1/messages', entry.payload));
+      } catch (error) {
+        entry.reject(error);
+      }
+    };
+    const [only] = batch;
+    if (batch.length === 1 && only) return single(only);
+    let answer: ApiAnswer;
+    try {
+      const request: CaptureBatchRequest = { messages: batch.map((entry) => entry.payload) };
+      answer = await this.options.api.post('/v1/messages/batch', request);
+    } catch (error) {
+      for (const entry of batch) entry.reject(error);
+      return;
+    }
+    const results = batchResults(answer, batch.length);
+    if (results) {
+      for (const [index, entry] of batch.entries()) entry.resolve(results[index] ?? answer);
+    } else if (answer.status >= 500 || answer.status === 401) {
+      for (const entry of batch) entry.resolve(answer); // the API is failing: each gets its 503
+    } else {
+      // refused as a whole (one malformed MESSAGE, or an API without the batch route): one by one
+      await Promise.all(batch.map(single));
+    }
+  }
+}
+
+/** The per-message answers of a batch call, if it has one for each. */
+function batchResults(answer: ApiAnswer, count: number): ApiAnswer[] | undefined {
+  if (answer.status !== 200) return undefined;
+  const parsed = CaptureBatchAnswerSchema.safeParse(answer.body);
+  if (!parsed.success || parsed.data.results.length !== count) return undefined;
+  return parsed.data.results;
 }

@@ -6,10 +6,13 @@
 // Once ended, a late retransmitted response no longer matches and is ignored, which is what
 // the Completed state (Timer K) would do for it.
 
+import type { SipTarget } from '../shared/sip/uri.ts';
+import { type LocalSipAddress, newBranch } from './outgoing-request.ts';
+import { parseCSeq } from './sip/cseq.ts';
 import { getHeader, getHeaders, type SipRequest, type SipResponse } from './sip/message.ts';
 import { serializeRequest } from './sip/serialize.ts';
-import { parseCSeq, parseVia } from './sip/uri.ts';
-import type { SipLogger, SipTarget } from './transport.ts';
+import { parseVia } from './sip/via.ts';
+import type { SipLogger } from './transport.ts';
 
 /** RFC 3261 §17.1.1.1 defaults. */
 export const T1_MS = 500;
@@ -33,15 +36,40 @@ export const realSchedule: Schedule = (callback, ms) => {
   return () => clearTimeout(timer);
 };
 
+/**
+ * RFC 3261 §18.1.1: a request larger than 1300 bytes (the path MTU being unknown) goes over TCP,
+ * which has congestion control and no fragmentation — and a 64 KiB message fits no datagram.
+ */
+export const UDP_MAX_REQUEST_BYTES = 1300;
+
+/** What a transaction decides about the request it sends: where, from which address, its branch. */
+export interface OutgoingVia {
+  target: SipTarget;
+  local: LocalSipAddress;
+  /** The top Via branch, made by the transaction (RFC 3261 §8.1.1.7). */
+  branch: string;
+}
+
+/** Builds the request for the Via the transaction chose; throws if it cannot be built. */
+export type BuildRequest = (via: OutgoingVia) => SipRequest;
+
 export interface ClientTransactionsOptions {
   /** Puts bytes on the wire (SipServer.send); rejects on a connect or write failure. */
   send: (bytes: Buffer, target: SipTarget) => Promise<void>;
+  /** The address in our Via and Contact headers (read at each send: its port may be set late). */
+  local: LocalSipAddress;
   /** Timer F: how long to wait for a final response (64·T1 by default). */
   timerFMs?: number;
   t1Ms?: number;
   t2Ms?: number;
   schedule?: Schedule;
   logger?: SipLogger;
+}
+
+interface Outgoing {
+  request: SipRequest;
+  bytes: Buffer;
+  key: string;
 }
 
 interface Pending {
@@ -56,6 +84,7 @@ export const TRANSPORT_FAILURE_REASON = 'Temporarily Unavailable (transport fail
 export class ClientTransactions {
   private readonly pending = new Map<string, Pending>();
   private readonly send: ClientTransactionsOptions['send'];
+  private readonly local: LocalSipAddress;
   private readonly timerFMs: number;
   private readonly t1Ms: number;
   private readonly t2Ms: number;
@@ -65,6 +94,7 @@ export class ClientTransactions {
 
   constructor(options: ClientTransactionsOptions) {
     this.send = options.send;
+    this.local = options.local;
     this.t1Ms = options.t1Ms ?? T1_MS;
     this.t2Ms = options.t2Ms ?? T2_MS;
     this.timerFMs = options.timerFMs ?? 64 * this.t1Ms;
@@ -78,14 +108,31 @@ export class ClientTransactions {
   }
 
   /**
-   * Sends `request` (whose top Via carries a fresh RFC 3261 branch) to `target` and resolves with
-   * the final outcome. Never rejects: failures become 408, 480 or 503 outcomes.
+   * Sends what `build` makes to `target` and resolves with the final outcome: the transaction
+   * gives it its branch and Via and serialises it once. A request meant for UDP that is larger
+   * than UDP_MAX_REQUEST_BYTES goes over TCP, and as a datagram after all if the UA does not
+   * take TCP (§18.1.1 allows it). Rejects only when `build` throws, before anything is sent;
+   * every other failure becomes a 408, 480 or 503 outcome.
    */
-  request(request: SipRequest, target: SipTarget): Promise<ClientOutcome> {
+  async originate(build: BuildRequest, target: SipTarget): Promise<ClientOutcome> {
+    const first = this.built(build, target);
+    if (target.transport === 'udp' && first.bytes.length > UDP_MAX_REQUEST_BYTES) {
+      const tcp: SipTarget = { ...target, transport: 'tcp' };
+      const outcome = await this.start(this.built(build, tcp), tcp);
+      if (!outcome.transportFailure) return outcome;
+    }
+    return this.start(first, target);
+  }
+
+  private built(build: BuildRequest, target: SipTarget): Outgoing {
+    const branch = newBranch();
+    const request = build({ target, local: this.local, branch });
+    return { request, bytes: serializeRequest(request), key: clientTransactionKey(branch, request.method) };
+  }
+
+  private start({ request, bytes, key }: Outgoing, target: SipTarget): Promise<ClientOutcome> {
     if (this.closed) return Promise.resolve({ status: 503, reason: 'Service Unavailable (edge stopping)' });
-    const key = requestKey(request);
     if (this.pending.has(key)) throw new Error('a client transaction with this branch is already live');
-    const bytes = serializeRequest(request);
     return new Promise<ClientOutcome>((resolve) => {
       const entry: Pending = { resolve: () => {}, cancelTimers: [], proceeding: false };
       entry.resolve = (outcome) => {
@@ -171,12 +218,6 @@ export function retransmissionTimes(t1Ms: number, t2Ms: number, timerFMs: number
 /** Branch of the top Via and the CSeq method: what a response is matched by (§17.1.3). */
 export function clientTransactionKey(branch: string, method: string): string {
   return `${branch}\u0000${method.toUpperCase()}`;
-}
-
-function requestKey(request: SipRequest): string {
-  const branch = parseVia(getHeaders(request, 'via')[0] ?? '').params.branch;
-  if (!branch) throw new Error('an outgoing request needs a Via branch');
-  return clientTransactionKey(branch, parseCSeq(getHeader(request, 'cseq') ?? '').method);
 }
 
 function responseKey(response: SipResponse): string {

@@ -1,8 +1,10 @@
 // Edge configuration, read and checked once at start; a bad value stops the edge with its name.
-import { envDurationMs, envInt, envList, envOr, requireEnv } from '../functions/adapters/env.ts';
-import { type DigestAlgorithm, isDigestAlgorithm } from '../functions/core/sip-digest.ts';
+
+import { envDurationMs, envInt, envOr, requireEnv } from '../shared/env.ts';
+import { maxBodyBytes, servedDomains } from '../shared/settings.ts';
+import { targetOfUri } from '../shared/sip/uri.ts';
+import { type DigestAlgorithm, isDigestAlgorithm } from '../shared/sip-digest.ts';
 import type { OutboundProxy } from './delivery.ts';
-import { targetOfUri } from './outgoing-request.ts';
 import { parseTrustedProxies, type TrustedProxies } from './trusted-proxies.ts';
 
 export interface EdgeConfig {
@@ -18,6 +20,10 @@ export interface EdgeConfig {
   retryAfterSeconds: number;
   /** Capture calls in flight before MESSAGEs get 503 (overload). */
   maxPendingCaptures: number;
+  /** EDGE_CAPTURE_SHED_AFTER (app.ts `shedAfterMs`). */
+  shedAfterMs?: number;
+  /** EDGE_CAPTURE_BATCH (app.ts `maxCaptureBatch`). */
+  maxCaptureBatch?: number;
   /** Where every request the edge sends goes (OUTBOUND_PROXY); unset: to the UA's contact. */
   outboundProxy?: OutboundProxy;
   /** Timer F of outgoing requests (DELIVERY_TIMEOUT). */
@@ -43,8 +49,7 @@ export function edgeConfigFromEnv(): EdgeConfig {
   } catch {
     throw new Error(`HOLDOVER_API_URL must be a URL such as http://127.0.0.1:3000, got "${apiUrl}"`);
   }
-  const domains = envList('HOLDOVER_DOMAINS', 'example.com,localhost,127.0.0.1');
-  if (domains.length === 0) throw new Error('HOLDOVER_DOMAINS must name at least one SIP domain');
+  const domains = servedDomains();
   const sipHost = envOr('SIP_HOST', '127.0.0.1');
   const outboundProxy = outboundProxyFromEnv();
   return {
@@ -55,9 +60,11 @@ export function edgeConfigFromEnv(): EdgeConfig {
     httpPort: envInt('EDGE_HTTP_PORT', 3001),
     apiUrl,
     secret: requireEnv('HOLDOVER_SECRET'),
-    maxBodyBytes: envInt('HOLDOVER_MAX_BODY_BYTES', 65_536),
+    maxBodyBytes: maxBodyBytes(),
     retryAfterSeconds: envInt('HOLDOVER_RETRY_AFTER', 30),
     maxPendingCaptures: envInt('EDGE_MAX_PENDING_CAPTURES', 64),
+    shedAfterMs: envDurationMs('EDGE_CAPTURE_SHED_AFTER', '1s'),
+    maxCaptureBatch: envInt('EDGE_CAPTURE_BATCH', 25),
     ...(outboundProxy ? { outboundProxy } : {}),
     deliveryTimeoutMs: envDurationMs('DELIVERY_TIMEOUT', '32s'),
     mwiPollIntervalMs: envDurationMs('MWI_POLL_INTERVAL', '30s'),

@@ -8,21 +8,23 @@
 // (docs/design.md "Message lifecycle").
 
 import { z } from 'zod';
-import type { ClientOutcome } from './client-transactions.ts';
-import { logger, metrics } from './log.ts';
 import {
-  buildOutgoingRequest,
-  type LocalSipAddress,
-  nameAddr,
-  newBranch,
-  sipDate,
-  targetOfUri,
-  UnsupportedTargetError,
-} from './outgoing-request.ts';
+  AddressSchema,
+  classifyFinal,
+  type DeliverRequest,
+  type DeliveryOutcome,
+  isSipUri,
+  MessageIdSchema,
+  MessageToDeliverSchema,
+} from '../shared/contract/delivery.ts';
+import { isToken } from '../shared/sip/grammar.ts';
+import type { SipTarget } from '../shared/sip/uri.ts';
+import { parseUri, targetOfUri, UnsupportedTargetError } from '../shared/sip/uri.ts';
+import type { BuildRequest, ClientOutcome } from './client-transactions.ts';
+import { logger, metrics } from './log.ts';
+import { buildOutgoingRequest, type LocalSipAddress, nameAddr, sipDate } from './outgoing-request.ts';
 import { expandCompact, type SipHeader, type SipRequest } from './sip/message.ts';
-import { newTag, serializeRequest } from './sip/serialize.ts';
-import { isToken, parseUri } from './sip/uri.ts';
-import type { SipTarget } from './transport.ts';
+import { newTag } from './sip/serialize.ts';
 
 /** Marks every MESSAGE the edge delivers, so a proxy never routes it back to Holdover (docs/proxy-integration.md). */
 export const DELIVERY_MARK = 'x-holdover-delivery';
@@ -43,46 +45,17 @@ const RESERVED_HEADERS = new Set([
   DELIVERY_MARK,
 ]);
 
-function isSipUri(text: string): boolean {
-  try {
-    const scheme = parseUri(text).scheme;
-    return scheme === 'sip' || scheme === 'sips';
-  } catch {
-    return false;
-  }
-}
-
-function isUri(text: string): boolean {
-  try {
-    parseUri(text);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const SipUriSchema = z.string().min(1).max(2048).refine(isSipUri, { message: 'must be a SIP URI' });
-/**
- * A sender's or recipient's address: any URI a party may have (RFC 3261 §20.20 and §25.1 allow an
- * absoluteURI in From and To): sip, sips, tel, im/pres (from CPIM), or another scheme.
- */
-const AddressSchema = z
-  .string()
-  .min(1)
-  .max(2048)
-  .refine(isUri, { message: 'must be a URI such as sip:alice@example.com or tel:+15551234' });
-const MessageIdSchema = z
-  .string()
-  .min(1)
-  .max(200)
-  .regex(/^[\x21-\x7e]+$/, { message: 'must be printable ASCII' });
 const NoLineBreak = /^[^\r\n\0]*$/;
 // RFC 3261 §25.1 Call-ID: word [ "@" word ]
 const CALL_ID = /^[A-Za-z0-9\-.!%*_+`'~()<>:\\"/[\]?{}]+(?:@[A-Za-z0-9\-.!%*_+`'~()<>:\\"/[\]?{}]+)?$/;
 const MEDIA_TYPE = /^[A-Za-z0-9\-.!%*_+`'~]+\/[A-Za-z0-9\-.!%*_+`'~]+[ \t]*(;[^\r\n]*)?$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
-export const HeldMessageToDeliverSchema = z.object({
+/**
+ * A message to deliver as the edge can send it: the contract's fields, each held to what may go on
+ * the wire (SIP grammar, no line breaks, none of the headers the edge writes itself).
+ */
+export const SendableMessageSchema = MessageToDeliverSchema.extend({
   id: MessageIdSchema,
   from: AddressSchema,
   fromName: z.string().max(256).regex(NoLineBreak, { message: 'must be one line' }).optional(),
@@ -106,22 +79,7 @@ export const HeldMessageToDeliverSchema = z.object({
     .max(32)
     .optional(),
 });
-export type HeldMessageToDeliver = z.infer<typeof HeldMessageToDeliverSchema>;
-
-/**
- * The batch as a whole: only what the edge needs to answer each message (its id) is checked here;
- * the rest of a message is checked on its own when its turn comes (`checkMessage`).
- */
-export const DeliverRequestSchema = z.object({
-  recipient: AddressSchema,
-  /** The contact learnt from REGISTER; not needed behind an outbound proxy. */
-  target: SipUriSchema.optional(),
-  messages: z
-    .array(z.looseObject({ id: MessageIdSchema }))
-    .min(1)
-    .max(100),
-});
-export type DeliverRequest = z.infer<typeof DeliverRequestSchema>;
+export type SendableMessage = z.infer<typeof SendableMessageSchema>;
 
 /**
  * The status reported for a message the edge cannot build or send (a field it cannot use): a
@@ -135,8 +93,8 @@ export class UnsendableError extends Error {
 }
 
 /** A held message as the edge can send it, or why it cannot. */
-export function checkMessage(candidate: unknown): HeldMessageToDeliver {
-  const result = HeldMessageToDeliverSchema.safeParse(candidate);
+export function checkMessage(candidate: unknown): SendableMessage {
+  const result = SendableMessageSchema.safeParse(candidate);
   if (result.success) return result.data;
   throw new UnsendableError(
     result.error.issues
@@ -174,15 +132,9 @@ function hostOf(uri: string): string | undefined {
   }
 }
 
-export interface DeliveryOutcome {
-  id: string;
-  status: number;
-  reason: string;
-}
-
 /** How a batch reaches the recipient: the proxy (Request-URI = the AOR) or the contact itself. */
 export interface DeliveryRoute {
-  requestUriOf: (message: HeldMessageToDeliver) => string;
+  requestUriOf: (message: SendableMessage) => string;
   target: SipTarget;
 }
 
@@ -231,7 +183,7 @@ export interface DeliveryMessageParts {
  * the original Content-Type and exact body bytes, the held message's extra headers, and
  * X-Holdover-Delivery so that a proxy does not route it back to Holdover.
  */
-export function deliveryMessage(message: HeldMessageToDeliver, parts: DeliveryMessageParts): SipRequest {
+export function deliveryMessage(message: SendableMessage, parts: DeliveryMessageParts): SipRequest {
   const headers: SipHeader[] = [
     { name: 'date', value: sipDate(new Date(message.date)) },
     ...(message.headers ?? []).map((header) => ({ name: expandCompact(header.name), value: header.value })),
@@ -253,15 +205,10 @@ export function deliveryMessage(message: HeldMessageToDeliver, parts: DeliveryMe
   });
 }
 
-/**
- * RFC 3261 §18.1.1: a request larger than 1300 bytes (the path MTU being unknown) goes over TCP,
- * which has congestion control and no fragmentation — and a 64 KiB message fits no datagram.
- */
-export const UDP_MAX_REQUEST_BYTES = 1300;
-
 /** 408, 480 and 5xx end the batch: the user went away or their UA fails; the rest stays held. */
 export function endsBatch(status: number): boolean {
-  return status === 408 || status === 480 || (status >= 500 && status < 600);
+  const final = classifyFinal(status);
+  return final === 'away' || final === 'retry';
 }
 
 export interface DeliveryOptions {
@@ -269,13 +216,17 @@ export interface DeliveryOptions {
   /** The served domain a tel: party is put in when the other party has no SIP host (HOLDOVER_DOMAINS[0]). */
   domain?: string;
   outboundProxy?: OutboundProxy;
-  request: (request: SipRequest, target: SipTarget) => Promise<ClientOutcome>;
+  /** Sends a request in a client transaction of its own (ClientTransactions.originate). */
+  originate: (build: BuildRequest, target: SipTarget) => Promise<ClientOutcome>;
   now?: () => number;
 }
 
 export class Delivery {
-  /** Batches for one recipient never interleave, even if the API sends two at once. */
-  private readonly running = new Map<string, Promise<unknown>>();
+  /**
+   * Batches for one recipient never interleave, even if the API sends two at once: each waits for
+   * the one before it, and whether that one stopped (408, 480, 5xx, or it failed).
+   */
+  private readonly running = new Map<string, Promise<{ stopped: boolean }>>();
   private readonly now: () => number;
 
   constructor(private readonly options: DeliveryOptions) {
@@ -284,16 +235,22 @@ export class Delivery {
 
   /**
    * Sends the batch one message after another; throws NoRouteError before sending anything.
-   * `onOutcome` hears each final response as it arrives (the HTTP side streams them).
+   * `onOutcome` hears each final response as it arrives (the HTTP side streams them). The API
+   * hands over the next batch while one is being sent, so the next MESSAGE goes out as soon as
+   * the previous one's final answer arrives; a batch queued behind one that stopped is not sent
+   * at all (no outcomes: it stays held), as the rest of that batch was not.
    */
   deliver(
     request: DeliverRequest,
     onOutcome?: (outcome: DeliveryOutcome) => void,
   ): Promise<DeliveryOutcome[]> {
     const route = deliveryRoute(request, this.options.outboundProxy);
-    const previous = this.running.get(request.recipient) ?? Promise.resolve();
-    const batch = previous.then(() => this.send(request, route, onOutcome));
-    const settled = batch.catch(() => {});
+    const previous = this.running.get(request.recipient) ?? Promise.resolve({ stopped: false });
+    const batch = previous.then(({ stopped }) => (stopped ? [] : this.send(request, route, onOutcome)));
+    const settled = batch.then(
+      (outcomes) => ({ stopped: endsBatch(outcomes.at(-1)?.status ?? 0) }),
+      () => ({ stopped: true }),
+    );
     this.running.set(request.recipient, settled);
     void settled.then(() => {
       if (this.running.get(request.recipient) === settled) this.running.delete(request.recipient);
@@ -331,21 +288,16 @@ export class Delivery {
     candidate: DeliverRequest['messages'][number],
     route: DeliveryRoute,
   ): Promise<Pick<ClientOutcome, 'status' | 'reason'>> {
-    let build: (target: SipTarget) => SipRequest;
-    let size: number;
     try {
       const message = this.addressed(checkMessage(candidate));
       const fromTag = newTag();
-      build = (target) =>
-        deliveryMessage(message, {
-          requestUri: route.requestUriOf(message),
-          target,
-          local: this.options.local,
-          branch: newBranch(),
-          fromTag,
-        });
-      // a message that cannot be built fails here, before anything is sent
-      size = serializeRequest(build(route.target)).length;
+      const requestUri = route.requestUriOf(message);
+      // The transaction gives it its branch and transport and serialises it once; a message that
+      // cannot be built fails there, before anything is sent.
+      return await this.options.originate(
+        (via) => deliveryMessage(message, { requestUri, fromTag, ...via }),
+        route.target,
+      );
     } catch (error) {
       const reason = `Not Acceptable: the edge cannot send this message (${
         error instanceof Error ? error.message : String(error)
@@ -353,19 +305,10 @@ export class Delivery {
       logger.warn('delivery: message cannot be sent; reported on its own', { id: candidate.id, reason });
       return { status: UNSENDABLE_STATUS, reason: reason.slice(0, 500) };
     }
-    const attempt = (target: SipTarget) => this.options.request(build(target), target);
-    if (route.target.transport === 'udp') {
-      if (size > UDP_MAX_REQUEST_BYTES) {
-        const outcome = await attempt({ ...route.target, transport: 'tcp' });
-        // A UA that does not listen on TCP gets the datagram after all (§18.1.1 allows it).
-        if (!outcome.transportFailure) return outcome;
-      }
-    }
-    return attempt(route.target);
   }
 
   /** From and To as a UA can use them (sipAddressOf), each in the other party's domain. */
-  private addressed(message: HeldMessageToDeliver): HeldMessageToDeliver {
+  private addressed(message: SendableMessage): SendableMessage {
     const fallback = this.options.domain ?? this.options.local.host;
     return {
       ...message,

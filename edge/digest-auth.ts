@@ -12,7 +12,9 @@
 // The edge keeps no credentials: it reads a user's HA1s from the API (signed) and caches the
 // answer, absent ones too, for a short while, so a REGISTER storm costs one read per user.
 import { createHmac } from 'node:crypto';
-import * as z from 'zod';
+import type * as z from 'zod';
+import { CredentialsCheckSchema } from '../shared/contract/views.ts';
+import { aorOf } from '../shared/sip/uri.ts';
 import {
   challengeHeader,
   type DigestAlgorithm,
@@ -21,24 +23,17 @@ import {
   parseCredentials,
   parseDigestParams,
   verifyDigest,
-} from '../functions/core/sip-digest.ts';
+} from '../shared/sip-digest.ts';
 import { type ApiClient, ApiUnavailableError } from './api-client.ts';
 import { DELIVERY_MARK } from './delivery.ts';
 import { logger } from './log.ts';
-import { getHeader, getHeaders, type SipHeader, type SipRequest } from './sip/message.ts';
-import { aorOf, parseNameAddr } from './sip/uri.ts';
+import { getHeader, getHeaders, type ReceivedRequest, type SipHeader } from './sip/message.ts';
 import { refuse, servedAor } from './sip-replies.ts';
 import type { SipReply, SipSource } from './sip-server.ts';
 import type { TrustedProxies } from './trusted-proxies.ts';
 
 /** `GET /v1/credentials/{aor}`: a user's HA1 per algorithm. */
-const CredentialsAnswerSchema = z.object({
-  aor: z.string(),
-  realm: z.string(),
-  ha1: z.object({ 'SHA-256': z.string(), MD5: z.string() }),
-  admin: z.boolean(),
-});
-type StoredCredentials = z.infer<typeof CredentialsAnswerSchema>;
+type StoredCredentials = z.infer<typeof CredentialsCheckSchema>;
 
 /** The challenged methods whose subject is the To AOR. */
 const SUBJECT_IS_TO = new Set(['REGISTER', 'PUBLISH', 'SUBSCRIBE']);
@@ -74,7 +69,7 @@ export class DigestAuth {
   }
 
   /** Undefined: the request may go on to its handler; else the answer to send instead. */
-  async check(request: SipRequest, source: SipSource): Promise<SipReply | undefined> {
+  async check(request: ReceivedRequest, source: SipSource): Promise<SipReply | undefined> {
     const subject = this.subjectOf(request);
     if (subject === undefined) return undefined;
     if (this.options.trustedProxies.has(source.address)) return undefined;
@@ -115,7 +110,7 @@ export class DigestAuth {
    * served domain (others get their 404 from the handler), the From AOR of a MESSAGE from a served
    * domain. A MESSAGE Holdover is delivering that came back is answered 480 by the handler.
    */
-  private subjectOf(request: SipRequest): { aor: string; required: boolean } | undefined {
+  private subjectOf(request: ReceivedRequest): { aor: string; required: boolean } | undefined {
     if (SUBJECT_IS_TO.has(request.method)) {
       const target = servedAor(request, this.options.domains);
       return 'aor' in target ? { aor: target.aor, required: true } : undefined;
@@ -123,7 +118,7 @@ export class DigestAuth {
     if (request.method !== 'MESSAGE' || getHeader(request, DELIVERY_MARK) !== undefined) return undefined;
     let aor: string;
     try {
-      aor = aorOf(parseNameAddr(getHeader(request, 'from') ?? '').uri);
+      aor = aorOf(request.from.uri);
     } catch {
       return undefined; // the handler judges a malformed From
     }
@@ -132,7 +127,7 @@ export class DigestAuth {
   }
 
   private verify(
-    request: SipRequest,
+    request: ReceivedRequest,
     source: SipSource,
     aor: string,
     credentials: StoredCredentials,
@@ -220,7 +215,7 @@ export class DigestAuth {
       );
     }
     if (answer.status !== 200) throw new ApiUnavailableError(`the API answered ${answer.status}`);
-    const parsed = CredentialsAnswerSchema.safeParse(answer.body);
+    const parsed = CredentialsCheckSchema.safeParse(answer.body);
     if (!parsed.success) throw new ApiUnavailableError('the API answered credentials of an unexpected shape');
     return parsed.data;
   }

@@ -1,7 +1,9 @@
 // The edge assembled: SIP server, client transactions, registrar, publications, message-waiting,
 // delivery and the HTTP server, wired together; `stop` ends them all and clears every timer.
 import { createServer, type Server } from 'node:http';
-import { signingSecretOf } from '../functions/core/signature.ts';
+import type { PresenceReport } from '../shared/contract/presence.ts';
+import { signingSecretOf } from '../shared/signature.ts';
+import { aorOf } from '../shared/sip/uri.ts';
 import { ApiClient } from './api-client.ts';
 import { createRequestHandler } from './app.ts';
 import { ClientTransactions } from './client-transactions.ts';
@@ -10,11 +12,11 @@ import { Delivery } from './delivery.ts';
 import { DigestAuth, nonceKeyOf } from './digest-auth.ts';
 import { edgeHttpHandler } from './http-server.ts';
 import { logger, METRICS_FLUSH_MS, metrics } from './log.ts';
-import { MessageWaiting, summaryFromApi } from './message-waiting.ts';
+import { MessageWaiting } from './mwi/subscriptions.ts';
+import { summaryFromApi } from './mwi/summary-api.ts';
 import { PresencePublications } from './presence-publications.ts';
-import { type PresenceReport, PresenceReporter } from './presence-reporter.ts';
+import { PresenceReporter } from './presence-reporter.ts';
 import { Registrar } from './registrar.ts';
-import { aorOf } from './sip/uri.ts';
 import { SipServer } from './sip-server.ts';
 
 /** How long after answering a /deliver call the subscribed count is re-read. */
@@ -37,7 +39,10 @@ export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
   ) => logger[level](message, fields ?? {});
 
   let sip: SipServer | undefined;
+  // Shared by reference: with SIP_PORT 0 (tests) the port is known only once the server started.
+  const local = { host: config.sipAdvertisedHost, port: config.sipPort };
   const transactions = new ClientTransactions({
+    local,
     send: (bytes, target) => {
       if (!sip) return Promise.reject(new Error('SIP server not started'));
       return sip.send(bytes, target);
@@ -45,7 +50,7 @@ export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
     timerFMs: config.deliveryTimeoutMs,
     logger: sipLogger,
   });
-  const request = transactions.request.bind(transactions);
+  const originate = transactions.originate.bind(transactions);
   const reporter = new PresenceReporter(api);
   const report = (update: PresenceReport) => void reporter.report(update);
   const registrar = new Registrar({
@@ -58,13 +63,11 @@ export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
     report,
     minExpiresSeconds: config.minExpiresSeconds,
   });
-  // Shared by reference: with SIP_PORT 0 (tests) the port is known only once the server started.
-  const local = { host: config.sipAdvertisedHost, port: config.sipPort };
   const messageWaiting = new MessageWaiting({
     domains: config.domains,
     local,
     ...(config.outboundProxy ? { outboundProxy: config.outboundProxy.target } : {}),
-    request,
+    originate,
     waitingFor: summaryFromApi(api),
     pollIntervalMs: config.mwiPollIntervalMs,
     minExpiresSeconds: config.minExpiresSeconds,
@@ -73,7 +76,7 @@ export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
     local,
     domain: config.domains[0] ?? config.sipAdvertisedHost,
     ...(config.outboundProxy ? { outboundProxy: config.outboundProxy } : {}),
-    request,
+    originate,
   });
   const refreshSummary = (uri: string) => {
     try {
@@ -98,6 +101,8 @@ export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
     maxBodyBytes: config.maxBodyBytes,
     retryAfterSeconds: config.retryAfterSeconds,
     maxPendingCaptures: config.maxPendingCaptures,
+    ...(config.shedAfterMs !== undefined ? { shedAfterMs: config.shedAfterMs } : {}),
+    ...(config.maxCaptureBatch !== undefined ? { maxCaptureBatch: config.maxCaptureBatch } : {}),
     registrar,
     publications,
     messageWaiting,
@@ -161,6 +166,7 @@ export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
     registrar.close();
     publications.close();
     await messageWaiting.close();
+    api.close();
     throw error;
   }
 
@@ -182,6 +188,7 @@ export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
       await reporter.drain();
       await sipServer.stop();
       await httpClosed;
+      api.close();
       clearInterval(metricsFlush);
       metrics.flush();
     },

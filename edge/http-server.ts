@@ -6,16 +6,23 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { z } from 'zod';
-import { MemoryNonces } from '../functions/adapters/memory-nonces.ts';
-import type { NonceStore } from '../functions/core/ports.ts';
 import {
+  DELIVERY_DONE,
+  type DeliverRequest,
+  DeliverRequestSchema,
+  type DeliveryLine,
+  type DeliveryOutcome,
+} from '../shared/contract/delivery.ts';
+import { MemoryNonces } from '../shared/memory-nonces.ts';
+import {
+  type NonceStore,
   nonceReused,
   parseSecrets,
   pathAndQuery,
   SignatureRefusedError,
   verifyRequest,
-} from '../functions/core/signature.ts';
-import { type DeliverRequest, DeliverRequestSchema, type DeliveryOutcome, NoRouteError } from './delivery.ts';
+} from '../shared/signature.ts';
+import { NoRouteError } from './delivery.ts';
 import { countWithDimension, logger } from './log.ts';
 
 export interface EdgeHttpOptions {
@@ -109,7 +116,7 @@ async function deliver(
   // Each outcome is streamed as one JSON line the moment the UA answered, then {"done":true}.
   // If the edge dies mid-batch, the caller keeps what it heard: only the message in flight then
   // is sent again (with the same Call-ID).
-  const line = (value: unknown) => {
+  const line = (value: DeliveryLine) => {
     if (!response.headersSent) response.writeHead(200, { 'content-type': 'application/x-ndjson' });
     response.write(`${JSON.stringify(value)}\n`);
   };
@@ -124,7 +131,7 @@ async function deliver(
     throw error;
   }
   response.once('finish', () => options.onDelivered?.(deliverRequest.recipient));
-  line({ done: true });
+  line(DELIVERY_DONE);
   response.end();
 }
 

@@ -14,7 +14,7 @@ import {
   EDGE_SERVICE,
   type EdgeMetric,
   METRICS_NAMESPACE,
-} from '../functions/core/metric-names.ts';
+} from '../shared/metric-names.ts';
 
 export const logger = new Logger({ serviceName: EDGE_SERVICE });
 

@@ -2,10 +2,8 @@
 // caller supplies the branch and tags, so what goes on the wire can be checked byte by byte.
 
 import { randomBytes } from 'node:crypto';
+import type { SipTarget, SipTransportName } from '../shared/sip/uri.ts';
 import type { SipHeader, SipRequest } from './sip/message.ts';
-import { SipParseError } from './sip/message.ts';
-import { parseUri } from './sip/uri.ts';
-import type { SipTarget, SipTransportName } from './transport.ts';
 
 /** The address the edge puts in its Via and Contact headers (SIP_HOST / SIP_PORT). */
 export interface LocalSipAddress {
@@ -79,46 +77,7 @@ export function sipDate(date: Date): string {
   return date.toUTCString();
 }
 
-export class UnsupportedTargetError extends Error {
-  override readonly name = 'UnsupportedTargetError';
-}
-
-/**
- * Where to send a request for a SIP URI, without DNS SRV/NAPTR (RFC 3263 reduced to what a
- * contact or a configured proxy needs): `maddr` or the host, the port (default 5060), and the
- * `transport` parameter (UDP by default; TCP; TLS and others are not supported).
- */
-export function targetOfUri(uri: string): SipTarget {
-  let parsed: ReturnType<typeof parseUri>;
-  try {
-    parsed = parseUri(uri);
-  } catch (error) {
-    throw new UnsupportedTargetError(`"${uri}" is not a SIP URI (${describe(error)})`);
-  }
-  if (parsed.scheme === 'sips')
-    throw new UnsupportedTargetError(`"${uri}" needs TLS, which the edge does not speak`);
-  if (parsed.scheme !== 'sip') throw new UnsupportedTargetError(`"${uri}" is not a SIP URI`);
-  const transportParam = (parsed.params.transport ?? 'udp').toLowerCase();
-  if (transportParam !== 'udp' && transportParam !== 'tcp') {
-    throw new UnsupportedTargetError(
-      `"${uri}" asks for transport ${transportParam}; the edge speaks UDP and TCP`,
-    );
-  }
-  const maddr = parsed.params.maddr;
-  const host = maddr ? maddr.toLowerCase() : parsed.host;
-  return {
-    transport: transportParam,
-    host: host.startsWith('[') ? host.slice(1, -1) : host,
-    port: parsed.port ?? 5060,
-  };
-}
-
 /** An IPv6 address goes into a URI or Via in brackets. */
 function uriHost(host: string): string {
   return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-}
-
-function describe(error: unknown): string {
-  if (error instanceof SipParseError) return error.reason;
-  return error instanceof Error ? error.message : String(error);
 }

@@ -5,7 +5,7 @@
 // comments, processing instructions and the predefined entities. DTDs are refused (nothing
 // to expand, nothing to fetch).
 
-import type { PresenceState } from './presence-reporter.ts';
+import type { PresenceState } from '../shared/contract/presence.ts';
 
 export class PidfError extends Error {
   override readonly name = 'PidfError';

@@ -9,10 +9,10 @@
 // that a later REGISTER does not undo.
 
 import { randomBytes } from 'node:crypto';
+import type { PresenceReport, PresenceState } from '../shared/contract/presence.ts';
 import { realSchedule, type Schedule } from './client-transactions.ts';
 import { PidfError, presenceStateOfPidf } from './pidf.ts';
-import type { PresenceReport, PresenceState } from './presence-reporter.ts';
-import { getHeader, type SipRequest } from './sip/message.ts';
+import { getHeader, type ReceivedRequest } from './sip/message.ts';
 import { ALLOW_EVENTS, eventPackage, grantedExpiry, refuse, servedAor } from './sip-replies.ts';
 import type { SipReply } from './sip-server.ts';
 
@@ -49,7 +49,7 @@ export class PresencePublications {
     this.newEtag = options.newEtag ?? (() => randomBytes(9).toString('base64url'));
   }
 
-  publish(request: SipRequest): SipReply {
+  publish(request: ReceivedRequest): SipReply {
     if (eventPackage(request) !== 'presence') {
       return refuse(489, 'Bad Event', 'only the presence event can be published here', [ALLOW_EVENTS]);
     }

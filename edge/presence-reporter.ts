@@ -3,17 +3,9 @@
 // registration or publication itself succeeded, so a failed report is logged, not returned.
 // Reports for one address-of-record go out one after another, so the API sees them in order.
 
-import type { PresenceState } from '../functions/core/settings.ts';
+import type { PresenceReport, PresenceUpdate } from '../shared/contract/presence.ts';
 import { ApiUnavailableError } from './api-client.ts';
 import { logger } from './log.ts';
-
-/** The states the API knows (functions/core/settings.ts), the one definition of them. */
-export type { PresenceState };
-
-export type PresenceReport =
-  | { aor: string; state: 'online'; contact: string; expires: number; source: 'register' }
-  | { aor: string; state: 'offline'; source: 'register' }
-  | { aor: string; state: PresenceState; source: 'publish' };
 
 export interface PresenceApi {
   post(path: string, payload: unknown): Promise<{ status: number; body: unknown }>;
@@ -43,7 +35,8 @@ export class PresenceReporter {
   private async send(report: PresenceReport): Promise<void> {
     const fields = { aor: report.aor, state: report.state, source: report.source };
     try {
-      const answer = await this.api.post('/v1/presence', report);
+      const update: PresenceUpdate = report;
+      const answer = await this.api.post('/v1/presence', update);
       if (answer.status >= 200 && answer.status < 300) {
         logger.info('presence reported', fields);
       } else {

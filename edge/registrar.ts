@@ -3,10 +3,9 @@
 // live in memory only; what matters is what the API is told: online (with the latest contact)
 // while a binding lives, offline once the last one is removed or lapses.
 
+import type { PresenceReport } from '../shared/contract/presence.ts';
 import { realSchedule, type Schedule } from './client-transactions.ts';
-import type { PresenceReport } from './presence-reporter.ts';
-import { getHeader, getHeaders, type SipHeader, type SipRequest } from './sip/message.ts';
-import { parseNameAddr } from './sip/uri.ts';
+import { getHeader, type ReceivedRequest, type SipHeader } from './sip/message.ts';
 import { grantedExpiry, refuse, servedAor } from './sip-replies.ts';
 import type { SipReply } from './sip-server.ts';
 
@@ -28,24 +27,18 @@ export type RegisterIntent =
  * What a REGISTER asks for (RFC 3261 §10.3 steps 6–7): each Contact's lifetime comes from its
  * `expires` parameter, else the Expires header, else 3600; capped at 3600; 1–59 → 423.
  */
-export function registerIntent(request: SipRequest, minExpiresSeconds?: number): RegisterIntent {
-  const contacts = getHeaders(request, 'contact');
+export function registerIntent(request: ReceivedRequest, minExpiresSeconds?: number): RegisterIntent {
+  const { contacts } = request;
   const expiresHeader = getHeader(request, 'expires');
-  if (contacts.length === 0) return { kind: 'fetch' };
-  if (contacts.length === 1 && contacts[0] === '*') {
+  if (request.contactWildcard) {
     if (expiresHeader?.trim() !== '0') {
       return { kind: 'refused', reply: refuse(400, 'Bad Request', 'Contact: * needs Expires: 0') };
     }
     return { kind: 'remove-all' };
   }
+  if (contacts.length === 0) return { kind: 'fetch' };
   const bindings: RequestedBinding[] = [];
-  for (const value of contacts) {
-    let contact: ReturnType<typeof parseNameAddr>;
-    try {
-      contact = parseNameAddr(value);
-    } catch {
-      return { kind: 'refused', reply: refuse(400, 'Bad Request', 'Malformed Contact header') };
-    }
+  for (const contact of contacts) {
     const granted = grantedExpiry(contact.params.expires, expiresHeader, minExpiresSeconds);
     if ('refusal' in granted) return { kind: 'refused', reply: granted.refusal };
     bindings.push({ contact: contact.uri, seconds: granted.seconds });
@@ -93,7 +86,7 @@ export class Registrar {
   }
 
   /** Answers a REGISTER and reports the resulting presence (without waiting for the API). */
-  register(request: SipRequest): SipReply {
+  register(request: ReceivedRequest): SipReply {
     const target = servedAor(request, this.domains);
     if ('refusal' in target) return target.refusal;
     const { aor } = target;

@@ -1,8 +1,8 @@
 // Small pieces shared by the request handlers: refusals with a Warning, the served-domain check,
 // and the header values several handlers read (Event, Expires).
 
-import { getHeader, type SipHeader, type SipRequest } from './sip/message.ts';
-import { aorOf, parseNameAddr } from './sip/uri.ts';
+import { aorOf } from '../shared/sip/uri.ts';
+import { getHeader, type ReceivedRequest, type SipHeader, type SipRequest } from './sip/message.ts';
 import type { SipReply } from './sip-server.ts';
 
 export function refuse(status: number, reason: string, detail: string, headers: SipHeader[] = []): SipReply {
@@ -32,10 +32,10 @@ export type AorResult = { aor: string } | { refusal: SipReply };
  * (behind a proxy the Request-URI may already have been rewritten, the To not); a domain not
  * in HOLDOVER_DOMAINS is refused with 404, as a MESSAGE for it would be.
  */
-export function servedAor(request: SipRequest, domains: readonly string[]): AorResult {
+export function servedAor(request: ReceivedRequest, domains: readonly string[]): AorResult {
   let aor: string;
   try {
-    aor = aorOf(parseNameAddr(getHeader(request, 'to') ?? '').uri);
+    aor = aorOf(request.to.uri);
   } catch {
     return { refusal: refuse(400, 'Bad Request', 'To must be a SIP address of record (sip:user@host)') };
   }

@@ -2,27 +2,30 @@
 // handler. Every request the handler sees is well formed and seen once per transaction; it
 // returns the final response, which is also what any retransmission gets.
 
+import type { SipTarget } from '../shared/sip/uri.ts';
 import { MessageTooLargeError } from './sip/framer.ts';
 import {
   getHeader,
+  type ReceivedRequest,
   type SipHeader,
   SipParseError,
   type SipRequest,
   type SipResponse,
 } from './sip/message.ts';
-import { canAnswer, validateRequest, validateResponse } from './sip/parser.ts';
+import { canAnswer, readRequest, validateResponse } from './sip/parser.ts';
 import { buildResponse, serializeResponse } from './sip/serialize.ts';
 import { ServerTransactions } from './transactions.ts';
 import {
   type Origin,
   type SipLogger,
   type SipSource,
-  type SipTarget,
   SipTransport,
   stampReceived,
+  stampReceivedRequest,
 } from './transport.ts';
 
-export type { SipLogger, SipSource, SipTarget } from './transport.ts';
+export type { SipTarget } from '../shared/sip/uri.ts';
+export type { SipLogger, SipSource } from './transport.ts';
 
 export interface SipReply {
   status: number;
@@ -33,7 +36,7 @@ export interface SipReply {
   toTag?: string;
 }
 
-export type SipRequestHandler = (req: SipRequest, source: SipSource) => Promise<SipReply>;
+export type SipRequestHandler = (req: ReceivedRequest, source: SipSource) => Promise<SipReply>;
 
 export interface SipServerOptions {
   host: string;
@@ -99,10 +102,12 @@ export class SipServer {
     return this.transport.send(bytes, target);
   }
 
-  private onRequest(req: SipRequest, origin: Origin): void {
-    const fields = logFields(req, origin);
-    const rejection = validateRequest(req);
-    if (rejection) {
+  private onRequest(received: SipRequest, origin: Origin): void {
+    const read = readRequest(received);
+    if ('rejection' in read) {
+      const { rejection } = read;
+      const req = stampReceived(received, origin.address, origin.port);
+      const fields = logFields(req, origin);
       if (canAnswer(req)) {
         this.log('info', 'sip request refused', {
           ...fields,
@@ -115,6 +120,8 @@ export class SipServer {
       }
       return;
     }
+    const req = stampReceivedRequest(read.request, origin.address, origin.port);
+    const fields = logFields(req, origin);
     const transactions = this.transactions;
     if (!transactions) return;
     const reliable = origin.transport === 'tcp';
@@ -137,7 +144,7 @@ export class SipServer {
   }
 
   private async handle(
-    req: SipRequest,
+    req: ReceivedRequest,
     origin: Origin,
     key: string,
     reliable: boolean,

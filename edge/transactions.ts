@@ -4,8 +4,7 @@
 // our own timers; the client's retransmissions drive recovery, which is all non-INVITE needs
 // (§17.2.2) and, for the rare INVITE, gets its final response repeated until the ACK.
 
-import { getHeader, getHeaders, type SipRequest } from './sip/message.ts';
-import { parseCSeq, parseNameAddr, parseVia } from './sip/uri.ts';
+import { getHeaders, type ReceivedRequest } from './sip/message.ts';
 
 /** 64 × T1: how long a completed transaction answers retransmissions over UDP (Timer J/H). */
 export const TIMER_J_UNRELIABLE_MS = 32_000;
@@ -63,7 +62,7 @@ export class ServerTransactions {
    * Matches an incoming request (already validated) against the live transactions.
    * `reliable` is true for TCP, where completed transactions are not kept (Timer J = 0).
    */
-  receive(req: SipRequest, reliable: boolean): TransactionVerdict {
+  receive(req: ReceivedRequest, reliable: boolean): TransactionVerdict {
     const now = this.now();
     if (req.method === 'ACK') {
       for (const key of inviteKeysForAck(req)) {
@@ -112,11 +111,6 @@ export class ServerTransactions {
     }
   }
 
-  /** Forgets a transaction without a stored response (its request is handled again if resent). */
-  abandon(key: string): void {
-    this.entries.delete(key);
-  }
-
   /** Drops expired transactions; called by the sweep timer, public for tests. */
   sweep(): void {
     const now = this.now();
@@ -153,26 +147,24 @@ export class ServerTransactions {
  * branch, branch + sent-by + method (ACK counting as INVITE); otherwise the RFC 2543 tuple of
  * Request-URI, To tag, From tag, Call-ID, CSeq and top Via.
  */
-export function transactionKey(req: SipRequest, method: string): string {
-  const topVia = getHeaders(req, 'via')[0] ?? '';
-  const via = safeParseVia(topVia);
-  const branch = via?.params.branch;
-  if (via && branch?.startsWith(MAGIC_COOKIE) && branch.length > MAGIC_COOKIE.length) {
+export function transactionKey(req: ReceivedRequest, method: string): string {
+  const via = req.topVia;
+  const branch = via.params.branch;
+  if (branch?.startsWith(MAGIC_COOKIE) && branch.length > MAGIC_COOKIE.length) {
     const sentBy = via.port === undefined ? via.host : `${via.host}:${via.port}`;
     return `3261\u0000${branch}\u0000${sentBy}\u0000${method}`;
   }
-  return rfc2543Key(req, method, tagOf(getHeader(req, 'to')));
+  return rfc2543Key(req, method, req.to.params.tag ?? '');
 }
 
-function rfc2543Key(req: SipRequest, method: string, toTag: string): string {
-  const cseq = safeCSeq(getHeader(req, 'cseq'));
+function rfc2543Key(req: ReceivedRequest, method: string, toTag: string): string {
   return [
     '2543',
     req.uri,
     toTag,
-    tagOf(getHeader(req, 'from')),
-    getHeader(req, 'call-id') ?? '',
-    cseq,
+    req.from.params.tag ?? '',
+    req.callId,
+    String(req.cseq.seq),
     method,
     getHeaders(req, 'via')[0] ?? '',
   ].join('\u0000');
@@ -182,33 +174,8 @@ function rfc2543Key(req: SipRequest, method: string, toTag: string): string {
  * Keys of the INVITE transaction an ACK may belong to. With RFC 2543 identifiers the ACK
  * carries the To tag of our response, which the INVITE lacked, so both forms are tried.
  */
-function inviteKeysForAck(req: SipRequest): string[] {
+function inviteKeysForAck(req: ReceivedRequest): string[] {
   const key = transactionKey(req, 'INVITE');
   if (key.startsWith('3261')) return [key];
   return [key, rfc2543Key(req, 'INVITE', '')];
-}
-
-function tagOf(value: string | undefined): string {
-  if (value === undefined) return '';
-  try {
-    return parseNameAddr(value).params.tag ?? '';
-  } catch {
-    return '';
-  }
-}
-
-function safeParseVia(value: string): ReturnType<typeof parseVia> | undefined {
-  try {
-    return parseVia(value);
-  } catch {
-    return undefined;
-  }
-}
-
-function safeCSeq(value: string | undefined): string {
-  try {
-    return String(parseCSeq(value ?? '').seq);
-  } catch {
-    return value ?? '';
-  }
 }

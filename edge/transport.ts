@@ -5,12 +5,18 @@
 
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { connect, createServer, isIPv6, type Server, type Socket } from 'node:net';
+import type { SipTarget, SipTransportName } from '../shared/sip/uri.ts';
 import { MessageTooLargeError, SipStreamFramer } from './sip/framer.ts';
-import { type SipHeader, type SipMessage, SipParseError, type SipRequest, splitList } from './sip/message.ts';
+import {
+  type ReceivedRequest,
+  type SipHeader,
+  type SipMessage,
+  SipParseError,
+  type SipRequest,
+  splitList,
+} from './sip/message.ts';
 import { parseMessage, skipLineBreaks } from './sip/parser.ts';
-import { formatVia, parseVia } from './sip/uri.ts';
-
-export type SipTransportName = 'udp' | 'tcp';
+import { formatVia, parseVia, type Via } from './sip/via.ts';
 
 /** Where a message came from, as the request handler sees it. */
 export interface SipSource {
@@ -22,12 +28,6 @@ export interface SipSource {
 /** A SipSource plus the connection to answer on (TCP). */
 export interface Origin extends SipSource {
   connectionId?: number;
-}
-
-export interface SipTarget {
-  transport: SipTransportName;
-  host: string;
-  port: number;
 }
 
 export type SipLogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -255,10 +255,8 @@ export class SipTransport {
   }
 
   private deliver(message: SipMessage, origin: Origin): void {
-    const stamped =
-      message.kind === 'request' ? stampReceived(message, origin.address, origin.port) : message;
     try {
-      this.options.onMessage(stamped, origin);
+      this.options.onMessage(message, origin);
     } catch (error) {
       this.log('error', 'sip message callback failed', { error: describe(error) });
     }
@@ -284,25 +282,42 @@ export class SipTransport {
  * request unchanged when there is nothing to add or the top Via cannot be read.
  */
 export function stampReceived(req: SipRequest, address: string, port: number): SipRequest {
-  const index = req.headers.findIndex((header) => header.name === 'via');
-  const header = req.headers[index];
+  const header = req.headers.find((candidate) => candidate.name === 'via');
   if (!header) return req;
-  const values = splitList(header.value);
-  let via: ReturnType<typeof parseVia>;
+  let via: Via;
   try {
-    via = parseVia(values[0] ?? '');
+    via = parseVia(splitList(header.value)[0] ?? '');
   } catch {
     return req;
   }
-  const wantsRport = via.params.rport === null;
-  const sentByHost = via.host.startsWith('[') ? via.host.slice(1, -1) : via.host;
-  if (!wantsRport && sentByHost === address.toLowerCase()) return req;
-  via.params.received = address;
+  return stampVia(req, via, address, port)?.request ?? req;
+}
+
+/** `stampReceived` of a request read once (its top Via already parsed), its view kept in step. */
+export function stampReceivedRequest(req: ReceivedRequest, address: string, port: number): ReceivedRequest {
+  const stamped = stampVia(req, req.topVia, address, port);
+  return stamped ? { ...req, headers: stamped.request.headers, topVia: stamped.via } : req;
+}
+
+function stampVia<Request extends SipRequest>(
+  req: Request,
+  top: Via,
+  address: string,
+  port: number,
+): { request: Request; via: Via } | undefined {
+  const wantsRport = top.params.rport === null;
+  const sentByHost = top.host.startsWith('[') ? top.host.slice(1, -1) : top.host;
+  if (!wantsRport && sentByHost === address.toLowerCase()) return undefined;
+  const via: Via = { ...top, params: { ...top.params, received: address } };
   if (wantsRport) via.params.rport = String(port);
+  const index = req.headers.findIndex((header) => header.name === 'via');
+  const header = req.headers[index];
+  if (!header) return undefined;
+  const values = splitList(header.value);
   values[0] = formatVia(via);
   const headers: SipHeader[] = req.headers.slice();
   headers[index] = { name: 'via', value: values.join(', ') };
-  return { ...req, headers };
+  return { request: { ...req, headers }, via };
 }
 
 function describe(error: unknown): string {

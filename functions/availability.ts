@@ -5,19 +5,19 @@
 //   Accept: text/plain → the status word alone. 429 + Retry-After past the client's rate.
 // CORS open (HOLDOVER_CORS_ORIGINS, default *), cacheable (HOLDOVER_AVAILABILITY_MAX_AGE, default 5 s).
 // OPTIONS /v1/availability/{aor} answers the preflight (functions/cors.ts, which reads nothing).
+
 import type { Context } from 'aws-lambda';
-import { envInt } from './adapters/env.ts';
+import { availabilityMaxAgeSeconds, availabilityRatePerMinute } from '../shared/settings.ts';
 import type { HttpEvent, HttpResult } from './adapters/http.ts';
 import { logger, startInvocation } from './adapters/observability.ts';
 import { groupStore, store } from './adapters/store.ts';
-import { normalizeAor } from './core/aor.ts';
-import { type Availability, availabilityOf, unknownAvailability } from './core/groups.ts';
+import { type Availability, lookUpAvailability } from './core/groups.ts';
 import { TokenBuckets } from './core/rate-limit.ts';
 import { corsHeaders } from './cors.ts';
 
-const maxAgeSeconds = envInt('HOLDOVER_AVAILABILITY_MAX_AGE', 5, 0);
+const maxAgeSeconds = availabilityMaxAgeSeconds();
 /** Per client address and function instance; API Gateway's route throttling caps the total. */
-const buckets = new TokenBuckets(envInt('HOLDOVER_AVAILABILITY_RATE', 60));
+const buckets = new TokenBuckets(availabilityRatePerMinute());
 
 export async function handler(event: HttpEvent, context?: Context): Promise<HttpResult> {
   const correlationId = startInvocation(context, event.requestContext.requestId);
@@ -42,7 +42,11 @@ export async function handler(event: HttpEvent, context?: Context): Promise<Http
   }
   let answer: Availability;
   try {
-    answer = await lookUp(decodeURIComponent(event.pathParameters?.aor ?? ''));
+    answer = await lookUpAvailability(
+      decodeURIComponent(event.pathParameters?.aor ?? ''),
+      { groups: groupStore, users: store },
+      Date.now(),
+    );
   } catch (error) {
     logger.error('availability failed', {
       correlationId,
@@ -65,23 +69,4 @@ export async function handler(event: HttpEvent, context?: Context): Promise<Http
     },
     body: plain ? answer.status : JSON.stringify(answer),
   };
-}
-
-/**
- * The same two reads for every AOR (its group entry and its user items), so an unknown AOR and a
- * private one answer alike and about as fast; members are read only for a public group.
- */
-async function lookUp(text: string): Promise<Availability> {
-  let aor: string;
-  try {
-    aor = normalizeAor(text);
-  } catch {
-    return unknownAvailability(text);
-  }
-  const [group, user] = await Promise.all([groupStore.getGroup(aor), store.getUser(aor)]);
-  const nowMs = Date.now();
-  if (group === undefined) return availabilityOf(aor, { kind: 'user', user }, nowMs);
-  if (!group.public) return unknownAvailability(aor);
-  const members = await Promise.all(group.members.map((member) => store.getUser(member)));
-  return availabilityOf(aor, { kind: 'group', group, members }, nowMs);
 }

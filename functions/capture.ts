@@ -1,49 +1,34 @@
 // POST /v1/messages — the edge hands over a MESSAGE it received for an absent user.
 // Thin: parse (zod) → captureMessage (core) → status. 202 only once the message is stored.
-import { monotonicFactory } from 'ulid';
-import * as z from 'zod';
-import { envDurationMs, envInt, envList } from './adapters/env.ts';
-import { authorizedRoute } from './adapters/http.ts';
-import { countWithDimension, logger, MetricUnit, metrics } from './adapters/observability.ts';
-import { deliveryQueue } from './adapters/queue.ts';
-import { groupStore, store } from './adapters/store.ts';
-import { captureMessage } from './core/capture.ts';
-import { DomainError } from './core/errors.ts';
 
-export const CaptureRequestSchema = z.object({
-  callId: z.string().min(1).max(1024),
-  cseq: z
-    .number()
-    .int()
-    .min(0)
-    .max(2 ** 31 - 1),
-  from: z.string().min(1).max(2048),
-  fromName: z.string().max(512).optional(),
-  to: z.string().min(1).max(2048),
-  contentType: z.string().min(1).max(512),
-  /** Base64 of the body bytes, byte-exact. */
-  body: z.base64(),
-  subject: z.string().max(1024).optional(),
-  expires: z.number().int().min(0).optional(),
-  replyTo: z.string().min(1).max(2048).optional(),
-  /** When the edge received it (its clock); orders messages that are stored concurrently. */
-  receivedAt: z.iso.datetime().optional(),
-  autoSubmitted: z.boolean().optional(),
-  /** Epoch ms after which the edge no longer waits (it answers 503): nothing is stored past it. */
-  deadline: z.number().int().positive().optional(),
-});
+import { monotonicFactory } from 'ulid';
+import {
+  CaptureBatchRequestSchema,
+  type CaptureRequest,
+  CaptureRequestSchema,
+} from '../shared/contract/capture.ts';
+import { DomainError } from '../shared/errors.ts';
+import { expireAfterMs, maxBodyBytes, quota, servedDomains } from '../shared/settings.ts';
+import { chatPolicy } from './adapters/chat-policy.ts';
+import { authorizedRoute, errorResult, type RouteResult } from './adapters/http.ts';
+import { count, countWithDimension, logger } from './adapters/observability.ts';
+import { deliveryQueue } from './adapters/queue.ts';
+import { chatStore, groupStore, store } from './adapters/store.ts';
+import { captureMessage } from './core/capture.ts';
 
 const ulid = monotonicFactory();
-const deps = {
+/** Capture's dependencies; the chat routes capture a visitor's line with the same ones. */
+export const captureDeps = {
   store,
   users: store,
   groups: groupStore,
+  chats: { store: chatStore, policy: chatPolicy },
   queue: deliveryQueue,
   policy: {
-    domains: new Set(envList('HOLDOVER_DOMAINS', 'example.com,localhost,127.0.0.1')),
-    defaultExpireAfterMs: envDurationMs('HOLDOVER_EXPIRE_AFTER', '72h'),
-    maxBodyBytes: envInt('HOLDOVER_MAX_BODY_BYTES', 65_536),
-    quota: envInt('HOLDOVER_QUOTA', 1000),
+    domains: new Set(servedDomains()),
+    defaultExpireAfterMs: expireAfterMs(),
+    maxBodyBytes: maxBodyBytes(),
+    quota: quota(),
   },
   now: Date.now,
   newId: (nowMs: number) => ulid(nowMs),
@@ -53,16 +38,22 @@ const deps = {
     }),
 };
 
-export const handler = authorizedRoute('capture', CaptureRequestSchema, async ({ body: request }) => {
+/** What one MESSAGE's capture answered: the status and body the single route would have sent. */
+async function captureOne(request: CaptureRequest): Promise<RouteResult> {
   const { body, ...rest } = request;
   const context = { callId: request.callId, cseq: request.cseq };
   try {
-    const result = await captureMessage({ ...rest, body: Buffer.from(body, 'base64') }, deps);
+    const result = await captureMessage({ ...rest, body: Buffer.from(body, 'base64') }, captureDeps);
     if (result.status === 'ignored') {
       logger.debug('message ignored', { ...context, reason: result.reason });
       return { status: 200, body: result };
     }
-    metrics.addMetric(result.status === 'held' ? 'captured' : 'duplicate', MetricUnit.Count, 1);
+    if (result.status === 'chat') {
+      count('chatAnswer');
+      logger.info('chat answer', { ...context, chatId: result.chatId, lineId: result.lineId });
+      return { status: 200, body: result };
+    }
+    count(result.status === 'held' ? 'captured' : 'duplicate');
     logger.info(result.status === 'held' ? 'message held' : 'duplicate message', {
       ...context,
       messageId: result.id,
@@ -70,9 +61,37 @@ export const handler = authorizedRoute('capture', CaptureRequestSchema, async ({
     return { status: 202, body: result };
   } catch (error) {
     if (error instanceof DomainError) {
-      countWithDimension('refused', 'reason', error.code);
+      countWithDimension('refused', error.code);
       logger.info('message refused', { ...context, reason: error.code, detail: error.message });
     }
     throw error;
   }
-});
+}
+
+export const handler = authorizedRoute('capture', CaptureRequestSchema, ({ body }) => captureOne(body));
+
+/**
+ * POST /v1/messages/batch — several MESSAGEs that reached the edge together, in one signed call
+ * (one nonce). Each is captured on its own; the answer lists each one's status and body as the
+ * single route would have answered it, in order. 200 once every one has its result.
+ */
+export const batchHandler = authorizedRoute(
+  'captureBatch',
+  CaptureBatchRequestSchema,
+  async ({ body, correlationId }) => {
+    // Side by side, as the same MESSAGEs sent one call each would be: the order comes from each
+    // one's receivedAt (stamped at the edge), and the quota holds as it does for concurrent calls.
+    const results = await Promise.all(body.messages.map((message) => answerOf(message, correlationId)));
+    return { status: 200, body: { results } };
+  },
+);
+
+/** The single route's answer, errors included (mapped as authorizedRoute maps them). */
+async function answerOf(message: CaptureRequest, correlationId: string): Promise<RouteResult> {
+  try {
+    return await captureOne(message);
+  } catch (error) {
+    const { statusCode = 500, body } = errorResult('captureBatch', error, correlationId);
+    return { status: statusCode, body: body === undefined ? {} : (JSON.parse(body) as unknown) };
+  }
+}

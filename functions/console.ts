@@ -1,9 +1,10 @@
 // GET / and GET /console/{asset} — the web console (docs/design.md "Security"): one static page, its
 // stylesheet and its script (built ahead: web/build.mjs), served with a strict Content-Security-
 // Policy. The page holds no data: the script asks the API with the person's token.
+
+import { NotFoundError } from '../shared/errors.ts';
 import { authorizedRoute } from './adapters/http.ts';
 import { CONSOLE_CSS, CONSOLE_HTML, CONSOLE_SCRIPT } from './console-assets.generated.ts';
-import { NotFoundError } from './core/errors.ts';
 
 /** Only this origin's script and style; no inline code, no framing, forms post nowhere else. */
 export const CONSOLE_CSP = [

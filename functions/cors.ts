@@ -1,13 +1,10 @@
-// CORS of the public routes (GET /v1/availability/{aor}): the allowed origins
-// (HOLDOVER_CORS_ORIGINS, comma-separated, default *) and the preflight, a function of its own
-// that touches nothing (OPTIONS /v1/availability/{aor}).
-import { envOr } from './adapters/env.ts';
+// CORS of the public routes (GET /v1/availability/{aor}, the chat routes /v1/chats…): the allowed
+// origins (HOLDOVER_CORS_ORIGINS, comma-separated, default *) and the preflights, functions of
+// their own that touch nothing (OPTIONS /v1/availability/{aor}, /v1/chats, /v1/chats/{chatId}/messages).
+import { corsOrigins } from '../shared/settings.ts';
 import type { HttpEvent, HttpResult } from './adapters/http.ts';
 
-const allowOrigins = envOr('HOLDOVER_CORS_ORIGINS', '*')
-  .split(',')
-  .map((origin) => origin.trim())
-  .filter((origin) => origin !== '');
+const allowOrigins = corsOrigins();
 
 /** The CORS headers of an answer to `event` (a listed Origin is echoed; `*` allows any). */
 export function corsHeaders(event: HttpEvent): Record<string, string> {
@@ -25,6 +22,23 @@ export async function preflightHandler(event: HttpEvent): Promise<HttpResult> {
       ...corsHeaders(event),
       'access-control-allow-methods': 'GET, OPTIONS',
       'access-control-allow-headers': 'Accept',
+      'access-control-max-age': '600',
+    },
+    body: '',
+  };
+}
+
+/**
+ * The chat routes' preflight: a page on another origin POSTs JSON with the chat token in the
+ * Authorization header (no cookies: credentials are never allowed).
+ */
+export async function chatPreflightHandler(event: HttpEvent): Promise<HttpResult> {
+  return {
+    statusCode: 204,
+    headers: {
+      ...corsHeaders(event),
+      'access-control-allow-methods': 'GET, POST, OPTIONS',
+      'access-control-allow-headers': 'Authorization, Content-Type, Accept',
       'access-control-max-age': '600',
     },
     body: '',

@@ -4,15 +4,16 @@
 //   DELETE /v1/users/{aor}/credentials   → 204-like {aor, removed: true} or 404
 //   GET    /v1/users                     → {users: [{aor, admin, createdAt, updatedAt}], next?}
 //   GET    /v1/credentials/{aor}         → {aor, realm, ha1: {"SHA-256", MD5}, admin} or 404 (the edge)
-import { envList } from './adapters/env.ts';
+
+import { normalizeAor } from '../shared/aor.ts';
+import { NotFoundError } from '../shared/errors.ts';
+import { servedDomains } from '../shared/settings.ts';
 import { authorizedRoute, limitOf } from './adapters/http.ts';
 import { logger } from './adapters/observability.ts';
 import { credentialStore } from './adapters/store.ts';
-import { normalizeAor } from './core/aor.ts';
 import { SetCredentialsSchema, setCredentials } from './core/credentials.ts';
-import { NotFoundError } from './core/errors.ts';
 
-const domains = envList('HOLDOVER_DOMAINS', 'example.com,localhost,127.0.0.1');
+const domains = servedDomains();
 
 const aorOf = (pathParameters: Record<string, string>) =>
   normalizeAor(decodeURIComponent(pathParameters.aor ?? ''));

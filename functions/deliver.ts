@@ -2,16 +2,18 @@
 // (bounce, IMDN, auto-reply: sendNotice, which settles a bounced message by its outcome).
 // Reports partial batch failures; a job that must wait (the UA answered 408/480/5xx) is retried
 // later with backoff.
+
 import { monotonicFactory } from 'ulid';
+import { envOr, requireEnv } from '../shared/env.ts';
+import { deliveryBatchSize } from '../shared/settings.ts';
 import { HttpEdge } from './adapters/edge-client.ts';
-import { envInt, envOr, requireEnv } from './adapters/env.ts';
-import { logger, MetricUnit, metrics } from './adapters/observability.ts';
+import { count, logger, measure } from './adapters/observability.ts';
 import { deliveryQueue } from './adapters/queue.ts';
 import { signingSecret } from './adapters/secret.ts';
-import { RetryLater, sqsConsumer } from './adapters/sqs-batch.ts';
-import { groupStore, store } from './adapters/store.ts';
-import { type DeliveryEvent, RetryLaterError } from './core/delivery.ts';
-import { type DeliveryJobResult, runDeliveryJob } from './core/delivery-jobs.ts';
+import { sqsConsumer } from './adapters/sqs-batch.ts';
+import { alertStore, chatStore, groupStore, store } from './adapters/store.ts';
+import type { DeliveryEvent } from './core/delivery.ts';
+import { runDeliveryJob } from './core/delivery-jobs.ts';
 import { type DeliveryJob, DeliveryJobSchema } from './core/jobs.ts';
 
 const queueUrl = requireEnv('HOLDOVER_DELIVERY_QUEUE_URL');
@@ -24,22 +26,24 @@ const LEASE_MS = 120_000;
 const deps = {
   users: store,
   groups: groupStore,
+  chats: chatStore,
   store,
   queue: deliveryQueue,
   edge,
   now: Date.now,
   newId: () => ulid(),
   viaProxy,
-  batchSize: envInt('HOLDOVER_DELIVERY_BATCH', 100),
+  batchSize: deliveryBatchSize(),
   leaseMs: LEASE_MS,
+  alerts: alertStore,
   observe: (event: DeliveryEvent) => {
     const context = { messageId: event.message.id, callId: event.message.callId };
     if (event.kind === 'delivered') {
-      metrics.addMetric('delivered', MetricUnit.Count, 1);
-      metrics.addMetric('deliveryLatency', MetricUnit.Milliseconds, event.latencyMs);
+      count('delivered');
+      measure('deliveryLatency', event.latencyMs);
       logger.info('message delivered', context);
     } else if (event.kind === 'bounced') {
-      metrics.addMetric('bounced', MetricUnit.Count, 1);
+      count('bounced');
       logger.info('message bounced to its sender', { ...context, status: event.status });
     } else {
       logger.info('message kept for later', { ...context, status: event.status });
@@ -48,13 +52,7 @@ const deps = {
 };
 
 async function run(job: DeliveryJob, receiveCount: number): Promise<void> {
-  let result: DeliveryJobResult;
-  try {
-    result = await runDeliveryJob(job, receiveCount, deps);
-  } catch (error) {
-    if (error instanceof RetryLaterError) throw new RetryLater(error.message);
-    throw error;
-  }
+  const result = await runDeliveryJob(job, receiveCount, deps);
   if (job.kind === 'deliver') {
     if (result.kind === 'run') logger.info('delivery run ended', { recipient: job.recipient, ...result.run });
     return;
@@ -64,11 +62,11 @@ async function run(job: DeliveryJob, receiveCount: number): Promise<void> {
   const context = { reason: job.reason, callId: job.message.callId, status: notice.status };
   const settled = notice.settled ? { bouncedMessage: job.settles?.id, settled: notice.settled } : {};
   if (notice.outcome === 'sent') {
-    metrics.addMetric('noticeSent', MetricUnit.Count, 1);
+    count('noticeSent');
     logger.info('notice sent', { ...context, ...settled });
   } else {
-    metrics.addMetric('noticeRefused', MetricUnit.Count, 1);
-    if (notice.settled === 'dead') metrics.addMetric('deadLetters', MetricUnit.Count, 1);
+    count('noticeRefused');
+    if (notice.settled === 'dead') count('deadLetters');
     logger.warn('notice failed for good', { ...context, why: notice.reason, ...settled });
   }
 }

@@ -4,13 +4,14 @@
 
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { monotonicFactory } from 'ulid';
-import { requireEnv } from './adapters/env.ts';
-import { logger, MetricUnit, metrics } from './adapters/observability.ts';
+import { requireEnv } from '../shared/env.ts';
+import { count, logger } from './adapters/observability.ts';
 import { deliveryQueue } from './adapters/queue.ts';
 import { SesMailer } from './adapters/ses-mailer.ts';
-import { RetryLater, sqsConsumer } from './adapters/sqs-batch.ts';
-import { store } from './adapters/store.ts';
+import { sqsConsumer } from './adapters/sqs-batch.ts';
+import { alertStore, chatStore, store } from './adapters/store.ts';
 import { ExpiryJobSchema, emailExpired } from './core/expiry.ts';
+import { RetryLaterError } from './core/retry.ts';
 
 const queueUrl = requireEnv('HOLDOVER_EXPIRED_QUEUE_URL');
 const ulid = monotonicFactory();
@@ -23,8 +24,10 @@ const deps = {
     requireEnv('HOLDOVER_MAIL_FROM'),
   ),
   notices: deliveryQueue,
+  chats: chatStore,
   now: Date.now,
   newId: () => ulid(),
+  alerts: alertStore,
 };
 
 export const handler = sqsConsumer(queueUrl, ExpiryJobSchema, async (job) => {
@@ -33,10 +36,10 @@ export const handler = sqsConsumer(queueUrl, ExpiryJobSchema, async (job) => {
     result = await emailExpired(job, deps);
   } catch (error) {
     // SES down or throttling: the messages stay claimed and the job comes back with backoff.
-    throw new RetryLater(`email not sent: ${error instanceof Error ? error.message : String(error)}`);
+    throw new RetryLaterError(`email not sent: ${error instanceof Error ? error.message : String(error)}`);
   }
-  if (result.outcome === 'emailed') metrics.addMetric('emailed', MetricUnit.Count, result.count);
-  if (result.outcome === 'bounced') metrics.addMetric('bouncedOnExpiry', MetricUnit.Count, result.count);
-  if (result.outcome === 'dropped') metrics.addMetric('droppedOnExpiry', MetricUnit.Count, result.count);
+  if (result.outcome === 'emailed') count('emailed', result.count);
+  if (result.outcome === 'bounced') count('bouncedOnExpiry', result.count);
+  if (result.outcome === 'dropped') count('droppedOnExpiry', result.count);
   logger.info('expired messages handled', { recipient: job.recipient, reason: job.reason, ...result });
 });

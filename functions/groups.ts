@@ -3,16 +3,17 @@
 //   GET    /v1/groups/{aor}   → the group, or 404
 //   GET    /v1/groups         → {groups: [...], next?}   (?limit=1..1000&after=<aor>)
 //   DELETE /v1/groups/{aor}   → {aor, removed: true}, or 404
+
 import * as z from 'zod';
-import { envList } from './adapters/env.ts';
+import { normalizeAor } from '../shared/aor.ts';
+import { InvalidRequestError, NotFoundError } from '../shared/errors.ts';
+import { servedDomains } from '../shared/settings.ts';
 import { authorizedRoute } from './adapters/http.ts';
 import { logger } from './adapters/observability.ts';
 import { groupStore } from './adapters/store.ts';
-import { normalizeAor } from './core/aor.ts';
-import { InvalidRequestError, NotFoundError } from './core/errors.ts';
 import { GroupInputSchema, setGroup } from './core/groups.ts';
 
-const domains = new Set(envList('HOLDOVER_DOMAINS', 'example.com,localhost,127.0.0.1'));
+const domains = new Set(servedDomains());
 const LimitSchema = z.coerce.number().int().min(1).max(1000).default(100);
 
 const aorOf = (pathParameters: Record<string, string>) =>

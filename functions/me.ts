@@ -3,13 +3,14 @@
 //   GET /v1/me/messages       → {messages: [...], next?}  as GET /v1/users/{aor}/messages
 //   GET /v1/me/settings       → {aor, settings}
 //   PUT /v1/me/settings       the whole settings object (UserSettingsSchema); 400 names each field
+
+import { UserSettingsSchema } from '../shared/contract/settings.ts';
+import { ForbiddenError } from '../shared/errors.ts';
 import { authorizedRoute, type Identity, limitOf } from './adapters/http.ts';
 import { logger } from './adapters/observability.ts';
 import { store } from './adapters/store.ts';
-import { ForbiddenError } from './core/errors.ts';
 import { heldView } from './core/held-message.ts';
 import { effectivePresence } from './core/presence.ts';
-import { UserSettingsSchema } from './core/settings.ts';
 
 function person(caller: Identity): Extract<Identity, { kind: 'token' }> {
   if (caller.kind !== 'token') throw new ForbiddenError('This route is for a signed-in person');

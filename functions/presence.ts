@@ -1,18 +1,19 @@
 // POST /v1/presence — a presence change from the edge (REGISTER, PUBLISH) or another system
 // (an MSPL/UCMA bridge, an XMPP gateway), signed. Thin: parse → updatePresence → result.
 
+import { PresenceUpdateSchema } from '../shared/contract/presence.ts';
 import { authorizedRoute } from './adapters/http.ts';
-import { logger, MetricUnit, metrics } from './adapters/observability.ts';
+import { count, logger } from './adapters/observability.ts';
 import { deliveryQueue } from './adapters/queue.ts';
 import { groupStore, store } from './adapters/store.ts';
-import { PresenceUpdateSchema, updatePresence } from './core/presence.ts';
+import { updatePresence } from './core/presence.ts';
 
 const deps = { users: store, groups: groupStore, queue: deliveryQueue, now: Date.now };
 
 export const handler = authorizedRoute('presence', PresenceUpdateSchema, async ({ body: update }) => {
   const result = await updatePresence(update, deps);
-  metrics.addMetric('presenceChanged', MetricUnit.Count, 1);
-  if (result.delivery === 'queued') metrics.addMetric('deliveryRunsQueued', MetricUnit.Count, 1);
+  count('presenceChanged');
+  if (result.delivery === 'queued') count('deliveryRunsQueued');
   logger.info('presence changed', {
     aor: update.aor,
     source: update.source,

@@ -2,11 +2,12 @@
 //   POST   /v1/session              {aor, password} → {token, expiresAt, aor, role}   (anyone; slowed on failures)
 //   DELETE /v1/session              the bearer token is refused from now on           (the token's holder)
 //   POST   /v1/users/{aor}/token    a user token for scripts → {token, expiresAt}      (operator, signed)
+
+import { normalizeAor } from '../shared/aor.ts';
 import { authorizedRoute } from './adapters/http.ts';
 import { logger } from './adapters/observability.ts';
 import { signingSecrets } from './adapters/secret.ts';
 import { credentialStore, sessionStore } from './adapters/store.ts';
-import { normalizeAor } from './core/aor.ts';
 import { mintToken, SignInSchema, signIn, verifyToken } from './core/session.ts';
 
 export const signInHandler = authorizedRoute('signIn', SignInSchema, async ({ body }) => {

@@ -1,11 +1,11 @@
 // GET/PUT /v1/users/{aor}/settings — a user's hold states, expiry, email, notices, vacation
 // (signed operator/provisioning call). PUT replaces the whole settings object.
 
+import { normalizeAor } from '../shared/aor.ts';
+import { UserSettingsSchema } from '../shared/contract/settings.ts';
 import { authorizedRoute } from './adapters/http.ts';
 import { logger } from './adapters/observability.ts';
 import { store } from './adapters/store.ts';
-import { normalizeAor } from './core/aor.ts';
-import { UserSettingsSchema } from './core/settings.ts';
 
 const aorOf = (pathParameters: Record<string, string>) =>
   normalizeAor(decodeURIComponent(pathParameters.aor ?? ''));

@@ -2,13 +2,14 @@
 // time ran out, and those of users on vacation, and queues one email job per recipient.
 
 import type { Context } from 'aws-lambda';
+import { requireEnv } from '../shared/env.ts';
+import { sweepIntervalMs } from '../shared/settings.ts';
+import { EXPIRY_SHARDS } from '../shared/table.ts';
 import { sqs } from './adapters/clients.ts';
-import { envDurationMs, requireEnv } from './adapters/env.ts';
 import { EXPIRED_QUEUE, localJobs } from './adapters/local-jobs.ts';
-import { logger, MetricUnit, metrics, startInvocation } from './adapters/observability.ts';
+import { count, logger, measure, metrics, startInvocation } from './adapters/observability.ts';
 import { SqsExpiredQueue } from './adapters/sqs-queue.ts';
 import { store } from './adapters/store.ts';
-import { EXPIRY_SHARDS } from './adapters/table.ts';
 import { type ExpiryJob, sweepDue } from './core/expiry.ts';
 
 const deps = {
@@ -20,7 +21,7 @@ const deps = {
   shards: EXPIRY_SHARDS,
   claimTimeoutMs: 30 * 60_000,
   jobSize: 200,
-  intervalMs: envDurationMs('HOLDOVER_SWEEP_INTERVAL', '60s'),
+  intervalMs: sweepIntervalMs(),
 };
 
 export async function handler(
@@ -30,11 +31,11 @@ export async function handler(
   startInvocation(context);
   const result = await sweepDue(deps);
   if (result.claimed > 0) {
-    metrics.addMetric('expired', MetricUnit.Count, result.claimed);
+    count('expired', result.claimed);
     logger.info('sweep claimed messages for email', { ...result });
   }
-  metrics.addMetric('sweepIndexReads', MetricUnit.Count, result.indexEntriesRead);
-  metrics.addMetric('overdueSeconds', MetricUnit.Seconds, result.overdueSeconds);
+  count('sweepIndexReads', result.indexEntriesRead);
+  measure('overdueSeconds', result.overdueSeconds);
   metrics.publishStoredMetrics();
   return { claimed: result.claimed, recipients: result.recipients };
 }

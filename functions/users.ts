@@ -1,7 +1,8 @@
 // GET /v1/users/{aor}/messages — a user's held messages, oldest first (operator, admin, or the user).
+
+import { normalizeAor } from '../shared/aor.ts';
 import { authorizedRoute, limitOf } from './adapters/http.ts';
 import { store } from './adapters/store.ts';
-import { normalizeAor } from './core/aor.ts';
 import { heldView } from './core/held-message.ts';
 
 export const heldHandler = authorizedRoute('held', undefined, async ({ pathParameters, query }) => {

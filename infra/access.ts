@@ -6,10 +6,10 @@
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as ses from 'aws-cdk-lib/aws-ses';
-import { groupKeys } from '../functions/adapters/dynamo-groups.ts';
-import { EXPIRY_INDEX, keys } from '../functions/adapters/table.ts';
+import { alertKeys, chatKeys, EXPIRY_INDEX, groupKeys, keys, ORDER_INDEX } from '../shared/table.ts';
 import type { FunctionAccess, QueueName } from './catalogue.ts';
 import type { QueueWithDlq } from './data.ts';
 
@@ -21,6 +21,8 @@ export interface AccessibleResources {
   readonly mailFrom: string;
   /** Base URL of the SIP edge's HTTP port. */
   readonly edgeUrl: string;
+  /** The raw mails of alerts from email (when props.inboundMail is set). */
+  readonly inboundMail?: { readonly bucket: s3.IBucket; readonly prefix: string };
 }
 
 /** The variable through which a function finds each queue. */
@@ -39,15 +41,21 @@ export function grantAccess(
 
   const tableActions = access.table ?? [];
   const indexActions = access.expiryIndex ?? [];
+  const orderActions = access.orderIndex ?? [];
   const credentialActions = access.credentials ?? [];
   const sessionActions = access.sessions ?? [];
   const groupActions = access.groups ?? [];
+  const chatActions = access.chats ?? [];
+  const alertActions = access.alerts ?? [];
   if (
     tableActions.length > 0 ||
     indexActions.length > 0 ||
+    orderActions.length > 0 ||
     credentialActions.length > 0 ||
     sessionActions.length > 0 ||
-    groupActions.length > 0
+    groupActions.length > 0 ||
+    chatActions.length > 0 ||
+    alertActions.length > 0
   ) {
     fn.addEnvironment('HOLDOVER_TABLE', resources.table.tableName);
   }
@@ -93,10 +101,36 @@ export function grantAccess(
       }),
     );
   }
+  if (chatActions.length > 0) {
+    // Chats and their lines only (CHAT#…), nobody's held messages.
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: chatActions.map((action) => `dynamodb:${action}`),
+        resources: [resources.table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [chatKeys.chat('*')] } },
+      }),
+    );
+  }
+  if (alertActions.length > 0) {
+    // Alert items only (a TransactWriteItems of Puts opens one); nobody's messages.
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: alertActions.map((action) => `dynamodb:${action}`),
+        resources: [resources.table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${alertKeys.prefix}*`] } },
+      }),
+    );
+  }
   if (indexActions.length > 0) {
     allow(
       indexActions.map((action) => `dynamodb:${action}`),
       `${resources.table.tableArn}/index/${EXPIRY_INDEX}`,
+    );
+  }
+  if (orderActions.length > 0) {
+    allow(
+      orderActions.map((action) => `dynamodb:${action}`),
+      `${resources.table.tableArn}/index/${ORDER_INDEX}`,
     );
   }
   if (access.signingSecret) {
@@ -124,6 +158,15 @@ export function grantAccess(
   if (access.sendEmail) {
     fn.addEnvironment('HOLDOVER_MAIL_FROM', resources.mailFrom);
     resources.mailIdentity.grantSendEmail(fn);
+  }
+  if (access.inboundMail) {
+    const inbound = resources.inboundMail;
+    if (inbound === undefined)
+      throw new Error('a function reads inbound mail, but props.inboundMail is not set');
+    fn.addEnvironment('HOLDOVER_INBOUND_BUCKET', inbound.bucket.bucketName);
+    fn.addEnvironment('HOLDOVER_INBOUND_PREFIX', inbound.prefix);
+    // SSE-S3: no KMS grant needed.
+    allow(['s3:GetObject'], inbound.bucket.arnForObjects(`${inbound.prefix}*`));
   }
   if (access.edge) {
     // No IAM side: calls to the edge are signed with the shared secret.

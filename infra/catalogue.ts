@@ -10,16 +10,17 @@
  * - `admin`: a bearer token of an admin (`role: admin`);
  * - `user`: any valid bearer token, for the caller's own data (`/v1/me…`);
  * - `self`: a bearer token whose AOR is the route's `{aor}` (another user's: 403);
+ * - `chat`: a chat token (POST /v1/chats) whose chat is the route's `{chatId}` (another chat's: 403);
  * - `public`: anyone, nothing checked.
  * A caller that is none of the listed gets 403 if it proved who it is, else 401.
  */
-export type Caller = 'operator' | 'admin' | 'user' | 'self' | 'public';
+export type Caller = 'operator' | 'admin' | 'user' | 'self' | 'chat' | 'public';
 
 /** HTTP API route; the handler itself checks the request signature or bearer token (`who`). */
 export interface HttpTrigger {
   readonly kind: 'http';
   readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'OPTIONS';
-  readonly path: `/v1/${string}` | '/' | `/console/${string}`;
+  readonly path: `/v1/${string}` | '/' | `/console/${string}` | `/chat/${string}` | '/chat.js';
   readonly who: readonly Caller[];
   /**
    * An unauthenticated route for web pages: the API stage caps it at the construct's public-route
@@ -45,7 +46,16 @@ export interface ScheduleTrigger {
   readonly kind: 'schedule';
 }
 
-export type Trigger = HttpTrigger | QueueTrigger | ScheduleTrigger;
+/**
+ * The SES receipt rule of the groups' inbound domain (props.inboundMail): it stores the raw mail
+ * in the inbound bucket and then invokes the function asynchronously. Without the prop the
+ * function is not created.
+ */
+export interface InboundMailTrigger {
+  readonly kind: 'inboundMail';
+}
+
+export type Trigger = HttpTrigger | QueueTrigger | ScheduleTrigger | InboundMailTrigger;
 
 export type QueueName = 'delivery' | 'expired';
 
@@ -85,8 +95,23 @@ export interface FunctionAccess {
    * dynamodb:LeadingKeys condition): groups, memberships and queue memory, nothing of messages.
    */
   readonly groups?: readonly ('GetItem' | 'Query' | 'PutItem' | 'DeleteItem')[];
+  /**
+   * HOLDOVER_TABLE + these actions on the chat items only (pk CHAT#…, an IAM dynamodb:LeadingKeys
+   * condition): chats and their lines, nothing of messages.
+   */
+  readonly chats?: readonly ('Query' | 'PutItem' | 'UpdateItem' | 'DeleteItem')[];
+  /**
+   * HOLDOVER_TABLE + these actions on the alert items only (pk ALERT#…, an IAM
+   * dynamodb:LeadingKeys condition): alerts from email and their members' outcomes.
+   */
+  readonly alerts?: readonly ('Query' | 'PutItem' | 'UpdateItem')[];
   /** HOLDOVER_TABLE + these actions on the expiry index (gsi1) only: the sweeper's reads. */
   readonly expiryIndex?: readonly ('Query' | 'Scan')[];
+  /**
+   * HOLDOVER_TABLE + these actions on the order index (lsi1) only: a recipient's held messages in
+   * arrival order, and their count (the quota, MWI).
+   */
+  readonly orderIndex?: readonly 'Query'[];
   /** HOLDOVER_SECRET_ARN + secretsmanager:GetSecretValue on the signing secret. */
   readonly signingSecret?: boolean;
   /**
@@ -106,6 +131,8 @@ export interface FunctionAccess {
   readonly sendEmail?: boolean;
   /** HOLDOVER_EDGE_URL: the SIP edge's HTTP port (POST /deliver, signed). */
   readonly edge?: boolean;
+  /** HOLDOVER_INBOUND_BUCKET/_PREFIX + s3:GetObject on the raw mails (that prefix of that bucket) only. */
+  readonly inboundMail?: boolean;
 }
 
 /**
@@ -123,6 +150,11 @@ export type SettingName =
   | 'HOLDOVER_CORS_ORIGINS'
   | 'HOLDOVER_AVAILABILITY_MAX_AGE'
   | 'HOLDOVER_AVAILABILITY_RATE'
+  | 'HOLDOVER_CHAT_IDLE'
+  | 'HOLDOVER_CHAT_LIFETIME'
+  | 'HOLDOVER_CHAT_RETAIN'
+  | 'HOLDOVER_CHAT_START_RATE'
+  | 'HOLDOVER_CHAT_LINE_RATE'
   | 'OUTBOUND_PROXY';
 
 export interface FunctionEntry {
@@ -135,10 +167,32 @@ export interface FunctionEntry {
   readonly trigger: Trigger;
   readonly settings?: readonly SettingName[];
   readonly access: FunctionAccess;
+  /**
+   * X-Ray: `active` (the default) samples the function's invocations itself (1 a second and 5 %
+   * beyond); `passThrough` traces only what arrives with a sampled trace header, and the HTTP
+   * API sends none: for the per-message routes, where active tracing would trace nearly every
+   * request at office-hour rates and be the largest variable cost (docs/cost.md).
+   */
+  readonly tracing?: 'active' | 'passThrough';
   /** Defaults in function.ts: 256 MB, 10 s. */
   readonly memoryMb?: number;
   readonly timeoutSeconds?: number;
 }
+
+/** What every chat function reads: the visitor AORs' domain and the chat's times. */
+const CHAT_SETTINGS: readonly SettingName[] = [
+  'HOLDOVER_DOMAINS',
+  'HOLDOVER_CORS_ORIGINS',
+  'HOLDOVER_CHAT_IDLE',
+  'HOLDOVER_CHAT_LIFETIME',
+  'HOLDOVER_CHAT_RETAIN',
+];
+/** What a capture reads (a chat line is captured as any MESSAGE is). */
+const CAPTURE_SETTINGS: readonly SettingName[] = [
+  'HOLDOVER_EXPIRE_AFTER',
+  'HOLDOVER_MAX_BODY_BYTES',
+  'HOLDOVER_QUOTA',
+];
 
 /** A token is checked against the sign-outs on every use (and its key comes from the secret). */
 const TOKEN_CHECK = { signingSecret: true, sessions: ['GetItem'] } as const;
@@ -152,14 +206,18 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     name: 'capture',
     entry: 'functions/capture.ts',
     handler: 'handler',
+    tracing: 'passThrough',
     trigger: { kind: 'http', method: 'POST', path: '/v1/messages', who: ['operator'] },
-    settings: ['HOLDOVER_DOMAINS', 'HOLDOVER_EXPIRE_AFTER', 'HOLDOVER_MAX_BODY_BYTES', 'HOLDOVER_QUOTA'],
+    // (a MESSAGE to a chat's visitor AOR joins the chat: the chat's times decide how)
+    settings: [...CAPTURE_SETTINGS, ...CHAT_SETTINGS],
     access: {
-      // Query: the recipient's own items (sk < MSG#). TransactWriteItems: counter Update, dedupe
-      // Put(s), message Put. GetItem: the first copy's id on a duplicate. PutItem: the
-      // offline-notice claim. No index access: the message Put fills gsi1 by itself. For a group:
-      // GetItem of the group and of a queue's memory, UpdateItem/PutItem to record the choice.
+      // Query: the recipient's own items (sk < MSG#); the order index: the held count (quota).
+      // PutItem: the message, conditional (one write; with an IMDN Message-ID its marker too, in
+      // a TransactWriteItems), and the offline-notice claim. GetItem: the first copy's answer on
+      // a duplicate. The message Put fills both indexes by itself. For a group: GetItem of the
+      // group and of a queue's memory, UpdateItem/PutItem to record the choice.
       table: ['Query', 'PutItem', 'UpdateItem', 'GetItem'],
+      orderIndex: ['Query'],
       signingSecret: true,
       replayGuard: true,
       // A delivery run for an available recipient, or an offline notice / auto-reply.
@@ -167,13 +225,38 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     },
   },
   {
+    // Several MESSAGEs that reached the edge together, in one signed call: the same use case and
+    // the same accesses as capture, per message.
+    name: 'captureBatch',
+    entry: 'functions/capture.ts',
+    handler: 'batchHandler',
+    tracing: 'passThrough',
+    trigger: { kind: 'http', method: 'POST', path: '/v1/messages/batch', who: ['operator'] },
+    // (a MESSAGE to a chat's visitor AOR joins the chat: the chat's times decide how)
+    settings: [...CAPTURE_SETTINGS, ...CHAT_SETTINGS],
+    access: {
+      table: ['Query', 'PutItem', 'UpdateItem', 'GetItem'],
+      orderIndex: ['Query'],
+      signingSecret: true,
+      replayGuard: true,
+      sendTo: ['delivery'],
+    },
+  },
+  {
     name: 'presence',
     entry: 'functions/presence.ts',
     handler: 'handler',
+    tracing: 'passThrough',
     trigger: { kind: 'http', method: 'POST', path: '/v1/presence', who: ['operator'] },
-    // Query: the user's own items, the member's groups (and a queue's held count); PutItem: the
-    // presence item, conditional on its version.
-    access: { table: ['Query', 'PutItem'], signingSecret: true, replayGuard: true, sendTo: ['delivery'] },
+    // Query: the user's own items, the member's groups (and a queue's held count: order index);
+    // PutItem: the presence item, conditional on its version.
+    access: {
+      table: ['Query', 'PutItem'],
+      orderIndex: ['Query'],
+      signingSecret: true,
+      replayGuard: true,
+      sendTo: ['delivery'],
+    },
   },
   // --- operator and user endpoints -------------------------------------------------------------
   {
@@ -186,7 +269,8 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
       path: '/v1/users/{aor}/messages',
       who: ['operator', 'admin', 'self'],
     },
-    access: signedRead('Query'),
+    // The order index (with the messages fetched from the table), and the lease (in flight).
+    access: { table: ['GetItem'], orderIndex: ['Query'], ...TOKEN_CHECK },
   },
   {
     name: 'summary',
@@ -198,7 +282,7 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
       path: '/v1/users/{aor}/summary',
       who: ['operator', 'admin', 'self'],
     },
-    access: signedRead('Query'),
+    access: { table: ['Query'], orderIndex: ['Query'], ...TOKEN_CHECK },
   },
   {
     name: 'getSettings',
@@ -278,6 +362,14 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     trigger: { kind: 'http', method: 'GET', path: '/v1/dead', who: ['operator', 'admin'] },
     // The dead letters' list lives in gsi1 (DEAD); BatchGetItem reads the letters themselves.
     access: { table: ['BatchGetItem'], expiryIndex: ['Query'], ...TOKEN_CHECK },
+  },
+  {
+    name: 'listAlerts',
+    entry: 'functions/alerts.ts',
+    handler: 'listHandler',
+    trigger: { kind: 'http', method: 'GET', path: '/v1/alerts', who: ['operator', 'admin'] },
+    // The alerts' list lives in gsi1 (ALERTS, ALERTS#<group>); a Query of each alert's items.
+    access: { alerts: ['Query'], expiryIndex: ['Query'], ...TOKEN_CHECK },
   },
   {
     name: 'deadPurgeOne',
@@ -364,6 +456,87 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     settings: ['HOLDOVER_CORS_ORIGINS'],
     access: {},
   },
+  // --- click-to-chat (web visitors; functions/core/chat.ts) ---------------------------------------
+  {
+    name: 'startChat',
+    entry: 'functions/chats.ts',
+    handler: 'startHandler',
+    trigger: { kind: 'http', method: 'POST', path: '/v1/chats', who: ['public'], publicThrottle: true },
+    settings: [...CHAT_SETTINGS, 'HOLDOVER_CHAT_START_RATE'],
+    // Reads as availability does (is the target public?): GetItem of the group, Query of the user
+    // items. PutItem: the chat item (chats: CHAT#… only). The secret: the chat token's key.
+    access: { groups: ['GetItem'], table: ['Query'], chats: ['PutItem'], signingSecret: true },
+  },
+  {
+    name: 'chatPostLine',
+    entry: 'functions/chat-lines.ts',
+    handler: 'postLineHandler',
+    trigger: {
+      kind: 'http',
+      method: 'POST',
+      path: '/v1/chats/{chatId}/messages',
+      who: ['chat'],
+      publicThrottle: true,
+    },
+    settings: [...CHAT_SETTINGS, ...CAPTURE_SETTINGS, 'HOLDOVER_CHAT_LINE_RATE'],
+    // The chat and its lines (Query), the line (PutItem, DeleteItem if the capture is refused),
+    // the visitor's last sighting (UpdateItem); then a capture of the line as capture does it.
+    access: {
+      chats: ['Query', 'PutItem', 'UpdateItem', 'DeleteItem'],
+      table: ['Query', 'PutItem', 'UpdateItem', 'GetItem'],
+      orderIndex: ['Query'],
+      signingSecret: true,
+      sendTo: ['delivery'],
+    },
+  },
+  {
+    name: 'chatRead',
+    entry: 'functions/chats.ts',
+    handler: 'readHandler',
+    trigger: {
+      kind: 'http',
+      method: 'GET',
+      path: '/v1/chats/{chatId}/messages',
+      who: ['chat'],
+      publicThrottle: true,
+    },
+    settings: CHAT_SETTINGS,
+    // The long poll: a Query of the chat's partition each second, up to 20 s.
+    timeoutSeconds: 25,
+    memoryMb: 128,
+    access: { chats: ['Query', 'UpdateItem'], signingSecret: true },
+  },
+  {
+    name: 'chatPage',
+    entry: 'functions/chat-page.ts',
+    handler: 'pageHandler',
+    // A static page; the script on it reads the address from the path and calls the routes above.
+    trigger: { kind: 'http', method: 'GET', path: '/chat/{aor}', who: ['public'] },
+    access: {},
+  },
+  {
+    name: 'chatScript',
+    entry: 'functions/chat-page.ts',
+    handler: 'scriptHandler',
+    trigger: { kind: 'http', method: 'GET', path: '/chat.js', who: ['public'] },
+    access: {},
+  },
+  {
+    name: 'chatsPreflight',
+    entry: 'functions/cors.ts',
+    handler: 'chatPreflightHandler',
+    trigger: { kind: 'http', method: 'OPTIONS', path: '/v1/chats', who: ['public'] },
+    settings: ['HOLDOVER_CORS_ORIGINS'],
+    access: {},
+  },
+  {
+    name: 'chatMessagesPreflight',
+    entry: 'functions/cors.ts',
+    handler: 'chatPreflightHandler',
+    trigger: { kind: 'http', method: 'OPTIONS', path: '/v1/chats/{chatId}/messages', who: ['public'] },
+    settings: ['HOLDOVER_CORS_ORIGINS'],
+    access: {},
+  },
   {
     name: 'health',
     entry: 'functions/health.ts',
@@ -408,15 +581,16 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     entry: 'functions/me.ts',
     handler: 'meHandler',
     trigger: { kind: 'http', method: 'GET', path: '/v1/me', who: ['user'] },
-    // Query: the user's own items (settings, presence, counter).
-    access: signedRead('Query'),
+    // Query: the user's own items (settings, presence), the order index: the held count.
+    access: { table: ['Query'], orderIndex: ['Query'], ...TOKEN_CHECK },
   },
   {
     name: 'myMessages',
     entry: 'functions/me.ts',
     handler: 'messagesHandler',
     trigger: { kind: 'http', method: 'GET', path: '/v1/me/messages', who: ['user'] },
-    access: signedRead('Query'),
+    // The order index (with the messages fetched from the table), and the lease (in flight).
+    access: { table: ['GetItem'], orderIndex: ['Query'], ...TOKEN_CHECK },
   },
   {
     name: 'getMySettings',
@@ -462,11 +636,23 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     // several batches; the queue's visibility timeout follows (6×).
     timeoutSeconds: 300,
     access: {
-      // Query: the user's items and the deliverable messages. PutItem/DeleteItem: the lease.
-      // TransactWriteItems of conditional Updates (pending→delivering→pending, with a
-      // ConditionCheck of the lease; →bounced→dead) and of Deletes with the counter's Update.
-      // GetItem: a group's entry and queue memory (a queue's backlog goes to one member).
-      table: ['Query', 'GetItem', 'PutItem', 'DeleteItem', 'UpdateItem', 'ConditionCheckItem'],
+      // Query: the user's items; the order index: the deliverable messages and their count.
+      // GetItem/UpdateItem/DeleteItem: the lease and its in-flight range. BatchWriteItem (of
+      // PutItem): delivered messages' tombstones (on DynamoDB Local a transaction, with a
+      // ConditionCheck of the lease). UpdateItem: →bounced→dead; PutItem: a bounce told (its
+      // tombstone), conditional. GetItem: a group's entry and queue memory (a queue's backlog
+      // goes to one member). Chats: a delivered visitor line becomes `delivered`.
+      chats: ['UpdateItem'],
+      table: [
+        'Query',
+        'GetItem',
+        'PutItem',
+        'DeleteItem',
+        'UpdateItem',
+        'BatchWriteItem',
+        'ConditionCheckItem',
+      ],
+      orderIndex: ['Query'],
       signingSecret: true,
       edge: true,
       // Notices (bounce, IMDN) go back on the delivery queue, durably.
@@ -487,9 +673,11 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     access: {
       // Index: due entries per shard, the vacation list, each shard's earliest expiry.
       expiryIndex: ['Query'],
-      // Table: a vacationer's waiting messages (Query); the claims, TransactWriteItems of
-      // conditional Updates (pending → expiring).
-      table: ['Query', 'UpdateItem'],
+      // Order index: a vacationer's waiting messages, the claimed messages' keys. Table: the
+      // claims, TransactWriteItems of conditional Updates (pending → expiring) with a
+      // ConditionCheck of the lease (not in a delivery run's range).
+      table: ['UpdateItem', 'ConditionCheckItem'],
+      orderIndex: ['Query'],
       sendTo: ['expired'],
     },
   },
@@ -504,12 +692,41 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     // transactions of 99.
     timeoutSeconds: 30,
     access: {
-      // BatchGetItem: the claimed messages; Query: the recipient's settings (email address,
-      // policy); TransactWriteItems of Deletes conditional on `expiring` with the counter's
-      // Update, and of Updates expiring → bounced.
-      table: ['BatchGetItem', 'Query', 'DeleteItem', 'UpdateItem'],
+      // Order index: the claimed messages (fetched whole) and the user's held count; Query: the
+      // recipient's settings (email address, policy); PutItem of tombstones conditional on
+      // `expiring`, UpdateItem expiring → bounced.
+      table: ['Query', 'PutItem', 'UpdateItem'],
+      orderIndex: ['Query'],
+      // Answers held for a chat's visitor: the address the visitor gave (the chat item).
+      chats: ['Query'],
       sendEmail: true,
       // Bounce notices to senders (policy `bounce`, or no address to email).
+      sendTo: ['delivery'],
+    },
+  },
+  // --- alerts from email ---------------------------------------------------------------------------
+  {
+    name: 'inboundEmail',
+    entry: 'functions/inbound-email.ts',
+    handler: 'handler',
+    trigger: { kind: 'inboundMail' },
+    settings: ['HOLDOVER_DOMAINS', 'HOLDOVER_EXPIRE_AFTER', 'HOLDOVER_MAX_BODY_BYTES', 'HOLDOVER_QUOTA'],
+    // Reading and parsing a mail of up to 10 MB (SES's limit for S3 actions is 40 MB: the rest is
+    // refused), then one capture per member.
+    memoryMb: 512,
+    timeoutSeconds: 60,
+    access: {
+      // The raw mail, from the bucket SES wrote it to.
+      inboundMail: true,
+      // The groups: which one has the inbound address (Query of GROUPS), a member's group (GetItem).
+      groups: ['GetItem', 'Query'],
+      // The alert and its members' outcomes: a TransactWriteItems of Puts, conditional; Updates; a Query.
+      alerts: ['Query', 'PutItem', 'UpdateItem'],
+      // Capture, per member, as functions/capture.ts (members are users: no queue memory to
+      // update): the user's items, the message Put, the order index for the quota, the first
+      // copy's answer on a duplicate; a delivery run for a member available now.
+      table: ['Query', 'PutItem', 'GetItem'],
+      orderIndex: ['Query'],
       sendTo: ['delivery'],
     },
   },

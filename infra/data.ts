@@ -6,7 +6,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as ses from 'aws-cdk-lib/aws-ses';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { TTL_ATTRIBUTE, tableDefinition } from '../functions/adapters/table.ts';
+import { TTL_ATTRIBUTE, tableDefinition } from '../shared/table.ts';
 import type { QueueName } from './catalogue.ts';
 
 export interface MailProps {
@@ -65,7 +65,7 @@ export class HoldoverData extends Construct {
     super(scope, id);
     const { removalPolicy } = props;
 
-    const { partitionKey, sortKey, globalSecondaryIndexes } = tableShape();
+    const { partitionKey, sortKey, globalSecondaryIndexes, localSecondaryIndexes } = tableShape();
     this.table = new dynamodb.Table(this, 'Table', {
       partitionKey,
       sortKey,
@@ -77,6 +77,8 @@ export class HoldoverData extends Construct {
       removalPolicy,
     });
     for (const index of globalSecondaryIndexes) this.table.addGlobalSecondaryIndex(index);
+    // An LSI exists only from the table's creation: a table made before it is replaced (deploy.md).
+    for (const index of localSecondaryIndexes) this.table.addLocalSecondaryIndex(index);
 
     const maxReceiveCount = props.maxReceiveCount ?? 5;
     const queue = (name: QueueName): QueueWithDlq => {
@@ -124,13 +126,14 @@ export class HoldoverData extends Construct {
 }
 
 /**
- * The CDK view of functions/adapters/table.ts's definition: the same key schema, attribute
+ * The CDK view of functions/adapters/dynamodb/table.ts's definition: the same key schema, attribute
  * types and index, read from the one declaration instead of typed again.
  */
 export function tableShape(): {
   partitionKey: dynamodb.Attribute;
   sortKey: dynamodb.Attribute;
   globalSecondaryIndexes: dynamodb.GlobalSecondaryIndexProps[];
+  localSecondaryIndexes: dynamodb.LocalSecondaryIndexProps[];
 } {
   const definition = tableDefinition('holdover');
   const attribute = (name: string | undefined): dynamodb.Attribute => {
@@ -159,6 +162,18 @@ export function tableShape(): {
       return {
         indexName: index.IndexName,
         partitionKey: keyOf(index.KeySchema, 'HASH'),
+        sortKey: keyOf(index.KeySchema, 'RANGE'),
+        projectionType,
+        ...(projectionType === dynamodb.ProjectionType.INCLUDE
+          ? { nonKeyAttributes: index.Projection?.NonKeyAttributes ?? [] }
+          : {}),
+      };
+    }),
+    localSecondaryIndexes: (definition.LocalSecondaryIndexes ?? []).map((index) => {
+      if (!index.IndexName) throw new Error('table.ts declares an index without a name');
+      const projectionType = projection[index.Projection?.ProjectionType ?? 'ALL'];
+      return {
+        indexName: index.IndexName,
         sortKey: keyOf(index.KeySchema, 'RANGE'),
         projectionType,
         ...(projectionType === dynamodb.ProjectionType.INCLUDE

@@ -135,7 +135,7 @@ export class HoldoverEdge extends Construct {
     });
     const container = task.addContainer('edge', {
       // Built by `cdk deploy` / `sst deploy` only; synth stages the (small) context and stops.
-      // The context is the project root because the edge imports functions/core; .dockerignore
+      // The context is the project root because the edge imports shared/; .dockerignore
       // whitelists what the build needs, so node_modules, .git and .holdover never reach cdk.out.
       image: ecs.ContainerImage.fromAsset(props.projectRoot, {
         file: path.join('edge', 'Dockerfile'),

@@ -1,6 +1,7 @@
 // A Lambda function with Holdover's defaults baked in (Powertools' FunctionWithLogGroup habit):
 // nodejs22.x on ARM64, an ESM bundle built by the local esbuild (never Docker), source maps,
-// active tracing, and its own log group with a retention.
+// X-Ray tracing (active unless the catalogue says pass-through), and its own log group with a
+// retention.
 import * as path from 'node:path';
 import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -8,8 +9,8 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { METRICS_NAMESPACE, FUNCTIONS_SERVICE as SERVICE_NAME } from '../functions/core/metric-names.ts';
-import { BUNDLE_TARGET, ESM_REQUIRE_BANNER, esbuildOptions, RUNTIME_PROVIDED_MODULES } from './bundling.ts';
+import { METRICS_NAMESPACE, FUNCTIONS_SERVICE as SERVICE_NAME } from '../shared/metric-names.ts';
+import { BUNDLE_TARGET, ESM_REQUIRE_BANNER, EXTERNAL_MODULES, esbuildOptions } from './bundling.ts';
 import type { FunctionEntry } from './catalogue.ts';
 
 export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_22_X;
@@ -50,7 +51,7 @@ export class HoldoverFunction extends nodejs.NodejsFunction {
       architecture: FUNCTION_ARCHITECTURE,
       memorySize: entry.memoryMb ?? 256,
       timeout: Duration.seconds(entry.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS),
-      tracing: lambda.Tracing.ACTIVE,
+      tracing: entry.tracing === 'passThrough' ? lambda.Tracing.PASS_THROUGH : lambda.Tracing.ACTIVE,
       logGroup,
       ...(props.network
         ? {
@@ -72,7 +73,7 @@ export class HoldoverFunction extends nodejs.NodejsFunction {
         sourcesContent: esbuildOptions.sourcesContent,
         mainFields: [...esbuildOptions.mainFields],
         banner: ESM_REQUIRE_BANNER,
-        externalModules: [...RUNTIME_PROVIDED_MODULES],
+        externalModules: [...EXTERNAL_MODULES],
         // The local esbuild package; synth must never need a Docker engine.
         forceDockerBundling: false,
       },

@@ -6,6 +6,7 @@
 //                       (/deliver) reached inside the VPC by name, from the delivery function only
 //   functions + API     stateless: one HoldoverFunction per catalogue entry, its trigger, settings and grants
 //   HoldoverMonitoring  dashboard, alarms, SNS topic
+
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,13 +19,15 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { targetOfUri } from '../edge/outgoing-request.ts';
-import { parseDuration } from '../functions/core/duration.ts';
+import { parseDuration } from '../shared/duration.ts';
+import { SETTING_DEFAULTS } from '../shared/settings.ts';
+import { targetOfUri } from '../shared/sip/uri.ts';
 import { grantAccess, QUEUE_URL_VARIABLE } from './access.ts';
 import { type FunctionEntry, HOLDOVER_FUNCTIONS, type QueueName, type SettingName } from './catalogue.ts';
 import { consumerVisibilityTimeout, HoldoverData, type MailProps } from './data.ts';
 import { HoldoverEdge } from './edge.ts';
 import { DEFAULT_TIMEOUT_SECONDS, HoldoverFunction } from './function.ts';
+import { HoldoverInboundMail, INBOUND_PREFIX, type InboundMailProps } from './inbound-mail.ts';
 import { HoldoverMonitoring } from './monitoring.ts';
 
 export interface HoldoverProps {
@@ -63,8 +66,9 @@ export interface HoldoverProps {
   readonly deliveryBatchSize?: number;
   /**
    * The public availability route (GET /v1/availability/{aor}): its CORS origins (default `*`:
-   * any web page may show the status), how long an answer may be cached (default 5 s), and the
-   * requests a minute one client address may make (default 60; per function instance).
+   * any web page may show the status; the chat routes answer the same origins), how long an
+   * answer may be cached (default 5 s), and the requests a minute one client address may make
+   * (default 60; per function instance). `throttle` caps every public route (chats too).
    */
   readonly availability?: {
     readonly allowOrigins?: readonly string[];
@@ -75,6 +79,18 @@ export interface HoldoverProps {
      * default 100 requests a second, bursts of 200. The per-client limit is per function instance.
      */
     readonly throttle?: { readonly ratePerSecond?: number; readonly burst?: number };
+  };
+  /**
+   * Click-to-chat (POST /v1/chats…): when a quiet chat ends (default 10m), how long a chat token
+   * lives (default 2h), how long a chat is kept to record late answers (default 7d), and the chats
+   * a client address may start (default 10) and lines a chat may send (default 20) a minute.
+   */
+  readonly chat?: {
+    readonly idle?: string;
+    readonly lifetime?: string;
+    readonly retain?: string;
+    readonly startsPerMinute?: number;
+    readonly linesPerMinute?: number;
   };
   /** Period of the sweeper schedule. Default one minute. */
   readonly sweepInterval?: Duration;
@@ -91,6 +107,11 @@ export interface HoldoverProps {
    * Unset: people sign in with POST /v1/session.
    */
   readonly oidc?: OidcProps;
+  /**
+   * Alerts from email: the groups' inbound domain, whose mail SES receives (receipt rule → S3 →
+   * the inbound-email function). Unset: no inbound mail (groups' --email addresses receive nothing).
+   */
+  readonly inboundMail?: InboundMailProps;
   /** Directory holding package-lock.json, functions/ and edge/. Default: found from this file. */
   readonly projectRoot?: string;
   /**
@@ -126,6 +147,7 @@ export class Holdover extends Construct {
   readonly edge: HoldoverEdge;
   readonly functions: readonly HoldoverFunction[];
   readonly monitoring: HoldoverMonitoring;
+  readonly inboundMail?: HoldoverInboundMail;
 
   constructor(scope: Construct, id: string, props: HoldoverProps) {
     super(scope, id);
@@ -133,8 +155,8 @@ export class Holdover extends Construct {
     const projectRoot = props.projectRoot ?? findProjectRoot();
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const { removalPolicy } = props;
-    const expireAfter = props.expireAfter ?? '72h';
-    const maxBodyBytes = props.maxBodyBytes ?? 65_536;
+    const expireAfter = props.expireAfter ?? SETTING_DEFAULTS.HOLDOVER_EXPIRE_AFTER;
+    const maxBodyBytes = props.maxBodyBytes ?? SETTING_DEFAULTS.HOLDOVER_MAX_BODY_BYTES;
     const sweepInterval = props.sweepInterval ?? Duration.minutes(1);
     const deliveryTimeout = props.deliveryTimeout ?? '32s';
     const mwiPollInterval = props.mwiPollInterval ?? '30s';
@@ -145,7 +167,10 @@ export class Holdover extends Construct {
     if (props.oidc && props.oidc.audience.length === 0) {
       throw new Error('oidc.audience must name at least one client id');
     }
-    const entries = props.functions ?? HOLDOVER_FUNCTIONS;
+    // the inbound-email function only with an inbound domain
+    const entries = (props.functions ?? HOLDOVER_FUNCTIONS).filter(
+      (entry) => entry.trigger.kind !== 'inboundMail' || props.inboundMail !== undefined,
+    );
     const consumers = checkCatalogue(entries);
 
     this.data = new HoldoverData(this, 'Data', {
@@ -187,16 +212,39 @@ export class Holdover extends Construct {
       HOLDOVER_DOMAINS: props.domains.join(','),
       HOLDOVER_EXPIRE_AFTER: expireAfter,
       HOLDOVER_MAX_BODY_BYTES: String(maxBodyBytes),
-      HOLDOVER_QUOTA: String(props.quota ?? 1000),
+      HOLDOVER_QUOTA: String(props.quota ?? SETTING_DEFAULTS.HOLDOVER_QUOTA),
       HOLDOVER_DELIVERY_BATCH: props.deliveryBatchSize?.toString(),
       HOLDOVER_SWEEP_INTERVAL: `${sweepInterval.toSeconds()}s`,
-      HOLDOVER_CORS_ORIGINS: (props.availability?.allowOrigins ?? ['*']).join(','),
-      HOLDOVER_AVAILABILITY_MAX_AGE: String(props.availability?.maxAgeSeconds ?? 5),
-      HOLDOVER_AVAILABILITY_RATE: String(props.availability?.ratePerMinute ?? 60),
+      HOLDOVER_CORS_ORIGINS: (
+        props.availability?.allowOrigins ?? [SETTING_DEFAULTS.HOLDOVER_CORS_ORIGINS]
+      ).join(','),
+      HOLDOVER_AVAILABILITY_MAX_AGE: String(
+        props.availability?.maxAgeSeconds ?? SETTING_DEFAULTS.HOLDOVER_AVAILABILITY_MAX_AGE,
+      ),
+      HOLDOVER_AVAILABILITY_RATE: String(
+        props.availability?.ratePerMinute ?? SETTING_DEFAULTS.HOLDOVER_AVAILABILITY_RATE,
+      ),
+      HOLDOVER_CHAT_IDLE: props.chat?.idle ?? SETTING_DEFAULTS.HOLDOVER_CHAT_IDLE,
+      HOLDOVER_CHAT_LIFETIME: props.chat?.lifetime ?? SETTING_DEFAULTS.HOLDOVER_CHAT_LIFETIME,
+      HOLDOVER_CHAT_RETAIN: props.chat?.retain ?? SETTING_DEFAULTS.HOLDOVER_CHAT_RETAIN,
+      HOLDOVER_CHAT_START_RATE: String(
+        props.chat?.startsPerMinute ?? SETTING_DEFAULTS.HOLDOVER_CHAT_START_RATE,
+      ),
+      HOLDOVER_CHAT_LINE_RATE: String(props.chat?.linesPerMinute ?? SETTING_DEFAULTS.HOLDOVER_CHAT_LINE_RATE),
       // The delivery function only asks whether there is one (no registered contact needed then).
       OUTBOUND_PROXY: props.outboundProxy,
     };
+    if (props.inboundMail) {
+      this.inboundMail = new HoldoverInboundMail(this, 'InboundMail', {
+        ...props.inboundMail,
+        namePrefix: props.namePrefix ?? 'holdover',
+        removalPolicy,
+      });
+    }
     const resources = {
+      ...(this.inboundMail
+        ? { inboundMail: { bucket: this.inboundMail.bucket, prefix: INBOUND_PREFIX } }
+        : {}),
       table: this.data.table,
       signingSecret: this.data.signingSecret,
       queues: this.data.queues,
@@ -284,6 +332,12 @@ export class Holdover extends Construct {
           });
           break;
         }
+        case 'inboundMail': {
+          // SES has already accepted the mail: a refused one is dropped (and counted), and a
+          // failure is retried by Lambda's asynchronous retries (twice).
+          this.inboundMail?.addRule(fn);
+          break;
+        }
       }
       return fn;
     });
@@ -307,6 +361,12 @@ export class Holdover extends Construct {
       description: 'aws secretsmanager get-secret-value --secret-id <this> for the CLI and signed calls',
     });
     new CfnOutput(this, 'Dashboard', { value: this.monitoring.dashboard.dashboardName });
+    if (this.inboundMail) {
+      new CfnOutput(this, 'InboundRuleSet', {
+        value: this.inboundMail.ruleSet.receiptRuleSetName,
+        description: 'Activate once: aws ses set-active-receipt-rule-set --rule-set-name <this>',
+      });
+    }
     new CfnOutput(this, 'AlarmTopicArn', { value: this.monitoring.alarmTopic.topicArn });
   }
 }
@@ -383,12 +443,16 @@ function checkProps(props: {
   mwiPollInterval: string;
   deliveryBatchSize?: number;
   outboundProxy?: string;
+  chat?: HoldoverProps['chat'];
 }): void {
   if (props.domains.length === 0) throw new Error('domains must name at least one SIP domain');
   for (const [name, value] of [
     ['expireAfter', props.expireAfter],
     ['deliveryTimeout', props.deliveryTimeout],
     ['mwiPollInterval', props.mwiPollInterval],
+    ['chat.idle', props.chat?.idle ?? SETTING_DEFAULTS.HOLDOVER_CHAT_IDLE],
+    ['chat.lifetime', props.chat?.lifetime ?? SETTING_DEFAULTS.HOLDOVER_CHAT_LIFETIME],
+    ['chat.retain', props.chat?.retain ?? SETTING_DEFAULTS.HOLDOVER_CHAT_RETAIN],
   ] as const) {
     try {
       parseDuration(value);

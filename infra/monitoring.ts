@@ -16,12 +16,12 @@ import {
   EDGE_SERVICE,
   FUNCTIONS_SERVICE,
   METRICS_NAMESPACE,
-} from '../functions/core/metric-names.ts';
+} from '../shared/metric-names.ts';
 import type { QueueName } from './catalogue.ts';
 import type { QueueWithDlq } from './data.ts';
 import type { HoldoverFunction } from './function.ts';
 
-// The metric names are declared once, next to what emits them (functions/core/metric-names.ts).
+// The metric names are declared once (shared/metric-names.ts), read by what emits them and by this.
 export { BUSINESS_METRICS, EDGE_METRICS };
 
 /** The edge's service and load balancer, watched from outside the process. */
@@ -434,6 +434,15 @@ export class HoldoverMonitoring extends Construct {
             width: 6,
           }),
           new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 6, height: 6 }),
+        ],
+        [
+          graph('Alerts from email received (per minute)', perMinute([BUSINESS_METRICS.alertsReceived]), {
+            width: 8,
+          }),
+          graph('Alerts refused by reason (per 5 min)', [byDimension('alertsRefused')], { width: 8 }),
+          graph("Alert copies by member's outcome (per 5 min)", [byDimension('alertsDispatched')], {
+            width: 8,
+          }),
         ],
       ],
     });

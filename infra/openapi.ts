@@ -1,111 +1,50 @@
 // The OpenAPI 3.1 description of the HTTP API, generated: the routes come from the catalogue
 // (infra/catalogue.ts, the same list the construct deploys), the request bodies from the zod
-// schemas the handlers parse with, the answers from the schemas below (the handlers build them
-// inline). `npm run openapi` writes docs/openapi.json; test/unit/openapi.test.ts fails when the
+// schemas the handlers parse with, the answers from the contract's views (shared/contract/). `npm run openapi` writes docs/openapi.json; test/unit/openapi.test.ts fails when the
 // committed file is not what this produces.
 //
 // Usage: npm run openapi            (writes docs/openapi.json)
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as z from 'zod';
-import { CredentialsSchema, SetCredentialsSchema } from '../functions/core/credentials.ts';
-import { GroupInputSchema, ROUTINGS } from '../functions/core/groups.ts';
-import { HELD_STATES } from '../functions/core/held-message.ts';
-import { PresenceUpdateSchema } from '../functions/core/presence.ts';
+import { ChatTextSchema, StartChatSchema } from '../functions/core/chat.ts';
+import { SetCredentialsSchema } from '../functions/core/credentials.ts';
+import { GroupInputSchema } from '../functions/core/groups.ts';
 import { SignInSchema } from '../functions/core/session.ts';
-import { PRESENCE_STATES, UserSettingsSchema } from '../functions/core/settings.ts';
+import {
+  CaptureAnswerSchema,
+  CaptureBatchAnswerSchema,
+  CaptureBatchRequestSchema,
+  CaptureRequestSchema,
+} from '../shared/contract/capture.ts';
+import { ErrorAnswerSchema } from '../shared/contract/error.ts';
+import { PRESENCE_STATES, PresenceUpdateSchema } from '../shared/contract/presence.ts';
+import { UserSettingsSchema } from '../shared/contract/settings.ts';
+import {
+  AlertViewSchema,
+  AvailabilitySchema,
+  ChatConversationSchema,
+  ChatLineViewSchema,
+  ChatStartedSchema,
+  CredentialsCheckSchema,
+  CredentialsSetSchema,
+  DeadLetterViewSchema,
+  GroupViewSchema,
+  HeldViewSchema,
+  MeSchema,
+  MintedTokenSchema,
+  PageSchema,
+  PurgedSchema,
+  RemovedSchema,
+  SettingsAnswerSchema,
+  SignedInSchema,
+  StatsSchema,
+  SummarySchema,
+  UserListingSchema,
+} from '../shared/contract/views.ts';
 import { type Caller, type FunctionEntry, HOLDOVER_FUNCTIONS, type HttpTrigger } from './catalogue.ts';
 
 export const OPENAPI_FILE = path.resolve(import.meta.dirname, '..', 'docs', 'openapi.json');
-
-/**
- * The capture schema lives in its handler's file, whose module scope reads the deployment's
- * settings (the table, the delivery queue): give them placeholders, as nothing is called.
- */
-async function captureRequestSchema(): Promise<z.ZodType> {
-  process.env.HOLDOVER_TABLE ??= 'openapi-placeholder';
-  process.env.HOLDOVER_DELIVERY_QUEUE_URL ??= 'https://sqs.invalid/000000000000/openapi-placeholder';
-  process.env.AWS_REGION ??= 'us-east-1';
-  return (await import('../functions/capture.ts')).CaptureRequestSchema;
-}
-
-const Aor = z
-  .string()
-  .meta({ description: 'SIP address of record, `sip:user@host`', examples: ['sip:bob@example.com'] });
-const Timestamp = z.iso.datetime({ offset: true });
-
-const ErrorAnswer = z.object({
-  error: z.object({
-    code: z
-      .string()
-      .meta({ description: 'Machine-readable fault, e.g. `invalid_request`, `quota_exceeded`' }),
-    reason: z.string().optional().meta({
-      description: 'On a refused signature: `missing_header`, `clock_skew`, `nonce_reused`, `mismatch`, …',
-    }),
-    message: z
-      .string()
-      .meta({ description: 'What is wrong and what to do (4xx); `Internal error` on a 500' }),
-    correlationId: z
-      .string()
-      .optional()
-      .meta({ description: 'On a 500: the request id, also in the log lines of that call' }),
-  }),
-});
-
-const HeldMessageView = z.object({
-  id: z.string(),
-  from: Aor,
-  fromName: z.string().optional(),
-  to: Aor,
-  body: z.string().nullable().meta({ description: 'The decoded text; null for content that is not text' }),
-  contentType: z.string(),
-  innerContentType: z.string().optional().meta({ description: 'The wrapped type of a message/cpim body' }),
-  receivedAt: Timestamp,
-  expiresAt: Timestamp,
-  state: z.enum(HELD_STATES),
-});
-
-const DeadLetterView = z.object({
-  id: z.string(),
-  from: Aor,
-  to: Aor,
-  body: z.string().nullable(),
-  contentType: z.string(),
-  receivedAt: Timestamp,
-  bounce: z
-    .object({
-      status: z
-        .number()
-        .int()
-        .meta({ description: 'The final SIP status that refused it; 0 for a bounce on expiry' }),
-      reason: z.string(),
-      at: z.number().int().meta({ description: 'Epoch ms' }),
-    })
-    .nullable(),
-  reason: z.string().meta({ description: "Why the sender's notice failed for good" }),
-  deadAt: Timestamp.nullable(),
-});
-
-const Page = <Item extends z.ZodType>(key: string, item: Item) =>
-  z.object({
-    [key]: z.array(item),
-    next: z
-      .string()
-      .optional()
-      .meta({ description: 'Cursor for the next page (`after`), absent on the last' }),
-  });
-
-const GroupView = z.object({
-  aor: Aor,
-  members: z.array(Aor),
-  routing: z.enum(ROUTINGS),
-  public: z.boolean(),
-  email: z.string().optional(),
-  alertSenders: z.array(z.string()),
-  updatedAt: Timestamp,
-});
-
-const UserListing = z.object({ aor: Aor, admin: z.boolean(), createdAt: Timestamp, updatedAt: Timestamp });
 
 interface RouteDoc {
   summary: string;
@@ -128,13 +67,9 @@ async function routeDocs(): Promise<Record<string, RouteDoc>> {
   return {
     capture: {
       summary: 'Capture a MESSAGE for an absent recipient (202 only once it is stored)',
-      request: await captureRequestSchema(),
+      request: CaptureRequestSchema,
       status: 202,
-      answer: z.object({
-        status: z.enum(['held', 'duplicate']),
-        id: z.string(),
-        expiresAt: Timestamp,
-      }),
+      answer: CaptureAnswerSchema.options[0],
       errors: {
         200: 'Not stored: an is-composing indication (`{status: "ignored", reason}`)',
         404: 'The recipient is outside the served domains',
@@ -143,6 +78,14 @@ async function routeDocs(): Promise<Record<string, RouteDoc>> {
         429: "The recipient's mailbox is full (SIP 486)",
         503: 'Past the capture deadline: nothing stored',
       },
+    },
+    captureBatch: {
+      summary:
+        'Capture several MESSAGEs that reached the edge together (each answered as POST /v1/messages would)',
+      request: CaptureBatchRequestSchema,
+      status: 200,
+      answer: CaptureBatchAnswerSchema,
+      errors: {},
     },
     presence: {
       summary: "A user's presence changed (REGISTER, PUBLISH, or another presence system)",
@@ -156,72 +99,68 @@ async function routeDocs(): Promise<Record<string, RouteDoc>> {
     held: {
       summary: 'The messages held for a user, oldest first',
       query: LIST_QUERY,
-      answer: Page('messages', HeldMessageView),
+      answer: PageSchema('messages', HeldViewSchema),
     },
     summary: {
       summary: 'How many messages wait for a user (MWI)',
-      answer: z.object({ aor: Aor, waiting: z.number().int() }),
+      answer: SummarySchema,
     },
     getSettings: {
       summary: "A user's settings",
-      answer: z.object({ aor: Aor, settings: UserSettingsSchema }),
+      answer: SettingsAnswerSchema,
     },
     putSettings: {
       summary: "Replace a user's settings (the whole object)",
       request: UserSettingsSchema,
-      answer: z.object({ aor: Aor, settings: UserSettingsSchema }),
+      answer: SettingsAnswerSchema,
     },
     putCredentials: {
       summary: "Set a user's SIP password (stored as digest HA1 hashes only)",
       request: SetCredentialsSchema,
-      answer: CredentialsSchema.omit({ ha1: true }),
+      answer: CredentialsSetSchema,
       errors: { 404: 'The AOR is outside the served domains' },
     },
     deleteCredentials: {
       summary: "Remove a user's SIP credentials",
-      answer: z.object({ aor: Aor, removed: z.literal(true) }),
+      answer: RemovedSchema,
       errors: { 404: 'The user has no credentials' },
     },
     listUsers: {
       summary: 'The users with SIP credentials (never their hashes)',
       query: LIST_QUERY,
-      answer: Page('users', UserListing),
+      answer: PageSchema('users', UserListingSchema),
     },
     getCredentials: {
       summary: "A user's HA1 hashes, to check a digest answer (the edge caches them briefly)",
-      answer: CredentialsSchema.pick({ aor: true, realm: true, ha1: true, admin: true }),
+      answer: CredentialsCheckSchema,
       errors: { 404: 'The user has no credentials' },
     },
     stats: {
       summary: 'Counts by state and the oldest held message',
-      answer: z.object({
-        byState: z.object(Object.fromEntries(HELD_STATES.map((state) => [state, z.number().int()]))),
-        recipients: z.number().int(),
-        oldestReceivedAt: Timestamp.optional(),
-      }),
+      answer: StatsSchema,
     },
     dead: {
       summary: 'Dead letters: bounced messages whose notice to the sender failed for good',
       query: LIST_QUERY,
-      answer: Page('messages', DeadLetterView),
+      answer: PageSchema('messages', DeadLetterViewSchema),
+    },
+    listAlerts: {
+      summary: 'Alerts from email, newest first, with each member’s outcome',
+      query: { ...LIST_QUERY, group: 'Only this group’s alerts (its AOR)' },
+      answer: PageSchema('alerts', AlertViewSchema),
     },
     deadPurgeOne: {
       summary: 'Delete one dead letter',
-      answer: z.object({ purged: z.number().int() }),
+      answer: PurgedSchema,
     },
     deadPurgeAll: {
       summary: 'Delete every dead letter',
-      answer: z.object({ purged: z.number().int() }),
+      answer: PurgedSchema,
     },
     signIn: {
       summary: 'Sign in with the SIP password: a bearer token of at most an hour',
       request: SignInSchema,
-      answer: z.object({
-        token: z.string().meta({ description: 'JWT (HS256): sub = the AOR, role, jti, exp' }),
-        expiresAt: Timestamp,
-        aor: Aor,
-        role: z.enum(['user', 'admin']),
-      }),
+      answer: SignedInSchema,
       errors: {
         401: 'Wrong address or password',
         429: 'Too many failed sign-ins for this address: wait `Retry-After` seconds',
@@ -233,38 +172,26 @@ async function routeDocs(): Promise<Record<string, RouteDoc>> {
     },
     mintToken: {
       summary: 'A bearer token for a user, for scripts (`npx holdover token <aor>`)',
-      answer: z.object({
-        aor: Aor,
-        role: z.enum(['user', 'admin']),
-        token: z.string(),
-        expiresAt: Timestamp,
-      }),
+      answer: MintedTokenSchema,
     },
     me: {
       summary: 'Who the token is for, with their held count, settings and presence',
-      answer: z.object({
-        aor: Aor,
-        role: z.enum(['user', 'admin']),
-        held: z.number().int(),
-        settings: UserSettingsSchema,
-        presence: z.enum(PRESENCE_STATES),
-        expiresAt: Timestamp.optional(),
-      }),
+      answer: MeSchema,
     },
     myMessages: {
       summary: "The token holder's held messages, oldest first",
       query: LIST_QUERY,
-      answer: Page('messages', HeldMessageView),
+      answer: PageSchema('messages', HeldViewSchema),
     },
     getMySettings: {
       summary: "The token holder's settings",
-      answer: z.object({ aor: Aor, settings: UserSettingsSchema }),
+      answer: SettingsAnswerSchema,
     },
     putMySettings: {
       summary:
         "Replace the token holder's settings (the whole object); 400 lists each field's problem in `error.issues`",
       request: UserSettingsSchema,
-      answer: z.object({ aor: Aor, settings: UserSettingsSchema }),
+      answer: SettingsAnswerSchema,
     },
     console: {
       summary: 'The web console (HTML; strict Content-Security-Policy)',
@@ -280,36 +207,86 @@ async function routeDocs(): Promise<Record<string, RouteDoc>> {
     putGroup: {
       summary: 'Set (replace) a group: a distribution list (`all`) or a queue (`one`)',
       request: GroupInputSchema,
-      answer: GroupView,
+      answer: GroupViewSchema,
     },
     getGroup: {
       summary: 'A group',
-      answer: GroupView,
+      answer: GroupViewSchema,
       errors: { 404: 'Not a group' },
     },
     listGroups: {
       summary: 'The groups',
       query: LIST_QUERY,
-      answer: Page('groups', GroupView),
+      answer: PageSchema('groups', GroupViewSchema),
     },
     deleteGroup: {
       summary: 'Remove a group',
-      answer: z.object({ aor: Aor, removed: z.literal(true) }),
+      answer: RemovedSchema,
       errors: { 404: 'Not a group' },
     },
     availability: {
       summary:
         'Whether a public user or group is available (CORS open, cacheable 5 s; `Accept: text/plain` gives the status word). Not public and unknown answer alike: `{aor, status: "na", available: 0}`',
-      answer: z.object({
-        aor: Aor,
-        kind: z.enum(['user', 'group']).optional().meta({ description: 'Absent when `na`' }),
-        status: z.enum(['active', 'away', 'na']),
-        available: z.number().int(),
-      }),
+      answer: AvailabilitySchema,
       errors: { 429: 'Too many requests from this client address (`Retry-After` says when to ask again)' },
     },
     availabilityPreflight: {
       summary: 'CORS preflight of the availability route',
+      status: 204,
+      answer: z.object({}),
+    },
+    startChat: {
+      summary:
+        'Start a chat with a public user or group (CORS; rate-limited per client address). Anything not public answers 404 exactly as an unknown address',
+      request: StartChatSchema,
+      status: 201,
+      answer: ChatStartedSchema,
+      errors: {
+        404: 'No public user or group has this address',
+        429: 'Too many chats started from this client address (`Retry-After`)',
+      },
+    },
+    chatPostLine: {
+      summary:
+        "The visitor's line: sent as a SIP MESSAGE From the visitor AOR to the user, or to the member the queue chose; held like any message while nobody is available",
+      request: ChatTextSchema,
+      status: 201,
+      answer: z.object({ line: ChatLineViewSchema }),
+      errors: {
+        404: 'The chat is not known (or is over)',
+        410: 'The chat has ended (its visitor was quiet too long): start a new one',
+        413: 'The body is larger than 16 KiB',
+        429: 'Too many lines in this chat or from this address (`Retry-After`), or the chat or recipient is full',
+      },
+    },
+    chatRead: {
+      summary:
+        'The conversation (long poll): answers at once when `cursor` differs from `after`, else when something changes, or after `wait` seconds',
+      query: {
+        after: 'The `cursor` of the previous answer',
+        wait: 'Seconds to wait for a change, 0–20 (default 20)',
+      },
+      answer: ChatConversationSchema,
+      errors: { 404: 'The chat is not known (or is over)', 429: 'Polled too often (`Retry-After`)' },
+    },
+    chatPage: {
+      summary: 'The click-to-chat page for a public user or group (HTML; strict Content-Security-Policy)',
+      contentType: 'text/html',
+      answer: z.string(),
+    },
+    chatScript: {
+      summary:
+        'The embeddable click-to-chat script: `<script src=".../chat.js" data-holdover-to="sip:…" defer></script>`',
+      contentType: 'text/javascript',
+      answer: z.string(),
+    },
+    chatsPreflight: {
+      summary: 'CORS preflight of POST /v1/chats',
+      status: 204,
+      answer: z.object({}),
+    },
+    chatMessagesPreflight: {
+      summary: "CORS preflight of a chat's lines",
       status: 204,
       answer: z.object({}),
     },
@@ -340,7 +317,8 @@ function securityOf(who: readonly Caller[]): Record<string, string[]>[] {
   if (who.includes('public')) return [];
   return [
     ...(who.includes('operator') ? [{ holdoverSignature: [] }] : []),
-    ...(who.some((caller) => caller !== 'operator') ? [{ bearerToken: [] }] : []),
+    ...(who.includes('chat') ? [{ chatToken: [] }] : []),
+    ...(who.some((caller) => caller !== 'operator' && caller !== 'chat') ? [{ bearerToken: [] }] : []),
   ];
 }
 
@@ -362,7 +340,9 @@ export async function buildOpenApi(functions: readonly FunctionEntry[] = HOLDOVE
       description:
         name === 'aor'
           ? 'SIP address of record, percent-encoded as one segment (`sip%3Abob%40example.com`)'
-          : 'Message id',
+          : name === 'chatId'
+            ? 'The chat id from POST /v1/chats'
+            : 'Message id',
     }));
     const queryParameters = Object.entries(doc.query ?? {}).map(([name, description]) => ({
       name,
@@ -453,8 +433,15 @@ export async function buildOpenApi(functions: readonly FunctionEntry[] = HOLDOVE
     ],
     paths: sortedPaths,
     components: {
-      schemas: { Error: jsonSchema(ErrorAnswer, 'output') },
+      schemas: { Error: jsonSchema(ErrorAnswerSchema, 'output') },
       securitySchemes: {
+        chatToken: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+          description:
+            'The token of POST /v1/chats: opens that chat only (no user route; no user token opens a chat).',
+        },
         bearerToken: {
           type: 'http',
           scheme: 'bearer',

@@ -40,7 +40,8 @@ export type Environment = Readonly<Record<string, string | undefined>>;
  * HOLDOVER_SIP_PROXY_CIDRS, HOLDOVER_ALARM_EMAIL, HOLDOVER_EXPIRE_AFTER, HOLDOVER_EDGE_TASKS, and
  * the edge's HOLDOVER_OUTBOUND_PROXY, HOLDOVER_SIP_ADVERTISED_HOST, HOLDOVER_DELIVERY_TIMEOUT,
  * HOLDOVER_MWI_POLL_INTERVAL; an OIDC issuer for people: HOLDOVER_OIDC_ISSUER with
- * HOLDOVER_OIDC_AUDIENCE (comma-separated) and HOLDOVER_OIDC_CLAIM (default email). The edge's own names (OUTBOUND_PROXY…) get the HOLDOVER_ prefix
+ * HOLDOVER_OIDC_AUDIENCE (comma-separated) and HOLDOVER_OIDC_CLAIM (default email); alerts from
+ * email: HOLDOVER_INBOUND_DOMAIN (the groups' inbound domain, SES receives its mail). The edge's own names (OUTBOUND_PROXY…) get the HOLDOVER_ prefix
  * here so that a value exported for `npm start` (a proxy on 127.0.0.1) never reaches a deploy.
  */
 export function holdoverPropsFromEnvironment(
@@ -82,6 +83,7 @@ export function holdoverPropsFromEnvironment(
   const sipAdvertisedHost = optional('HOLDOVER_SIP_ADVERTISED_HOST');
   const deliveryTimeout = optional('HOLDOVER_DELIVERY_TIMEOUT');
   const mwiPollInterval = optional('HOLDOVER_MWI_POLL_INTERVAL');
+  const inboundDomain = optional('HOLDOVER_INBOUND_DOMAIN');
   const oidcIssuer = optional('HOLDOVER_OIDC_ISSUER');
   const oidcAudience = list(optional('HOLDOVER_OIDC_AUDIENCE') ?? '');
   const oidcClaim = optional('HOLDOVER_OIDC_CLAIM');
@@ -111,6 +113,7 @@ export function holdoverPropsFromEnvironment(
     ...(sipAdvertisedHost ? { sipAdvertisedHost } : {}),
     ...(deliveryTimeout ? { deliveryTimeout } : {}),
     ...(mwiPollInterval ? { mwiPollInterval } : {}),
+    ...(inboundDomain ? { inboundMail: { domain: inboundDomain.toLowerCase() } } : {}),
     ...(oidcIssuer
       ? { oidc: { issuer: oidcIssuer, audience: oidcAudience, ...(oidcClaim ? { claim: oidcClaim } : {}) } }
       : {}),

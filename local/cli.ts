@@ -5,11 +5,28 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { text as readAll } from 'node:stream/consumers';
 import { parseArgs } from 'node:util';
-import { normalizeAor } from '../functions/core/aor.ts';
-import type { HeldView } from '../functions/core/held-message.ts';
-import { UserSettingsSchema } from '../functions/core/settings.ts';
-import { signUrl } from '../functions/core/signature.ts';
-import type { RuntimeFile } from './config.ts';
+import * as z from 'zod';
+import { normalizeAor } from '../shared/aor.ts';
+import { errorMessageOf } from '../shared/contract/error.ts';
+import { UserSettingsSchema } from '../shared/contract/settings.ts';
+import {
+  AlertViewSchema,
+  CredentialsSetSchema,
+  DeadLetterViewSchema,
+  type GroupView,
+  GroupViewSchema,
+  HeldViewSchema,
+  MintedTokenSchema,
+  PageSchema,
+  PurgedSchema,
+  RemovedSchema,
+  SettingsAnswerSchema,
+  StatsSchema,
+  type UserListing,
+  UserListingSchema,
+} from '../shared/contract/views.ts';
+import { signUrl } from '../shared/signature.ts';
+import { RuntimeFileSchema } from './config.ts';
 
 const USAGE = `Usage: holdover <command> [options]
 
@@ -41,9 +58,14 @@ Commands:
   token <aor> [--json]    a bearer token (1 hour) for that user, for scripts: prints the token;
                           use it as "Authorization: Bearer <token>" on /v1/me… (admin: operator routes)
   groups set <aor> --members a,b --routing one|all [--public] [--email ADDRESS]
-             [--alert-senders addr,@domain]
+             [--alert-senders addr,@domain] [--on-expire drop|email]
                           set (replace) a group: all = a distribution list (every member gets
-                          a copy), one = a queue (one available member, longest idle first)
+                          a copy), one = a queue (one available member, longest idle first);
+                          --email: its inbound address (mail → one IM per member, from the
+                          --alert-senders only); --on-expire: an undelivered alert copy is
+                          dropped (default) or emailed
+  alerts [--group <aor>] [--json]
+                          recent alerts from email, newest first, with each member's outcome
   groups show <aor> [--json]   groups list [--json]   groups remove <aor>
 
 Options:
@@ -74,8 +96,11 @@ function endpoint(apiUrlOption: string | undefined): Endpoint {
         `Holdover is not running here (no ${runtimeFile}). Start it with "npm start", or pass --api-url for a deployed system.`,
       );
     }
-    const runtime = JSON.parse(readFileSync(runtimeFile, 'utf8')) as RuntimeFile;
-    apiUrl = runtime.apiUrl;
+    const runtime = RuntimeFileSchema.safeParse(JSON.parse(readFileSync(runtimeFile, 'utf8')));
+    if (!runtime.success) {
+      throw new CliError(`${runtimeFile} is not a Holdover runtime file: stop and restart "npm start".`);
+    }
+    apiUrl = runtime.data.apiUrl;
   }
   let secret = process.env.HOLDOVER_SECRET;
   if (secret === undefined || secret === '') {
@@ -90,30 +115,40 @@ function endpoint(apiUrlOption: string | undefined): Endpoint {
   return { apiUrl, secret };
 }
 
-async function getSigned(target: Endpoint, path: string): Promise<unknown> {
-  return callSigned(target, 'GET', path);
+function getSigned<Answer extends z.ZodType>(
+  target: Endpoint,
+  path: string,
+  answer: Answer,
+): Promise<z.infer<Answer>> {
+  return callSigned(target, 'GET', path, answer);
 }
 
 /** Every item of a paged signed listing (`{<field>: [...], next?}`), following `next` to the end. */
-async function allPages<T>(target: Endpoint, path: string, field: string): Promise<T[]> {
-  const items: T[] = [];
+async function allPages<Item extends z.ZodType>(
+  target: Endpoint,
+  path: string,
+  field: 'messages' | 'users' | 'groups',
+  item: Item,
+): Promise<z.infer<Item>[]> {
+  const items: z.infer<Item>[] = [];
   let after: string | undefined;
   do {
     const query = new URLSearchParams({ limit: '1000', ...(after ? { after } : {}) });
-    const page = (await getSigned(target, `${path}?${query}`)) as Record<string, unknown>;
-    const next = page.next;
-    items.push(...((page[field] as T[] | undefined) ?? []));
-    after = typeof next === 'string' ? next : undefined;
+    const page = await getSigned(target, `${path}?${query}`, PageSchema(field, item));
+    items.push(...page[field]);
+    after = page.next;
   } while (after);
   return items;
 }
 
-async function callSigned(
+/** A signed call; its answer parsed with the contract's schema (shared/contract/views.ts). */
+async function callSigned<Answer extends z.ZodType>(
   target: Endpoint,
   method: 'GET' | 'PUT' | 'POST' | 'DELETE',
   path: string,
+  answerSchema: Answer,
   payload?: unknown,
-): Promise<unknown> {
+): Promise<z.infer<Answer>> {
   const body = payload === undefined ? '' : JSON.stringify(payload);
   let response: Response;
   const url = new URL(path, target.apiUrl);
@@ -148,10 +183,15 @@ async function callSigned(
     throw new CliError(`The API answered ${response.status} with something that is not JSON`);
   }
   if (!response.ok) {
-    const message = (answer as { error?: { message?: string } }).error?.message ?? text;
-    throw new CliError(`The API answered ${response.status}: ${message}`);
+    throw new CliError(`The API answered ${response.status}: ${errorMessageOf(answer) ?? text}`);
   }
-  return answer;
+  const parsed = answerSchema.safeParse(answer);
+  if (!parsed.success) {
+    throw new CliError(
+      `The API's answer to ${method} ${url.pathname} is not what this CLI knows (${parsed.error.issues[0]?.message}): is the CLI as new as the system?`,
+    );
+  }
+  return parsed.data;
 }
 
 async function held(
@@ -161,10 +201,11 @@ async function held(
   out: (line: string) => void,
 ): Promise<void> {
   const aor = parseAor(aorText);
-  const messages = await allPages<HeldView>(
+  const messages = await allPages(
     target,
     `/v1/users/${encodeURIComponent(aor)}/messages`,
     'messages',
+    HeldViewSchema,
   );
 
   if (asJson) {
@@ -208,11 +249,7 @@ function indent(text: string): string {
 }
 
 async function stats(target: Endpoint, asJson: boolean, out: (line: string) => void): Promise<void> {
-  const result = (await getSigned(target, '/v1/stats')) as {
-    byState: Record<string, number>;
-    recipients: number;
-    oldestReceivedAt?: string;
-  };
+  const result = await getSigned(target, '/v1/stats', StatsSchema);
   if (asJson) {
     out(JSON.stringify(result, null, 2));
     return;
@@ -223,18 +260,6 @@ async function stats(target: Endpoint, asJson: boolean, out: (line: string) => v
   );
   for (const [state, count] of Object.entries(result.byState)) out(`  ${state.padEnd(11)} ${count}`);
   out(`  oldest      ${result.oldestReceivedAt ?? '-'}`);
-}
-
-interface DeadEntry {
-  id: string;
-  from: string;
-  to: string;
-  body: string | null;
-  contentType: string;
-  receivedAt: string;
-  bounce: { status: number; reason: string; at: number } | null;
-  reason: string;
-  deadAt: string | null;
 }
 
 async function dead(
@@ -248,7 +273,7 @@ async function dead(
     if (id === undefined && !flags.all) throw new CliError('dead purge needs an id, or --all');
     if (id !== undefined && flags.all) throw new CliError('dead purge takes an id or --all, not both');
     const path = id === undefined ? '/v1/dead' : `/v1/dead/${encodeURIComponent(id)}`;
-    const { purged } = (await callSigned(target, 'DELETE', path)) as { purged: number };
+    const { purged } = await callSigned(target, 'DELETE', path, PurgedSchema);
     if (flags.json) out(JSON.stringify({ purged }));
     else if (id !== undefined && purged === 0) throw new CliError(`No dead letter with id ${id}.`);
     else out(`Purged ${purged} dead letter${purged === 1 ? '' : 's'}.`);
@@ -256,7 +281,7 @@ async function dead(
   }
   if (args[0] !== undefined)
     throw new CliError(`Unknown dead subcommand "${args[0]}" (try: dead, dead purge)`);
-  const letters = await allPages<DeadEntry>(target, '/v1/dead', 'messages');
+  const letters = await allPages(target, '/v1/dead', 'messages', DeadLetterViewSchema);
   if (flags.json) {
     out(JSON.stringify(letters, null, 2));
     return;
@@ -292,7 +317,7 @@ async function settings(
 ): Promise<void> {
   const aor = parseAor(aorText);
   const path = `/v1/users/${encodeURIComponent(aor)}/settings`;
-  const current = ((await getSigned(target, path)) as { settings: Record<string, unknown> }).settings;
+  const current: Record<string, unknown> = (await getSigned(target, path, SettingsAnswerSchema)).settings;
   const next: Record<string, unknown> = { ...current };
   let changed = false;
   for (const [flag, field] of Object.entries(SETTING_FLAGS)) {
@@ -322,8 +347,9 @@ async function settings(
     next.vacation = { until, autoReply };
     changed = true;
   }
-  for (const field of (flags.clear as string[] | undefined) ?? []) {
-    const key = SETTING_FLAGS[field as keyof typeof SETTING_FLAGS] ?? field;
+  const cleared = Array.isArray(flags.clear) ? flags.clear : [];
+  for (const field of cleared) {
+    const key = Object.entries(SETTING_FLAGS).find(([flag]) => flag === field)?.[1] ?? field;
     if (!(key in next)) throw new CliError(`--clear ${field}: no such setting is set`);
     delete next[key];
     changed = true;
@@ -336,8 +362,7 @@ async function settings(
         `Invalid settings: ${checked.error.issues.map((issue) => `${issue.path.join('.') || 'settings'} ${issue.message}`).join('; ')}`,
       );
     }
-    shown = ((await callSigned(target, 'PUT', path, checked.data)) as { settings: Record<string, unknown> })
-      .settings;
+    shown = (await callSigned(target, 'PUT', path, SettingsAnswerSchema, checked.data)).settings;
   }
   if (flags.json) {
     out(JSON.stringify(shown, null, 2));
@@ -350,23 +375,13 @@ async function settings(
     out(`  ${field.padEnd(14)} ${typeof value === 'string' ? value : JSON.stringify(value)}`);
 }
 
-interface GroupEntry {
-  aor: string;
-  members: string[];
-  routing: 'one' | 'all';
-  public: boolean;
-  email?: string;
-  alertSenders: string[];
-  updatedAt: string;
-}
-
 const listOf = (text: string) =>
   text
     .split(',')
     .map((entry) => entry.trim())
     .filter((entry) => entry !== '');
 
-function describeGroup(group: GroupEntry): string {
+function describeGroup(group: GroupView): string {
   const flags = [group.public ? 'public' : undefined, group.email ? `email ${group.email}` : undefined]
     .filter(Boolean)
     .join(', ');
@@ -375,6 +390,7 @@ function describeGroup(group: GroupEntry): string {
     `${group.aor}  ${kind}${flags ? `, ${flags}` : ''}`,
     `  members        ${group.members.join(', ')}`,
     ...(group.alertSenders.length > 0 ? [`  alert senders  ${group.alertSenders.join(', ')}`] : []),
+    ...(group.email ? [`  alert expiry   ${group.onExpire ?? 'drop'}`] : []),
   ].join('\n');
 }
 
@@ -406,18 +422,19 @@ async function groups(
         ...(typeof flags['alert-senders'] === 'string'
           ? { alertSenders: listOf(flags['alert-senders']) }
           : {}),
+        ...(typeof flags['on-expire'] === 'string' ? { onExpire: flags['on-expire'] } : {}),
       };
-      const stored = (await callSigned(target(), 'PUT', path(aor), body)) as GroupEntry;
+      const stored = await callSigned(target(), 'PUT', path(aor), GroupViewSchema, body);
       out(flags.json ? JSON.stringify(stored, null, 2) : `Saved. ${describeGroup(stored)}`);
       return;
     }
     case 'show': {
-      const group = (await getSigned(target(), path(needAor()))) as GroupEntry;
+      const group = await getSigned(target(), path(needAor()), GroupViewSchema);
       out(flags.json ? JSON.stringify(group, null, 2) : describeGroup(group));
       return;
     }
     case 'list': {
-      const listed = await allPages<GroupEntry>(target(), '/v1/groups', 'groups');
+      const listed = await allPages(target(), '/v1/groups', 'groups', GroupViewSchema);
       if (flags.json) out(JSON.stringify(listed, null, 2));
       else if (listed.length === 0)
         out('No groups yet: npx holdover groups set <aor> --members a,b --routing one|all');
@@ -426,12 +443,41 @@ async function groups(
     }
     case 'remove': {
       const aor = needAor();
-      await callSigned(target(), 'DELETE', path(aor));
+      await callSigned(target(), 'DELETE', path(aor), RemovedSchema);
       out(`Group ${aor} removed.`);
       return;
     }
     default:
       throw new CliError('groups needs one of: set, show, list, remove');
+  }
+}
+
+/** Recent alerts from email (one page, newest first), each member's outcome on its own line. */
+async function alerts(
+  target: Endpoint,
+  flags: { json: boolean; group?: string | undefined },
+  out: (line: string) => void,
+): Promise<void> {
+  const query = new URLSearchParams({
+    limit: '100',
+    ...(flags.group ? { group: parseAor(flags.group) } : {}),
+  });
+  const page = await getSigned(target, `/v1/alerts?${query}`, PageSchema('alerts', AlertViewSchema));
+  if (flags.json) {
+    out(JSON.stringify(page.alerts, null, 2));
+    return;
+  }
+  if (page.alerts.length === 0) {
+    out(flags.group ? `No alerts for ${flags.group}.` : 'No alerts yet.');
+    return;
+  }
+  for (const alert of page.alerts) {
+    out(`${alert.receivedAt}  ${alert.group}  from ${alert.from}  id ${alert.id}`);
+    out(`  ${alert.subject}`);
+    for (const member of alert.members)
+      out(
+        `    ${member.member}  ${member.outcome}${member.detail ? ` (${member.detail})` : ''}  ${member.at}`,
+      );
   }
 }
 
@@ -441,18 +487,16 @@ async function passwordFromStdin(): Promise<string> {
   return (await readAll(process.stdin)).replace(/\r?\n$/, '');
 }
 
-interface UserEntry {
-  aor: string;
-  admin: boolean;
-  createdAt: string;
-  updatedAt: string;
-}
-
-async function setUser(target: Endpoint, aor: string, password: string, admin: boolean): Promise<UserEntry> {
-  return (await callSigned(target, 'PUT', `/v1/users/${encodeURIComponent(aor)}/credentials`, {
+async function setUser(
+  target: Endpoint,
+  aor: string,
+  password: string,
+  admin: boolean,
+): Promise<z.infer<typeof CredentialsSetSchema>> {
+  return callSigned(target, 'PUT', `/v1/users/${encodeURIComponent(aor)}/credentials`, CredentialsSetSchema, {
     password,
     ...(admin ? { admin } : {}),
-  })) as UserEntry;
+  });
 }
 
 async function users(
@@ -482,7 +526,7 @@ async function users(
       return;
     }
     case 'list': {
-      const listed = await allPages<UserEntry>(target(), '/v1/users', 'users');
+      const listed: UserListing[] = await allPages(target(), '/v1/users', 'users', UserListingSchema);
       if (flags.json) {
         out(JSON.stringify(listed, null, 2));
         return;
@@ -498,7 +542,7 @@ async function users(
       if (argument === undefined)
         throw new CliError('users remove needs an address: users remove sip:bob@example.com');
       const aor = parseAor(argument);
-      await callSigned(target(), 'DELETE', `/v1/users/${encodeURIComponent(aor)}/credentials`);
+      await callSigned(target(), 'DELETE', `/v1/users/${encodeURIComponent(aor)}/credentials`, RemovedSchema);
       out(`Credentials of ${aor} removed.`);
       return;
     }
@@ -563,12 +607,12 @@ async function token(
   out: (line: string) => void,
 ): Promise<void> {
   const aor = parseAor(aorText);
-  const minted = (await callSigned(target, 'POST', `/v1/users/${encodeURIComponent(aor)}/token`)) as {
-    aor: string;
-    role: string;
-    token: string;
-    expiresAt: string;
-  };
+  const minted = await callSigned(
+    target,
+    'POST',
+    `/v1/users/${encodeURIComponent(aor)}/token`,
+    MintedTokenSchema,
+  );
   out(asJson ? JSON.stringify(minted, null, 2) : minted.token);
 }
 
@@ -576,10 +620,9 @@ async function token(
 function version(): string {
   const manifest = new URL('../package.json', import.meta.url);
   try {
-    const { name, version: number } = JSON.parse(readFileSync(manifest, 'utf8')) as {
-      name: string;
-      version: string;
-    };
+    const { name, version: number } = z
+      .object({ name: z.string(), version: z.string() })
+      .parse(JSON.parse(readFileSync(manifest, 'utf8')));
     return `${name} ${number}`;
   } catch {
     return 'holdover (version unknown: package.json not found next to the CLI)';
@@ -619,6 +662,7 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
       members: { type: 'string' },
       routing: { type: 'string' },
       'alert-senders': { type: 'string' },
+      group: { type: 'string' },
     },
   });
   const [command, ...rest] = positionals;
@@ -657,6 +701,8 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
     }
     case 'groups':
       return groups(() => endpoint(values['api-url']), rest, values, out);
+    case 'alerts':
+      return alerts(endpoint(values['api-url']), { json: values.json, group: values.group }, out);
     default:
       throw new CliError(`Unknown command "${command}".\n\n${USAGE}`);
   }

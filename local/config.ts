@@ -5,10 +5,12 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
+import * as z from 'zod';
 import { digestAlgorithmsFromEnv } from '../edge/config.ts';
 import { parseTrustedProxies } from '../edge/trusted-proxies.ts';
-import { envDurationMs, envInt, envList, envOr } from '../functions/adapters/env.ts';
 import { type StoreKind, storeKindFromEnv } from '../functions/adapters/store-kind.ts';
+import { envDurationMs, envInt, envOr } from '../shared/env.ts';
+import { expireAfterText, servedDomains, sweepIntervalMs } from '../shared/settings.ts';
 
 export interface LocalConfig {
   apiPort: number;
@@ -18,6 +20,8 @@ export interface LocalConfig {
   dynamodbPort: number;
   sqsPort: number;
   sesPort: number;
+  /** SMTP_PORT: the inbound SMTP listener for alerts from email (127.0.0.1). */
+  smtpPort: number;
   outboundProxy?: string;
   expireAfter: string;
   sweepIntervalMs: number;
@@ -46,10 +50,8 @@ function port(name: string, fallback: number): number {
 
 export function loadLocalConfig(): LocalConfig {
   const dataDir = resolve(envOr('HOLDOVER_DATA_DIR', '.holdover'));
-  const expireAfter = envOr('HOLDOVER_EXPIRE_AFTER', '72h');
-  envDurationMs('HOLDOVER_EXPIRE_AFTER', '72h');
-  const domains = envList('HOLDOVER_DOMAINS', 'example.com,localhost,127.0.0.1');
-  if (domains.length === 0) throw new Error('HOLDOVER_DOMAINS must name at least one SIP domain');
+  const expireAfter = expireAfterText();
+  const domains = servedDomains();
   const sipHost = envOr('SIP_HOST', '127.0.0.1');
   if (isIP(sipHost) === 0) throw new Error(`SIP_HOST must be an IP address, got "${sipHost}"`);
   const outboundProxy = process.env.OUTBOUND_PROXY;
@@ -82,9 +84,10 @@ export function loadLocalConfig(): LocalConfig {
     dynamodbPort: port('DYNAMODB_PORT', 8000),
     sqsPort: port('SQS_PORT', 9324),
     sesPort: port('SES_PORT', 8005),
+    smtpPort: port('SMTP_PORT', 2525),
     ...(outboundProxy ? { outboundProxy } : {}),
     expireAfter,
-    sweepIntervalMs: envDurationMs('HOLDOVER_SWEEP_INTERVAL', '60s'),
+    sweepIntervalMs: sweepIntervalMs(),
     domains,
     mailFrom,
     dataDir,
@@ -134,17 +137,19 @@ export function secureDataDir(dataDir: string): void {
 }
 
 /** What the CLI needs to find the running system; written by `npm start`. */
-export interface RuntimeFile {
-  apiUrl: string;
-  pid: number;
+/** `runtime.json` in the data directory: where the running system is, for the CLI and the tests. */
+export const RuntimeFileSchema = z.object({
+  apiUrl: z.string(),
+  pid: z.number().int(),
   /** The edge process, for operators (and the crash test) to find it. */
-  edgePid?: number;
-  sesPid?: number;
+  edgePid: z.number().int().optional(),
+  sesPid: z.number().int().optional(),
   /** DynamoDB Local's java process and the SQS stand-in, for the fault tests to find them. */
-  dynamodbPid?: number;
-  sqsPid?: number;
-  startedAt: string;
-}
+  dynamodbPid: z.number().int().optional(),
+  sqsPid: z.number().int().optional(),
+  startedAt: z.string(),
+});
+export type RuntimeFile = z.infer<typeof RuntimeFileSchema>;
 
 export function runtimeFilePath(dataDir: string): string {
   return join(dataDir, 'runtime.json');

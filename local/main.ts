@@ -9,7 +9,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { DELIVERY_QUEUE, EXPIRED_QUEUE } from '../functions/adapters/queue-names.ts';
-import { createApiGateway, type Route } from './api-gateway.ts';
+import { type FunctionEntry, HOLDOVER_FUNCTIONS } from '../infra/catalogue.ts';
+import { createApiGateway, type LambdaHttpHandler, type Route } from './api-gateway.ts';
 import {
   type LocalConfig,
   loadLocalConfig,
@@ -26,6 +27,7 @@ import {
   stopAllChildren,
 } from './processes.ts';
 import { pollQueue, type QueuePoller, sqsSource } from './queue-poller.ts';
+import { SmtpListener } from './smtp.ts';
 import {
   LOCAL_CREDENTIALS,
   LOCAL_REGION,
@@ -45,6 +47,8 @@ process.umask(0o077);
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 let apiServer: Server | undefined;
+/** The inbound SMTP listener (alerts from email), in this process like the API. */
+let smtp: SmtpListener | undefined;
 const pollers: QueuePoller[] = [];
 let stopping = false;
 /** Every child, each restarted with backoff when it dies (supervisor.ts). */
@@ -73,6 +77,7 @@ async function main(): Promise<void> {
   if (config.store === 'dynamodb') await assertPortFree('127.0.0.1', config.dynamodbPort, 'DYNAMODB_PORT');
   if (config.store === 'dynamodb') await assertPortFree('127.0.0.1', config.sqsPort, 'SQS_PORT');
   await assertPortFree('127.0.0.1', config.sesPort, 'SES_PORT');
+  await assertPortFree('127.0.0.1', config.smtpPort, 'SMTP_PORT');
   await assertPortFree(config.sipHost, config.sipPort, 'SIP_PORT', ['tcp', 'udp']);
 
   // Every part that dies is restarted with backoff, for as long as the system runs: none may stop
@@ -242,6 +247,20 @@ async function main(): Promise<void> {
   );
   progress(`workers running: delivery, email; sweeper every ${config.sweepIntervalMs / 1000}s`);
 
+  // the same use case as the AWS function (SES → S3 → functions/inbound-email.ts)
+  const inbound = await import('../functions/inbound-email.ts');
+  smtp = new SmtpListener(
+    config.smtpPort,
+    {
+      isInbound: async (address) =>
+        (await inbound.groupsAddressed(inbound.groupStore, [address])).found.length > 0,
+      receive: inbound.receiveMail,
+      onError: (error) => progress(`SMTP listener: ${String(error)}`),
+    },
+    progress,
+  );
+  await timed(`SMTP listener ready on 127.0.0.1:${config.smtpPort}`, () => (smtp as SmtpListener).start());
+
   writeRuntime(config);
   ready = true;
   progress(
@@ -250,6 +269,7 @@ async function main(): Promise<void> {
       `  SIP edge      ${config.sipHost}:${config.sipPort} UDP+TCP  (domains: ${config.domains.join(', ')})`,
       `  HTTP API      http://127.0.0.1:${config.apiPort}  (GET /v1/health)`,
       `  Web console   http://127.0.0.1:${config.apiPort}/  (sign in with a SIP address and password)`,
+      `  Chat          http://127.0.0.1:${config.apiPort}/chat/<aor>  and  /chat.js  (public users and groups)`,
       config.store === 'dynamodb'
         ? `  DynamoDB      http://127.0.0.1:${config.dynamodbPort}`
         : `  Store         ${config.sqlitePath} (SQLite)`,
@@ -257,6 +277,7 @@ async function main(): Promise<void> {
         ? `  SQS           http://127.0.0.1:${config.sqsPort}`
         : '  Queues        in the SQLite file',
       `  SES (emails)  http://127.0.0.1:${config.sesPort}/`,
+      `  SMTP (alerts) 127.0.0.1:${config.smtpPort}  (mail to a group's inbound address)`,
       '  CLI           npx holdover held sip:bob@example.com   |   npx holdover stats',
       'Ctrl-C stops everything.',
     ].join('\n'),
@@ -288,6 +309,8 @@ function configureFunctionEnvironment(
     AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
     AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
     AWS_ENDPOINT_URL_DYNAMODB: `http://127.0.0.1:${config.dynamodbPort}`,
+    // DynamoDB Local commits each request on its own (functions/adapters/store.ts)
+    HOLDOVER_DYNAMODB_LOCAL: '1',
     AWS_ENDPOINT_URL_SQS: `http://127.0.0.1:${config.sqsPort}`,
     AWS_ENDPOINT_URL_SESV2: `http://127.0.0.1:${config.sesPort}`,
     HOLDOVER_STORE: config.store,
@@ -307,91 +330,64 @@ function configureFunctionEnvironment(
   delete process.env.AWS_SESSION_TOKEN;
 }
 
+/**
+ * The API's routes, from the catalogue (infra/catalogue.ts): each HTTP function's file and export,
+ * as the construct deploys them; only health is wrapped, to add the local parts' states.
+ */
 async function functionRoutes(config: LocalConfig, isReady: () => boolean): Promise<Route[]> {
-  const [
-    capture,
-    users,
-    stats,
-    health,
-    presence,
-    settings,
-    credentials,
-    dead,
-    session,
-    me,
-    webConsole,
-    groups,
-    availability,
-    cors,
-  ] = await Promise.all([
-    import('../functions/capture.ts'),
-    import('../functions/users.ts'),
-    import('../functions/stats.ts'),
-    import('../functions/health.ts'),
-    import('../functions/presence.ts'),
-    import('../functions/settings.ts'),
-    import('../functions/credentials.ts'),
-    import('../functions/dead.ts'),
-    import('../functions/session.ts'),
-    import('../functions/me.ts'),
-    import('../functions/console.ts'),
-    import('../functions/groups.ts'),
-    import('../functions/availability.ts'),
-    import('../functions/cors.ts'),
-  ]);
+  const modules = new Map<string, Promise<Record<string, unknown>>>();
+  const handlerOf = async (entry: FunctionEntry): Promise<LambdaHttpHandler> => {
+    let module = modules.get(entry.entry);
+    if (module === undefined) {
+      module = import(pathToFileURL(join(root, entry.entry)).href);
+      modules.set(entry.entry, module);
+    }
+    const handler = (await module)[entry.handler];
+    if (!isHttpHandler(handler)) throw new Error(`${entry.entry} exports no function ${entry.handler}`);
+    return handler;
+  };
+  const httpFunctions = HOLDOVER_FUNCTIONS.flatMap((entry) =>
+    entry.trigger.kind === 'http' ? [{ entry, trigger: entry.trigger }] : [],
+  );
+  const routes = await Promise.all(
+    httpFunctions.map(async ({ entry, trigger }) => ({
+      method: trigger.method,
+      path: trigger.path,
+      handler: await handlerOf(entry),
+    })),
+  );
+  const health = routes.find((route) => route.method === 'GET' && route.path === '/v1/health');
+  if (health === undefined) throw new Error('infra/catalogue.ts declares no GET /v1/health');
+  const apiHealth = health.handler;
   // 200 only while every part is up; else 503 naming what is down (capture needs api, dynamodb
   // and edge; sqs and ses down only delay delivery runs and email).
   const localHealth = async (event: APIGatewayProxyEventV2) => {
     if (!isReady()) return json(503, { status: 'starting' });
     const [api, edgeOk, sesOk] = await Promise.all([
-      health.handler(event),
+      apiHealth(event),
       httpOk(`http://127.0.0.1:${config.edgeHttpPort}/health`).catch(() => false),
       httpOk(`http://127.0.0.1:${config.sesPort}/health-check`).catch(() => false),
     ]);
     const state = (up: boolean) => (up ? 'ok' : 'down');
-    const storeUp = api.statusCode === 200 && (config.store === 'sqlite' || parts.dynamodb?.status === 'up');
+    const apiUp = typeof api === 'object' && api.statusCode === 200;
+    const storeUp = apiUp && (config.store === 'sqlite' || parts.dynamodb?.status === 'up');
     const partStates = {
-      api: state(api.statusCode === 200),
+      api: state(apiUp),
       [config.store]: state(storeUp),
       ...(config.store === 'dynamodb' ? { sqs: state(parts.sqs?.status === 'up') } : {}),
       ses: state(sesOk && parts.ses?.status === 'up'),
       edge: state(edgeOk && parts.edge?.status === 'up'),
+      smtp: state(smtp?.listening === true),
     };
     const ok = Object.values(partStates).every((value) => value === 'ok');
     return json(ok ? 200 : 503, { status: ok ? 'ok' : 'degraded', parts: partStates });
   };
-  return [
-    { method: 'GET', path: '/v1/health', handler: localHealth },
-    { method: 'POST', path: '/v1/messages', handler: capture.handler },
-    { method: 'GET', path: '/v1/users/{aor}/messages', handler: users.heldHandler },
-    { method: 'GET', path: '/v1/users/{aor}/summary', handler: users.summaryHandler },
-    { method: 'GET', path: '/v1/users/{aor}/settings', handler: settings.getHandler },
-    { method: 'PUT', path: '/v1/users/{aor}/settings', handler: settings.putHandler },
-    { method: 'GET', path: '/v1/users', handler: credentials.listHandler },
-    { method: 'PUT', path: '/v1/users/{aor}/credentials', handler: credentials.putHandler },
-    { method: 'DELETE', path: '/v1/users/{aor}/credentials', handler: credentials.deleteHandler },
-    { method: 'GET', path: '/v1/credentials/{aor}', handler: credentials.getHandler },
-    { method: 'POST', path: '/v1/presence', handler: presence.handler },
-    { method: 'GET', path: '/v1/stats', handler: stats.handler },
-    { method: 'GET', path: '/v1/dead', handler: dead.listHandler },
-    { method: 'DELETE', path: '/v1/dead/{id}', handler: dead.purgeOneHandler },
-    { method: 'DELETE', path: '/v1/dead', handler: dead.purgeAllHandler },
-    { method: 'POST', path: '/v1/session', handler: session.signInHandler },
-    { method: 'DELETE', path: '/v1/session', handler: session.signOutHandler },
-    { method: 'POST', path: '/v1/users/{aor}/token', handler: session.mintHandler },
-    { method: 'GET', path: '/v1/me', handler: me.meHandler },
-    { method: 'GET', path: '/v1/me/messages', handler: me.messagesHandler },
-    { method: 'GET', path: '/v1/me/settings', handler: me.getSettingsHandler },
-    { method: 'PUT', path: '/v1/me/settings', handler: me.putSettingsHandler },
-    { method: 'GET', path: '/', handler: webConsole.pageHandler },
-    { method: 'GET', path: '/console/{asset}', handler: webConsole.assetHandler },
-    { method: 'GET', path: '/v1/groups', handler: groups.listHandler },
-    { method: 'PUT', path: '/v1/groups/{aor}', handler: groups.putHandler },
-    { method: 'GET', path: '/v1/groups/{aor}', handler: groups.getHandler },
-    { method: 'DELETE', path: '/v1/groups/{aor}', handler: groups.deleteHandler },
-    { method: 'GET', path: '/v1/availability/{aor}', handler: availability.handler },
-    { method: 'OPTIONS', path: '/v1/availability/{aor}', handler: cors.preflightHandler },
-  ];
+  health.handler = localHealth;
+  return routes;
+}
+
+function isHttpHandler(value: unknown): value is LambdaHttpHandler {
+  return typeof value === 'function';
 }
 
 /** The local stand-in for the EventBridge schedule: runs `tick` every interval, never overlapping. */
@@ -457,6 +453,7 @@ async function shutdown(exitCode: number): Promise<void> {
   const deadline = setTimeout(() => finish(exitCode), 12_000);
   for (const part of Object.values(parts)) part.stop();
   try {
+    await smtp?.stop();
     apiServer?.close();
     apiServer?.closeAllConnections();
     // jobs in flight come back after their visibility timeout; a message marked delivering is sent

@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   CreateTableCommand,
+  DescribeTableCommand,
   DescribeTimeToLiveCommand,
   DynamoDBClient,
   ListTablesCommand,
@@ -15,7 +16,7 @@ import {
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { TTL_ATTRIBUTE, tableDefinition } from '../functions/adapters/table.ts';
+import { TTL_ATTRIBUTE, tableDefinition } from '../shared/table.ts';
 import { httpOk, StartError, startChild } from './processes.ts';
 
 export const LOCAL_REGION = 'us-east-1';
@@ -104,6 +105,17 @@ export async function provisionTable(port: number, tableName: string): Promise<'
   } catch (error) {
     if (!(error instanceof ResourceInUseException)) throw error;
     outcome = 'exists';
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    const wanted = (tableDefinition(tableName).LocalSecondaryIndexes ?? []).map((index) => index.IndexName);
+    const present = new Set((Table?.LocalSecondaryIndexes ?? []).map((index) => index.IndexName));
+    const missing = wanted.filter((name) => !present.has(name));
+    if (missing.length > 0) {
+      // An LSI can only be created with its table: this one predates the one-write data path.
+      throw new StartError(
+        `the DynamoDB table ${tableName} was created by an older Holdover (no ${missing.join(', ')} index): ` +
+          "deliver or export what it holds, then remove the data directory's dynamodb/ folder to start afresh",
+      );
+    }
   }
   const ttl = await client.send(new DescribeTimeToLiveCommand({ TableName: tableName }));
   if (ttl.TimeToLiveDescription?.TimeToLiveStatus !== 'ENABLED') {

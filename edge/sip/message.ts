@@ -3,6 +3,13 @@
 // Header names are stored in their canonical long form, lower-cased, so lookups never
 // have to care about case or compact forms (§7.3.1, §7.3.3). Values are unfolded and
 // trimmed; bodies stay raw bytes and are never decoded here.
+import { trimLws } from '../../shared/sip/grammar.ts';
+import type { CSeq } from './cseq.ts';
+import type { NameAddr } from './name-addr.ts';
+import type { Via } from './via.ts';
+
+// The parse error and SIP's white space are the grammar's (shared/sip/grammar.ts).
+export { SipParseError, trimLws } from '../../shared/sip/grammar.ts';
 
 export interface SipHeader {
   /** Canonical long form, lower-case: 'via', 'from', 'content-type', 'x-unknown'. */
@@ -22,6 +29,23 @@ export interface SipRequest {
   body: Buffer;
 }
 
+/**
+ * A request as the edge reads it (edge/sip/parser.ts `readRequest`): validated once, and what the
+ * transaction layer, the registrar and the handlers need parsed once, next to the raw message.
+ */
+export interface ReceivedRequest extends SipRequest {
+  callId: string;
+  cseq: CSeq;
+  from: NameAddr;
+  to: NameAddr;
+  /** The top Via, as stamped with received/rport (edge/transport.ts `stampReceived`). */
+  topVia: Via;
+  /** Every Contact, in order; empty with none or with the wildcard. */
+  contacts: readonly NameAddr[];
+  /** `Contact: *`, the sole Contact of a REGISTER that removes every binding. */
+  contactWildcard: boolean;
+}
+
 export interface SipResponse {
   kind: 'response';
   status: number;
@@ -32,20 +56,6 @@ export interface SipResponse {
 }
 
 export type SipMessage = SipRequest | SipResponse;
-
-/**
- * Bytes or text that cannot be read as SIP. `reason` is short and safe to log or to put in
- * a reason phrase; it never contains message content.
- */
-export class SipParseError extends Error {
-  readonly reason: string;
-
-  constructor(reason: string) {
-    super(reason);
-    this.name = 'SipParseError';
-    this.reason = reason;
-  }
-}
 
 /** Anything with headers: a request, a response, or a header list under construction. */
 export interface HasHeaders {
@@ -209,22 +219,6 @@ export function countHeaders(msg: HasHeaders, name: string): number {
     if (header.name === wanted) count++;
   }
   return count;
-}
-
-/**
- * Trims SP and HTAB only: SIP's linear white space. String.prototype.trim would also eat
- * characters such as U+FEFF and U+00A0 that belong to a value (RFC 4475 §3.1.1.2).
- */
-export function trimLws(text: string): string {
-  let start = 0;
-  let end = text.length;
-  while (start < end && isSpaceOrTab(text.charCodeAt(start))) start++;
-  while (end > start && isSpaceOrTab(text.charCodeAt(end - 1))) end--;
-  return start === 0 && end === text.length ? text : text.slice(start, end);
-}
-
-function isSpaceOrTab(code: number): boolean {
-  return code === 0x20 || code === 0x09;
 }
 
 /**

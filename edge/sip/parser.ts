@@ -3,12 +3,16 @@
 // but breaks the grammar is returned as is, and `validateRequest` says how to refuse it, so
 // the peer gets a 400 it can read instead of silence.
 
+import { isToken } from '../../shared/sip/grammar.ts';
+import { parseUri } from '../../shared/sip/uri.ts';
+import { type CSeq, parseCSeq } from './cseq.ts';
 import {
   countHeaders,
   expandCompact,
   getHeader,
   getHeaders,
   headerDisplayName,
+  type ReceivedRequest,
   type SipHeader,
   type SipMessage,
   SipParseError,
@@ -16,7 +20,8 @@ import {
   type SipResponse,
   trimLws,
 } from './message.ts';
-import { isToken, parseCSeq, parseNameAddr, parseUri, parseVia } from './uri.ts';
+import { type NameAddr, parseNameAddr } from './name-addr.ts';
+import { parseVia, type Via } from './via.ts';
 
 export { SipParseError } from './message.ts';
 
@@ -181,67 +186,84 @@ function badRequest(reason: string): Rejection {
  * itself (RFC 3261 §11, RFC 4475 §3.3.11).
  */
 export function validateRequest(req: SipRequest): Rejection | null {
+  const read = readRequest(req);
+  return 'rejection' in read ? read.rejection : null;
+}
+
+/**
+ * Validates `req` as `validateRequest` does and, while at it, parses what the transaction layer,
+ * the registrar and the handlers read (Call-ID, CSeq, From, To, the top Via, the Contacts) into
+ * the request's one typed view: nothing downstream parses them again.
+ */
+export function readRequest(req: SipRequest): { request: ReceivedRequest } | { rejection: Rejection } {
+  const refuse = (rejection: Rejection) => ({ rejection });
   if (
     !SIP_VERSION.test(req.version) ||
     !isToken(req.method) ||
     req.uri === '' ||
     req.uri !== trimLws(req.uri)
   ) {
-    return badRequest('Malformed Request-Line');
+    return refuse(badRequest('Malformed Request-Line'));
   }
-  if (req.version.toUpperCase() !== 'SIP/2.0') return { status: 505, reason: 'Version Not Supported' };
+  if (req.version.toUpperCase() !== 'SIP/2.0')
+    return refuse({ status: 505, reason: 'Version Not Supported' });
 
   const uriRejection = checkRequestUri(req.uri);
-  if (uriRejection) return uriRejection;
+  if (uriRejection) return refuse(uriRejection);
 
   for (const name of MANDATORY) {
-    if (countHeaders(req, name) === 0) return badRequest(`Missing ${headerDisplayName(name)}`);
+    if (countHeaders(req, name) === 0) return refuse(badRequest(`Missing ${headerDisplayName(name)}`));
   }
   for (const name of SINGLE_VALUED) {
-    if (countHeaders(req, name) > 1) return badRequest(`Multiple ${headerDisplayName(name)} headers`);
+    if (countHeaders(req, name) > 1) return refuse(badRequest(`Multiple ${headerDisplayName(name)} headers`));
   }
 
-  const viaRejection = checkVias(getHeaders(req, 'via'));
-  if (viaRejection) return viaRejection;
-  for (const name of ['from', 'to'] as const) {
-    if (!isNameAddrWithUri(getHeader(req, name) ?? '')) {
-      return badRequest(`Malformed ${headerDisplayName(name)} header`);
-    }
-  }
-  if (!CALL_ID.test(getHeader(req, 'call-id') ?? '')) return badRequest('Malformed Call-ID');
+  const vias = readVias(getHeaders(req, 'via'));
+  if ('status' in vias) return refuse(vias);
+  const from = nameAddrWithUri(getHeader(req, 'from') ?? '');
+  if (from === undefined) return refuse(badRequest('Malformed From header'));
+  const to = nameAddrWithUri(getHeader(req, 'to') ?? '');
+  if (to === undefined) return refuse(badRequest('Malformed To header'));
+  const callId = getHeader(req, 'call-id') ?? '';
+  if (!CALL_ID.test(callId)) return refuse(badRequest('Malformed Call-ID'));
 
-  let cseqMethod: string;
+  let cseq: CSeq;
   try {
-    cseqMethod = parseCSeq(getHeader(req, 'cseq') ?? '').method;
+    cseq = parseCSeq(getHeader(req, 'cseq') ?? '');
   } catch {
-    return badRequest('Malformed CSeq header');
+    return refuse(badRequest('Malformed CSeq header'));
   }
-  if (cseqMethod !== req.method) return badRequest('CSeq method does not match request method');
+  if (cseq.method !== req.method) return refuse(badRequest('CSeq method does not match request method'));
 
   const maxForwards = getHeader(req, 'max-forwards');
   if (maxForwards !== undefined) {
-    if (!DIGITS.test(maxForwards)) return badRequest('Max-Forwards is not a number');
-    if (Number(maxForwards) > 255) return badRequest('Max-Forwards out of range');
+    if (!DIGITS.test(maxForwards)) return refuse(badRequest('Max-Forwards is not a number'));
+    if (Number(maxForwards) > 255) return refuse(badRequest('Max-Forwards out of range'));
   }
 
   const lengthRejection = checkContentLength(getHeader(req, 'content-length'), req.body.length);
-  if (lengthRejection) return badRequest(lengthRejection);
+  if (lengthRejection) return refuse(badRequest(lengthRejection));
 
   const contentType = getHeader(req, 'content-type');
   if (contentType !== undefined && !MEDIA_TYPE.test(contentType)) {
-    return badRequest('Malformed Content-Type header');
+    return refuse(badRequest('Malformed Content-Type header'));
   }
 
-  const contacts = getHeaders(req, 'contact');
-  for (const contact of contacts) {
-    // "*" only as the sole Contact of a REGISTER (RFC 3261 §10.2.2).
-    const wildcard = contact === '*' && contacts.length === 1 && req.method === 'REGISTER';
-    if (!wildcard && !isNameAddrWithUri(contact)) return badRequest('Malformed Contact header');
+  const contactValues = getHeaders(req, 'contact');
+  // "*" only as the sole Contact of a REGISTER (RFC 3261 §10.2.2).
+  const contactWildcard = contactValues.length === 1 && contactValues[0] === '*' && req.method === 'REGISTER';
+  const contacts: NameAddr[] = [];
+  if (!contactWildcard) {
+    for (const value of contactValues) {
+      const contact = nameAddrWithUri(value);
+      if (contact === undefined) return refuse(badRequest('Malformed Contact header'));
+      contacts.push(contact);
+    }
   }
 
   const date = getHeader(req, 'date');
-  if (date !== undefined && !RFC1123_GMT.test(date)) return badRequest('Malformed Date header');
-  return null;
+  if (date !== undefined && !RFC1123_GMT.test(date)) return refuse(badRequest('Malformed Date header'));
+  return { request: { ...req, callId, cseq, from, to, topVia: vias.top, contacts, contactWildcard } };
 }
 
 function checkRequestUri(uri: string): Rejection | null {
@@ -259,34 +281,35 @@ function checkRequestUri(uri: string): Rejection | null {
   return null;
 }
 
-function checkVias(vias: readonly string[]): Rejection | null {
-  let top = true;
+/** Every Via must parse; the top one must be SIP/2.0 with a usable branch. Returns the top one. */
+function readVias(vias: readonly string[]): { top: Via } | Rejection {
+  let top: Via | undefined;
   for (const value of vias) {
-    let branch: string | null | undefined;
-    let protocol: string;
+    let via: Via;
     try {
-      const via = parseVia(value);
-      branch = via.params.branch;
-      protocol = via.protocol;
+      via = parseVia(value);
     } catch {
       return badRequest('Malformed Via header');
     }
-    if (top) {
-      if (protocol !== 'SIP/2.0') return badRequest('Malformed Via header');
+    if (top === undefined) {
+      if (via.protocol !== 'SIP/2.0') return badRequest('Malformed Via header');
+      const branch = via.params.branch;
       // A bare magic cookie promises an RFC 3261 branch and carries none (RFC 4475 §3.2.1).
       if (branch === null || branch === '' || branch === 'z9hG4bK') return badRequest('Malformed Via branch');
-      top = false;
+      top = via;
     }
   }
-  return null;
+  return top === undefined ? badRequest('Missing Via') : { top };
 }
 
-function isNameAddrWithUri(value: string): boolean {
+/** A name-addr whose URI parses, or undefined. */
+function nameAddrWithUri(value: string): NameAddr | undefined {
   try {
-    parseUri(parseNameAddr(value).uri);
-    return true;
+    const nameAddr = parseNameAddr(value);
+    parseUri(nameAddr.uri);
+    return nameAddr;
   } catch {
-    return false;
+    return undefined;
   }
 }
 

@@ -4,11 +4,12 @@ import { randomBytes } from 'node:crypto';
 import {
   getHeader,
   headerDisplayName,
+  type ReceivedRequest,
   type SipHeader,
   type SipRequest,
   type SipResponse,
 } from './message.ts';
-import { parseNameAddr } from './uri.ts';
+import { parseNameAddr } from './name-addr.ts';
 
 /** Request-line, headers, a Content-Length computed from the body, the empty line, the body. */
 export function serializeRequest(req: SipRequest): Buffer {
@@ -55,7 +56,7 @@ const EMPTY = Buffer.alloc(0);
  * a 100 also echoes Timestamp (§8.2.6.1). `Server: Holdover` identifies us.
  */
 export function buildResponse(
-  req: SipRequest,
+  req: SipRequest | ReceivedRequest,
   status: number,
   reason: string,
   opts: ResponseOptions = {},
@@ -68,7 +69,9 @@ export function buildResponse(
   if (from !== undefined) headers.push({ name: 'from', value: from });
   const to = getHeader(req, 'to');
   if (to !== undefined) {
-    const needsTag = status !== 100 && !hasTag(to);
+    // a request read once knows its To tag; a refused one's To is looked at here
+    const tagged = 'topVia' in req ? req.to.params.tag !== undefined : hasTag(to);
+    const needsTag = status !== 100 && !tagged;
     headers.push({ name: 'to', value: needsTag ? `${to};tag=${opts.toTag ?? newTag()}` : to });
   }
   for (const name of ['call-id', 'cseq'] as const) {

@@ -1,4 +1,4 @@
-// The GroupStore port on the single table (functions/adapters/table.ts has the other items):
+// The GroupStore port on the single table (shared/table.ts has the other items):
 //   pk GROUPS             sk GROUP#<aor>        a group { aor, members, routing, public, email?, alertSenders, updatedAt }
 //   pk MEMBER#<member>    sk GROUP#<aor>        a membership { group, routing }: a member's groups in one Query
 //   pk GROUPQ#<aor>       sk IDLE               a queue's memory: attribute `m:<member>` = epoch ms of the last assignment
@@ -15,24 +15,9 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
-import {
-  type Group,
-  type GroupStore,
-  parseStoredGroup,
-  type QueueState,
-  ROUTINGS,
-  type Routing,
-} from '../core/groups.ts';
-import { TTL_ATTRIBUTE } from './table.ts';
-
-export const groupKeys = {
-  groups: 'GROUPS',
-  group: (aor: string) => `GROUP#${aor}`,
-  member: (aor: string) => `MEMBER#${aor}`,
-  queue: (aor: string) => `GROUPQ#${aor}`,
-  idle: 'IDLE',
-  sticky: (sender: string) => `STICKY#${sender}`,
-};
+import { ROUTINGS, type Routing } from '../../shared/contract/views.ts';
+import { groupKeys, TTL_ATTRIBUTE } from '../../shared/table.ts';
+import { type Group, type GroupStore, parseStoredGroup, type QueueState } from '../core/groups.ts';
 
 const STICKY_TTL_SECONDS = 86_400;
 

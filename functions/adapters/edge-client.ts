@@ -1,15 +1,14 @@
 // The Edge port over HTTP: a signed POST {edge}/deliver. The edge sends the MESSAGEs one after
 // another and streams each final status as it arrives, one JSON line per message, then
 // {"done":true}; a stream that ends early means the edge went away mid-batch.
-import * as z from 'zod';
-import type { OutgoingMessage } from '../core/jobs.ts';
-import type { Edge, EdgeDelivery, EdgeOutcome } from '../core/ports.ts';
-import { signUrl } from '../core/signature.ts';
 
-const OutcomeLineSchema = z.union([
-  z.object({ id: z.string(), status: z.number().int(), reason: z.string() }),
-  z.object({ done: z.literal(true) }),
-]);
+import {
+  type DeliveryBatch,
+  DeliveryLineSchema,
+  type DeliveryOutcome,
+} from '../../shared/contract/delivery.ts';
+import { signUrl } from '../../shared/signature.ts';
+import type { Edge, EdgeDelivery } from '../core/ports.ts';
 
 export class HttpEdge implements Edge {
   constructor(
@@ -19,11 +18,7 @@ export class HttpEdge implements Edge {
     private readonly timeoutMs = 240_000,
   ) {}
 
-  async deliver(request: {
-    recipient: string;
-    target?: string;
-    messages: OutgoingMessage[];
-  }): Promise<EdgeDelivery> {
+  async deliver(request: DeliveryBatch, events: { accepted?: () => void } = {}): Promise<EdgeDelivery> {
     const body = JSON.stringify(request);
     const url = new URL('/deliver', this.baseUrl);
     const response = await fetch(url, {
@@ -35,12 +30,14 @@ export class HttpEdge implements Edge {
     if (!response.ok || response.body === null) {
       throw new Error(`edge answered ${response.status}: ${(await response.text()).slice(0, 200)}`);
     }
-    const outcomes: EdgeOutcome[] = [];
+    // the edge answers 200 once it verified the call and is sending (or has sent) the batch
+    events.accepted?.();
+    const outcomes: DeliveryOutcome[] = [];
     let complete = false;
     let pending = '';
     const take = (line: string) => {
       if (line.trim() === '') return;
-      const parsed = OutcomeLineSchema.safeParse(JSON.parse(line));
+      const parsed = DeliveryLineSchema.safeParse(JSON.parse(line));
       if (!parsed.success) throw new Error('edge answered /deliver with an unexpected line');
       if ('done' in parsed.data) complete = true;
       else outcomes.push(parsed.data);

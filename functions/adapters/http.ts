@@ -4,23 +4,25 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import * as z from 'zod';
 import { type Caller, HOLDOVER_FUNCTIONS } from '../../infra/catalogue.ts';
-import { normalizeAor } from '../core/aor.ts';
+import { normalizeAor } from '../../shared/aor.ts';
 import {
   DomainError,
   ForbiddenError,
   InvalidRequestError,
+  RateLimitedError,
   SignInThrottledError,
   UnauthorizedError,
-} from '../core/errors.ts';
-import type { NonceStore } from '../core/ports.ts';
-import { type Role, TokenRefusedError, verifyToken } from '../core/session.ts';
+} from '../../shared/errors.ts';
 import {
   changesState,
   nonceReused,
   SIGNATURE_HEADER,
   SignatureRefusedError,
   verifyRequest,
-} from '../core/signature.ts';
+} from '../../shared/signature.ts';
+import { verifyChatToken } from '../core/chat.ts';
+import type { NonceStore } from '../core/ports.ts';
+import { type Role, TokenRefusedError, verifyToken } from '../core/session.ts';
 import { countWithDimension, logger, metrics, startInvocation } from './observability.ts';
 import { signingSecrets } from './secret.ts';
 import { nonces, sessionStore } from './store.ts';
@@ -85,12 +87,17 @@ export async function verifySignedEvent(
 export type Identity =
   | { kind: 'operator' }
   | { kind: 'token'; aor: string; role: Role; jti?: string; expiresAtMs?: number; via: 'session' | 'oidc' }
+  | { kind: 'chat'; chatId: string }
   | { kind: 'public' };
 
 export interface AuthorizedInput<Body> extends RouteInput<Body> {
   caller: Identity;
   /** Request headers, names in lower case. */
   headers: Record<string, string>;
+  /** The call's correlation id (a 500 carries it; errorResult takes it). */
+  correlationId: string;
+  /** Where the call came from (API Gateway's sourceIp): per-client rate limits. */
+  clientAddress: string;
 }
 
 /** An answer beyond JSON: extra headers, or another content type (the console's page). */
@@ -143,6 +150,7 @@ export async function identify(
   // A public route asks nothing (a stale token in the header changes nothing there).
   if (who.includes('public')) return { kind: 'public' };
   const headers = event.headers ?? {};
+  if (who.includes('chat')) return chatCaller(headers, pathParameters, now);
   // In AWS with an OIDC issuer, API Gateway verified the organisation's token before we run.
   if (oidcClaim !== undefined) {
     const authorizer = JwtAuthorizerSchema.safeParse(Reflect.get(event.requestContext, 'authorizer'));
@@ -177,6 +185,30 @@ export async function identify(
     return allowed({ kind: 'token', ...claims, via: 'session' }, who, pathParameters);
   }
   throw new UnauthorizedError(NO_CREDENTIALS);
+}
+
+/**
+ * A chat's visitor: a chat token (functions/core/chat.ts), for the chat of the route's {chatId}
+ * only. Nothing else opens a chat: not a signature, not a person's token (its key and audience
+ * differ, so it fails as a chat token does on any other route).
+ */
+async function chatCaller(
+  headers: Record<string, string | undefined>,
+  pathParameters: Record<string, string>,
+  now: number,
+): Promise<Identity> {
+  if (headers[SIGNATURE_HEADER] !== undefined) {
+    throw new ForbiddenError("This route is for a chat's visitor (its chat token), not for signed calls");
+  }
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(headers.authorization ?? '')?.[1];
+  if (bearer === undefined) {
+    throw new UnauthorizedError(
+      'No chat token: start a chat (POST /v1/chats) and send "Authorization: Bearer <token>"',
+    );
+  }
+  const { chatId } = await verifyChatToken(await signingSecrets(), bearer, now);
+  if (pathParameters.chatId !== chatId) throw new ForbiddenError('This token is for another chat');
+  return { kind: 'chat', chatId };
 }
 
 function allowed(
@@ -221,6 +253,8 @@ export function authorizedRoute<Schema extends z.ZodType>(
         query: definedEntries(event.queryStringParameters),
         caller,
         headers: definedEntries(event.headers),
+        correlationId,
+        clientAddress: event.requestContext.http.sourceIp,
       });
       if ('text' in result) {
         return {
@@ -282,14 +316,13 @@ export function errorResult(route: string, error: unknown, correlationId: string
           ? error.reason
           : undefined;
       logger.warn('request refused: unauthorized', { route, reason, detail: error.message });
-      countWithDimension('unauthorized', 'route', route);
-      if (error instanceof SignatureRefusedError)
-        countWithDimension('signatureRefused', 'reason', error.reason);
+      countWithDimension('unauthorized', route);
+      if (error instanceof SignatureRefusedError) countWithDimension('signatureRefused', error.reason);
       return json(error.status, {
         error: { code: error.code, ...(reason ? { reason } : {}), message: error.message },
       });
     }
-    if (error instanceof SignInThrottledError) {
+    if (error instanceof SignInThrottledError || error instanceof RateLimitedError) {
       return json(
         error.status,
         { error: { code: error.code, message: error.message, retryAfterSeconds: error.retryAfterSeconds } },
@@ -303,7 +336,7 @@ export function errorResult(route: string, error: unknown, correlationId: string
     }
     if (error instanceof ForbiddenError) {
       logger.warn('request refused: forbidden', { route, detail: error.message });
-      countWithDimension('forbidden', 'route', route);
+      countWithDimension('forbidden', route);
     }
     return json(error.status, { error: { code: error.code, message: error.message } });
   }

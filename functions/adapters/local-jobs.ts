@@ -3,7 +3,7 @@
 // Undefined everywhere else (AWS, and HOLDOVER_STORE=dynamodb locally): SQS. One instance per
 // process, shared by the producers and the local poller (a send wakes a waiting receive).
 
-import { requireEnv } from './env.ts';
+import { requireEnv } from '../../shared/env.ts';
 import type { SqliteJobs } from './sqlite/jobs.ts';
 import { storeKindFromEnv } from './store-kind.ts';
 

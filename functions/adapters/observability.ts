@@ -5,7 +5,13 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 
-import { FUNCTIONS_SERVICE, METRICS_NAMESPACE } from '../core/metric-names.ts';
+import {
+  type BusinessMetric,
+  DIMENSION_OF,
+  type DimensionedMetric,
+  FUNCTIONS_SERVICE,
+  METRICS_NAMESPACE,
+} from '../../shared/metric-names.ts';
 
 export { METRICS_NAMESPACE };
 export const SERVICE_NAME = FUNCTIONS_SERVICE;
@@ -13,12 +19,27 @@ export const SERVICE_NAME = FUNCTIONS_SERVICE;
 export const logger = new Logger({ serviceName: SERVICE_NAME });
 export const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
 
-export { MetricUnit };
+/**
+ * Adds `value` to a business metric of this invocation (its EMF document is written when the
+ * handler ends): only the names declared in shared/metric-names.ts, which infra/monitoring.ts's
+ * dashboard and alarms read.
+ */
+export function count(name: BusinessMetric, value = 1): void {
+  metrics.addMetric(name, MetricUnit.Count, value);
+}
 
-/** Counts an event with one dimension (e.g. refused by reason) without touching the shared set. */
-export function countWithDimension(name: string, dimension: string, value: string): void {
+/** A measured business metric: a latency in milliseconds, an overdue time in seconds. */
+export function measure(
+  name: Extract<BusinessMetric, 'deliveryLatency' | 'overdueSeconds'>,
+  value: number,
+): void {
+  metrics.addMetric(name, name === 'deliveryLatency' ? MetricUnit.Milliseconds : MetricUnit.Seconds, value);
+}
+
+/** Counts an event with its one dimension (DIMENSION_OF: refused by reason…), apart from the shared set. */
+export function countWithDimension(name: Extract<BusinessMetric, DimensionedMetric>, value: string): void {
   const single = metrics.singleMetric();
-  single.addDimension(dimension, value);
+  single.addDimension(DIMENSION_OF[name], value);
   single.addMetric(name, MetricUnit.Count, 1);
 }
 

@@ -1,9 +1,10 @@
 // The delivery queue, wired once; only the functions that enqueue import it (and need its URL).
 // SQS, or the SQLite file's own queue under `npm start` (local-jobs.ts).
+
+import { requireEnv } from '../../shared/env.ts';
 import type { DeliveryJob } from '../core/jobs.ts';
 import type { DeliveryQueue } from '../core/ports.ts';
 import { sqs } from './clients.ts';
-import { requireEnv } from './env.ts';
 import { DELIVERY_QUEUE, localJobs } from './local-jobs.ts';
 import { SqsDeliveryQueue } from './sqs-queue.ts';
 

@@ -2,7 +2,7 @@
 // in Secrets Manager (HOLDOVER_SECRET_ARN); locally, and in the edge task, HOLDOVER_SECRET holds
 // them. Either may be a comma-separated list (rotation): the first signs, any verifies.
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { parseSecrets } from '../core/signature.ts';
+import { parseSecrets } from '../../shared/signature.ts';
 
 /** A warm function re-reads the secret this often, so a rotated list reaches it without a deploy. */
 const REFRESH_MS = 5 * 60_000;

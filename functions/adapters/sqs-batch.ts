@@ -5,20 +5,11 @@
 import { ChangeMessageVisibilityCommand } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type * as z from 'zod';
+import { RetryLaterError } from '../core/retry.ts';
 import { sqs } from './clients.ts';
 import { describeIssues } from './http.ts';
 import { localJobs } from './local-jobs.ts';
 import { logger, metrics, startInvocation } from './observability.ts';
-
-/** An expected wait (the UA answered 5xx, the mail service is throttling): retried with backoff. */
-export class RetryLater extends Error {
-  constructor(
-    message: string,
-    readonly delaySeconds?: number,
-  ) {
-    super(message);
-  }
-}
 
 export function backoffSeconds(receiveCount: number): number {
   return Math.min(300, 5 * 2 ** Math.max(0, receiveCount - 1));
@@ -69,9 +60,9 @@ export function sqsConsumer<Schema extends z.ZodType>(
         } catch (error) {
           batchItemFailures.push({ itemIdentifier: record.messageId });
           const delaySeconds =
-            (error instanceof RetryLater && error.delaySeconds) || backoffSeconds(receiveCount);
+            (error instanceof RetryLaterError && error.delaySeconds) || backoffSeconds(receiveCount);
           const context = { sqsMessageId: record.messageId, receiveCount, delaySeconds };
-          if (error instanceof RetryLater)
+          if (error instanceof RetryLaterError)
             logger.warn('job postponed', { ...context, reason: error.message });
           else
             logger.error('job failed', { ...context, error: error instanceof Error ? error : String(error) });

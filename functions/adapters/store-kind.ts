@@ -1,6 +1,6 @@
 // Which store adapter a process uses (HOLDOVER_STORE), read on its own so that the local runtime
 // can check it at start without wiring a store.
-import { envOr } from './env.ts';
+import { envOr } from '../../shared/env.ts';
 
 export const STORE_KINDS = ['sqlite', 'dynamodb'] as const;
 export type StoreKind = (typeof STORE_KINDS)[number];

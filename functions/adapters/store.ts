@@ -4,11 +4,14 @@
 // sets HOLDOVER_STORE itself, with the file in HOLDOVER_SQLITE_PATH). The SQLite adapter is
 // imported only when chosen, so the Lambda bundles never contain it or its native module.
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { envOr, requireEnv } from '../../shared/env.ts';
+import type { AlertStore } from '../core/alerts.ts';
 import type { CredentialStore } from '../core/credentials.ts';
 import type { ExpiryStore } from '../core/expiry.ts';
 import type { GroupStore } from '../core/groups.ts';
 import type {
   BounceStore,
+  ChatStore,
   DeliveryStore,
   MessageStore,
   NonceStore,
@@ -17,12 +20,13 @@ import type {
 } from '../core/ports.ts';
 import type { SessionStore } from '../core/session.ts';
 import { dynamodb as client } from './clients.ts';
-import { DynamoCredentialStore } from './dynamo-credentials.ts';
 import { DynamoGroupStore } from './dynamo-groups.ts';
-import { DynamoNonces } from './dynamo-nonces.ts';
 import { DynamoSessionStore } from './dynamo-sessions.ts';
-import { DynamoStore } from './dynamo-store.ts';
-import { requireEnv } from './env.ts';
+import { DynamoAlerts } from './dynamodb/alerts.ts';
+import { DynamoChatStore } from './dynamodb/chats.ts';
+import { DynamoCredentialStore } from './dynamodb/credentials.ts';
+import { DynamoNonces } from './dynamodb/nonces.ts';
+import { DynamoStore } from './dynamodb/store.ts';
 import { storeKindFromEnv } from './store-kind.ts';
 
 export type Store = MessageStore & SettingsStore & UserStore & DeliveryStore & ExpiryStore & BounceStore;
@@ -33,6 +37,8 @@ interface Stores {
   nonces: NonceStore;
   sessionStore: SessionStore;
   groupStore: GroupStore;
+  chatStore: ChatStore;
+  alertStore: AlertStore;
   /** Whether the store answers (GET /v1/health), and what it says. */
   health: () => Promise<{ ok: boolean; detail: Record<string, string> }>;
 }
@@ -54,11 +60,17 @@ async function sqlite(): Promise<Stores> {
 function dynamodb(): Stores {
   const tableName = requireEnv('HOLDOVER_TABLE');
   return {
-    store: new DynamoStore(client, tableName),
+    // DynamoDB Local (the local runtime says so) commits each request on its own: delivered
+    // messages' tombstones go in one transaction per batch there (functions/adapters/dynamodb/delivery.ts).
+    store: new DynamoStore(client, tableName, Date.now, {
+      tombstoneWrites: envOr('HOLDOVER_DYNAMODB_LOCAL', '0') === '1' ? 'transaction' : 'batch',
+    }),
     credentialStore: new DynamoCredentialStore(client, tableName),
     nonces: new DynamoNonces(client, tableName),
     sessionStore: new DynamoSessionStore(client, tableName),
     groupStore: new DynamoGroupStore(client, tableName),
+    chatStore: new DynamoChatStore(client, tableName),
+    alertStore: new DynamoAlerts({ client, tableName, now: Date.now }),
     health: async () => {
       const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
       return { ok: Table?.TableStatus === 'ACTIVE', detail: { table: Table?.TableStatus ?? 'missing' } };
@@ -73,6 +85,10 @@ const stores = storeKind === 'sqlite' ? await sqlite() : dynamodb();
 export const store: Store = stores.store;
 export const credentialStore: CredentialStore = stores.credentialStore;
 export const groupStore: GroupStore = stores.groupStore;
+/** Click-to-chat: chats and their lines (functions/core/chat.ts). */
+export const chatStore: ChatStore = stores.chatStore;
+/** Alerts from email, with each member's outcome (functions/core/alerts.ts). */
+export const alertStore: AlertStore = stores.alertStore;
 /** Nonces of the state-changing signed calls, shared by every instance (the replay check). */
 export const nonces: NonceStore = stores.nonces;
 /** Failed sign-ins and revoked tokens (functions/core/session.ts). */

@@ -1,7 +1,16 @@
 // Use case: capture a MESSAGE for an absent recipient (docs/design.md "Message lifecycle").
 // handler (functions/capture.ts) → captureMessage → ports (MessageStore, SettingsStore).
 import { createHash } from 'node:crypto';
-import { domainOf, normalizeAor } from './aor.ts';
+import { domainOf, normalizeAor } from '../../shared/aor.ts';
+import { parseDuration } from '../../shared/duration.ts';
+import {
+  DeadlineExceededError,
+  ForeignDomainError,
+  QuotaExceededError,
+  TooLargeError,
+  UnsupportedMediaError,
+} from '../../shared/errors.ts';
+import { answerChat, type ChatPolicy, chatIdOfVisitor } from './chat.ts';
 import {
   CPIM,
   charsetOf,
@@ -12,18 +21,10 @@ import {
   parseContentType,
 } from './content.ts';
 import { type CpimEnvelope, parseCpim } from './cpim.ts';
-import { parseDuration } from './duration.ts';
-import {
-  DeadlineExceededError,
-  ForeignDomainError,
-  QuotaExceededError,
-  TooLargeError,
-  UnsupportedMediaError,
-} from './errors.ts';
 import { chooseMember, type Group, type GroupStore, isAvailable } from './groups.ts';
-import type { CpimFacts, HeldMessage } from './held-message.ts';
+import { type AlertFacts, type CpimFacts, type HeldMessage, readableContent } from './held-message.ts';
 import { autoReplyOf } from './notices.ts';
-import type { DeliveryQueue, MessageStore, UserRecord, UserStore } from './ports.ts';
+import type { ChatStore, DeliveryQueue, MessageStore, UserRecord, UserStore } from './ports.ts';
 import { effectivePresence, holdsMessages } from './presence.ts';
 
 export interface CapturePolicy {
@@ -41,6 +42,8 @@ export interface CaptureDeps {
   policy: CapturePolicy;
   /** Groups: a MESSAGE to a group goes to its members. Without it every recipient is a user. */
   groups?: GroupStore;
+  /** Chats: a MESSAGE to a visitor AOR (sip:chat-<id>@…) joins its chat instead of being held. */
+  chats?: { store: ChatStore; policy: ChatPolicy };
   now: () => number;
   newId: (nowMs: number) => string;
   /**
@@ -73,6 +76,8 @@ export interface CapturedMessage {
   replyTo?: string;
   /** The MESSAGE is itself an automatic answer (Auto-Submitted): never answer it automatically. */
   autoSubmitted?: boolean;
+  /** A member's copy of an alert (functions/core/alerts.ts); never set from the wire. */
+  alert?: AlertFacts;
   /** When the edge received it: the order of arrival, kept although captures run concurrently. */
   receivedAt?: string;
   /**
@@ -90,7 +95,9 @@ const MAX_EDGE_CLOCK_SKEW_MS = 300_000;
 
 export type CaptureResult =
   | { status: 'held' | 'duplicate'; id: string; expiresAt: string }
-  | { status: 'ignored'; reason: string };
+  | { status: 'ignored'; reason: string }
+  /** A member's answer to a chat's visitor, added to the chat (SIP 200). */
+  | { status: 'chat'; chatId: string; lineId: string };
 
 export async function captureMessage(message: CapturedMessage, deps: CaptureDeps): Promise<CaptureResult> {
   const { policy } = deps;
@@ -116,12 +123,24 @@ export async function captureMessage(message: CapturedMessage, deps: CaptureDeps
       ? microsIso(message.receivedAt)
       : microsIso(new Date(clockMs).toISOString());
   const sender = senderAor(message.from);
+  const chatId = chatIdOfVisitor(recipient);
+  if (chatId !== undefined && deps.chats !== undefined) {
+    const text = readableContent(message.contentType, message.body).text ?? '(content that is not text)';
+    return answerChat(chatId, message, text, sender, {
+      ...deps,
+      chats: deps.chats.store,
+      chatPolicy: deps.chats.policy,
+    });
+  }
   const prepared: Prepared = { message, cpim, sender, receivedAt, nowMs };
   const dedupeKeys = [dedupeKey('call', message.callId, String(message.cseq))];
   if (cpim?.imdnMessageId) dedupeKeys.push(dedupeKey('imdn', sender, cpim.imdnMessageId));
 
   // Both reads at once: a user's capture waits no longer for the group lookup.
-  const [group, user] = await Promise.all([deps.groups?.getGroup(recipient), deps.users.getUser(recipient)]);
+  const [group, user] = await Promise.all([
+    deps.groups?.getGroup(recipient),
+    deps.users.getUser(recipient, { countHeld: false }),
+  ]);
   if (group === undefined) return captureFor(recipient, dedupeKeys, prepared, deps, user);
   if (group.routing === 'all') {
     // One copy per member, each held for them as usual: its own dedupe markers (a retransmission
@@ -161,7 +180,7 @@ async function captureFor(
   known?: UserRecord,
 ): Promise<CaptureResult & { status: 'held' | 'duplicate' }> {
   const { policy } = deps;
-  const user = known ?? (await deps.users.getUser(recipient));
+  const user = known ?? (await deps.users.getUser(recipient, { countHeld: false }));
   const settings = user.settings;
   let holdMs = settings?.expireAfter ? parseDuration(settings.expireAfter) : policy.defaultExpireAfterMs;
   if (message.expires !== undefined && message.expires > 0) holdMs = Math.min(holdMs, message.expires * 1000);
@@ -179,6 +198,7 @@ async function captureFor(
     body: message.body,
     ...(cpim ? { cpim: cpimFacts(cpim) } : {}),
     ...(message.subject ? { subject: message.subject } : {}),
+    ...(message.alert ? { alert: message.alert } : {}),
     receivedAt,
     expiresAt: new Date(nowMs + holdMs).toISOString(),
     state: 'pending',
@@ -299,7 +319,7 @@ async function afterHeld(
   deps: CaptureDeps,
 ): Promise<void> {
   const nowMs = deps.now();
-  const user = await deps.users.getUser(held.recipient).catch(() => before);
+  const user = await deps.users.getUser(held.recipient, { countHeld: false }).catch(() => before);
   const presence = effectivePresence(user.presence, nowMs);
   if (!holdsMessages(presence.state, user.settings, nowMs)) {
     await deps.queue.enqueue({ kind: 'deliver', recipient: held.recipient });

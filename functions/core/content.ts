@@ -1,5 +1,5 @@
 import { TextDecoder } from 'node:util';
-import { InvalidRequestError, UnsupportedMediaError } from './errors.ts';
+import { InvalidRequestError, UnsupportedMediaError } from '../../shared/errors.ts';
 
 export interface ContentType {
   /** `type/subtype` in lower case. */

@@ -1,4 +1,4 @@
-import { InvalidRequestError } from './errors.ts';
+import { InvalidRequestError } from '../../shared/errors.ts';
 
 /** What we keep of a CPIM envelope (RFC 3862) and its IMDN headers (RFC 5438). */
 export interface CpimEnvelope {

@@ -2,9 +2,10 @@
 // digest algorithm (realm = the AOR's domain, username = its user part), an admin flag and when
 // they were set. The password itself is never kept: it is hashed here and forgotten.
 import * as z from 'zod';
-import { domainOf, normalizeAor } from './aor.ts';
-import { InvalidRequestError } from './errors.ts';
-import { type DigestAlgorithm, ha1s } from './sip-digest.ts';
+import { domainOf, normalizeAor } from '../../shared/aor.ts';
+import type { Credentials, UserListing } from '../../shared/contract/views.ts';
+import { InvalidRequestError } from '../../shared/errors.ts';
+import { type DigestAlgorithm, ha1s } from '../../shared/sip-digest.ts';
 
 export const PASSWORD_MIN = 8;
 export const PASSWORD_MAX = 128;
@@ -19,33 +20,12 @@ export const SetCredentialsSchema = z.strictObject({
 });
 export type SetCredentials = z.infer<typeof SetCredentialsSchema>;
 
-const Hex = (length: number) => z.string().regex(new RegExp(`^[0-9a-f]{${length}}$`));
-
-/** What is stored per AOR, and what the edge gets from `GET /v1/credentials/{aor}`. */
-export const CredentialsSchema = z.object({
-  aor: z.string(),
-  realm: z.string(),
-  ha1: z.object({ 'SHA-256': Hex(64), MD5: Hex(32) }),
-  admin: z.boolean(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-});
-export type Credentials = z.infer<typeof CredentialsSchema>;
-
-/** One line of `GET /v1/users`: never a hash. */
-export interface UserListing {
-  aor: string;
-  admin: boolean;
-  createdAt: string;
-  updatedAt: string;
-}
-
 export interface UserListPage {
   users: UserListing[];
   next?: string;
 }
 
-/** Port: where credentials are kept (adapters/dynamo-credentials.ts; a fake in tests). */
+/** Port: where credentials are kept (adapters/dynamodb/credentials.ts; a fake in tests). */
 export interface CredentialStore {
   getCredentials(aor: string): Promise<Credentials | undefined>;
   /** Creates or replaces; `createdAt` of an existing entry is kept. Returns what is stored. */

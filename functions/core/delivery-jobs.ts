@@ -1,9 +1,10 @@
 // Use case: one job of the delivery queue (docs/design.md "Message lifecycle"): a
 // recipient's backlog, or one notice. The retry policy of each outcome is declared here, once:
 // the SQS consumer (functions/deliver.ts) only maps RetryLaterError to a retry with backoff.
-import { type DeliveryDeps, type DeliveryRun, deliverBacklog, RetryLaterError } from './delivery.ts';
+import { type DeliveryDeps, type DeliveryRun, deliverBacklog } from './delivery.ts';
 import type { DeliveryJob } from './jobs.ts';
 import { type NoticeResult, sendNotice } from './notice-delivery.ts';
+import { RetryLaterError } from './retry.ts';
 
 /**
  * Runs retried after the UA did not take a message (408/480) before waiting for the user's next

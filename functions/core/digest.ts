@@ -69,14 +69,21 @@ function entryOf(message: HeldMessage, timeZone: string | undefined): Entry {
 export function renderDigest(
   recipient: string,
   messages: HeldMessage[],
-  options: { timeZone?: string; vacation?: boolean } = {},
+  options: { timeZone?: string; vacation?: boolean; chatWith?: string } = {},
 ): Digest {
   const count = messages.length;
   const noun = `${count} message${count === 1 ? '' : 's'}`;
-  const subject = headerSafe(`${noun} while you were away`);
-  const intro = options.vacation
-    ? `While you were on vacation, ${noun} arrived for ${recipient}:`
-    : `${noun} for ${recipient} waited too long to be delivered, so here they are:`;
+  const subject = headerSafe(
+    options.chatWith ? `Answers to your chat with ${options.chatWith}` : `${noun} while you were away`,
+  );
+  const intro = options.chatWith
+    ? `You had left the chat with ${options.chatWith} when ${count === 1 ? 'this answer' : 'these answers'} came:`
+    : options.vacation
+      ? `While you were on vacation, ${noun} arrived for ${recipient}:`
+      : `${noun} for ${recipient} waited too long to be delivered, so here they are:`;
+  const footer = options.chatWith
+    ? 'Sent by Holdover. To answer, start a new chat on the website.'
+    : 'Sent by Holdover. Reply to the senders in your messaging app.';
   const ordered = [...messages].sort(
     (a, b) => a.receivedAt.localeCompare(b.receivedAt) || a.id.localeCompare(b.id),
   );
@@ -93,7 +100,7 @@ export function renderDigest(
       '---',
       '',
     ]),
-    'Sent by Holdover. Reply to the senders in your messaging app.',
+    footer,
   ].join('\n');
 
   const html = [
@@ -108,7 +115,7 @@ export function renderDigest(
           : `<div><em>(${escapeHtml(entry.mediaType)} content, not shown)</em></div>`) +
         '</div>',
     ),
-    '<p style="color:#666">Sent by Holdover. Reply to the senders in your messaging app.</p>',
+    `<p style="color:#666">${escapeHtml(footer)}</p>`,
     '</body></html>',
   ].join('\n');
   return { subject, text, html };

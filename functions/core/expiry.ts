@@ -8,11 +8,13 @@
 // whose notice was never settled (a crash between the bounce and its notice) is found again by
 // the sweeper, and its notice queued again.
 import * as z from 'zod';
-import { emailOfAor } from './aor.ts';
+import { emailOfAor } from '../../shared/aor.ts';
+import { type AlertStore, settleAlertCopies } from './alerts.ts';
+import { chatIdOfVisitor } from './chat.ts';
 import { renderDigest } from './digest.ts';
 import type { HeldMessage } from './held-message.ts';
 import { bounceNoticeOf, expiryBounce } from './notices.ts';
-import type { BounceStore, DeliveryQueue, UserStore } from './ports.ts';
+import type { BounceStore, ChatStore, DeliveryQueue, UserStore } from './ports.ts';
 
 /** What the expiry index tells about a held message, without reading the message. */
 export interface ExpiryEntry {
@@ -42,8 +44,10 @@ export interface ExpiryStore {
   /** A user's messages still pending or claimed for expiry (vacation sweep). */
   waiting(recipient: string): Promise<ExpiryEntry[]>;
   /**
-   * pending → expiring; also re-claims a claim older than `staleBefore`, and takes a message a
-   * dead delivery run left `delivering` whose expiry is older than that; a `bounced` message
+   * pending → expiring; also re-claims a claim older than `staleBefore`. A message in flight
+   * (`delivering`) is never claimed while the lease of the run that has it is live (`until` ≥
+   * `nowMs`): it is not expired from under its delivery; once that lease has lapsed (the run
+   * died) it is claimed like a pending one. A `bounced` message
    * whose bounce (claim) is older than `staleBefore` stays bounced with a fresh claim (its notice
    * is queued again). Returns what this sweep now owns.
    */
@@ -166,6 +170,10 @@ export interface EmailDeps {
   notices: DeliveryQueue;
   now: () => number;
   newId: () => string;
+  /** Chats: answers held for a visitor AOR go to the address the visitor gave. */
+  chats?: ChatStore;
+  /** Alerts from email: a member's copy emailed or dropped is recorded on its alert. */
+  alerts?: AlertStore;
 }
 
 export type EmailOutcome = (
@@ -194,17 +202,31 @@ export async function emailExpired(job: ExpiryJob, deps: EmailDeps): Promise<Ema
     await deps.notices.enqueue(bounceNoticeOf(message, bounce, deps.newId(), deps.now()));
   }
   const renoticed = stale.length > 0 ? { renoticed: stale.length } : {};
-  const messages = claimed.filter((message) => message.state === 'expiring');
-  if (messages.length === 0) return { outcome: 'nothing', ...renoticed };
-  const user = await deps.users.getUser(job.recipient);
-  const policy = user.settings?.onExpire ?? 'email';
+  const expiring = claimed.filter((message) => message.state === 'expiring');
+  if (expiring.length === 0) return { outcome: 'nothing', ...renoticed };
+  const chatId = chatIdOfVisitor(job.recipient);
+  if (chatId !== undefined) return emailVisitor(chatId, expiring, deps, renoticed);
+  const user = await deps.users.getUser(job.recipient, { countHeld: false });
   const mailbox = mailboxOf(job.recipient, user.settings?.email);
-
-  if (policy === 'drop') {
-    await deps.store.removeExpired(messages);
-    return { outcome: 'dropped', count: messages.length, ...renoticed };
+  // An alert copy follows its group's policy, never bounced (its sender is a group): emailed
+  // if the group says so and there is a mailbox, else dropped.
+  const alertCopies = expiring.filter((message) => message.alert !== undefined);
+  const dropAlerts = alertCopies.filter(
+    (message) => message.alert?.onExpire !== 'email' || mailbox === undefined,
+  );
+  if (dropAlerts.length > 0) {
+    await deps.store.removeExpired(dropAlerts);
+    await settleAlertCopies(deps.alerts, dropAlerts, 'dropped', deps.now());
   }
-  if (policy === 'bounce' || mailbox === undefined) {
+  const emailAlerts = alertCopies.filter((message) => !dropAlerts.includes(message));
+  const messages = expiring.filter((message) => message.alert === undefined);
+  const policy = user.settings?.onExpire ?? 'email';
+  // The user's own messages by the user's policy; the outcome told is theirs, else the alerts'.
+  let outcome: EmailOutcome | undefined;
+  if (messages.length > 0 && policy === 'drop') {
+    await deps.store.removeExpired(messages);
+    outcome = { outcome: 'dropped', count: messages.length };
+  } else if (messages.length > 0 && (policy === 'bounce' || mailbox === undefined)) {
     // Kept as `bounced` until the notice reached the sender (or failed for good): never
     // deleted before its outcome is known.
     const nowMs = deps.now();
@@ -223,14 +245,53 @@ export async function emailExpired(job: ExpiryJob, deps: EmailDeps): Promise<Ema
       if (marked.has(message.id))
         await deps.notices.enqueue(bounceNoticeOf(message, bounce, deps.newId(), nowMs));
     }
-    return { outcome: 'bounced', count: marked.size, ...renoticed };
+    outcome = { outcome: 'bounced', count: marked.size };
   }
+  // policy email, with a mailbox: the user's messages and the alert copies to email, one digest
+  const digested = [...(outcome === undefined ? messages : []), ...emailAlerts];
+  if (digested.length > 0 && mailbox !== undefined) {
+    const emailed = await emailDigest(job, digested, mailbox, user, deps);
+    outcome ??= emailed;
+  }
+  return { ...(outcome ?? { outcome: 'dropped', count: dropAlerts.length }), ...renoticed };
+}
+
+async function emailDigest(
+  job: ExpiryJob,
+  messages: HeldMessage[],
+  mailbox: string,
+  user: Awaited<ReturnType<UserStore['getUser']>>,
+  deps: EmailDeps,
+): Promise<EmailOutcome> {
   const digest = renderDigest(job.recipient, messages, {
     ...(user.settings?.timeZone ? { timeZone: user.settings.timeZone } : {}),
     vacation: job.reason === 'vacation',
   });
   // Deleted only after the mail service accepted the digest: a failure leaves them claimed,
   // and the job is retried (and, past its retries, the sweeper claims them again).
+  const mailId = await deps.mailer.send({ to: mailbox, ...digest });
+  await deps.store.removeExpired(messages);
+  await settleAlertCopies(deps.alerts, messages, 'emailed', deps.now());
+  return { outcome: 'emailed', to: mailbox, count: messages.length, mailId };
+}
+
+/**
+ * Answers that came after a chat ended, held for its visitor AOR: one digest to the address the
+ * visitor gave. Without one (or once the chat is gone) they are dropped: the chat recorded them.
+ */
+async function emailVisitor(
+  chatId: string,
+  messages: HeldMessage[],
+  deps: EmailDeps,
+  renoticed: { renoticed?: number },
+): Promise<EmailOutcome> {
+  const found = await deps.chats?.getChat(chatId);
+  const mailbox = found?.chat.email;
+  if (found === undefined || mailbox === undefined) {
+    await deps.store.removeExpired(messages);
+    return { outcome: 'dropped', count: messages.length, ...renoticed };
+  }
+  const digest = renderDigest(found.chat.visitor, messages, { chatWith: found.chat.to });
   const mailId = await deps.mailer.send({ to: mailbox, ...digest });
   await deps.store.removeExpired(messages);
   return { outcome: 'emailed', to: mailbox, count: messages.length, mailId, ...renoticed };

@@ -3,18 +3,21 @@
 // queue: longest idle first, and a conversation stays with the member who took it). The rules
 // here are pure; the GroupStore port keeps the groups and each queue's memory (who got what when).
 import * as z from 'zod';
-import { domainOf, normalizeAor } from './aor.ts';
-import { InvalidRequestError } from './errors.ts';
-import type { UserRecord } from './ports.ts';
+import { domainOf, normalizeAor } from '../../shared/aor.ts';
+import {
+  ALERT_EXPIRY_POLICIES,
+  type AlertExpiryPolicy,
+  ROUTINGS,
+  type Routing,
+} from '../../shared/contract/views.ts';
+import { InvalidRequestError } from '../../shared/errors.ts';
+import type { UserRecord, UserStore } from './ports.ts';
 import { effectivePresence, holdsMessages } from './presence.ts';
 
 /** Members of one group at most: a group is written in one transaction with its membership items. */
 export const MAX_MEMBERS = 90;
 /** A sender's conversation stays with the member who took it for this long after the last message. */
 export const STICKY_MS = 30 * 60_000;
-
-export const ROUTINGS = ['one', 'all'] as const;
-export type Routing = (typeof ROUTINGS)[number];
 
 /** An alert sender: a mailbox (`ops@example.com`) or a whole domain (`@example.com`). */
 const alertSender = z
@@ -33,6 +36,7 @@ export const GroupInputSchema = z
     public: z.boolean().optional(),
     email: z.email({ message: 'must be an email address' }).optional(),
     alertSenders: z.array(alertSender).max(100).optional(),
+    onExpire: z.enum(ALERT_EXPIRY_POLICIES).optional(),
   })
   .strict();
 export type GroupInput = z.infer<typeof GroupInputSchema>;
@@ -45,6 +49,8 @@ export interface Group {
   /** Inbound address (mail → IM alerts). */
   email?: string;
   alertSenders: string[];
+  /** What becomes of an alert copy that expired undelivered. */
+  onExpire: AlertExpiryPolicy;
   updatedAt: string;
 }
 
@@ -55,6 +61,8 @@ const StoredGroupSchema = z.object({
   public: z.boolean(),
   email: z.string().optional(),
   alertSenders: z.array(z.string()),
+  // groups stored before alerts had a policy take the default
+  onExpire: z.enum(ALERT_EXPIRY_POLICIES).default('drop'),
   updatedAt: z.string(),
 });
 
@@ -116,8 +124,9 @@ export function validateGroup(
     members,
     routing: input.routing,
     public: input.public ?? false,
-    ...(input.email ? { email: input.email } : {}),
+    ...(input.email ? { email: input.email.trim().toLowerCase() } : {}),
     alertSenders: [...new Set(input.alertSenders ?? [])],
+    onExpire: input.onExpire ?? 'drop',
     updatedAt: new Date(nowMs).toISOString(),
   };
 }
@@ -224,6 +233,56 @@ export async function setGroup(
       `${group.aor} is a member of group ${containing[0].group}; a group cannot be`,
     );
   }
+  if (group.email !== undefined) {
+    const owner = await groupByInboundAddress(store, group.email);
+    if (owner !== undefined && owner.aor !== group.aor) {
+      throw new InvalidRequestError(`${group.email} is already the inbound address of ${owner.aor}`);
+    }
+  }
   await store.putGroup(group);
   return group;
+}
+
+/**
+ * Looks up what `GET /v1/availability/{aor}` answers (and whom a chat may be started with): the
+ * same two reads for every AOR (its group entry and its user items), so an unknown AOR and a
+ * private one answer alike and about as fast; members are read only for a public group.
+ */
+export async function lookUpAvailability(
+  text: string,
+  deps: { groups: GroupStore; users: UserStore },
+  nowMs: number,
+): Promise<Availability> {
+  let aor: string;
+  try {
+    aor = normalizeAor(text);
+  } catch {
+    return unknownAvailability(text);
+  }
+  const [group, user] = await Promise.all([
+    deps.groups.getGroup(aor),
+    deps.users.getUser(aor, { countHeld: false }),
+  ]);
+  if (group === undefined) return availabilityOf(aor, { kind: 'user', user }, nowMs);
+  if (!group.public) return unknownAvailability(aor);
+  const members = await Promise.all(
+    group.members.map((member) => deps.users.getUser(member, { countHeld: false })),
+  );
+  return availabilityOf(aor, { kind: 'group', group, members }, nowMs);
+}
+
+/**
+ * The group whose inbound address (mail → IM alerts) is `address`, compared case-insensitively.
+ * Groups are few and written by the operator: the list is read page by page, no index is kept.
+ */
+export async function groupByInboundAddress(store: GroupStore, address: string): Promise<Group | undefined> {
+  const wanted = address.trim().toLowerCase();
+  let after: string | undefined;
+  do {
+    const page = await store.listGroups({ limit: 1000, ...(after ? { after } : {}) });
+    const found = page.groups.find((group) => group.email?.toLowerCase() === wanted);
+    if (found) return found;
+    after = page.next;
+  } while (after !== undefined);
+  return undefined;
 }

@@ -1,16 +1,6 @@
+import type { HeldState, HeldView } from '../../shared/contract/views.ts';
 import { CPIM, charsetOf, decodeText, isTextType, parseContentType } from './content.ts';
 import { parseCpim } from './cpim.ts';
-
-/**
- * Where a held message is in its lifecycle (docs/design.md "Message lifecycle"):
- * pending → delivering → (deleted: delivered) | pending;
- * pending → expiring → (deleted: emailed) | bounced;
- * delivering | expiring → bounced → (deleted: the sender was told) | dead (the notice failed for
- * good: kept, listed for the operator until purged).
- */
-export type HeldState = 'pending' | 'delivering' | 'expiring' | 'bounced' | 'dead';
-
-export const HELD_STATES: readonly HeldState[] = ['pending', 'delivering', 'expiring', 'bounced', 'dead'];
 
 /** Why a message bounced, kept on it until its sender was told (or, if never, on the dead letter). */
 export interface BounceFacts {
@@ -43,6 +33,16 @@ export interface CpimFacts {
   imdnDisposition?: string;
 }
 
+/**
+ * A member's copy of an alert (a mail to a group, functions/core/alerts.ts): which alert records
+ * its outcome, and what becomes of it if it expires undelivered (the group's policy, not the
+ * member's: an alert is never bounced to its sender).
+ */
+export interface AlertFacts {
+  id: string;
+  onExpire: 'drop' | 'email';
+}
+
 export interface HeldMessage {
   /** ULID: sorts by capture time. */
   id: string;
@@ -63,6 +63,8 @@ export interface HeldMessage {
   body: Uint8Array;
   cpim?: CpimFacts;
   subject?: string;
+  /** Set on a member's copy of an alert. */
+  alert?: AlertFacts;
   receivedAt: string;
   expiresAt: string;
   state: HeldState;
@@ -100,18 +102,6 @@ export function readableContent(contentType: string, body: Uint8Array): Readable
 }
 
 /** A held message as the API shows it (`GET …/messages`): readable text, or null for other content. */
-export interface HeldView {
-  id: string;
-  from: string;
-  fromName?: string;
-  to: string;
-  body: string | null;
-  contentType: string;
-  innerContentType?: string;
-  receivedAt: string;
-  expiresAt: string;
-  state: HeldState;
-}
 
 export function heldView(message: HeldMessage): HeldView {
   const content = readableContent(message.contentType, message.body);

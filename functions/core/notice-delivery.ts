@@ -3,9 +3,11 @@
 // — notices): deleted once the sender's UA answered 2xx, a dead letter once the notice
 // failed for good (refused, unreachable after its attempts, or no way to reach the sender).
 // handler (functions/deliver.ts) → sendNotice → ports (Edge, BounceStore).
-import { RetryLaterError, USER_WENT_AWAY } from './delivery.ts';
+
+import { classifyFinal } from '../../shared/contract/delivery.ts';
 import type { DeliveryJob } from './jobs.ts';
 import type { BounceStore, Edge } from './ports.ts';
+import { RetryLaterError } from './retry.ts';
 
 /**
  * Attempts of one notice before it counts as failed for good: kept below the delivery queue's
@@ -52,7 +54,8 @@ export async function sendNotice(job: NoticeJob, attempt: number, deps: NoticeDe
     const settled = job.settles ? await deps.bounces.settleBounce(job.settles, { told: true }) : undefined;
     return { outcome: 'sent', status, ...(settled ? { settled } : {}) };
   }
-  const transient = status === 0 || USER_WENT_AWAY.has(status) || (status >= 500 && status < 600);
+  const final = classifyFinal(status);
+  const transient = status === 0 || final === 'away' || final === 'retry';
   const attempts = deps.attempts ?? NOTICE_ATTEMPTS;
   if (transient && attempt < attempts) throw new RetryLaterError(`notice answered ${status} ${reason}`);
   // A notice refused for good is not answered with another notice (no loops).

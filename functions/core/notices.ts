@@ -1,8 +1,10 @@
 // Messages the system itself sends: a bounce to the sender of an undeliverable message, an IMDN
 // delivery notification (RFC 5438), and a recipient's offline notice or vacation auto-reply.
 // Each carries `Auto-Submitted` so that no automatic answer is ever sent to one (no loops).
+
+import type { MessageToDeliver } from '../../shared/contract/delivery.ts';
 import { type BounceFacts, type HeldMessage, readableContent } from './held-message.ts';
-import type { DeliveryJob, OutgoingMessage } from './jobs.ts';
+import type { DeliveryJob } from './jobs.ts';
 
 export const AUTO_SUBMITTED = { name: 'Auto-Submitted', value: 'auto-replied' };
 // The edge marks every MESSAGE it delivers with X-Holdover-Delivery (edge/outgoing-request.ts).
@@ -12,7 +14,7 @@ export function callIdOf(messageId: string): string {
   return `${messageId}@holdover`;
 }
 
-export function deliveryOf(message: HeldMessage): OutgoingMessage {
+export function deliveryOf(message: HeldMessage): MessageToDeliver {
   return {
     id: message.id,
     from: message.senderUri,
@@ -25,7 +27,7 @@ export function deliveryOf(message: HeldMessage): OutgoingMessage {
   };
 }
 
-function text(id: string, from: string, to: string, body: string, nowMs: number): OutgoingMessage {
+function text(id: string, from: string, to: string, body: string, nowMs: number): MessageToDeliver {
   return {
     id,
     from,
@@ -50,7 +52,7 @@ export function bounceOf(
   bounce: BounceFacts,
   id: string,
   nowMs: number,
-): OutgoingMessage {
+): MessageToDeliver {
   const why =
     bounce.status === 0
       ? `was not delivered: ${bounce.reason}`
@@ -102,7 +104,7 @@ export function autoReplyOf(
   notice: string,
   id: string,
   nowMs: number,
-): OutgoingMessage {
+): MessageToDeliver {
   return text(id, recipient, sender, notice, nowMs);
 }
 
@@ -118,7 +120,7 @@ function escapeXml(value: string): string {
 }
 
 /** An IMDN `delivered` notification (RFC 5438 §7.2.1) in a CPIM wrapper, from the recipient to the sender. */
-export function deliveryNotificationOf(message: HeldMessage, id: string, nowMs: number): OutgoingMessage {
+export function deliveryNotificationOf(message: HeldMessage, id: string, nowMs: number): MessageToDeliver {
   const now = new Date(nowMs).toISOString();
   const xml = [
     '<?xml version="1.0" encoding="UTF-8"?>',

@@ -1,15 +1,31 @@
 // Ports: what the core needs from the outside world. Adapters in functions/adapters implement
 // them (DynamoDB, SQS, SES, the edge); unit tests use in-memory fakes. Dependencies point inward:
 // adapters → core, never core → adapters.
-import type { BounceFacts, HeldMessage, HeldState, MessageRef } from './held-message.ts';
-import type { DeliveryJob, OutgoingMessage } from './jobs.ts';
-import type { Presence } from './presence.ts';
-import type { UserSettings } from './settings.ts';
+
+import type { DeliveryBatch, DeliveryOutcome } from '../../shared/contract/delivery.ts';
+import type { PresenceState } from '../../shared/contract/presence.ts';
+import type { UserSettings } from '../../shared/contract/settings.ts';
+import type { HeldState } from '../../shared/contract/views.ts';
+import type { BounceFacts, HeldMessage, MessageRef } from './held-message.ts';
+import type { DeliveryJob } from './jobs.ts';
 
 export type HoldOutcome =
   | { outcome: 'held' }
   | { outcome: 'duplicate'; id: string; expiresAt: string }
   | { outcome: 'quota'; held: number };
+
+/**
+ * What we keep per user. Registration (reachability) and published state (busy, away…) come from
+ * different requests and are kept apart, so a REGISTER refresh does not undo a published "busy".
+ */
+export interface Presence {
+  registration?: { contact: string; expiresAt: string };
+  /** State published with PUBLISH or a webhook; absent when none is in force. */
+  published?: PresenceState;
+  /** Optimistic lock: every write is conditional on the version it read. */
+  version: number;
+  updatedAt: string;
+}
 
 export interface HoldGuard {
   /** Keys that identify the same message arriving again (Call-ID+CSeq, IMDN Message-ID). */
@@ -64,7 +80,11 @@ export interface UserRecord {
 }
 
 export interface UserStore {
-  getUser(aor: string): Promise<UserRecord>;
+  /**
+   * `countHeld: false`: the caller does not read `held` (it is then 0), so a store that counts
+   * on read (DynamoDB: the order index) skips the count. Default true.
+   */
+  getUser(aor: string, options?: { countHeld?: boolean }): Promise<UserRecord>;
   /** Writes presence if its stored version is still `expectedVersion` (0: none stored); false otherwise. */
   putPresence(aor: string, presence: Presence, expectedVersion: number): Promise<boolean>;
   /**
@@ -146,34 +166,79 @@ export interface DeliveryQueue {
   enqueue(job: DeliveryJob, delaySeconds?: number): Promise<void>;
 }
 
-export interface EdgeOutcome {
-  id: string;
-  status: number;
-  reason: string;
-}
-
 export interface EdgeDelivery {
   /** One outcome per message attempted, in order; the edge stops after 408/480/5xx. */
-  outcomes: EdgeOutcome[];
+  outcomes: DeliveryOutcome[];
   /** False if the edge went away mid-batch: outcomes holds what it reported until then. */
   complete: boolean;
 }
 
 /** The SIP edge, which sends MESSAGEs one after another and reports each final response. */
+/**
+ * The edge sends a batch's messages one after another and reports each final status. Batches for
+ * one recipient are sent in the order the edge took them, never interleaved; one taken while
+ * another is being sent waits for it, and is not sent at all (no outcomes) if that one stopped
+ * (408, 480, 5xx) or failed. `accepted` is called once the edge has taken the batch (its answer
+ * began): only then may the next one be handed over, so a call that fails on the way cannot let
+ * a later batch overtake it.
+ */
 export interface Edge {
-  deliver(request: {
-    recipient: string;
-    target?: string;
-    messages: OutgoingMessage[];
-  }): Promise<EdgeDelivery>;
+  deliver(request: DeliveryBatch, events?: { accepted?: () => void }): Promise<EdgeDelivery>;
+}
+
+/** The replay check of signed calls (shared/signature.ts), one port for the edge and the functions. */
+export type { NonceStore } from '../../shared/signature.ts';
+
+// --- click-to-chat (functions/core/chat.ts) -----------------------------------------------------
+
+/** A line's state: `held` until the person's UA took it (2xx), then `delivered`. */
+export type ChatLineState = 'held' | 'delivered';
+
+/** One line of a chat: the visitor's (from = the visitor AOR) or a member's answer. */
+export interface ChatLine {
+  id: string;
+  /** The visitor AOR, or the AOR of the person who answered. */
+  from: string;
+  /** Display name: the visitor's name, or the name a member's UA sent. */
+  name?: string;
+  at: string;
+  text: string;
+  state: ChatLineState;
+}
+
+/** A chat as stored: who the visitor writes to, and what is known about the visitor. */
+export interface Chat {
+  id: string;
+  /** The public user or group the visitor writes to. */
+  to: string;
+  /** The visitor's SIP AOR (sip:chat-<id>@<domain>): the From of their lines. */
+  visitor: string;
+  name: string;
+  email?: string;
+  createdAt: string;
+  /** When the visitor last wrote or read: the chat ends once this is older than the idle time. */
+  seenAt: string;
+  /** When the chat and its lines are gone (store TTL; reads ignore them past it). */
+  expiresAt: string;
 }
 
 /**
- * Signed calls are taken once (docs/design.md "Security"): the nonce of each state-changing call is
- * claimed until its signature's window ends. Shared by every instance that verifies (the table in
- * AWS); the edge, one process, keeps it in memory.
+ * Chats and their lines. Lines are few (bounded per chat) and read together with their chat;
+ * each write is conditional on the line (or chat) being there or not.
  */
-export interface NonceStore {
-  /** Records `nonce` as used until `untilMs`; false if it is already recorded and not yet expired. */
-  claim(nonce: string, untilMs: number): Promise<boolean>;
+export interface ChatStore {
+  /** Stores a new chat (its id is random: a collision is an error). */
+  createChat(chat: Chat): Promise<void>;
+  /** The chat and its lines (in no particular order); undefined if unknown or past its time. */
+  getChat(chatId: string): Promise<{ chat: Chat; lines: ChatLine[] } | undefined>;
+  /** Adds a line, kept until `expiresAt`; false if a line with its id is there already. */
+  addLine(chatId: string, line: ChatLine, expiresAt: string): Promise<boolean>;
+  /** Sets a line's state; false if there is no such line. */
+  setLineState(chatId: string, lineId: string, state: ChatLineState): Promise<boolean>;
+  removeLine(chatId: string, lineId: string): Promise<void>;
+  /** The visitor was seen at `seenAt` (nothing if the chat is gone). */
+  touchChat(chatId: string, seenAt: string): Promise<void>;
 }
+// Alerts from email: the AlertStore port is declared with its use case (functions/core/alerts.ts),
+// as GroupStore is with groups; named here too, with the other ports.
+export type { AlertRecord, AlertStore, MemberOutcome } from './alerts.ts';

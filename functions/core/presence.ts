@@ -1,40 +1,10 @@
 // Presence: what state a user is in, whether that state holds their messages, and when a change
 // should start a delivery run (docs/design.md "Message lifecycle").
-import * as z from 'zod';
-import { normalizeAor } from './aor.ts';
+import { normalizeAor } from '../../shared/aor.ts';
+import type { PresenceState, PresenceUpdate } from '../../shared/contract/presence.ts';
+import { DEFAULT_HOLD_STATES, type UserSettings } from '../../shared/contract/settings.ts';
 import type { GroupStore } from './groups.ts';
-import type { DeliveryQueue, UserStore } from './ports.ts';
-import { DEFAULT_HOLD_STATES, PRESENCE_STATES, type PresenceState, type UserSettings } from './settings.ts';
-
-/** A presence change as the edge (REGISTER/PUBLISH) or another system (webhook) reports it. */
-export const PresenceUpdateSchema = z.object({
-  aor: z.string().min(1).max(2048),
-  state: z.enum(PRESENCE_STATES),
-  /** Where the user's UA can be reached (REGISTER Contact); only with source register. */
-  contact: z.string().min(1).max(2048).optional(),
-  /** Registration lifetime in seconds. */
-  expires: z
-    .number()
-    .int()
-    .min(0)
-    .max(86_400 * 7)
-    .optional(),
-  source: z.enum(['register', 'publish', 'webhook']),
-});
-export type PresenceUpdate = z.infer<typeof PresenceUpdateSchema>;
-
-/**
- * What we keep per user. Registration (reachability) and published state (busy, away…) come from
- * different requests and are kept apart, so a REGISTER refresh does not undo a published "busy".
- */
-export interface Presence {
-  registration?: { contact: string; expiresAt: string };
-  /** State published with PUBLISH or a webhook; absent when none is in force. */
-  published?: PresenceState;
-  /** Optimistic lock: every write is conditional on the version it read. */
-  version: number;
-  updatedAt: string;
-}
+import type { DeliveryQueue, Presence, UserStore } from './ports.ts';
 
 export interface EffectivePresence {
   state: PresenceState;

@@ -6,10 +6,10 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import * as z from 'zod';
-import { normalizeAor } from './aor.ts';
+import { normalizeAor } from '../../shared/aor.ts';
+import { SignInThrottledError, UnauthorizedError } from '../../shared/errors.ts';
+import { ha1Of } from '../../shared/sip-digest.ts';
 import { type CredentialStore, digestIdentity } from './credentials.ts';
-import { SignInThrottledError, UnauthorizedError } from './errors.ts';
-import { ha1Of } from './sip-digest.ts';
 
 /** A token lives at most one hour (docs/design.md "Security"). */
 export const TOKEN_LIFETIME_SECONDS = 3600;

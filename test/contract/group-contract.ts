@@ -26,6 +26,7 @@ export function describeGroupStoreContract(name: string, make: () => Promise<Gro
           public: true,
           email: `support-${id}@example.com`,
           alertSenders: ['ops@example.com', '@monitoring.example.com'],
+          onExpire: 'email',
         },
         DOMAINS,
         Date.now(),

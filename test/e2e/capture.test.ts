@@ -5,7 +5,7 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signUrl } from '../../functions/core/signature.ts';
+import { signUrl } from '../../shared/signature.ts';
 import { freePort } from '../support/ports.ts';
 import { signedFetch } from '../support/signed.ts';
 import { sendTcp, sendUdp, sipRequest } from '../support/sip-client.ts';

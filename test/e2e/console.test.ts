@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/ports.ts';
 import { sendUdp, sipRequest } from '../support/sip-client.ts';
 import { sipp } from '../support/sipp.ts';
+import { rawMail, sendMail } from '../support/smtp.ts';
 import { type RunningSystem, setPassword, startSystem } from '../support/system.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -240,6 +241,28 @@ describe('the console for an admin', () => {
     expect(
       (await sendUdp(system.sipPort, sipRequest({ to: `sip:${held}@example.com`, body: 'for hal' }))).status,
     ).toBe(202);
+    // an alert from email to a group with hal in it: the overview lists it with hal's outcome
+    const team = `team-${unique()}`;
+    await system.cli(
+      'groups',
+      'set',
+      `sip:${team}@example.com`,
+      '--members',
+      `sip:${held}@example.com`,
+      '--routing',
+      'all',
+      '--email',
+      `${team}@alerts.example.com`,
+      '--alert-senders',
+      '@mon.example.org',
+    );
+    const mailed = await sendMail(
+      system.smtpPort,
+      'nagios@mon.example.org',
+      [`${team}@alerts.example.com`],
+      rawMail({ From: 'nagios@mon.example.org', Subject: '<b>Disk</b> full' }, 'db1'),
+    );
+    expect(mailed.code, mailed.text).toBe(250);
 
     const { page, problems } = await tab();
     await signIn(page, `sip:${admin}@example.com`, 'ada-console-pw');
@@ -253,7 +276,11 @@ describe('the console for an admin', () => {
     await page.getByRole('button', { name: 'Find' }).click();
     await expect
       .poll(() => page.locator('#find-user-result').textContent())
-      .toBe(`sip:${held}@example.com: 1 message held.`);
+      .toBe(`sip:${held}@example.com: 2 messages held.`);
+    // the mail's subject shown as text, never as markup
+    await expect.poll(() => page.locator('#alerts-body').textContent()).toContain('<b>Disk</b> full');
+    expect(await page.locator('#alerts-body').textContent()).toContain(`sip:${held}@example.com: held`);
+    expect(await page.locator('#alerts-body b').count()).toBe(0);
     await page.screenshot({ path: join(docs, 'console-overview.png'), fullPage: true });
     expect(problems).toEqual([]);
     await page.close();

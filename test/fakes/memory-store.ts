@@ -2,19 +2,27 @@
 // (dedupe, quota, conditional state changes, lease and in-flight ownership, versioned presence,
 // expiry claims, bounces and dead letters, TTL): all three pass one contract suite
 // (test/contract/store-contract.ts).
-import type { CredentialStore, Credentials, UserListPage } from '../../functions/core/credentials.ts';
-import type { ExpiryEntry, ExpiryStore } from '../../functions/core/expiry.ts';
-import type { Group, GroupStore, QueueState, Routing } from '../../functions/core/groups.ts';
 import {
-  type BounceFacts,
-  HELD_STATES,
-  type HeldMessage,
-  type HeldState,
-  type MessageRef,
-} from '../../functions/core/held-message.ts';
+  ALERT_RETENTION_MS,
+  type AlertPage,
+  type AlertRecord,
+  type AlertStore,
+  alertCursor,
+  type MemberOutcome,
+  mergeOutcomes,
+  parseAlertCursor,
+} from '../../functions/core/alerts.ts';
+import type { CredentialStore, UserListPage } from '../../functions/core/credentials.ts';
+import type { ExpiryEntry, ExpiryStore } from '../../functions/core/expiry.ts';
+import type { Group, GroupStore, QueueState } from '../../functions/core/groups.ts';
+import type { BounceFacts, HeldMessage, MessageRef } from '../../functions/core/held-message.ts';
 import type { DeliveryJob } from '../../functions/core/jobs.ts';
+import type { Presence } from '../../functions/core/ports.ts';
 import {
   type BounceStore,
+  type Chat,
+  type ChatLine,
+  type ChatStore,
   type DeadPage,
   type DeliveryQueue,
   type DeliveryStore,
@@ -29,9 +37,10 @@ import {
   type UserRecord,
   type UserStore,
 } from '../../functions/core/ports.ts';
-import type { Presence } from '../../functions/core/presence.ts';
 import type { SessionStore, SignInRecord } from '../../functions/core/session.ts';
-import type { UserSettings } from '../../functions/core/settings.ts';
+import type { UserSettings } from '../../shared/contract/settings.ts';
+import type { Credentials, Routing } from '../../shared/contract/views.ts';
+import { HELD_STATES, type HeldState } from '../../shared/contract/views.ts';
 
 /** Held messages are garbage-collected this long after they expire (as the adapters' TTL). */
 const GC_GRACE_MS = 7 * 86_400_000;
@@ -109,7 +118,7 @@ export class MemoryStore
     this.settings.set(aor, settings);
   }
 
-  async getUser(aor: string): Promise<UserRecord> {
+  async getUser(aor: string, _options?: { countHeld?: boolean }): Promise<UserRecord> {
     const settings = this.settings.get(aor);
     const presence = this.presence.get(aor);
     return {
@@ -138,6 +147,12 @@ export class MemoryStore
     if (lease && lease.owner !== owner && lease.until > this.now()) return false;
     this.leases.set(recipient, { owner, until: this.now() + ttlMs });
     return true;
+  }
+
+  /** Whether `owner` holds the recipient's lease at `nowMs` (a run in flight that is alive). */
+  private leaseLive(recipient: string, owner: string | undefined, nowMs: number): boolean {
+    const lease = this.leases.get(recipient);
+    return lease !== undefined && lease.owner === owner && lease.until >= nowMs;
   }
 
   async releaseLease(recipient: string, owner: string): Promise<void> {
@@ -264,14 +279,13 @@ export class MemoryStore
       const stored = this.stored(entry);
       if (stored === undefined) continue;
       const claimedAt = this.claimedAt.get(stored.id) ?? 0;
-      const staleIso = new Date(staleBefore).toISOString();
       if (stored.state === 'bounced') {
         if (entry.state !== 'bounced' || !(claimedAt < staleBefore)) continue;
       } else if (
         !(
           stored.state === 'pending' ||
           (stored.state === 'expiring' && claimedAt < staleBefore) ||
-          (stored.state === 'delivering' && stored.expiresAt < staleIso)
+          (stored.state === 'delivering' && !this.leaseLive(stored.recipient, stored.owner, nowMs))
         ) ||
         entry.state === 'bounced'
       ) {
@@ -490,5 +504,102 @@ export class MemorySessions implements SessionStore {
 
   async isRevoked(jti: string, nowMs: number): Promise<boolean> {
     return (this.revoked.get(jti) ?? -1) >= nowMs;
+  }
+}
+
+/** The ChatStore port in memory, with the same semantics as the SQLite and DynamoDB adapters. */
+export class MemoryChatStore implements ChatStore {
+  readonly chats = new Map<string, { chat: Chat; lines: Map<string, ChatLine> }>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  private live(chatId: string) {
+    const found = this.chats.get(chatId);
+    return found && Date.parse(found.chat.expiresAt) > this.now() ? found : undefined;
+  }
+
+  async createChat(chat: Chat): Promise<void> {
+    if (this.chats.has(chat.id)) throw new Error(`chat ${chat.id} exists`);
+    this.chats.set(chat.id, { chat: structuredClone(chat), lines: new Map() });
+  }
+
+  async getChat(chatId: string): Promise<{ chat: Chat; lines: ChatLine[] } | undefined> {
+    const found = this.live(chatId);
+    if (!found) return undefined;
+    return { chat: structuredClone(found.chat), lines: [...found.lines.values()].map((l) => ({ ...l })) };
+  }
+
+  async addLine(chatId: string, line: ChatLine, _expiresAt: string): Promise<boolean> {
+    const found = this.live(chatId);
+    if (!found || found.lines.has(line.id)) return false;
+    found.lines.set(line.id, { ...line });
+    return true;
+  }
+
+  async setLineState(chatId: string, lineId: string, state: ChatLine['state']): Promise<boolean> {
+    const line = this.live(chatId)?.lines.get(lineId);
+    if (!line) return false;
+    line.state = state;
+    return true;
+  }
+
+  async removeLine(chatId: string, lineId: string): Promise<void> {
+    this.chats.get(chatId)?.lines.delete(lineId);
+  }
+
+  async touchChat(chatId: string, seenAt: string): Promise<void> {
+    const found = this.live(chatId);
+    if (found && found.chat.seenAt < seenAt) found.chat.seenAt = seenAt;
+  }
+}
+
+/** The AlertStore port in memory, with the semantics of the SQLite and DynamoDB adapters (TTL too). */
+export class MemoryAlerts implements AlertStore {
+  readonly alerts = new Map<string, AlertRecord>();
+  constructor(private readonly now: () => number = Date.now) {}
+
+  private live(id: string): AlertRecord | undefined {
+    const alert = this.alerts.get(id);
+    if (alert && Date.parse(alert.receivedAt) + ALERT_RETENTION_MS < this.now()) return undefined;
+    return alert;
+  }
+
+  async openAlert(alert: AlertRecord): Promise<{ opened: true } | { opened: false; existing: AlertRecord }> {
+    const existing = this.live(alert.id);
+    if (existing) return { opened: false, existing: structuredClone(existing) };
+    this.alerts.set(alert.id, structuredClone(alert));
+    return { opened: true };
+  }
+
+  async recordOutcomes(alertId: string, outcomes: MemberOutcome[]): Promise<void> {
+    const alert = this.live(alertId);
+    if (alert) alert.members = mergeOutcomes(alert.members, outcomes);
+  }
+
+  async markDispatched(alertId: string): Promise<void> {
+    const alert = this.live(alertId);
+    if (alert) alert.dispatched = true;
+  }
+
+  async getAlert(id: string): Promise<AlertRecord | undefined> {
+    const alert = this.live(id);
+    return alert ? structuredClone(alert) : undefined;
+  }
+
+  async listAlerts(page: { group?: string; limit?: number; after?: string } = {}): Promise<AlertPage> {
+    const limit = page.limit ?? 100;
+    const after = page.after ? parseAlertCursor(page.after) : undefined;
+    const sorted = [...this.alerts.keys()]
+      .map((id) => this.live(id))
+      .filter((alert): alert is AlertRecord => alert !== undefined)
+      .filter((alert) => page.group === undefined || alert.group === page.group)
+      .sort((a, b) => (`${b.receivedAt}|${b.id}` < `${a.receivedAt}|${a.id}` ? -1 : 1))
+      .filter(
+        (alert) =>
+          after === undefined || `${alert.receivedAt}|${alert.id}` < `${after.receivedAt}|${after.id}`,
+      );
+    const alerts = sorted.slice(0, limit).map((alert) => structuredClone(alert));
+    const last = alerts.at(-1);
+    return sorted.length > limit && last ? { alerts, next: alertCursor(last) } : { alerts };
   }
 }

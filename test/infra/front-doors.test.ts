@@ -72,6 +72,7 @@ async function sstBuild(): Promise<typeof sstOut> {
     'infra',
     'functions',
     'edge',
+    'shared',
     'package.json',
     'package-lock.json',
     'tsconfig.json',

@@ -5,10 +5,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { EXPIRY_INDEX, TTL_ATTRIBUTE, tableDefinition } from '../../functions/adapters/table.ts';
-import { EDGE_METRICS } from '../../functions/core/metric-names.ts';
 import { ESM_REQUIRE_BANNER } from '../../infra/bundling.ts';
 import { HOLDOVER_FUNCTIONS } from '../../infra/catalogue.ts';
+import { EDGE_METRICS } from '../../shared/metric-names.ts';
+import { EXPIRY_INDEX, ORDER_INDEX, TTL_ATTRIBUTE, tableDefinition } from '../../shared/table.ts';
 import {
   actionsOf,
   edgeEnvironment,
@@ -51,8 +51,9 @@ const TOKEN = [...table('GetItem'), ...SECRET_READ];
  */
 const ALLOWED: Record<string, string[]> = {
   capture: [...table('GetItem', 'PutItem', 'Query', 'UpdateItem'), ...SECRET_READ, ...SEND],
+  captureBatch: [...table('GetItem', 'PutItem', 'Query', 'UpdateItem'), ...SECRET_READ, ...SEND],
   presence: [...table('PutItem', 'Query'), ...SECRET_READ, ...SEND],
-  held: [...table('Query'), ...TOKEN],
+  held: [...table('GetItem', 'Query'), ...TOKEN],
   summary: [...table('Query'), ...TOKEN],
   getSettings: [...table('GetItem'), ...TOKEN],
   putSettings: [...table('PutItem'), ...TOKEN],
@@ -66,12 +67,14 @@ const ALLOWED: Record<string, string[]> = {
   signOut: [...table('GetItem', 'PutItem'), ...SECRET_READ],
   mintToken: [...table('GetItem', 'PutItem'), ...SECRET_READ],
   me: [...table('Query'), ...TOKEN],
-  myMessages: [...table('Query'), ...TOKEN],
+  myMessages: [...table('GetItem', 'Query'), ...TOKEN],
   getMySettings: [...table('GetItem'), ...TOKEN],
   putMySettings: [...table('PutItem'), ...TOKEN],
   console: [],
   consoleAsset: [],
   dead: [...table('BatchGetItem', 'Query'), ...TOKEN],
+  // Query of the ALERTS index partition and of each alert's items (ALERT# only)
+  listAlerts: [...table('Query'), ...TOKEN],
   deadPurgeOne: [...table('DeleteItem', 'PutItem', 'Query'), ...TOKEN],
   deadPurgeAll: [...table('DeleteItem', 'PutItem', 'Query'), ...TOKEN],
   health: table('DescribeTable'),
@@ -82,15 +85,38 @@ const ALLOWED: Record<string, string[]> = {
   // public: reads only, no secret
   availability: table('GetItem', 'Query'),
   availabilityPreflight: [],
+  // click-to-chat: starting reads as availability does and writes the chat (CHAT# items only)
+  startChat: [...table('GetItem', 'PutItem', 'Query'), ...SECRET_READ],
+  // a visitor's line is captured as capture does it, plus its chat's items
+  chatPostLine: [
+    ...table('DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'),
+    ...SECRET_READ,
+    ...SEND,
+  ],
+  chatRead: [...table('Query', 'UpdateItem'), ...SECRET_READ],
+  chatPage: [],
+  chatScript: [],
+  chatsPreflight: [],
+  chatMessagesPreflight: [],
   delivery: [
-    ...table('ConditionCheckItem', 'DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'),
+    ...table(
+      'BatchWriteItem',
+      'ConditionCheckItem',
+      'DeleteItem',
+      'GetItem',
+      'PutItem',
+      'Query',
+      'UpdateItem',
+    ),
     ...SECRET_READ,
     ...CONSUMER,
     ...SEND,
   ],
-  sweeper: [...table('Query', 'UpdateItem'), ...SEND],
+  sweeper: [...table('ConditionCheckItem', 'Query', 'UpdateItem'), ...SEND],
+  // capture per member, the groups, the alert items; the raw mail from S3; no secret
+  inboundEmail: [...table('GetItem', 'PutItem', 'Query', 'UpdateItem'), 's3:GetObject', ...SEND],
   email: [
-    ...table('BatchGetItem', 'DeleteItem', 'Query', 'UpdateItem'),
+    ...table('PutItem', 'Query', 'UpdateItem'),
     'ses:SendEmail',
     'ses:SendRawEmail',
     ...CONSUMER,
@@ -101,6 +127,23 @@ const ALLOWED: Record<string, string[]> = {
 /** Every HOLDOVER_* (and OUTBOUND_PROXY) variable each function gets with the default props. */
 const VARIABLES: Record<string, string[]> = {
   capture: [
+    'HOLDOVER_CHAT_IDLE',
+    'HOLDOVER_CHAT_LIFETIME',
+    'HOLDOVER_CHAT_RETAIN',
+    'HOLDOVER_CORS_ORIGINS',
+    'HOLDOVER_DELIVERY_QUEUE_URL',
+    'HOLDOVER_DOMAINS',
+    'HOLDOVER_EXPIRE_AFTER',
+    'HOLDOVER_MAX_BODY_BYTES',
+    'HOLDOVER_QUOTA',
+    'HOLDOVER_SECRET_ARN',
+    'HOLDOVER_TABLE',
+  ],
+  captureBatch: [
+    'HOLDOVER_CHAT_IDLE',
+    'HOLDOVER_CHAT_LIFETIME',
+    'HOLDOVER_CHAT_RETAIN',
+    'HOLDOVER_CORS_ORIGINS',
     'HOLDOVER_DELIVERY_QUEUE_URL',
     'HOLDOVER_DOMAINS',
     'HOLDOVER_EXPIRE_AFTER',
@@ -129,6 +172,7 @@ const VARIABLES: Record<string, string[]> = {
   console: [],
   consoleAsset: [],
   dead: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
+  listAlerts: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
   deadPurgeOne: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
   deadPurgeAll: ['HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
   health: ['HOLDOVER_TABLE'],
@@ -143,8 +187,55 @@ const VARIABLES: Record<string, string[]> = {
     'HOLDOVER_TABLE',
   ],
   availabilityPreflight: ['HOLDOVER_CORS_ORIGINS'],
+  startChat: [
+    'HOLDOVER_CHAT_IDLE',
+    'HOLDOVER_CHAT_LIFETIME',
+    'HOLDOVER_CHAT_RETAIN',
+    'HOLDOVER_CHAT_START_RATE',
+    'HOLDOVER_CORS_ORIGINS',
+    'HOLDOVER_DOMAINS',
+    'HOLDOVER_SECRET_ARN',
+    'HOLDOVER_TABLE',
+  ],
+  chatPostLine: [
+    'HOLDOVER_CHAT_IDLE',
+    'HOLDOVER_CHAT_LIFETIME',
+    'HOLDOVER_CHAT_LINE_RATE',
+    'HOLDOVER_CHAT_RETAIN',
+    'HOLDOVER_CORS_ORIGINS',
+    'HOLDOVER_DELIVERY_QUEUE_URL',
+    'HOLDOVER_DOMAINS',
+    'HOLDOVER_EXPIRE_AFTER',
+    'HOLDOVER_MAX_BODY_BYTES',
+    'HOLDOVER_QUOTA',
+    'HOLDOVER_SECRET_ARN',
+    'HOLDOVER_TABLE',
+  ],
+  chatRead: [
+    'HOLDOVER_CHAT_IDLE',
+    'HOLDOVER_CHAT_LIFETIME',
+    'HOLDOVER_CHAT_RETAIN',
+    'HOLDOVER_CORS_ORIGINS',
+    'HOLDOVER_DOMAINS',
+    'HOLDOVER_SECRET_ARN',
+    'HOLDOVER_TABLE',
+  ],
+  chatPage: [],
+  chatScript: [],
+  chatsPreflight: ['HOLDOVER_CORS_ORIGINS'],
+  chatMessagesPreflight: ['HOLDOVER_CORS_ORIGINS'],
   delivery: ['HOLDOVER_DELIVERY_QUEUE_URL', 'HOLDOVER_EDGE_URL', 'HOLDOVER_SECRET_ARN', 'HOLDOVER_TABLE'],
   sweeper: ['HOLDOVER_EXPIRED_QUEUE_URL', 'HOLDOVER_SWEEP_INTERVAL', 'HOLDOVER_TABLE'],
+  inboundEmail: [
+    'HOLDOVER_DELIVERY_QUEUE_URL',
+    'HOLDOVER_DOMAINS',
+    'HOLDOVER_EXPIRE_AFTER',
+    'HOLDOVER_INBOUND_BUCKET',
+    'HOLDOVER_INBOUND_PREFIX',
+    'HOLDOVER_MAX_BODY_BYTES',
+    'HOLDOVER_QUOTA',
+    'HOLDOVER_TABLE',
+  ],
   email: [
     'HOLDOVER_DELIVERY_QUEUE_URL',
     'HOLDOVER_EXPIRED_QUEUE_URL',
@@ -170,7 +261,7 @@ describe('table', () => {
     });
   });
 
-  it('mirrors the key schema and expiry index declared in functions/adapters/table.ts', () => {
+  it('mirrors the key schema, expiry index and order index declared in shared/table.ts', () => {
     const declared = tableDefinition('any');
     const [table] = Object.values(resourcesOf(template, 'AWS::DynamoDB::Table'));
     const properties = table?.Properties ?? {};
@@ -181,8 +272,15 @@ describe('table', () => {
     expect(properties.GlobalSecondaryIndexes).toEqual([
       expect.objectContaining({
         IndexName: EXPIRY_INDEX,
-        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['state', 'claimedAt'] },
+        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['state', 'claimedAt', 'lsi1sk'] },
       }),
+    ]);
+    expect(properties.LocalSecondaryIndexes).toEqual([
+      {
+        IndexName: ORDER_INDEX,
+        KeySchema: declared.LocalSecondaryIndexes?.[0]?.KeySchema,
+        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['state'] },
+      },
     ]);
     expect(properties.GlobalSecondaryIndexes).toEqual(
       declared.GlobalSecondaryIndexes?.map((index) =>
@@ -239,16 +337,32 @@ describe('functions', () => {
     expect(used.size).toBe(HOLDOVER_FUNCTIONS.length);
   });
 
-  it('run the catalogue handlers from ESM bundles with the createRequire banner and the SDK left to the runtime', () => {
+  it('run the catalogue handlers from ESM bundles with the createRequire banner and the AWS SDK bundled in', () => {
     for (const entry of HOLDOVER_FUNCTIONS) {
       const [, fn] = functionNamed(template, entry.name);
       expect(fn.Properties.Handler).toBe(`index.${entry.handler}`);
       const bundle = fs.readFileSync(path.join(outdir, assetDirectory(fn), 'index.mjs'), 'utf8');
       expect(bundle.startsWith(ESM_REQUIRE_BANNER)).toBe(true);
-      // The CORS preflight touches nothing: its bundle carries no SDK at all.
-      if (entry.name === 'availabilityPreflight') expect(bundle).not.toContain('@aws-sdk');
-      else expect(bundle).toMatch(/from\s*"@aws-sdk\/client-dynamodb"/);
+      // nothing imported from the runtime's SDK: it is in the bundle (the cold start, bench/cold.ts);
+      // the CORS preflight touches nothing: its bundle carries no DynamoDB client at all.
+      expect(bundle).not.toMatch(/from\s*"@aws-sdk\//);
+      if (!entry.name.endsWith('Preflight')) expect(bundle).toContain('DynamoDB');
       expect(fs.existsSync(path.join(outdir, assetDirectory(fn), 'index.mjs.map'))).toBe(true);
+    }
+  });
+
+  it('trace actively except the per-message routes (capture, presence), which pass through', () => {
+    const modes = Object.fromEntries(
+      HOLDOVER_FUNCTIONS.map((entry) => [
+        entry.name,
+        JSON.stringify(functionNamed(template, entry.name)[1].Properties.TracingConfig ?? {}),
+      ]),
+    );
+    const passThrough = JSON.stringify({ Mode: 'PassThrough' });
+    expect(modes).toMatchObject({ capture: passThrough, captureBatch: passThrough, presence: passThrough });
+    for (const [name, mode] of Object.entries(modes)) {
+      if (!['capture', 'captureBatch', 'presence'].includes(name))
+        expect(mode, name).toBe(JSON.stringify({ Mode: 'Active' }));
     }
   });
 
@@ -372,14 +486,17 @@ describe('least privilege', () => {
     }
   });
 
-  it('grants DynamoDB on the table only, and the index to the sweeper and the dead-letter routes only', () => {
+  it('grants DynamoDB on the table only, the expiry index to the sweeper and the dead-letter routes only, the order index for Query only', () => {
     const tableArn = { 'Fn::GetAtt': [onlyKey(resourcesOf(template, 'AWS::DynamoDB::Table')), 'Arn'] };
     for (const entry of HOLDOVER_FUNCTIONS) {
       for (const statement of dynamoStatements(entry.name)) {
         const onIndex = JSON.stringify(statement.Resource).includes(`/index/${EXPIRY_INDEX}`);
-        if (onIndex) {
-          // the expiry shards (sweeper) and the dead letters' list (DEAD) live in gsi1
-          expect(['sweeper', 'dead', 'deadPurgeOne', 'deadPurgeAll']).toContain(entry.name);
+        const onOrder = JSON.stringify(statement.Resource).includes(`/index/${ORDER_INDEX}`);
+        if (onOrder) {
+          expect(statement.Action, entry.name).toEqual('dynamodb:Query');
+        } else if (onIndex) {
+          // the expiry shards (sweeper), the dead letters' list (DEAD) and the alerts' (ALERTS) live in gsi1
+          expect(['sweeper', 'dead', 'deadPurgeOne', 'deadPurgeAll', 'listAlerts']).toContain(entry.name);
           expect(statement.Action).toEqual('dynamodb:Query');
         } else {
           expect(statement.Resource, entry.name).toEqual(tableArn);
@@ -418,14 +535,18 @@ describe('least privilege', () => {
     }
   });
 
-  it('lets only capture, delivery, the sweeper, email and the dead-letter purge change held messages (UpdateItem/DeleteItem)', () => {
+  it('lets only delivery, the sweeper, email and the dead-letter purge change held messages (UpdateItem/DeleteItem); capture only adds', () => {
     const writers = HOLDOVER_FUNCTIONS.filter((entry) =>
       actionsOf(statementsOfFunction(template, entry.name).filter((statement) => !statement.Condition)).some(
         (action) => ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'].includes(action),
       ),
     ).map((entry) => entry.name);
+    // capture (single and batch, and a chat visitor's line): UpdateItem only for a queue's memory
+    // (groups), never a held message
     expect(writers.sort()).toEqual([
       'capture',
+      'captureBatch',
+      'chatPostLine',
       'deadPurgeAll',
       'deadPurgeOne',
       'delivery',
@@ -471,22 +592,35 @@ describe('least privilege', () => {
     }
   });
 
-  it('declares who may call each route, and only the console, sign-in, availability and health are public', () => {
+  it('declares who may call each route, and only the console, sign-in, availability, chat pages and health are public', () => {
     const publicRoutes = HOLDOVER_FUNCTIONS.filter(
       (entry) => entry.trigger.kind === 'http' && entry.trigger.who.includes('public'),
     ).map((entry) => entry.name);
     expect(publicRoutes.sort()).toEqual([
       'availability',
       'availabilityPreflight',
+      'chatMessagesPreflight',
+      'chatPage',
+      'chatScript',
+      'chatsPreflight',
       'console',
       'consoleAsset',
       'health',
       'signIn',
+      'startChat',
+    ]);
+    // a chat's own routes take its chat token, and nothing else
+    const chatRoutes = HOLDOVER_FUNCTIONS.filter(
+      (entry) => entry.trigger.kind === 'http' && entry.trigger.who.includes('chat'),
+    ).map((entry) => [entry.name, entry.trigger.kind === 'http' ? entry.trigger.who : []]);
+    expect(chatRoutes).toEqual([
+      ['chatPostLine', ['chat']],
+      ['chatRead', ['chat']],
     ]);
     const edgeOnly = HOLDOVER_FUNCTIONS.filter(
       (entry) => entry.trigger.kind === 'http' && entry.trigger.who.join() === 'operator',
     ).map((entry) => entry.name);
-    expect(edgeOnly.sort()).toEqual(['capture', 'getCredentials', 'mintToken', 'presence']);
+    expect(edgeOnly.sort()).toEqual(['capture', 'captureBatch', 'getCredentials', 'mintToken', 'presence']);
   });
 
   it('confines the group routes, and the availability read of a group, to the group items (dynamodb:LeadingKeys)', () => {
@@ -519,7 +653,53 @@ describe('least privilege', () => {
     expect(actionsOf(statementsOfFunction(template, 'availabilityPreflight'))).toEqual([...TRACING].sort());
   });
 
-  it('lets functions send only to the queues they feed: capture, presence, delivery and email to delivery; the sweeper to expired', () => {
+  it('confines the chat grants to the chat items (CHAT#…), and keeps the public chat routes off held messages', () => {
+    const chatItems = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['CHAT#*'] } };
+    const onChats = (name: string) =>
+      statementsOfFunction(template, name).filter(
+        (statement) => JSON.stringify(statement.Condition) === JSON.stringify(chatItems),
+      );
+    const expected: Record<string, string[]> = {
+      startChat: table('PutItem'),
+      chatPostLine: table('DeleteItem', 'PutItem', 'Query', 'UpdateItem'),
+      chatRead: table('Query', 'UpdateItem'),
+      delivery: table('UpdateItem'),
+      email: table('Query'),
+    };
+    for (const entry of HOLDOVER_FUNCTIONS) {
+      expect(actionsOf(onChats(entry.name)), entry.name).toEqual(expected[entry.name] ?? []);
+    }
+    // the long poll touches only its chat: no other table grant, no queue, no order index
+    const read = statementsOfFunction(template, 'chatRead').filter((statement) =>
+      [statement.Action].flat().some((action) => String(action).startsWith('dynamodb:')),
+    );
+    expect(
+      read.every(
+        (statement) =>
+          JSON.stringify(statement.Condition).includes('CHAT#*') ||
+          JSON.stringify(statement.Condition).includes('SIGNIN#'),
+      ),
+    ).toBe(true);
+    // starting a chat reads a user or group as availability does, and writes only its chat
+    const start = statementsOfFunction(template, 'startChat').filter((statement) => !statement.Condition);
+    expect(actionsOf(start).filter((action) => action.startsWith('dynamodb:'))).toEqual(table('Query'));
+  });
+
+  it('caps the public chat routes at the stage throttle, and lets the long poll run 20 s', () => {
+    const [stage] = Object.values(resourcesOf(template, 'AWS::ApiGatewayV2::Stage'));
+    const settings = (stage?.Properties.RouteSettings ?? {}) as Record<string, unknown>;
+    for (const route of [
+      'POST /v1/chats',
+      'POST /v1/chats/{chatId}/messages',
+      'GET /v1/chats/{chatId}/messages',
+    ]) {
+      expect(settings[route], route).toEqual({ ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 });
+    }
+    const [, poll] = functionNamed(template, 'chatRead');
+    expect(poll.Properties.Timeout).toBe(25);
+  });
+
+  it('lets functions send only to the queues they feed: capture (single and batch), presence, delivery and email to delivery; the sweeper to expired', () => {
     const sendsTo = (name: string) =>
       statementsOfFunction(template, name)
         .filter((statement) => [statement.Action].flat().includes('sqs:SendMessage'))
@@ -532,17 +712,20 @@ describe('least privilege', () => {
         .sort();
     const expected: Record<string, string[]> = {
       capture: ['delivery'],
+      captureBatch: ['delivery'],
+      chatPostLine: ['delivery'],
       presence: ['delivery'],
       delivery: ['delivery'],
       email: ['delivery'],
       sweeper: ['expired'],
+      inboundEmail: ['delivery'],
     };
     for (const entry of HOLDOVER_FUNCTIONS)
       expect(sendsTo(entry.name), entry.name).toEqual(expected[entry.name] ?? []);
   });
 
   it('keeps the expired queue away from presence and capture: no grant, no URL', () => {
-    for (const name of ['presence', 'capture']) {
+    for (const name of ['presence', 'capture', 'captureBatch']) {
       const reach = JSON.stringify([statementsOfFunction(template, name), variablesOf(template, name)]);
       expect(reach, name).not.toContain(queueId('expired'));
       expect(reach, name).not.toContain(queueId('expired', 'DeadLetterQueue'));
@@ -603,6 +786,9 @@ describe('monitoring', () => {
       '"overdueSeconds"',
       '"sweepIndexReads"',
       '"bouncedOnExpiry"',
+      '"alertsReceived"',
+      'alertsRefused',
+      'alertsDispatched',
       'SEARCH(',
       '{Holdover,reason,service}',
       '{Holdover,route,service}',
@@ -905,7 +1091,7 @@ describe('SIP edge', () => {
     expect(images).toHaveLength(1);
     const context = path.join(outdir, images[0]?.source.directory ?? '');
     expect(fs.readdirSync(context).sort()).toEqual(
-      ['.dockerignore', 'edge', 'functions', 'package-lock.json', 'package.json', 'tsconfig.json'].sort(),
+      ['.dockerignore', 'edge', 'package-lock.json', 'package.json', 'shared', 'tsconfig.json'].sort(),
     );
     expect(fs.existsSync(path.join(context, images[0]?.source.dockerFile ?? ''))).toBe(true);
   });

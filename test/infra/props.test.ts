@@ -30,6 +30,7 @@ beforeAll(() => {
         ratePerMinute: 30,
         throttle: { ratePerSecond: 20, burst: 40 },
       },
+      chat: { idle: '15m', lifetime: '1h', retain: '2d', startsPerMinute: 4, linesPerMinute: 12 },
     },
   });
   template = synthesized.template;
@@ -70,13 +71,39 @@ describe('availability settings', () => {
     });
   });
 
-  it('cap the public route at the stage, all clients together, and no other route', () => {
+  it('cap the public routes (availability, chats) at the stage, all clients together, and no other route', () => {
     const stages = Object.values(resourcesOf(template, 'AWS::ApiGatewayV2::Stage'));
     expect(stages).toHaveLength(1);
+    const cap = { ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 };
     expect(stages[0]?.Properties.RouteSettings).toEqual({
-      'GET /v1/availability/{aor}': { ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 },
+      'GET /v1/availability/{aor}': cap,
+      'POST /v1/chats': cap,
+      'POST /v1/chats/{chatId}/messages': cap,
+      'GET /v1/chats/{chatId}/messages': cap,
     });
     expect(JSON.stringify((stages[0] as { DependsOn?: unknown }).DependsOn ?? [])).toMatch(/Availability/);
+  });
+});
+
+describe('chat settings', () => {
+  it('reach the chat functions: the CORS origins, the times and the rates', () => {
+    const times = { HOLDOVER_CHAT_IDLE: '15m', HOLDOVER_CHAT_LIFETIME: '1h', HOLDOVER_CHAT_RETAIN: '2d' };
+    const origins = { HOLDOVER_CORS_ORIGINS: 'https://www.example.com' };
+    expect(variablesOf(template, 'startChat')).toMatchObject({
+      ...times,
+      ...origins,
+      HOLDOVER_CHAT_START_RATE: '4',
+    });
+    expect(variablesOf(template, 'chatPostLine')).toMatchObject({
+      ...times,
+      ...origins,
+      HOLDOVER_CHAT_LINE_RATE: '12',
+    });
+    expect(variablesOf(template, 'chatRead')).toMatchObject({ ...times, ...origins });
+    // a member's answer is captured: capture decides by the same times whether the chat ended
+    expect(variablesOf(template, 'capture')).toMatchObject(times);
+    for (const name of ['chatsPreflight', 'chatMessagesPreflight'])
+      expect(variablesOf(template, name), name).toMatchObject(origins);
   });
 });
 
@@ -159,6 +186,10 @@ describe('mistakes refused at synth', () => {
       ...props,
     });
 
+  it('refuses a chat time that is not a duration', () => {
+    expect(build({ chat: { idle: 'ten minutes' } })).toThrow(/chat.idle must be a duration/);
+  });
+
   it('refuses a route declared twice', () => {
     const route = { kind: 'http', method: 'GET', path: '/v1/health', who: ['public'] } as const;
     const functions: FunctionEntry[] = [
@@ -234,6 +265,23 @@ describe('front doors reading HOLDOVER_*', () => {
       deliveryTimeout: '20s',
       mwiPollInterval: '1m',
     });
+  });
+
+  it('map the inbound domain of alerts from email; without it there is none', () => {
+    const base = {
+      HOLDOVER_DOMAINS: 'example.com',
+      HOLDOVER_MAIL_FROM: 'holdover@example.com',
+      HOLDOVER_SIP_PROXY_CIDRS: '203.0.113.10/32',
+    };
+    const props = holdoverPropsFromEnvironment(
+      new Stack(),
+      { ...base, HOLDOVER_INBOUND_DOMAIN: ' Alerts.Example.com ' },
+      RemovalPolicy.DESTROY,
+    );
+    expect(props.inboundMail).toEqual({ domain: 'alerts.example.com' });
+    expect(
+      holdoverPropsFromEnvironment(new Stack(), base, RemovalPolicy.DESTROY).inboundMail,
+    ).toBeUndefined();
   });
 
   it('map the OIDC issuer, and refuse half of it', () => {

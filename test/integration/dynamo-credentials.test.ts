@@ -3,11 +3,11 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoCredentialStore } from '../../functions/adapters/dynamo-credentials.ts';
-import { keys } from '../../functions/adapters/table.ts';
+import { DynamoCredentialStore } from '../../functions/adapters/dynamodb/credentials.ts';
 import { setCredentials } from '../../functions/core/credentials.ts';
-import { InvalidRequestError } from '../../functions/core/errors.ts';
-import { ha1Of } from '../../functions/core/sip-digest.ts';
+import { InvalidRequestError } from '../../shared/errors.ts';
+import { ha1Of } from '../../shared/sip-digest.ts';
+import { keys } from '../../shared/table.ts';
 import { type LocalDynamo, startLocalDynamo } from '../support/dynamodb.ts';
 
 let dynamo: LocalDynamo;

@@ -2,8 +2,8 @@
 // (each DynamoNonces here stands for one Lambda instance), and again only after its window.
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoNonces } from '../../functions/adapters/dynamo-nonces.ts';
-import { signUrl } from '../../functions/core/signature.ts';
+import { DynamoNonces } from '../../functions/adapters/dynamodb/nonces.ts';
+import { signUrl } from '../../shared/signature.ts';
 import { type LocalDynamo, startLocalDynamo } from '../support/dynamodb.ts';
 
 let dynamo: LocalDynamo;

@@ -1,17 +1,18 @@
 // The DynamoDB adapter against DynamoDB Local: the store contract (test/contract/store-contract.ts;
 // a second document client stands for another worker), and what is DynamoDB's own: the table's
-// provisioning, a stored item that no longer validates, the network write cut off at its deadline.
+// provisioning, a stored item that no longer validates, the network write cut off at its deadline,
+// the delivered messages' tombstones written in transactions (DynamoDB Local's mode).
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoCredentialStore } from '../../functions/adapters/dynamo-credentials.ts';
-import { DynamoNonces } from '../../functions/adapters/dynamo-nonces.ts';
 import { DynamoSessionStore } from '../../functions/adapters/dynamo-sessions.ts';
-import { DynamoStore } from '../../functions/adapters/dynamo-store.ts';
-import { EXPIRY_SHARDS } from '../../functions/adapters/table.ts';
+import { DynamoCredentialStore } from '../../functions/adapters/dynamodb/credentials.ts';
+import { DynamoNonces } from '../../functions/adapters/dynamodb/nonces.ts';
+import { DynamoStore } from '../../functions/adapters/dynamodb/store.ts';
 import { dedupeKey } from '../../functions/core/capture.ts';
 import type { HeldMessage } from '../../functions/core/held-message.ts';
 import { provisionTable } from '../../local/stand-ins.ts';
+import { EXPIRY_SHARDS } from '../../shared/table.ts';
 import { describeStoreContract } from '../contract/store-contract.ts';
 import { type LocalDynamo, startLocalDynamo } from '../support/dynamodb.ts';
 
@@ -48,8 +49,11 @@ async function startLocalDynamoClient() {
 
 const uniqueUser = () => `sip:user-${ulid().toLowerCase()}@example.com`;
 
+let lastArrival = 0;
+/** A message arriving strictly after the previous one (the order index sorts by arrival). */
 function heldMessage(recipient: string): HeldMessage {
-  const now = Date.now();
+  const now = Math.max(Date.now(), lastArrival + 1);
+  lastArrival = now;
   return {
     id: ulid(now),
     recipient,
@@ -95,5 +99,30 @@ describe('DynamoStore: DynamoDB’s own', () => {
     const late = heldMessage(aor);
     const guard = { dedupeKeys: [dedupeKey('call', late.callId, '1')], quota: 1000 };
     await expect(store.hold(late, guard, { deadline: Date.now() + 1 })).rejects.toThrow();
+  });
+
+  it('writes the same tombstones in transactions (DynamoDB Local mode) as in batches', async () => {
+    const local = new DynamoStore(dynamo.client, dynamo.tableName, Date.now, {
+      tombstoneWrites: 'transaction',
+    });
+    const aor = uniqueUser();
+    const guard = (message: HeldMessage) => ({
+      dedupeKeys: [dedupeKey('call', message.callId, String(message.cseq))],
+      quota: 1000,
+    });
+    const messages = Array.from({ length: 12 }, () => heldMessage(aor));
+    for (const message of messages) await local.hold(message, guard(message));
+    await local.acquireLease(aor, 'run-t', 60_000);
+    const owned = await local.markDelivering(await local.deliverable(aor, 12), 'run-t');
+    await local.releaseToPending(owned.slice(10), 'run-t');
+    await local.removeDelivered(owned);
+    expect((await local.listHeld(aor)).messages.map((m) => m.id)).toEqual(
+      messages.slice(10).map((m) => m.id),
+    );
+    const late = { ...heldMessage(aor), callId: messages[0]?.callId ?? '' };
+    await expect(local.hold(late, guard(late))).resolves.toMatchObject({
+      outcome: 'duplicate',
+      id: messages[0]?.id,
+    });
   });
 });

@@ -10,7 +10,7 @@ import { type RunningEdge, startEdge } from '../../edge/edge.ts';
 import { logger } from '../../edge/log.ts';
 import { getHeader, getHeaders } from '../../edge/sip/message.ts';
 import { parseTrustedProxies } from '../../edge/trusted-proxies.ts';
-import { credentialsHeader, ha1Of, ha1s, mintNonce } from '../../functions/core/sip-digest.ts';
+import { credentialsHeader, ha1Of, ha1s, mintNonce } from '../../shared/sip-digest.ts';
 import { readSignedRequest } from '../support/signed.ts';
 import { sendUdp, sipRequest } from '../support/sip-client.ts';
 import { TestUa } from '../support/ua.ts';

@@ -14,11 +14,11 @@ import type { EdgeConfig } from '../../edge/config.ts';
 import { type RunningEdge, startEdge } from '../../edge/edge.ts';
 import { logger } from '../../edge/log.ts';
 import { getHeader, getHeaders, type SipRequest, type SipResponse } from '../../edge/sip/message.ts';
+import { parseNameAddr } from '../../edge/sip/name-addr.ts';
 import { parseMessage } from '../../edge/sip/parser.ts';
 import { buildResponse, serializeResponse } from '../../edge/sip/serialize.ts';
-import { parseNameAddr } from '../../edge/sip/uri.ts';
 import { parseTrustedProxies } from '../../edge/trusted-proxies.ts';
-import { signUrl } from '../../functions/core/signature.ts';
+import { signUrl } from '../../shared/signature.ts';
 import { freePort } from '../support/ports.ts';
 import { readSignedRequest } from '../support/signed.ts';
 

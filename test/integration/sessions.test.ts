@@ -6,7 +6,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { ulid } from 'ulid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../functions/core/session.ts';
-import { signUrl } from '../../functions/core/signature.ts';
+import { signUrl } from '../../shared/signature.ts';
 import { type LocalDynamo, startLocalDynamo } from '../support/dynamodb.ts';
 
 const SECRET = 'sessions-test-secret-0123456789';

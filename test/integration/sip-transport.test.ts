@@ -13,7 +13,7 @@ import {
   type SipResponse,
 } from '../../edge/sip/message.ts';
 import { parseMessage } from '../../edge/sip/parser.ts';
-import { parseVia } from '../../edge/sip/uri.ts';
+import { parseVia } from '../../edge/sip/via.ts';
 import { type SipReply, SipServer, type SipSource } from '../../edge/sip-server.ts';
 
 const HOST = '127.0.0.1';

@@ -8,12 +8,16 @@ import { ulid } from 'ulid';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect, migrate, SCHEMA_VERSION } from '../../functions/adapters/sqlite/db.ts';
 import {
+  SqliteAlerts,
+  SqliteChats,
   SqliteCredentials,
   SqliteGroups,
   SqliteNonces,
   SqliteSessions,
   SqliteStore,
 } from '../../functions/adapters/sqlite/index.ts';
+import { describeAlertStoreContract } from '../contract/alert-contract.ts';
+import { describeChatStoreContract } from '../contract/chat-contract.ts';
 import { describeGroupStoreContract } from '../contract/group-contract.ts';
 import { describeStoreContract } from '../contract/store-contract.ts';
 
@@ -21,6 +25,9 @@ const dir = mkdtempSync(join(tmpdir(), 'holdover-sqlite-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describeGroupStoreContract('SQLite', async () => new SqliteGroups(connect(join(dir, 'groups.db'))));
+describeAlertStoreContract('SQLite', async (now) => new SqliteAlerts(connect(join(dir, 'alerts.db')), now));
+
+describeChatStoreContract('SQLite', async (now) => new SqliteChats(connect(join(dir, 'chats.db')), now));
 
 describeStoreContract('SQLite', async (now) => {
   const path = join(dir, 'contract.db');

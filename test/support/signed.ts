@@ -1,6 +1,6 @@
 // Signed calls for tests, as the edge, the delivery function and the CLI make them (signature v2).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pathAndQuery, signUrl, verifyRequest } from '../../functions/core/signature.ts';
+import { pathAndQuery, signUrl, verifyRequest } from '../../shared/signature.ts';
 
 /** A fetch signed with `secret` over exactly the method, path, query and body it sends. */
 export function signedFetch(

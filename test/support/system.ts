@@ -15,6 +15,8 @@ export interface RunningSystem {
   sipPort: number;
   edgeHttpPort: number;
   sesPort: number;
+  /** The inbound SMTP listener (alerts from email). */
+  smtpPort: number;
   dataDir: string;
   secret: string;
   env: Record<string, string>;
@@ -60,7 +62,7 @@ export interface RuntimePids {
 export async function startSystem(options: SystemOptions = {}): Promise<RunningSystem> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'holdover-e2e-'));
   const secret = 'e2e-secret-0123456789abcdef';
-  const [api, edgeHttp, sip, dynamodb, sqs, ses] = (await freePorts(6)).map(String);
+  const [api, edgeHttp, sip, dynamodb, sqs, ses, smtp] = (await freePorts(7)).map(String);
   const env: Record<string, string> = {
     PORT: api ?? '',
     EDGE_HTTP_PORT: edgeHttp ?? '',
@@ -68,6 +70,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
     DYNAMODB_PORT: dynamodb ?? '',
     SQS_PORT: sqs ?? '',
     SES_PORT: ses ?? '',
+    SMTP_PORT: smtp ?? '',
     HOLDOVER_DATA_DIR: dataDir,
     HOLDOVER_SECRET: secret,
     POWERTOOLS_LOG_LEVEL: 'WARN',
@@ -130,6 +133,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
     sipPort: Number(env.SIP_PORT),
     edgeHttpPort: Number(env.EDGE_HTTP_PORT),
     sesPort: Number(env.SES_PORT),
+    smtpPort: Number(env.SMTP_PORT),
     dataDir,
     secret,
     env,

@@ -11,7 +11,7 @@ import {
   ha1Of,
   isDigestAlgorithm,
   parseDigestParams,
-} from '../../functions/core/sip-digest.ts';
+} from '../../shared/sip-digest.ts';
 
 /** A password to answer digest challenges with, as a real user's UA would. */
 export interface UaCredentials {

@@ -2,8 +2,8 @@
 // parse) and the core's normalizeAor file a user under the same address-of-record.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { aorOf } from '../../edge/sip/uri.ts';
-import { normalizeAor } from '../../functions/core/aor.ts';
+import { normalizeAor } from '../../shared/aor.ts';
+import { aorOf } from '../../shared/sip/uri.ts';
 
 const UNRESERVED = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!~*'()";
 const USER_UNRESERVED = '&=+$,;?/';

@@ -2,10 +2,10 @@
 // MESSAGE the edge answers 503 is not stored.
 import { describe, expect, it } from 'vitest';
 import { type CaptureDeps, type CapturedMessage, captureMessage } from '../../functions/core/capture.ts';
-import { DeadlineExceededError } from '../../functions/core/errors.ts';
 import type { HeldMessage } from '../../functions/core/held-message.ts';
 import type { HoldGuard, HoldOptions, HoldOutcome } from '../../functions/core/ports.ts';
 import { updatePresence } from '../../functions/core/presence.ts';
+import { DeadlineExceededError } from '../../shared/errors.ts';
 import { MemoryQueue, MemoryStore } from '../fakes/memory-store.ts';
 
 const NOW = Date.parse('2026-11-21T12:00:00Z');

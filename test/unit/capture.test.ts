@@ -6,7 +6,7 @@ import {
   QuotaExceededError,
   TooLargeError,
   UnsupportedMediaError,
-} from '../../functions/core/errors.ts';
+} from '../../shared/errors.ts';
 import { MemoryQueue, MemoryStore } from '../fakes/memory-store.ts';
 
 const NOW = Date.parse('2026-11-21T12:00:00Z');

@@ -38,3 +38,23 @@ describe('console assets', () => {
     expect(wrapped).toBe(5); // the hold-state checkboxes, each inside its label
   });
 });
+
+describe('chat assets (GET /chat/{aor}, GET /chat.js)', () => {
+  it('the page loads only chat.js from this origin, with nothing inline', async () => {
+    const { CHAT_PAGE_HTML } = await import('../../functions/chat-assets.generated.ts');
+    expect([...CHAT_PAGE_HTML.matchAll(/<script\b[^>]*>/g)].map((m) => m[0])).toEqual([
+      '<script src="/chat.js" defer>',
+    ]);
+    expect(CHAT_PAGE_HTML).not.toMatch(/<style|\sstyle=|\son[a-z]+=|https?:\/\//i);
+  });
+
+  it('the script never turns API or visitor data into markup, and is one small file', async () => {
+    const { CHAT_SCRIPT } = await import('../../functions/chat-assets.generated.ts');
+    const source = readFileSync(join(root, 'web', 'chat', 'widget.ts'), 'utf8');
+    for (const text of [source, CHAT_SCRIPT]) {
+      expect(text).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(|new Function/);
+    }
+    expect(CHAT_SCRIPT.length).toBeLessThan(16_384);
+    expect(CHAT_SCRIPT).not.toMatch(/\bimport\b|\brequire\(/);
+  });
+});

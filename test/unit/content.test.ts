@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { charsetOf, decodeText, parseContentType } from '../../functions/core/content.ts';
-import { InvalidRequestError, UnsupportedMediaError } from '../../functions/core/errors.ts';
+import { InvalidRequestError, UnsupportedMediaError } from '../../shared/errors.ts';
 
 describe('parseContentType', () => {
   it('lower-cases the media type and parameter names, unquotes values', () => {

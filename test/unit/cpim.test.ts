@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseCpim } from '../../functions/core/cpim.ts';
-import { InvalidRequestError } from '../../functions/core/errors.ts';
+import { InvalidRequestError } from '../../shared/errors.ts';
 
 const cpim = (body: string, eol = '\r\n') =>
   Buffer.from(

@@ -1,36 +1,60 @@
 import { describe, expect, it } from 'vitest';
-import { type DeliveryDeps, deliverBacklog, RetryLaterError } from '../../functions/core/delivery.ts';
+import { type DeliveryDeps, deliverBacklog } from '../../functions/core/delivery.ts';
 import type { HeldMessage } from '../../functions/core/held-message.ts';
-import type { OutgoingMessage } from '../../functions/core/jobs.ts';
-import type { Edge, EdgeDelivery, EdgeOutcome } from '../../functions/core/ports.ts';
+import type { Edge, EdgeDelivery } from '../../functions/core/ports.ts';
+import { RetryLaterError } from '../../functions/core/retry.ts';
+import type { DeliveryOutcome, MessageToDeliver } from '../../shared/contract/delivery.ts';
 import { MemoryQueue, MemoryStore } from '../fakes/memory-store.ts';
 
 const NOW = Date.parse('2026-11-21T12:00:00Z');
 const BOB = 'sip:bob@example.com';
 
-/** A fake edge whose UA answers by a script: one status per message, 200 when the script runs out. */
+/** 408, 480 and 5xx end a batch at the edge (edge/delivery.ts endsBatch). */
+const endsBatch = (status: number) => status === 408 || status === 480 || (status >= 500 && status < 600);
+
+/**
+ * A fake edge whose UA answers by a script: one status per message, 200 when the script runs out.
+ * As the edge does (edge/delivery.ts), batches for a recipient go one after another in the order
+ * of the calls, a batch queued behind one that stopped is not sent, and once it went away every
+ * later call fails.
+ */
 class ScriptedEdge implements Edge {
-  readonly sent: OutgoingMessage[] = [];
+  readonly sent: MessageToDeliver[] = [];
   readonly calls: Array<{ target?: string; count: number }> = [];
   dieAfter: number | undefined;
+  private gone = false;
+  private chain: Promise<boolean> = Promise.resolve(false);
   constructor(private readonly script: number[] = []) {}
-  async deliver(request: {
-    recipient: string;
-    target?: string;
-    messages: OutgoingMessage[];
-  }): Promise<EdgeDelivery> {
+  deliver(
+    request: { recipient: string; target?: string; messages: MessageToDeliver[] },
+    events: { accepted?: () => void } = {},
+  ): Promise<EdgeDelivery> {
     this.calls.push({
       ...(request.target ? { target: request.target } : {}),
       count: request.messages.length,
     });
-    const outcomes: EdgeOutcome[] = [];
-    for (const message of request.messages) {
+    if (this.gone) return Promise.reject(new Error('edge unreachable'));
+    events.accepted?.();
+    const batch = this.chain.then((stopped) => this.send(request.messages, stopped));
+    this.chain = batch.then(
+      ({ outcomes }) => endsBatch(outcomes.at(-1)?.status ?? 0),
+      () => true,
+    );
+    return batch;
+  }
+  private async send(messages: MessageToDeliver[], stopped: boolean): Promise<EdgeDelivery> {
+    if (this.gone) throw new Error('edge unreachable');
+    if (stopped) return { outcomes: [], complete: true };
+    const outcomes: DeliveryOutcome[] = [];
+    for (const message of messages) {
       const status = this.script.shift() ?? 200;
       this.sent.push(message);
       outcomes.push({ id: message.id, status, reason: String(status) });
-      if (status === 408 || status === 480 || status >= 500) break;
-      if (this.dieAfter !== undefined && this.sent.length >= this.dieAfter)
+      if (endsBatch(status)) break;
+      if (this.dieAfter !== undefined && this.sent.length >= this.dieAfter) {
+        this.gone = true;
         return { outcomes, complete: false };
+      }
     }
     return { outcomes, complete: true };
   }
@@ -101,6 +125,51 @@ describe('deliverBacklog', () => {
     expect(Buffer.from(edge.sent[0]?.body ?? '', 'base64').toString()).toBe('message 1');
     expect(store.messages).toHaveLength(0);
     expect(store.leases.size).toBe(0);
+  });
+
+  it('hands the next batch to the edge while one is being sent, never more than two at once', async () => {
+    const { edge, deps } = setup([], 7);
+    let open = 0;
+    let most = 0;
+    const slow: Edge = {
+      deliver: async (request, events) => {
+        open++;
+        most = Math.max(most, open);
+        try {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          return await edge.deliver(request, events);
+        } finally {
+          open--;
+        }
+      },
+    };
+    await expect(deliverBacklog(BOB, { ...deps, edge: slow })).resolves.toEqual({
+      outcome: 'done',
+      delivered: 7,
+    });
+    expect(most).toBe(2);
+    expect(edge.sent.map((m) => m.id)).toEqual(['m001', 'm002', 'm003', 'm004', 'm005', 'm006', 'm007']);
+  });
+
+  it('hands the next batch over only once the edge took the one before: a failed call is not overtaken', async () => {
+    const { store, edge, deps } = setup([], 6);
+    let calls = 0;
+    const flaky: Edge = {
+      deliver: async (request, events) => {
+        // the first call fails on the way (a reset connection), slowly; later calls would go through
+        if (++calls === 1) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          throw new Error('socket hang up');
+        }
+        return edge.deliver(request, events);
+      },
+    };
+    await expect(deliverBacklog(BOB, { ...deps, edge: flaky })).rejects.toThrow(RetryLaterError);
+    expect(edge.sent).toEqual([]);
+    expect(calls).toBe(1);
+    expect(store.messages.every((m) => m.state === 'pending')).toBe(true);
+    await expect(deliverBacklog(BOB, deps)).resolves.toMatchObject({ outcome: 'done', delivered: 6 });
+    expect(edge.sent.map((m) => m.id)).toEqual(['m001', 'm002', 'm003', 'm004', 'm005', 'm006']);
   });
 
   it('stops at 480, keeps the rest pending in order, and leaves presence alone', async () => {

@@ -1,16 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { ApiAnswer, ApiClient } from '../../edge/api-client.ts';
 import { createRequestHandler, type EdgeOptions } from '../../edge/app.ts';
-import type { SipRequest } from '../../edge/sip/message.ts';
-import { parseMessage } from '../../edge/sip/parser.ts';
+import type { ReceivedRequest } from '../../edge/sip/message.ts';
 import { sipRequest } from '../support/sip-client.ts';
+import { receivedRequestOf } from '../support/sip-request.ts';
 
 const source = { transport: 'udp' as const, address: '127.0.0.1', port: 5070 };
 
-function request(body: string): SipRequest {
-  const message = parseMessage(sipRequest({ body, extraHeaders: ['Contact: <sip:alice@127.0.0.1:5070>'] }));
-  if (message.kind !== 'request') throw new Error('not a request');
-  return message;
+function request(body: string): ReceivedRequest {
+  return receivedRequestOf(sipRequest({ body, extraHeaders: ['Contact: <sip:alice@127.0.0.1:5070>'] }));
 }
 
 function options(api: Partial<ApiClient>, maxPendingCaptures?: number): EdgeOptions {
@@ -63,5 +61,84 @@ describe('edge MESSAGE handling', () => {
     const third = handle(request('third'), source);
     waiting[1]?.({ status: 202, body: {} });
     expect((await third).status).toBe(202);
+  });
+  it('hands MESSAGEs that arrive while a capture is in flight to the API in one batch call, each with its own answer', async () => {
+    const calls: Array<{ path: string; payload: unknown; resolve: (answer: ApiAnswer) => void }> = [];
+    const api = {
+      post: (path: string, payload: unknown) =>
+        new Promise<ApiAnswer>((resolve) => calls.push({ path, payload, resolve })),
+    };
+    const handle = createRequestHandler(options(api));
+    const first = handle(request('first'), source);
+    // nothing was in flight: the first goes out at once, alone
+    expect(calls.map((call) => call.path)).toEqual(['/v1/messages']);
+    const burst = ['a', 'b', 'c'].map((body) => handle(request(body), source));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(calls.map((call) => call.path)).toEqual(['/v1/messages', '/v1/messages/batch']);
+    const batch = calls[1]?.payload as { messages: Array<{ body: string }> };
+    expect(batch.messages.map((m) => Buffer.from(m.body, 'base64').toString())).toEqual(['a', 'b', 'c']);
+    calls[1]?.resolve({
+      status: 200,
+      body: {
+        results: [
+          { status: 202, body: {} },
+          { status: 429, body: { error: { code: 'quota', message: 'full' } } },
+          { status: 202, body: {} },
+        ],
+      },
+    });
+    expect((await Promise.all(burst)).map((reply) => reply.status)).toEqual([202, 486, 202]);
+    calls[0]?.resolve({ status: 202, body: {} });
+    expect((await first).status).toBe(202);
+  });
+
+  it('sends a batch refused as a whole (400) one by one; a failing API answers each 503', async () => {
+    const paths: string[] = [];
+    let batchStatus = 400;
+    let hold: (() => void) | undefined;
+    const api = {
+      post: async (path: string): Promise<ApiAnswer> => {
+        paths.push(path);
+        if (path === '/v1/messages/batch') return { status: batchStatus, body: {} };
+        if (hold === undefined) await new Promise<void>((resolve) => (hold = resolve));
+        return { status: 202, body: {} };
+      },
+    };
+    const handle = createRequestHandler(options(api));
+    const first = handle(request('first'), source); // in flight until released
+    const replies = await Promise.all(['x', 'y'].map((body) => handle(request(body), source)));
+    expect(replies.map((reply) => reply.status)).toEqual([202, 202]);
+    expect(paths).toEqual(['/v1/messages', '/v1/messages/batch', '/v1/messages', '/v1/messages']);
+    batchStatus = 500;
+    const failing = await Promise.all(['p', 'q'].map((body) => handle(request(body), source)));
+    expect(failing.map((reply) => reply.status)).toEqual([503, 503]);
+    hold?.();
+    expect((await first).status).toBe(202);
+  });
+
+  it('sheds with 503 at once while the oldest capture in flight has waited past shedAfterMs', async () => {
+    const waiting: Array<(answer: ApiAnswer) => void> = [];
+    const api = { post: () => new Promise<ApiAnswer>((resolve) => waiting.push(resolve)) };
+    const handle = createRequestHandler({ ...options(api, 100), shedAfterMs: 50, maxCaptureBatch: 1 });
+    const inFlight = ['1', '2', '3', '4'].map((body) => handle(request(body), source));
+    // four in flight but young: the next is taken
+    const fifth = handle(request('5'), source);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    const started = Date.now();
+    const shed = await handle(request('late'), source);
+    expect(shed.status).toBe(503);
+    expect(shed.headers).toContainEqual({ name: 'retry-after', value: '30' });
+    expect(Date.now() - started).toBeLessThan(20);
+    for (const resolve of waiting) resolve({ status: 202, body: {} });
+    await new Promise((resolve) => setImmediate(resolve));
+    for (const resolve of waiting) resolve({ status: 202, body: {} });
+    expect((await Promise.all([...inFlight, fifth])).map((reply) => reply.status)).toEqual([
+      202, 202, 202, 202, 202,
+    ]);
+    // the API caught up: taken again
+    const after = handle(request('after'), source);
+    await new Promise((resolve) => setImmediate(resolve));
+    waiting.at(-1)?.({ status: 202, body: {} });
+    expect((await after).status).toBe(202);
   });
 });

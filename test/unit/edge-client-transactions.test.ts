@@ -1,14 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import {
+  type ClientOutcome,
   ClientTransactions,
+  type OutgoingVia,
   retransmissionTimes,
   type Schedule,
   TRANSPORT_FAILURE_REASON,
+  UDP_MAX_REQUEST_BYTES,
 } from '../../edge/client-transactions.ts';
 import { buildOutgoingRequest, newBranch } from '../../edge/outgoing-request.ts';
 import type { SipRequest, SipResponse } from '../../edge/sip/message.ts';
 import { buildResponse } from '../../edge/sip/serialize.ts';
-import type { SipTarget } from '../../edge/transport.ts';
+import type { SipTarget } from '../../shared/sip/uri.ts';
 
 /** A manual clock: timers run only when the test advances time. */
 class FakeClock {
@@ -41,19 +44,39 @@ class FakeClock {
 const UDP: SipTarget = { transport: 'udp', host: '127.0.0.1', port: 5072 };
 const TCP: SipTarget = { transport: 'tcp', host: '127.0.0.1', port: 5072 };
 
-function message(target: SipTarget, method = 'MESSAGE'): SipRequest {
+const LOCAL = { host: '127.0.0.1', port: 5060 };
+
+function message(
+  via: OutgoingVia | SipTarget,
+  method = 'MESSAGE',
+  body: Buffer = Buffer.from('hi'),
+): SipRequest {
+  const parts = 'branch' in via ? via : { target: via, local: LOCAL, branch: newBranch() };
   return buildOutgoingRequest({
     method,
     requestUri: 'sip:bob@127.0.0.1:5072',
-    target,
-    local: { host: '127.0.0.1', port: 5060 },
-    branch: newBranch(),
+    ...parts,
     from: '<sip:alice@example.com>;tag=a1',
     to: '<sip:bob@example.com>',
     callId: 'c1@holdover',
     cseq: 1,
-    body: Buffer.from('hi'),
+    body,
   });
+}
+
+/** Starts a transaction for a MESSAGE (or `method`) to `target`: the request it built, and its outcome. */
+function send(
+  transactions: ClientTransactions,
+  target: SipTarget,
+  method = 'MESSAGE',
+): { request: SipRequest; outcome: Promise<ClientOutcome> } {
+  let request: SipRequest | undefined;
+  const outcome = transactions.originate((via) => {
+    request = message(via, method);
+    return request;
+  }, target);
+  if (request === undefined) throw new Error('originate built no request');
+  return { request, outcome };
 }
 
 function response(request: SipRequest, status: number, reason = 'Whatever'): SipResponse {
@@ -64,6 +87,7 @@ function setup(options: { failSend?: boolean; timerFMs?: number } = {}) {
   const clock = new FakeClock();
   const sent: number[] = [];
   const transactions = new ClientTransactions({
+    local: LOCAL,
     send: async () => {
       sent.push(clock.now);
       if (options.failSend) throw new Error('ECONNREFUSED');
@@ -84,7 +108,7 @@ describe('Timer E schedule', () => {
 
   it('a UDP request nobody answers is retransmitted on that schedule and ends 408 at Timer F', async () => {
     const { clock, sent, transactions } = setup();
-    const outcome = transactions.request(message(UDP), UDP);
+    const { outcome } = send(transactions, UDP);
     clock.advance(32_000);
     expect(await outcome).toEqual({ status: 408, reason: 'Request Timeout' });
     expect(sent).toEqual([0, ...retransmissionTimes(500, 4000, 32_000)]);
@@ -93,7 +117,7 @@ describe('Timer E schedule', () => {
 
   it('Timer F is configurable (DELIVERY_TIMEOUT)', async () => {
     const { clock, sent, transactions } = setup({ timerFMs: 2000 });
-    const outcome = transactions.request(message(UDP), UDP);
+    const { outcome } = send(transactions, UDP);
     clock.advance(1999);
     expect(transactions.size).toBe(1);
     clock.advance(1);
@@ -103,8 +127,7 @@ describe('Timer E schedule', () => {
 
   it('after a provisional response, retransmissions come every T2', async () => {
     const { clock, sent, transactions } = setup();
-    const request = message(UDP);
-    const outcome = transactions.request(request, UDP);
+    const { request, outcome } = send(transactions, UDP);
     clock.advance(600);
     expect(transactions.receive(response(request, 100, 'Trying'))).toBe(true);
     clock.advance(12_000); // now 12 600
@@ -116,7 +139,7 @@ describe('Timer E schedule', () => {
 
   it('TCP sends once: no retransmissions, Timer F still applies', async () => {
     const { clock, sent, transactions } = setup();
-    const outcome = transactions.request(message(TCP), TCP);
+    const { outcome } = send(transactions, TCP);
     clock.advance(32_000);
     expect((await outcome).status).toBe(408);
     expect(sent).toEqual([0]);
@@ -126,8 +149,7 @@ describe('Timer E schedule', () => {
 describe('response matching', () => {
   it('a final response with the branch and CSeq method resolves; 1xx keeps waiting', async () => {
     const { transactions } = setup();
-    const request = message(UDP);
-    const outcome = transactions.request(request, UDP);
+    const { request, outcome } = send(transactions, UDP);
     expect(transactions.receive(response(request, 180, 'Ringing'))).toBe(true);
     expect(transactions.size).toBe(1);
     const ok = response(request, 200, 'OK');
@@ -137,8 +159,7 @@ describe('response matching', () => {
 
   it('another branch, or the same branch with another CSeq method, does not match', async () => {
     const { clock, transactions } = setup({ timerFMs: 1000 });
-    const request = message(UDP);
-    const outcome = transactions.request(request, UDP);
+    const { request, outcome } = send(transactions, UDP);
     const otherBranch = message(UDP);
     expect(transactions.receive(response(otherBranch, 200, 'OK'))).toBe(false);
     const otherMethod = response(request, 200, 'OK');
@@ -152,8 +173,7 @@ describe('response matching', () => {
 
   it('the first final response wins; a retransmitted one is ignored', async () => {
     const { transactions } = setup();
-    const request = message(UDP);
-    const outcome = transactions.request(request, UDP);
+    const { request, outcome } = send(transactions, UDP);
     expect(transactions.receive(response(request, 480, 'Temporarily Unavailable'))).toBe(true);
     expect(transactions.receive(response(request, 200, 'OK'))).toBe(false);
     expect((await outcome).status).toBe(480);
@@ -161,10 +181,8 @@ describe('response matching', () => {
 
   it('two transactions live side by side and each gets its own response', async () => {
     const { transactions } = setup();
-    const first = message(UDP);
-    const second = message(UDP, 'NOTIFY');
-    const firstOutcome = transactions.request(first, UDP);
-    const secondOutcome = transactions.request(second, UDP);
+    const { request: first, outcome: firstOutcome } = send(transactions, UDP);
+    const { request: second, outcome: secondOutcome } = send(transactions, UDP, 'NOTIFY');
     transactions.receive(response(second, 481, 'Subscription Does Not Exist'));
     transactions.receive(response(first, 202, 'Accepted'));
     expect((await firstOutcome).status).toBe(202);
@@ -173,8 +191,7 @@ describe('response matching', () => {
 
   it('a response without a usable Via or CSeq matches nothing', () => {
     const { transactions } = setup();
-    const request = message(UDP);
-    void transactions.request(request, UDP);
+    const { request } = send(transactions, UDP);
     const broken = response(request, 200, 'OK');
     broken.headers = broken.headers.filter((header) => header.name !== 'via');
     expect(transactions.receive(broken)).toBe(false);
@@ -185,16 +202,58 @@ describe('response matching', () => {
 describe('failures', () => {
   it('a connect or write failure ends with 480 (transport failure)', async () => {
     const { transactions } = setup({ failSend: true });
-    const outcome = await transactions.request(message(TCP), TCP);
+    const outcome = await send(transactions, TCP).outcome;
     expect(outcome).toEqual({ status: 480, reason: TRANSPORT_FAILURE_REASON, transportFailure: true });
     expect(transactions.size).toBe(0);
   });
 
   it('close() ends live transactions with 503, and refuses new ones the same way', async () => {
     const { transactions } = setup();
-    const outcome = transactions.request(message(UDP), UDP);
+    const { outcome } = send(transactions, UDP);
     transactions.close();
     expect((await outcome).status).toBe(503);
-    expect((await transactions.request(message(UDP), UDP)).status).toBe(503);
+    expect((await send(transactions, UDP).outcome).status).toBe(503);
+  });
+});
+
+describe('transport choice (RFC 3261 18.1.1)', () => {
+  function recording(failTcp = false) {
+    const sent: SipTarget[] = [];
+    const built: OutgoingVia[] = [];
+    const transactions = new ClientTransactions({
+      local: LOCAL,
+      send: async (_bytes, target) => {
+        sent.push(target);
+        if (failTcp && target.transport === 'tcp') throw new Error('ECONNREFUSED');
+      },
+      schedule: new FakeClock().schedule,
+    });
+    const originate = (body: Buffer) =>
+      transactions.originate((via) => {
+        built.push(via);
+        return message(via, 'MESSAGE', body);
+      }, UDP);
+    return { transactions, sent, built, originate };
+  }
+  const big = Buffer.alloc(UDP_MAX_REQUEST_BYTES + 700, 0x61);
+
+  it('a request over 1300 bytes for a UDP target goes over TCP, with a Via saying so; a small one stays on UDP', async () => {
+    const { transactions, sent, built, originate } = recording();
+    void originate(big);
+    await Promise.resolve();
+    expect(sent).toEqual([TCP]);
+    expect(built.map((via) => via.target.transport)).toEqual(['udp', 'tcp']);
+    void originate(Buffer.from('hi'));
+    expect(sent.at(-1)).toEqual(UDP);
+    transactions.close();
+  });
+
+  it('…and as a datagram after all when the UA does not take TCP, with a branch never sent before', async () => {
+    const { sent, built, originate } = recording(true);
+    const outcome = originate(big);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(sent.map((target) => target.transport)).toEqual(['tcp', 'udp']);
+    expect(new Set(built.map((via) => via.branch)).size).toBe(2);
+    void outcome;
   });
 });

@@ -2,36 +2,30 @@ import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ClientOutcome } from '../../edge/client-transactions.ts';
 import {
   checkMessage,
-  type DeliverRequest,
-  DeliverRequestSchema,
   Delivery,
   deliveryMessage,
   deliveryRoute,
   endsBatch,
-  type HeldMessageToDeliver,
   NoRouteError,
+  type SendableMessage,
   sipAddressOf,
   UNSENDABLE_STATUS,
   UnsendableError,
 } from '../../edge/delivery.ts';
 import { logger } from '../../edge/log.ts';
-import {
-  nameAddr,
-  sipDate,
-  targetOfUri,
-  UnsupportedTargetError,
-  viaOf,
-} from '../../edge/outgoing-request.ts';
+import { nameAddr, newBranch, sipDate, viaOf } from '../../edge/outgoing-request.ts';
 import { getHeader, getHeaders, type SipRequest } from '../../edge/sip/message.ts';
+import { parseNameAddr } from '../../edge/sip/name-addr.ts';
 import { parseMessage, validateRequest } from '../../edge/sip/parser.ts';
 import { serializeRequest } from '../../edge/sip/serialize.ts';
-import { parseNameAddr } from '../../edge/sip/uri.ts';
-import type { SipTarget } from '../../edge/transport.ts';
+import { type DeliverRequest, DeliverRequestSchema } from '../../shared/contract/delivery.ts';
+import type { SipTarget } from '../../shared/sip/uri.ts';
+import { targetOfUri, UnsupportedTargetError } from '../../shared/sip/uri.ts';
 
 // Bytes that are not valid UTF-8 (ISO-8859-1 "Grüße"), to prove the body is never re-encoded.
 const LATIN1_BODY = Buffer.from([0x47, 0x72, 0xfc, 0xdf, 0x65]);
 
-function held(overrides: Partial<HeldMessageToDeliver> = {}): HeldMessageToDeliver {
+function held(overrides: Partial<SendableMessage> = {}): SendableMessage {
   return {
     id: '01JDELIVERY0000000000000001',
     from: 'sip:alice@example.com',
@@ -251,8 +245,8 @@ describe('Delivery (one after another, stop rules)', () => {
     let maxInFlight = 0;
     const delivery = new Delivery({
       local: LOCAL,
-      request: async (request): Promise<ClientOutcome> => {
-        sent.push(request);
+      originate: async (build, target): Promise<ClientOutcome> => {
+        sent.push(build({ target, local: LOCAL, branch: newBranch() }));
         inFlight++;
         maxInFlight = Math.max(maxInFlight, inFlight);
         await new Promise((resolve) => setTimeout(resolve, 1));
@@ -318,52 +312,14 @@ describe('Delivery (one after another, stop rules)', () => {
     expect(maxInFlight()).toBe(1);
   });
 
-  it('a message over 1300 bytes for a UDP target goes over TCP (RFC 3261 18.1.1)', async () => {
-    const sent: Array<{ request: SipRequest; target: SipTarget }> = [];
-    const delivery = new Delivery({
-      local: LOCAL,
-      request: async (request, target) => {
-        sent.push({ request, target });
-        return { status: 200, reason: 'OK' };
-      },
-    });
-    const big = held({ body: Buffer.alloc(2000, 0x61).toString('base64') });
-    await delivery.deliver({
-      recipient: 'sip:bob@example.com',
-      target: 'sip:bob@10.0.0.2:5072',
-      messages: [big],
-    });
-    expect(sent).toHaveLength(1);
-    expect(sent[0]?.target).toEqual({ transport: 'tcp', host: '10.0.0.2', port: 5072 });
-    expect(getHeaders(sent[0]?.request as SipRequest, 'via')[0]).toMatch(/^SIP\/2\.0\/TCP /);
-    // a small one stays on UDP
-    await delivery.deliver({
-      recipient: 'sip:bob@example.com',
-      target: 'sip:bob@10.0.0.2:5072',
-      messages: [held()],
-    });
-    expect(sent[1]?.target.transport).toBe('udp');
-  });
-
-  it('…and falls back to UDP when the UA does not take TCP', async () => {
-    const sent: SipTarget[] = [];
-    const delivery = new Delivery({
-      local: LOCAL,
-      request: async (_, target): Promise<ClientOutcome> => {
-        sent.push(target);
-        return target.transport === 'tcp'
-          ? { status: 480, reason: 'Temporarily Unavailable (transport failure)', transportFailure: true }
-          : { status: 200, reason: 'OK' };
-      },
-    });
-    const big = held({ body: Buffer.alloc(2000, 0x61).toString('base64') });
-    const outcomes = await delivery.deliver({
-      recipient: 'sip:bob@example.com',
-      target: 'sip:bob@10.0.0.2:5072',
-      messages: [big],
-    });
-    expect(sent.map((target) => target.transport)).toEqual(['tcp', 'udp']);
-    expect(outcomes[0]?.status).toBe(200);
+  it('a batch queued behind one that stopped is not sent; once the chain is idle, a batch is', async () => {
+    const { delivery, sent } = service([200, 480]);
+    const [first, second] = await Promise.all([delivery.deliver(three()), delivery.deliver(three())]);
+    expect(first.map((outcome) => outcome.status)).toEqual([200, 480]);
+    expect(second).toEqual([]);
+    expect(sent).toHaveLength(2);
+    // a later run (the chain is idle) starts afresh
+    await expect(delivery.deliver(three())).resolves.toHaveLength(3);
   });
 
   it('answers a message it cannot send on its own (606) and goes on with the next, in order', async () => {
@@ -412,8 +368,8 @@ describe('Delivery (one after another, stop rules)', () => {
         uri: 'sip:127.0.0.1:5070',
         target: { transport: 'udp', host: '127.0.0.1', port: 5070 },
       },
-      request: async (request) => {
-        sent.push(request);
+      originate: async (build, target) => {
+        sent.push(build({ target, local: LOCAL, branch: newBranch() }));
         return { status: 200, reason: 'OK' };
       },
     });

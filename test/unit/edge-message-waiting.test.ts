@@ -1,18 +1,16 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ClientOutcome, Schedule } from '../../edge/client-transactions.ts';
 import { logger } from '../../edge/log.ts';
-import {
-  buildNotify,
-  MessageWaiting,
-  messageSummaryBody,
-  type SubscriptionDialog,
-  summaryFromApi,
-} from '../../edge/message-waiting.ts';
+import { buildNotify, messageSummaryBody, type SubscriptionDialog } from '../../edge/mwi/notify.ts';
+import { MessageWaiting } from '../../edge/mwi/subscriptions.ts';
+import { summaryFromApi } from '../../edge/mwi/summary-api.ts';
+import { newBranch } from '../../edge/outgoing-request.ts';
 import { getHeader, getHeaders, type SipRequest } from '../../edge/sip/message.ts';
+import { parseNameAddr } from '../../edge/sip/name-addr.ts';
 import { parseMessage, validateRequest } from '../../edge/sip/parser.ts';
 import { serializeRequest } from '../../edge/sip/serialize.ts';
-import { parseNameAddr } from '../../edge/sip/uri.ts';
-import type { SipTarget } from '../../edge/transport.ts';
+import type { SipTarget } from '../../shared/sip/uri.ts';
+import { receivedRequest } from '../support/sip-request.ts';
 
 beforeAll(() => {
   logger.setLogLevel('SILENT');
@@ -136,7 +134,7 @@ function subscribeRequest(
   ];
   const message = parseMessage(Buffer.from(lines.join('\r\n')));
   if (message.kind !== 'request') throw new Error('expected a request');
-  return message;
+  return receivedRequest(message);
 }
 
 const SOURCE = { transport: 'tcp' as const, address: '127.0.0.1', port: 40000 };
@@ -169,7 +167,8 @@ function setup(options: { answer?: number } = {}) {
   const mwi = new MessageWaiting({
     domains: ['example.com'],
     local: { host: '127.0.0.1', port: 5060 },
-    request: async (request, target): Promise<ClientOutcome> => {
+    originate: async (build, target): Promise<ClientOutcome> => {
+      const request = build({ target, local: { host: '127.0.0.1', port: 5060 }, branch: newBranch() });
       notifies.push({ request, target });
       return { status: options.answer ?? 200, reason: 'OK' };
     },

@@ -2,7 +2,7 @@
 // added up in memory and written once per flush as CloudWatch EMF documents, one per dimension set.
 import { describe, expect, it } from 'vitest';
 import { EdgeMetrics } from '../../edge/log.ts';
-import { EDGE_METRICS, EDGE_SERVICE, METRICS_NAMESPACE } from '../../functions/core/metric-names.ts';
+import { EDGE_METRICS, EDGE_SERVICE, METRICS_NAMESPACE } from '../../shared/metric-names.ts';
 
 interface EmfDocument {
   _aws: {

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { Schedule } from '../../edge/client-transactions.ts';
 import { PresencePublications } from '../../edge/presence-publications.ts';
-import type { PresenceReport } from '../../edge/presence-reporter.ts';
-import { getHeader, type SipRequest } from '../../edge/sip/message.ts';
+import { getHeader, type ReceivedRequest } from '../../edge/sip/message.ts';
 import { parseMessage } from '../../edge/sip/parser.ts';
+import type { PresenceReport } from '../../shared/contract/presence.ts';
+import { receivedRequest } from '../support/sip-request.ts';
 
 const PIDF_NS = 'urn:ietf:params:xml:ns:pidf';
 
@@ -23,7 +24,7 @@ interface PublishOptions {
   to?: string;
 }
 
-function publish(options: PublishOptions = {}): SipRequest {
+function publish(options: PublishOptions = {}): ReceivedRequest {
   const body = options.body ?? '';
   const to = options.to ?? 'sip:bob@example.com';
   const lines = [
@@ -43,7 +44,7 @@ function publish(options: PublishOptions = {}): SipRequest {
   ];
   const message = parseMessage(Buffer.from(lines.join('\r\n')));
   if (message.kind !== 'request') throw new Error('expected a request');
-  return message;
+  return receivedRequest(message);
 }
 
 function setup() {

@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { Schedule } from '../../edge/client-transactions.ts';
-import type { PresenceReport } from '../../edge/presence-reporter.ts';
 import { Registrar, registerIntent } from '../../edge/registrar.ts';
-import { getHeader, getHeaders, type SipRequest } from '../../edge/sip/message.ts';
+import { getHeader, getHeaders, type ReceivedRequest } from '../../edge/sip/message.ts';
 import { parseMessage } from '../../edge/sip/parser.ts';
 import { grantedExpiry } from '../../edge/sip-replies.ts';
+import type { PresenceReport } from '../../shared/contract/presence.ts';
+import { receivedRequest } from '../support/sip-request.ts';
 
-function register(headers: string[], to = 'sip:bob@example.com'): SipRequest {
+function register(headers: string[], to = 'sip:bob@example.com'): ReceivedRequest {
   const text = [
     `REGISTER sip:example.com SIP/2.0`,
     'Via: SIP/2.0/UDP 127.0.0.1:5072;branch=z9hG4bKreg1',
@@ -21,7 +22,7 @@ function register(headers: string[], to = 'sip:bob@example.com'): SipRequest {
   ].join('\r\n');
   const message = parseMessage(Buffer.from(text));
   if (message.kind !== 'request') throw new Error('expected a request');
-  return message;
+  return receivedRequest(message);
 }
 
 describe('grantedExpiry (registration, publication and subscription lifetimes)', () => {

@@ -3,7 +3,6 @@
 import { describe, expect, it } from 'vitest';
 import { type CaptureDeps, type CapturedMessage, captureMessage } from '../../functions/core/capture.ts';
 import { type DeliveryDeps, deliverBacklog } from '../../functions/core/delivery.ts';
-import { InvalidRequestError, QuotaExceededError } from '../../functions/core/errors.ts';
 import {
   availabilityOf,
   chooseMember,
@@ -12,10 +11,11 @@ import {
   setGroup,
   validateGroup,
 } from '../../functions/core/groups.ts';
-import type { OutgoingMessage } from '../../functions/core/jobs.ts';
 import type { EdgeDelivery, UserRecord } from '../../functions/core/ports.ts';
 import { updatePresence } from '../../functions/core/presence.ts';
 import { TokenBuckets } from '../../functions/core/rate-limit.ts';
+import type { MessageToDeliver } from '../../shared/contract/delivery.ts';
+import { InvalidRequestError, QuotaExceededError } from '../../shared/errors.ts';
 import { MemoryGroupStore, MemoryQueue, MemoryStore } from '../fakes/memory-store.ts';
 
 const NOW = Date.parse('2026-11-21T12:00:00Z');
@@ -85,6 +85,7 @@ describe('validateGroup', () => {
       routing: 'one',
       public: false,
       alertSenders: [],
+      onExpire: 'drop',
       updatedAt: new Date(NOW).toISOString(),
     });
   });
@@ -124,6 +125,7 @@ describe('availabilityOf', () => {
     routing: 'one',
     public: isPublic,
     alertSenders: [],
+    onExpire: 'drop',
     updatedAt: '',
   });
   const away: UserRecord = { held: 0 };
@@ -277,7 +279,7 @@ describe('capture to a group', () => {
     await goOnline(B, 5003);
     expect(queue.jobs).toContainEqual({ kind: 'deliver', recipient: SUPPORT });
 
-    const sent: Array<{ recipient: string; target?: string; messages: OutgoingMessage[] }> = [];
+    const sent: Array<{ recipient: string; target?: string; messages: MessageToDeliver[] }> = [];
     const deps: DeliveryDeps = {
       users: store,
       store,

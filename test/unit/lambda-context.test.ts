@@ -4,7 +4,7 @@
 import type { Context } from 'aws-lambda';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { HttpEvent } from '../../functions/adapters/http.ts';
-import { signRequest } from '../../functions/core/signature.ts';
+import { signRequest } from '../../shared/signature.ts';
 
 const SECRET = 'lambda-context-test-secret';
 let http: typeof import('../../functions/adapters/http.ts');

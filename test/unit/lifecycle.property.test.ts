@@ -6,13 +6,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type CaptureDeps, captureMessage } from '../../functions/core/capture.ts';
-import { type DeliveryDeps, RetryLaterError } from '../../functions/core/delivery.ts';
+import type { DeliveryDeps } from '../../functions/core/delivery.ts';
 import { runDeliveryJob } from '../../functions/core/delivery-jobs.ts';
 import { type ExpiryJob, emailExpired, sweepDue } from '../../functions/core/expiry.ts';
 import type { HeldMessage, MessageRef } from '../../functions/core/held-message.ts';
 import type { DeliveryJob } from '../../functions/core/jobs.ts';
-import type { Edge, EdgeDelivery, EdgeOutcome } from '../../functions/core/ports.ts';
-import { type PresenceUpdate, updatePresence } from '../../functions/core/presence.ts';
+import type { Edge, EdgeDelivery } from '../../functions/core/ports.ts';
+import { updatePresence } from '../../functions/core/presence.ts';
+import { RetryLaterError } from '../../functions/core/retry.ts';
+import type { DeliveryOutcome } from '../../shared/contract/delivery.ts';
+import type { PresenceUpdate } from '../../shared/contract/presence.ts';
 import { MemoryStore } from '../fakes/memory-store.ts';
 
 const T0 = Date.parse('2026-11-21T12:00:00Z');
@@ -158,7 +161,7 @@ async function runProgram(
 
   const edge: Edge = {
     async deliver(request): Promise<EdgeDelivery> {
-      const outcomes: EdgeOutcome[] = [];
+      const outcomes: DeliveryOutcome[] = [];
       for (const message of request.messages) {
         const notice = message.headers?.some((header) => header.name === 'Auto-Submitted') ?? false;
         const status = (notice ? noticeScript.shift() : deliveryScript.shift()) ?? 200;

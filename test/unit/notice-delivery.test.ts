@@ -1,22 +1,23 @@
 // The bounce lifecycle (docs/design.md "Message lifecycle"): a bounced message is deleted only after
 // its notice reached the sender (2xx), or becomes a dead letter once the notice failed for good.
 import { describe, expect, it } from 'vitest';
-import { RetryLaterError } from '../../functions/core/delivery.ts';
 import { emailExpired } from '../../functions/core/expiry.ts';
 import type { HeldMessage } from '../../functions/core/held-message.ts';
-import type { DeliveryJob, OutgoingMessage } from '../../functions/core/jobs.ts';
+import type { DeliveryJob } from '../../functions/core/jobs.ts';
 import { sendNotice } from '../../functions/core/notice-delivery.ts';
 import { bounceNoticeOf } from '../../functions/core/notices.ts';
 import type { Edge, EdgeDelivery } from '../../functions/core/ports.ts';
+import { RetryLaterError } from '../../functions/core/retry.ts';
+import type { MessageToDeliver } from '../../shared/contract/delivery.ts';
 import { MemoryQueue, MemoryStore } from '../fakes/memory-store.ts';
 
 const NOW = Date.parse('2026-11-21T12:00:00Z');
 const BOB = 'sip:bob@localhost';
 
 class StatusEdge implements Edge {
-  readonly sent: OutgoingMessage[] = [];
+  readonly sent: MessageToDeliver[] = [];
   constructor(private readonly statuses: Array<number | Error>) {}
-  async deliver(request: { messages: OutgoingMessage[] }): Promise<EdgeDelivery> {
+  async deliver(request: { messages: MessageToDeliver[] }): Promise<EdgeDelivery> {
     const [message] = request.messages;
     if (message) this.sent.push(message);
     const next = this.statuses.shift() ?? 200;

@@ -36,7 +36,10 @@ describe('OpenAPI document', () => {
         ? []
         : [
             ...(who.includes('operator') ? [{ holdoverSignature: [] }] : []),
-            ...(who.some((caller) => caller !== 'operator') ? [{ bearerToken: [] }] : []),
+            ...(who.includes('chat') ? [{ chatToken: [] }] : []),
+            ...(who.some((caller) => caller !== 'operator' && caller !== 'chat')
+              ? [{ bearerToken: [] }]
+              : []),
           ];
       expect(operation.security, `${method} ${path}`).toEqual(expected);
     }
@@ -50,10 +53,15 @@ describe('OpenAPI document', () => {
     expect(open.sort()).toEqual([
       'availability',
       'availabilityPreflight',
+      'chatMessagesPreflight',
+      'chatPage',
+      'chatScript',
+      'chatsPreflight',
       'console',
       'consoleAsset',
       'health',
       'signIn',
+      'startChat',
     ]);
     const capture = document.paths['/v1/messages']?.post as {
       requestBody: { content: { 'application/json': { schema: { required: string[] } } } };

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { emailOfAor, normalizeAor } from '../../functions/core/aor.ts';
-import { formatDuration, parseDuration } from '../../functions/core/duration.ts';
-import { InvalidRequestError } from '../../functions/core/errors.ts';
-import { UserSettingsSchema } from '../../functions/core/settings.ts';
+import { emailOfAor, normalizeAor } from '../../shared/aor.ts';
+import { UserSettingsSchema } from '../../shared/contract/settings.ts';
+import { formatDuration, parseDuration } from '../../shared/duration.ts';
+import { InvalidRequestError } from '../../shared/errors.ts';
 
 describe('normalizeAor', () => {
   it('keeps user@host, lower-cases the host, drops scheme variants, port and parameters', () => {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import type { Presence } from '../../functions/core/ports.ts';
 import {
   applyPresenceUpdate,
   effectivePresence,
   holdsMessages,
-  type Presence,
   updatePresence,
 } from '../../functions/core/presence.ts';
 import { MemoryQueue, MemoryStore } from '../fakes/memory-store.ts';

@@ -2,8 +2,7 @@
 // expiry, tampering), the password check against the HA1, and the sign-in slow-down.
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import type { CredentialStore, Credentials } from '../../functions/core/credentials.ts';
-import { SignInThrottledError, UnauthorizedError } from '../../functions/core/errors.ts';
+import type { CredentialStore } from '../../functions/core/credentials.ts';
 import {
   FREE_FAILURES,
   LONGEST_WAIT_MS,
@@ -18,7 +17,9 @@ import {
   tokenKey,
   verifyToken,
 } from '../../functions/core/session.ts';
-import { ha1s } from '../../functions/core/sip-digest.ts';
+import type { Credentials } from '../../shared/contract/views.ts';
+import { SignInThrottledError, UnauthorizedError } from '../../shared/errors.ts';
+import { ha1s } from '../../shared/sip-digest.ts';
 
 const SECRET = 'session-test-secret-0123456789';
 const NOW = Date.parse('2026-12-01T10:00:00Z');

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { MemoryNonces } from '../../functions/adapters/memory-nonces.ts';
-import { UnauthorizedError } from '../../functions/core/errors.ts';
+import { UnauthorizedError } from '../../shared/errors.ts';
+import { MemoryNonces } from '../../shared/memory-nonces.ts';
 import {
   canonicalPath,
   NONCE_HEADER,
@@ -16,7 +16,7 @@ import {
   signUrl,
   TIMESTAMP_HEADER,
   verifyRequest,
-} from '../../functions/core/signature.ts';
+} from '../../shared/signature.ts';
 
 const secret = 'test-secret-0123456789';
 const now = 1_790_000_000_000;

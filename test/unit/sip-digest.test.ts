@@ -12,7 +12,7 @@ import {
   parseCredentials,
   parseDigestParams,
   verifyDigest,
-} from '../../functions/core/sip-digest.ts';
+} from '../../shared/sip-digest.ts';
 
 // RFC 7616 §3.9.1.
 const RFC = {

@@ -6,10 +6,10 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SipStreamFramer } from '../../edge/sip/framer.ts';
 import { type SipHeader, type SipMessage, SipParseError, type SipRequest } from '../../edge/sip/message.ts';
-import { canAnswer, parseMessage, validateRequest, validateResponse } from '../../edge/sip/parser.ts';
+import { canAnswer, parseMessage, readRequest, validateResponse } from '../../edge/sip/parser.ts';
 import { buildResponse, serializeRequest, serializeResponse } from '../../edge/sip/serialize.ts';
 import { ServerTransactions } from '../../edge/transactions.ts';
-import { stampReceived } from '../../edge/transport.ts';
+import { stampReceived, stampReceivedRequest } from '../../edge/transport.ts';
 
 const FIXTURE_DIR = new URL('../fixtures/rfc4475/', import.meta.url);
 const FIXTURES = readdirSync(FIXTURE_DIR)
@@ -53,12 +53,14 @@ function processLikeTheServer(message: SipMessage): void {
     validateResponse(message);
     return;
   }
-  const req = stampReceived(message, '127.0.0.1', 5060);
-  const rejection = validateRequest(req);
-  if (rejection) {
+  const read = readRequest(message);
+  if ('rejection' in read) {
+    const { rejection } = read;
+    const req = stampReceived(message, '127.0.0.1', 5060);
     if (canAnswer(req)) serializeResponse(buildResponse(req, rejection.status, rejection.reason));
     return;
   }
+  const req = stampReceivedRequest(read.request, '127.0.0.1', 5060);
   transactions.receive(req, false);
   serializeResponse(buildResponse(req, 202, 'Accepted'));
 }

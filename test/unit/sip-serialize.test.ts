@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { getHeader, getHeaders, type SipRequest } from '../../edge/sip/message.ts';
+import { parseNameAddr } from '../../edge/sip/name-addr.ts';
 import { parseMessage } from '../../edge/sip/parser.ts';
 import { buildResponse, serializeRequest, serializeResponse } from '../../edge/sip/serialize.ts';
-import { parseNameAddr } from '../../edge/sip/uri.ts';
 import { stampReceived } from '../../edge/transport.ts';
 
 function parseRequest(text: string): SipRequest {

@@ -4,10 +4,13 @@
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { parseCSeq } from '../../edge/sip/cseq.ts';
 import { SipStreamFramer } from '../../edge/sip/framer.ts';
 import { getHeader, getHeaders, type SipMessage } from '../../edge/sip/message.ts';
+import { parseNameAddr } from '../../edge/sip/name-addr.ts';
 import { parseMessage, SipParseError, validateRequest, validateResponse } from '../../edge/sip/parser.ts';
-import { aorOf, parseCSeq, parseNameAddr, parseUri, parseVia } from '../../edge/sip/uri.ts';
+import { parseVia } from '../../edge/sip/via.ts';
+import { aorOf, parseUri } from '../../shared/sip/uri.ts';
 
 function fixture(name: string): Buffer {
   return readFileSync(new URL(`../fixtures/rfc4475/${name}.dat`, import.meta.url));

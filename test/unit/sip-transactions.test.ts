@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { SipRequest } from '../../edge/sip/message.ts';
-import { parseMessage } from '../../edge/sip/parser.ts';
+import type { ReceivedRequest } from '../../edge/sip/message.ts';
 import { ServerTransactions, TIMER_J_UNRELIABLE_MS, transactionKey } from '../../edge/transactions.ts';
+import { receivedRequestOf } from '../support/sip-request.ts';
 
 interface RequestParts {
   method?: string;
@@ -11,7 +11,7 @@ interface RequestParts {
   callId?: string;
 }
 
-function request(parts: RequestParts = {}): SipRequest {
+function request(parts: RequestParts = {}): ReceivedRequest {
   const method = parts.method ?? 'MESSAGE';
   const text = [
     `${method} sip:bob@example.com SIP/2.0`,
@@ -24,9 +24,7 @@ function request(parts: RequestParts = {}): SipRequest {
     '',
     '',
   ].join('\r\n');
-  const message = parseMessage(Buffer.from(text));
-  if (message.kind !== 'request') throw new Error('expected a request');
-  return message;
+  return receivedRequestOf(text);
 }
 
 const FINAL = Buffer.from('SIP/2.0 202 Accepted\r\n\r\n');

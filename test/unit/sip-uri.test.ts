@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { parseCSeq } from '../../edge/sip/cseq.ts';
 import { SipParseError } from '../../edge/sip/message.ts';
-import { aorOf, parseCSeq, parseNameAddr, parseUri, parseVia } from '../../edge/sip/uri.ts';
+import { parseNameAddr } from '../../edge/sip/name-addr.ts';
+import { parseVia } from '../../edge/sip/via.ts';
+import { aorOf, parseUri } from '../../shared/sip/uri.ts';
 
 describe('parseUri', () => {
   it('parses a full SIP URI', () => {

@@ -421,6 +421,38 @@ async function loadOverview(): Promise<void> {
   } catch (error) {
     element('find-user-result').textContent = `Users could not be listed: ${messageOf(error)}`;
   }
+  await loadAlerts();
+}
+
+/** The 20 most recent alerts from email, each member's outcome (text only: mail is anyone's). */
+async function loadAlerts(): Promise<void> {
+  const summary = element('alerts-summary');
+  try {
+    const { alerts } = await api<{
+      alerts: {
+        group: string;
+        from: string;
+        subject: string;
+        receivedAt: string;
+        members: { member: string; outcome: string }[];
+      }[];
+    }>('GET', '/v1/alerts?limit=20');
+    const body = element('alerts-body');
+    body.replaceChildren();
+    for (const alert of alerts) {
+      const row = (element('alerts-table') as HTMLTableElement).tBodies[0]?.insertRow();
+      if (!row) continue;
+      cell(row, when(alert.receivedAt));
+      cell(row, alert.group);
+      cell(row, alert.from);
+      cell(row, alert.subject, 'text');
+      cell(row, alert.members.map((member) => `${member.member}: ${member.outcome}`).join('\n'), 'text');
+    }
+    element('alerts-table').hidden = alerts.length === 0;
+    summary.textContent = alerts.length === 0 ? 'No alerts from email yet.' : '';
+  } catch (error) {
+    summary.textContent = `Alerts could not be listed: ${messageOf(error)}`;
+  }
 }
 
 async function findUser(event: SubmitEvent): Promise<void> {

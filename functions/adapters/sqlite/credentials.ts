@@ -1,11 +1,8 @@
 // SIP credentials on SQLite: HA1 hashes per AOR, apart from every other row so no listing of
 // messages or settings ever reads a hash. CredentialStore port.
-import {
-  type CredentialStore,
-  type Credentials,
-  CredentialsSchema,
-  type UserListPage,
-} from '../../core/credentials.ts';
+
+import { type Credentials, CredentialsSchema } from '../../../shared/contract/views.ts';
+import type { CredentialStore, UserListPage } from '../../core/credentials.ts';
 import type { SqliteDb } from './db.ts';
 
 interface CredentialsRow {

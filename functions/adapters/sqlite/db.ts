@@ -139,6 +139,34 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (group_aor, sender)
   ) WITHOUT ROWID;
   `,
+  `
+  -- Click-to-chat: a chat (JSON) and its lines (JSON, state apart), each gone after expires_ms.
+  CREATE TABLE chats (
+    id          TEXT PRIMARY KEY,
+    body        TEXT NOT NULL,
+    expires_ms  INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE chat_lines (
+    chat_id     TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    expires_ms  INTEGER NOT NULL,
+    PRIMARY KEY (chat_id, id)
+  ) WITHOUT ROWID;
+  `,
+  `
+  -- Alerts from email: one row per mail and group, the record (members' outcomes) as JSON.
+  CREATE TABLE alerts (
+    id          TEXT PRIMARY KEY,
+    group_aor   TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    gc_at       INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX alerts_by_time ON alerts (received_at, id);
+  CREATE INDEX alerts_by_group ON alerts (group_aor, received_at, id);
+  `,
 ];
 
 const open = new Map<string, SqliteDb>();

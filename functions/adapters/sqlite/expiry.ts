@@ -69,7 +69,8 @@ export class SqliteExpiry implements ExpiryStore {
     this.claim = db.prepare(
       `UPDATE messages SET state = 'expiring', claimed_at = @now, owner = NULL
        WHERE ${KEY} AND (state = 'pending' OR (state = 'expiring' AND claimed_at < @stale)
-         OR (state = 'delivering' AND expires_at < @staleIso))`,
+         OR (state = 'delivering' AND NOT EXISTS (SELECT 1 FROM leases WHERE leases.recipient = messages.recipient
+               AND leases.owner = messages.owner AND leases.until >= @now)))`,
     );
     this.read = db.prepare(
       `SELECT * FROM messages WHERE ${KEY} AND state IN ('expiring', 'bounced') AND ${LIVE}`,
@@ -109,14 +110,13 @@ export class SqliteExpiry implements ExpiryStore {
   }
 
   async claimForExpiry(entries: ExpiryEntry[], nowMs: number, staleBefore: number): Promise<ExpiryEntry[]> {
-    const staleIso = new Date(staleBefore).toISOString();
     return this.group.run(() =>
       entries.filter((entry) => {
         const key = { recipient: entry.recipient, receivedAt: entry.receivedAt, id: entry.id };
         const changed =
           entry.state === 'bounced'
             ? this.reclaimBounced.run({ ...key, now: nowMs, stale: staleBefore })
-            : this.claim.run({ ...key, now: nowMs, stale: staleBefore, staleIso });
+            : this.claim.run({ ...key, now: nowMs, stale: staleBefore });
         return changed.changes > 0;
       }),
     );

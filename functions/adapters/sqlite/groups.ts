@@ -2,14 +2,8 @@
 // definition as one JSON row, each member's groups (for presence), and a queue's memory (the
 // last assignment per member; a sender's conversation, kept a day).
 import * as z from 'zod';
-import {
-  type Group,
-  type GroupStore,
-  parseStoredGroup,
-  type QueueState,
-  ROUTINGS,
-  type Routing,
-} from '../../core/groups.ts';
+import { ROUTINGS, type Routing } from '../../../shared/contract/views.ts';
+import { type Group, type GroupStore, parseStoredGroup, type QueueState } from '../../core/groups.ts';
 import type { SqliteDb } from './db.ts';
 
 const STICKY_KEEP_MS = 86_400_000;

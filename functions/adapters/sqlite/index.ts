@@ -1,6 +1,8 @@
 // Every store port on one SQLite file (the default of `npm start`), one class per entity
 // composed here into the same shape as the DynamoDB adapter's single store, plus the periodic
 // prune: rows past their time are treated as absent by every read and condition, and deleted here.
+
+import type { UserSettings } from '../../../shared/contract/settings.ts';
 import type { ExpiryEntry, ExpiryJob, ExpiryStore } from '../../core/expiry.ts';
 import type { BounceFacts, HeldMessage, MessageRef } from '../../core/held-message.ts';
 import type {
@@ -13,13 +15,14 @@ import type {
   HoldOptions,
   HoldOutcome,
   MessageStore,
+  Presence,
   SettingsStore,
   UserRecord,
   UserStore,
 } from '../../core/ports.ts';
-import type { Presence } from '../../core/presence.ts';
-import type { UserSettings } from '../../core/settings.ts';
+import { SqliteAlerts } from './alerts.ts';
 import { SqliteBounces } from './bounces.ts';
+import { SqliteChats } from './chats.ts';
 import { SqliteCredentials } from './credentials.ts';
 import { openDatabase, type SqliteDb, writeTransaction } from './db.ts';
 import { SqliteDelivery } from './delivery.ts';
@@ -69,7 +72,7 @@ export class SqliteStore
   putSettings(aor: string, settings: UserSettings): Promise<void> {
     return this.users.putSettings(aor, settings);
   }
-  getUser(aor: string): Promise<UserRecord> {
+  getUser(aor: string, _options?: { countHeld?: boolean }): Promise<UserRecord> {
     return this.users.getUser(aor);
   }
   putPresence(aor: string, presence: Presence, expectedVersion: number): Promise<boolean> {
@@ -166,6 +169,8 @@ export interface SqliteStores {
   nonces: SqliteNonces;
   sessionStore: SqliteSessions;
   groupStore: SqliteGroups;
+  chatStore: SqliteChats;
+  alertStore: SqliteAlerts;
 }
 
 /** Every port on the file at `path`, opened (and migrated) once per process. */
@@ -177,6 +182,8 @@ export function sqliteStores(path: string, now: () => number = Date.now): Sqlite
     nonces: new SqliteNonces(db, now),
     sessionStore: new SqliteSessions(db),
     groupStore: new SqliteGroups(db, now),
+    chatStore: new SqliteChats(db, now),
+    alertStore: new SqliteAlerts(db, now),
   };
 }
 
@@ -185,6 +192,8 @@ export function schedulePrune(stores: SqliteStores, intervalMs = 10 * 60_000): N
   const prune = () => {
     stores.store.prune();
     stores.groupStore.prune();
+    stores.chatStore.prune();
+    stores.alertStore.prune();
   };
   prune();
   const timer = setInterval(prune, intervalMs);
@@ -193,7 +202,9 @@ export function schedulePrune(stores: SqliteStores, intervalMs = 10 * 60_000): N
 }
 
 export {
+  SqliteAlerts,
   SqliteBounces,
+  SqliteChats,
   SqliteCredentials,
   SqliteDelivery,
   SqliteExpiry,

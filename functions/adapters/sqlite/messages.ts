@@ -1,13 +1,9 @@
 // Held messages on SQLite: the MessageStore port (hold with its dedupe markers and the quota in
 // one transaction, the listing, statistics), and the row ↔ HeldMessage mapping the other entity
 // files share. The held count is derived (a COUNT on the recipient's key range), never written.
-import {
-  type BounceFacts,
-  type DeadFacts,
-  HELD_STATES,
-  type HeldMessage,
-  type HeldState,
-} from '../../core/held-message.ts';
+
+import { HELD_STATES, type HeldState } from '../../../shared/contract/views.ts';
+import type { BounceFacts, DeadFacts, HeldMessage } from '../../core/held-message.ts';
 import type {
   HeldPage,
   HeldStats,
@@ -38,7 +34,16 @@ export interface MessageRow {
 /** What a message is apart from its key, state and body: kept as one JSON column. */
 type Facts = Pick<
   HeldMessage,
-  'sender' | 'senderUri' | 'senderName' | 'replyTo' | 'callId' | 'cseq' | 'contentType' | 'cpim' | 'subject'
+  | 'sender'
+  | 'senderUri'
+  | 'senderName'
+  | 'replyTo'
+  | 'callId'
+  | 'cseq'
+  | 'contentType'
+  | 'cpim'
+  | 'subject'
+  | 'alert'
 >;
 
 export function gcAtOf(expiresAt: string): number {
@@ -60,6 +65,7 @@ export function messageFromRow(row: MessageRow): HeldMessage {
     body: new Uint8Array(row.body),
     ...(facts.cpim !== undefined ? { cpim: facts.cpim } : {}),
     ...(facts.subject !== undefined ? { subject: facts.subject } : {}),
+    ...(facts.alert !== undefined ? { alert: facts.alert } : {}),
     receivedAt: row.received_at,
     expiresAt: row.expires_at,
     state: row.state as HeldState,
@@ -152,6 +158,7 @@ export class SqliteMessages implements MessageStore {
         contentType: message.contentType,
         cpim: message.cpim,
         subject: message.subject,
+        alert: message.alert,
       };
       const inserted = this.insert.run({
         recipient: message.recipient,

@@ -1,9 +1,9 @@
 // A user's own rows on SQLite: settings (with the vacation index), presence (versioned: every
 // write is conditional on the version read), and the once-per-window claim of automatic notices.
 // SettingsStore and UserStore ports.
-import type { SettingsStore, UserRecord, UserStore } from '../../core/ports.ts';
-import type { Presence } from '../../core/presence.ts';
-import { type UserSettings, UserSettingsSchema } from '../../core/settings.ts';
+
+import { type UserSettings, UserSettingsSchema } from '../../../shared/contract/settings.ts';
+import type { Presence, SettingsStore, UserRecord, UserStore } from '../../core/ports.ts';
 import { type GroupCommit, groupCommitOf, type SqliteDb } from './db.ts';
 import { HELD_COUNT } from './messages.ts';
 
@@ -59,7 +59,7 @@ export class SqliteUsers implements SettingsStore, UserStore {
   }
 
   /** One read transaction: settings, presence and the held count agree with each other. */
-  async getUser(aor: string): Promise<UserRecord> {
+  async getUser(aor: string, _options?: { countHeld?: boolean }): Promise<UserRecord> {
     return this.db.transaction(() => {
       const settings = parseSettings(this.readSettings.get(aor) as string | undefined);
       const presence = this.readPresence.get(aor) as string | undefined;

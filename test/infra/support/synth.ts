@@ -38,6 +38,7 @@ export function synthHoldover(
     sipProxyCidrs: [TEST_PROXY_CIDR],
     removalPolicy: RemovalPolicy.RETAIN,
     alarmEmail: 'ops@example.com',
+    inboundMail: { domain: 'alerts.example.com' },
     ...(options.functions ? { functions: options.functions } : {}),
     ...options.props,
   });

@@ -1,0 +1,112 @@
+// Alerts from email (docs/design.md "Alerts from email"): a mail to a group's inbound address
+// becomes one IM per member. In AWS an SES receipt rule stores the raw mail in S3 and invokes this
+// function with the receipt (recipients and SPF/DKIM/spam/virus verdicts); locally the SMTP
+// listener (local/smtp.ts) calls `receiveMail` with the raw mail and its envelope. Thin: parse the
+// mail (mailparser) → receiveAlert (core) → metrics and logs.
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { Context } from 'aws-lambda';
+import { ulid } from 'ulid';
+import * as z from 'zod';
+import { envOr } from '../shared/env.ts';
+import { type Envelope, parseMail, verdictOf } from './adapters/mail-parser.ts';
+import { count, countWithDimension, logger, metrics, startInvocation } from './adapters/observability.ts';
+import { alertStore, groupStore } from './adapters/store.ts';
+import { captureDeps } from './capture.ts';
+import { type AlertEvent, type AlertResult, receiveAlert } from './core/alerts.ts';
+
+function observe(event: AlertEvent): void {
+  switch (event.kind) {
+    case 'received':
+      count('alertsReceived');
+      logger.info('alert received', { alertId: event.alertId, group: event.group });
+      return;
+    case 'refused':
+      countWithDimension('alertsRefused', event.reason);
+      logger.info('alert refused', { reason: event.reason, ...(event.group ? { group: event.group } : {}) });
+      return;
+    case 'duplicate':
+      logger.info('alert already dispatched (same Message-ID)', {
+        alertId: event.alertId,
+        group: event.group,
+      });
+      return;
+    case 'dispatched':
+      countWithDimension('alertsDispatched', event.outcome);
+      logger.info('alert copy dispatched', {
+        alertId: event.alertId,
+        member: event.member,
+        outcome: event.outcome,
+      });
+      return;
+  }
+}
+
+const deps = {
+  groups: groupStore,
+  alerts: alertStore,
+  capture: captureDeps,
+  now: Date.now,
+  newId: () => ulid(),
+  observe,
+};
+
+/** One raw mail with its envelope: what the SMTP listener and the SES function both hand over. */
+export async function receiveMail(raw: Buffer, envelope: Envelope): Promise<AlertResult> {
+  const result = await receiveAlert(await parseMail(raw, envelope), deps);
+  metrics.publishStoredMetrics();
+  return result;
+}
+
+/** The inbound address of a mail, for the SMTP listener's RCPT TO check (550 for anything else). */
+export { groupsAddressed } from './core/alerts.ts';
+export { groupStore };
+
+// --- AWS: the SES receipt rule's Lambda action (after its S3 action stored the raw mail) ---
+
+const bucket = envOr('HOLDOVER_INBOUND_BUCKET', '');
+const prefix = envOr('HOLDOVER_INBOUND_PREFIX', 'inbound/');
+// path-style requests only to an endpoint override (a local stand-in has no bucket subdomains)
+const s3 = new S3Client({ forcePathStyle: envOr('AWS_ENDPOINT_URL_S3', '') !== '' });
+
+const Status = z.object({ status: z.string() }).optional();
+const SesEventSchema = z.object({
+  Records: z
+    .array(
+      z.object({
+        ses: z.object({
+          mail: z.object({ messageId: z.string().regex(/^[\w.-]+$/), source: z.string().optional() }),
+          receipt: z.object({
+            recipients: z.array(z.string()).max(100),
+            spfVerdict: Status,
+            dkimVerdict: Status,
+            spamVerdict: Status,
+            virusVerdict: Status,
+          }),
+        }),
+      }),
+    )
+    .min(1),
+});
+
+export async function handler(event: unknown, context?: Context): Promise<void> {
+  startInvocation(context);
+  const { Records } = SesEventSchema.parse(event);
+  for (const { ses } of Records) {
+    const { receipt, mail } = ses;
+    const verdicts = {
+      spf: verdictOf(receipt.spfVerdict?.status),
+      dkim: verdictOf(receipt.dkimVerdict?.status),
+      spam: verdictOf(receipt.spamVerdict?.status),
+      virus: verdictOf(receipt.virusVerdict?.status),
+    };
+    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `${prefix}${mail.messageId}` }));
+    const raw = Buffer.from((await object.Body?.transformToByteArray()) ?? new Uint8Array());
+    const result = await receiveMail(raw, {
+      ...(mail.source ? { from: mail.source } : {}),
+      to: receipt.recipients,
+      verdicts: Object.fromEntries(Object.entries(verdicts).filter(([, verdict]) => verdict !== undefined)),
+    });
+    // a refused mail is dropped (SES has accepted it already) and counted, never retried
+    logger.info('inbound mail handled', { sesMessageId: mail.messageId, status: result.status });
+  }
+}
