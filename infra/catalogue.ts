@@ -215,8 +215,10 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
       // PutItem: the message, conditional (one write; with an IMDN Message-ID its marker too, in
       // a TransactWriteItems), and the offline-notice claim. GetItem: the first copy's answer on
       // a duplicate. The message Put fills both indexes by itself. For a group: GetItem of the
-      // group and of a queue's memory, UpdateItem/PutItem to record the choice.
-      table: ['Query', 'PutItem', 'UpdateItem', 'GetItem'],
+      // group and of a queue's memory, UpdateItem/PutItem to record the choice. DeleteItem: the
+      // quota is counted after the write, so a message that landed past it (and its IMDN marker)
+      // is taken back at once, conditional on being this capture's own pending message.
+      table: ['Query', 'PutItem', 'UpdateItem', 'GetItem', 'DeleteItem'],
       orderIndex: ['Query'],
       signingSecret: true,
       replayGuard: true,
@@ -235,7 +237,7 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     // (a MESSAGE to a chat's visitor AOR joins the chat: the chat's times decide how)
     settings: [...CAPTURE_SETTINGS, ...CHAT_SETTINGS],
     access: {
-      table: ['Query', 'PutItem', 'UpdateItem', 'GetItem'],
+      table: ['Query', 'PutItem', 'UpdateItem', 'GetItem', 'DeleteItem'],
       orderIndex: ['Query'],
       signingSecret: true,
       replayGuard: true,
@@ -480,10 +482,11 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     },
     settings: [...CHAT_SETTINGS, ...CAPTURE_SETTINGS, 'HOLDOVER_CHAT_LINE_RATE'],
     // The chat and its lines (Query), the line (PutItem, DeleteItem if the capture is refused),
-    // the visitor's last sighting (UpdateItem); then a capture of the line as capture does it.
+    // the visitor's last sighting (UpdateItem); then a capture of the line as capture does it
+    // (DeleteItem on the table: the takeback of a message written past the quota).
     access: {
       chats: ['Query', 'PutItem', 'UpdateItem', 'DeleteItem'],
-      table: ['Query', 'PutItem', 'UpdateItem', 'GetItem'],
+      table: ['Query', 'PutItem', 'UpdateItem', 'GetItem', 'DeleteItem'],
       orderIndex: ['Query'],
       signingSecret: true,
       sendTo: ['delivery'],
@@ -724,8 +727,9 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
       alerts: ['Query', 'PutItem', 'UpdateItem'],
       // Capture, per member, as functions/capture.ts (members are users: no queue memory to
       // update): the user's items, the message Put, the order index for the quota, the first
-      // copy's answer on a duplicate; a delivery run for a member available now.
-      table: ['Query', 'PutItem', 'GetItem'],
+      // copy's answer on a duplicate, the takeback of a message written past the quota
+      // (DeleteItem); a delivery run for a member available now.
+      table: ['Query', 'PutItem', 'GetItem', 'DeleteItem'],
       orderIndex: ['Query'],
       sendTo: ['delivery'],
     },

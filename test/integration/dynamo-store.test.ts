@@ -11,6 +11,7 @@ import { DynamoNonces } from '../../functions/adapters/dynamodb/nonces.ts';
 import { DynamoStore } from '../../functions/adapters/dynamodb/store.ts';
 import { dedupeKey } from '../../functions/core/capture.ts';
 import type { HeldMessage } from '../../functions/core/held-message.ts';
+import { HOLDOVER_FUNCTIONS } from '../../infra/catalogue.ts';
 import { provisionTable } from '../../local/stand-ins.ts';
 import { EXPIRY_SHARDS } from '../../shared/table.ts';
 import { describeStoreContract } from '../contract/store-contract.ts';
@@ -124,5 +125,68 @@ describe('DynamoStore: DynamoDB’s own', () => {
       outcome: 'duplicate',
       id: messages[0]?.id,
     });
+  });
+});
+
+describe('DynamoStore: the grants of the functions that hold a message', () => {
+  /** The IAM actions a DynamoDB call needs: a transaction is authorised as its parts. */
+  function actionsOf(command: string, input: Record<string, unknown>): string[] {
+    const name = command.replace(/Command$/, '');
+    if (name !== 'TransactWriteItems') return [name];
+    const parts = (input.TransactItems ?? []) as Record<string, unknown>[];
+    const part: Record<string, string> = {
+      Put: 'PutItem',
+      Update: 'UpdateItem',
+      Delete: 'DeleteItem',
+      ConditionCheck: 'ConditionCheckItem',
+    };
+    return parts.flatMap((item) => Object.keys(item).map((key) => part[key] ?? key));
+  }
+
+  it('sends only commands that capture, captureBatch, chatPostLine and inboundEmail are granted', async () => {
+    const client = await startLocalDynamoClient();
+    const sent = new Set<string>();
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        for (const action of actionsOf(context.commandName ?? '', args.input as Record<string, unknown>))
+          sent.add(action);
+        return next(args);
+      },
+      { step: 'initialize', name: 'recordActions' },
+    );
+    try {
+      const store = new DynamoStore(client, dynamo.tableName);
+      const aor = uniqueUser();
+      const guard = (message: HeldMessage, imdn?: string) => ({
+        dedupeKeys: [
+          dedupeKey('call', message.callId, String(message.cseq)),
+          ...(imdn ? [dedupeKey('imdn', message.sender, imdn)] : []),
+        ],
+        quota: 1,
+      });
+      const first = heldMessage(aor);
+      await expect(store.hold(first, guard(first))).resolves.toMatchObject({ outcome: 'held' });
+      await expect(store.hold(first, guard(first))).resolves.toMatchObject({ outcome: 'duplicate' });
+      // past the quota (counted after the write): the message and its IMDN marker are taken back
+      const second = heldMessage(aor);
+      await expect(store.hold(second, guard(second, 'imdn-1'))).resolves.toMatchObject({
+        outcome: 'quota',
+      });
+      const third = heldMessage(aor);
+      await expect(store.hold(third, guard(third))).resolves.toMatchObject({ outcome: 'quota' });
+      expect((await store.listHeld(aor)).messages.map((m) => m.id)).toEqual([first.id]);
+      expect([...sent]).toContain('DeleteItem');
+
+      for (const name of ['capture', 'captureBatch', 'chatPostLine', 'inboundEmail']) {
+        const access = HOLDOVER_FUNCTIONS.find((entry) => entry.name === name)?.access;
+        const granted = new Set<string>([...(access?.table ?? []), ...(access?.orderIndex ?? [])]);
+        expect(
+          [...sent].filter((action) => !granted.has(action)),
+          name,
+        ).toEqual([]);
+      }
+    } finally {
+      client.destroy();
+    }
   });
 });
