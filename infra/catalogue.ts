@@ -200,50 +200,42 @@ const TOKEN_CHECK = { signingSecret: true, sessions: ['GetItem'] } as const;
 /** An operator or user endpoint (signed or token) that only reads the table. */
 const signedRead = (...table: TableAction[]): FunctionAccess => ({ table, ...TOKEN_CHECK });
 
+/**
+ * A capture's accesses (a MESSAGE held, or delivered now): Query: the recipient's own items
+ * (sk < MSG#); the order index: the held count (quota). PutItem: the message, conditional (one
+ * write; with an IMDN Message-ID its marker too, in a TransactWriteItems), and the offline-notice
+ * claim. GetItem: the first copy's answer on a duplicate. The message Put fills both indexes by
+ * itself. For a group: GetItem of the group and of a queue's memory, UpdateItem/PutItem to record
+ * the choice. DeleteItem: the quota is counted after the write, so a message that landed past it
+ * (and its IMDN marker) is taken back at once, conditional on being this capture's own pending
+ * message. A delivery run for an available recipient, or an offline notice / auto-reply.
+ */
+const CAPTURE_ACCESS = {
+  table: ['Query', 'PutItem', 'UpdateItem', 'GetItem', 'DeleteItem'],
+  orderIndex: ['Query'],
+  sendTo: ['delivery'],
+} as const satisfies FunctionAccess;
+
+/** A signed route of the edge that captures MESSAGEs (functions/capture.ts). */
+function edgeCapture(name: string, handler: string, path: `/v1/${string}`): FunctionEntry {
+  return {
+    name,
+    entry: 'functions/capture.ts',
+    handler,
+    tracing: 'passThrough',
+    trigger: { kind: 'http', method: 'POST', path, who: ['operator'] },
+    // (a MESSAGE to a chat's visitor AOR joins the chat: the chat's times decide how)
+    settings: [...CAPTURE_SETTINGS, ...CHAT_SETTINGS],
+    access: { ...CAPTURE_ACCESS, signingSecret: true, replayGuard: true },
+  };
+}
+
 export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
   // --- from the edge ---------------------------------------------------------------------------
-  {
-    name: 'capture',
-    entry: 'functions/capture.ts',
-    handler: 'handler',
-    tracing: 'passThrough',
-    trigger: { kind: 'http', method: 'POST', path: '/v1/messages', who: ['operator'] },
-    // (a MESSAGE to a chat's visitor AOR joins the chat: the chat's times decide how)
-    settings: [...CAPTURE_SETTINGS, ...CHAT_SETTINGS],
-    access: {
-      // Query: the recipient's own items (sk < MSG#); the order index: the held count (quota).
-      // PutItem: the message, conditional (one write; with an IMDN Message-ID its marker too, in
-      // a TransactWriteItems), and the offline-notice claim. GetItem: the first copy's answer on
-      // a duplicate. The message Put fills both indexes by itself. For a group: GetItem of the
-      // group and of a queue's memory, UpdateItem/PutItem to record the choice. DeleteItem: the
-      // quota is counted after the write, so a message that landed past it (and its IMDN marker)
-      // is taken back at once, conditional on being this capture's own pending message.
-      table: ['Query', 'PutItem', 'UpdateItem', 'GetItem', 'DeleteItem'],
-      orderIndex: ['Query'],
-      signingSecret: true,
-      replayGuard: true,
-      // A delivery run for an available recipient, or an offline notice / auto-reply.
-      sendTo: ['delivery'],
-    },
-  },
-  {
-    // Several MESSAGEs that reached the edge together, in one signed call: the same use case and
-    // the same accesses as capture, per message.
-    name: 'captureBatch',
-    entry: 'functions/capture.ts',
-    handler: 'batchHandler',
-    tracing: 'passThrough',
-    trigger: { kind: 'http', method: 'POST', path: '/v1/messages/batch', who: ['operator'] },
-    // (a MESSAGE to a chat's visitor AOR joins the chat: the chat's times decide how)
-    settings: [...CAPTURE_SETTINGS, ...CHAT_SETTINGS],
-    access: {
-      table: ['Query', 'PutItem', 'UpdateItem', 'GetItem', 'DeleteItem'],
-      orderIndex: ['Query'],
-      signingSecret: true,
-      replayGuard: true,
-      sendTo: ['delivery'],
-    },
-  },
+  edgeCapture('capture', 'handler', '/v1/messages'),
+  // Several MESSAGEs that reached the edge together, in one signed call: the same use case and
+  // the same accesses as capture, per message.
+  edgeCapture('captureBatch', 'batchHandler', '/v1/messages/batch'),
   {
     name: 'presence',
     entry: 'functions/presence.ts',
@@ -483,13 +475,11 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     settings: [...CHAT_SETTINGS, ...CAPTURE_SETTINGS, 'HOLDOVER_CHAT_LINE_RATE'],
     // The chat and its lines (Query), the line (PutItem, DeleteItem if the capture is refused),
     // the visitor's last sighting (UpdateItem); then a capture of the line as capture does it
-    // (DeleteItem on the table: the takeback of a message written past the quota).
+    // (CAPTURE_ACCESS, with DeleteItem on the table: the takeback of a message past the quota).
     access: {
       chats: ['Query', 'PutItem', 'UpdateItem', 'DeleteItem'],
-      table: ['Query', 'PutItem', 'UpdateItem', 'GetItem', 'DeleteItem'],
-      orderIndex: ['Query'],
+      ...CAPTURE_ACCESS,
       signingSecret: true,
-      sendTo: ['delivery'],
     },
   },
   {
