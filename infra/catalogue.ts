@@ -230,6 +230,36 @@ function edgeCapture(name: string, handler: string, path: `/v1/${string}`): Func
   };
 }
 
+type HttpPath = Extract<Trigger, { kind: 'http' }>['path'];
+
+/** A public GET of a page or asset built into the function: it touches nothing. */
+function staticAsset(
+  name: string,
+  entry: FunctionEntry['entry'],
+  handler: string,
+  path: HttpPath,
+): FunctionEntry {
+  return {
+    name,
+    entry,
+    handler,
+    trigger: { kind: 'http', method: 'GET', path, who: ['public'] },
+    access: {},
+  };
+}
+
+/** A public route's CORS preflight (functions/cors.ts): headers only, it touches nothing. */
+function preflight(name: string, handler: string, path: HttpPath): FunctionEntry {
+  return {
+    name,
+    entry: 'functions/cors.ts',
+    handler,
+    trigger: { kind: 'http', method: 'OPTIONS', path, who: ['public'] },
+    settings: ['HOLDOVER_CORS_ORIGINS'],
+    access: {},
+  };
+}
+
 export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
   // --- from the edge ---------------------------------------------------------------------------
   edgeCapture('capture', 'handler', '/v1/messages'),
@@ -441,15 +471,7 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     // user's own items (and of each member's, for a public group). No secret, no writes, no queues.
     access: { groups: ['GetItem'], table: ['Query'] },
   },
-  {
-    name: 'availabilityPreflight',
-    entry: 'functions/cors.ts',
-    handler: 'preflightHandler',
-    trigger: { kind: 'http', method: 'OPTIONS', path: '/v1/availability/{aor}', who: ['public'] },
-    // The CORS preflight: headers only, it touches nothing.
-    settings: ['HOLDOVER_CORS_ORIGINS'],
-    access: {},
-  },
+  preflight('availabilityPreflight', 'preflightHandler', '/v1/availability/{aor}'),
   // --- click-to-chat (web visitors; functions/core/chat.ts) ---------------------------------------
   {
     name: 'startChat',
@@ -499,37 +521,11 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     memoryMb: 128,
     access: { chats: ['Query', 'UpdateItem'], signingSecret: true },
   },
-  {
-    name: 'chatPage',
-    entry: 'functions/chat-page.ts',
-    handler: 'pageHandler',
-    // A static page; the script on it reads the address from the path and calls the routes above.
-    trigger: { kind: 'http', method: 'GET', path: '/chat/{aor}', who: ['public'] },
-    access: {},
-  },
-  {
-    name: 'chatScript',
-    entry: 'functions/chat-page.ts',
-    handler: 'scriptHandler',
-    trigger: { kind: 'http', method: 'GET', path: '/chat.js', who: ['public'] },
-    access: {},
-  },
-  {
-    name: 'chatsPreflight',
-    entry: 'functions/cors.ts',
-    handler: 'chatPreflightHandler',
-    trigger: { kind: 'http', method: 'OPTIONS', path: '/v1/chats', who: ['public'] },
-    settings: ['HOLDOVER_CORS_ORIGINS'],
-    access: {},
-  },
-  {
-    name: 'chatMessagesPreflight',
-    entry: 'functions/cors.ts',
-    handler: 'chatPreflightHandler',
-    trigger: { kind: 'http', method: 'OPTIONS', path: '/v1/chats/{chatId}/messages', who: ['public'] },
-    settings: ['HOLDOVER_CORS_ORIGINS'],
-    access: {},
-  },
+  // A static page; the script on it reads the address from the path and calls the routes above.
+  staticAsset('chatPage', 'functions/chat-page.ts', 'pageHandler', '/chat/{aor}'),
+  staticAsset('chatScript', 'functions/chat-page.ts', 'scriptHandler', '/chat.js'),
+  preflight('chatsPreflight', 'chatPreflightHandler', '/v1/chats'),
+  preflight('chatMessagesPreflight', 'chatPreflightHandler', '/v1/chats/{chatId}/messages'),
   {
     name: 'health',
     entry: 'functions/health.ts',
@@ -599,21 +595,9 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     trigger: { kind: 'http', method: 'PUT', path: '/v1/me/settings', who: ['user'] },
     access: { table: ['PutItem'], ...TOKEN_CHECK },
   },
-  {
-    name: 'console',
-    entry: 'functions/console.ts',
-    handler: 'pageHandler',
-    // The web console's page; everything it shows comes from the routes above, with a token.
-    trigger: { kind: 'http', method: 'GET', path: '/', who: ['public'] },
-    access: {},
-  },
-  {
-    name: 'consoleAsset',
-    entry: 'functions/console.ts',
-    handler: 'assetHandler',
-    trigger: { kind: 'http', method: 'GET', path: '/console/{asset}', who: ['public'] },
-    access: {},
-  },
+  // The web console's page; everything it shows comes from the routes above, with a token.
+  staticAsset('console', 'functions/console.ts', 'pageHandler', '/'),
+  staticAsset('consoleAsset', 'functions/console.ts', 'assetHandler', '/console/{asset}'),
   // --- delivery ----------------------------------------------------------------------------------
   {
     name: 'delivery',
