@@ -15,17 +15,23 @@ export function corsHeaders(event: HttpEvent): Record<string, string> {
     : { vary: 'Origin, Accept' };
 }
 
-export async function preflightHandler(event: HttpEvent): Promise<HttpResult> {
+/** A preflight's answer: 204 with the CORS headers and what a caller may send (cached 10 min). */
+function preflight(event: HttpEvent, methods: string, headers: string): HttpResult {
   return {
     statusCode: 204,
     headers: {
       ...corsHeaders(event),
-      'access-control-allow-methods': 'GET, OPTIONS',
-      'access-control-allow-headers': 'Accept',
+      'access-control-allow-methods': methods,
+      'access-control-allow-headers': headers,
       'access-control-max-age': '600',
     },
     body: '',
   };
+}
+
+/** The availability route's preflight: a GET with an Accept header. */
+export async function preflightHandler(event: HttpEvent): Promise<HttpResult> {
+  return preflight(event, 'GET, OPTIONS', 'Accept');
 }
 
 /**
@@ -33,14 +39,5 @@ export async function preflightHandler(event: HttpEvent): Promise<HttpResult> {
  * Authorization header (no cookies: credentials are never allowed).
  */
 export async function chatPreflightHandler(event: HttpEvent): Promise<HttpResult> {
-  return {
-    statusCode: 204,
-    headers: {
-      ...corsHeaders(event),
-      'access-control-allow-methods': 'GET, POST, OPTIONS',
-      'access-control-allow-headers': 'Authorization, Content-Type, Accept',
-      'access-control-max-age': '600',
-    },
-    body: '',
-  };
+  return preflight(event, 'GET, POST, OPTIONS', 'Authorization, Content-Type, Accept');
 }

@@ -200,48 +200,72 @@ const TOKEN_CHECK = { signingSecret: true, sessions: ['GetItem'] } as const;
 /** An operator or user endpoint (signed or token) that only reads the table. */
 const signedRead = (...table: TableAction[]): FunctionAccess => ({ table, ...TOKEN_CHECK });
 
+/**
+ * A capture's accesses (a MESSAGE held, or delivered now): Query: the recipient's own items
+ * (sk < MSG#); the order index: the held count (quota). PutItem: the message, conditional (one
+ * write; with an IMDN Message-ID its marker too, in a TransactWriteItems), and the offline-notice
+ * claim. GetItem: the first copy's answer on a duplicate. The message Put fills both indexes by
+ * itself. For a group: GetItem of the group and of a queue's memory, UpdateItem/PutItem to record
+ * the choice. DeleteItem: the quota is counted after the write, so a message that landed past it
+ * (and its IMDN marker) is taken back at once, conditional on being this capture's own pending
+ * message. A delivery run for an available recipient, or an offline notice / auto-reply.
+ */
+const CAPTURE_ACCESS = {
+  table: ['Query', 'PutItem', 'UpdateItem', 'GetItem', 'DeleteItem'],
+  orderIndex: ['Query'],
+  sendTo: ['delivery'],
+} as const satisfies FunctionAccess;
+
+/** A signed route of the edge that captures MESSAGEs (functions/capture.ts). */
+function edgeCapture(name: string, handler: string, path: `/v1/${string}`): FunctionEntry {
+  return {
+    name,
+    entry: 'functions/capture.ts',
+    handler,
+    tracing: 'passThrough',
+    trigger: { kind: 'http', method: 'POST', path, who: ['operator'] },
+    // (a MESSAGE to a chat's visitor AOR joins the chat: the chat's times decide how)
+    settings: [...CAPTURE_SETTINGS, ...CHAT_SETTINGS],
+    access: { ...CAPTURE_ACCESS, signingSecret: true, replayGuard: true },
+  };
+}
+
+type HttpPath = Extract<Trigger, { kind: 'http' }>['path'];
+
+/** A public GET of a page or asset built into the function: it touches nothing. */
+function staticAsset(
+  name: string,
+  entry: FunctionEntry['entry'],
+  handler: string,
+  path: HttpPath,
+): FunctionEntry {
+  return {
+    name,
+    entry,
+    handler,
+    trigger: { kind: 'http', method: 'GET', path, who: ['public'] },
+    access: {},
+  };
+}
+
+/** A public route's CORS preflight (functions/cors.ts): headers only, it touches nothing. */
+function preflight(name: string, handler: string, path: HttpPath): FunctionEntry {
+  return {
+    name,
+    entry: 'functions/cors.ts',
+    handler,
+    trigger: { kind: 'http', method: 'OPTIONS', path, who: ['public'] },
+    settings: ['HOLDOVER_CORS_ORIGINS'],
+    access: {},
+  };
+}
+
 export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
   // --- from the edge ---------------------------------------------------------------------------
-  {
-    name: 'capture',
-    entry: 'functions/capture.ts',
-    handler: 'handler',
-    tracing: 'passThrough',
-    trigger: { kind: 'http', method: 'POST', path: '/v1/messages', who: ['operator'] },
-    // (a MESSAGE to a chat's visitor AOR joins the chat: the chat's times decide how)
-    settings: [...CAPTURE_SETTINGS, ...CHAT_SETTINGS],
-    access: {
-      // Query: the recipient's own items (sk < MSG#); the order index: the held count (quota).
-      // PutItem: the message, conditional (one write; with an IMDN Message-ID its marker too, in
-      // a TransactWriteItems), and the offline-notice claim. GetItem: the first copy's answer on
-      // a duplicate. The message Put fills both indexes by itself. For a group: GetItem of the
-      // group and of a queue's memory, UpdateItem/PutItem to record the choice.
-      table: ['Query', 'PutItem', 'UpdateItem', 'GetItem'],
-      orderIndex: ['Query'],
-      signingSecret: true,
-      replayGuard: true,
-      // A delivery run for an available recipient, or an offline notice / auto-reply.
-      sendTo: ['delivery'],
-    },
-  },
-  {
-    // Several MESSAGEs that reached the edge together, in one signed call: the same use case and
-    // the same accesses as capture, per message.
-    name: 'captureBatch',
-    entry: 'functions/capture.ts',
-    handler: 'batchHandler',
-    tracing: 'passThrough',
-    trigger: { kind: 'http', method: 'POST', path: '/v1/messages/batch', who: ['operator'] },
-    // (a MESSAGE to a chat's visitor AOR joins the chat: the chat's times decide how)
-    settings: [...CAPTURE_SETTINGS, ...CHAT_SETTINGS],
-    access: {
-      table: ['Query', 'PutItem', 'UpdateItem', 'GetItem'],
-      orderIndex: ['Query'],
-      signingSecret: true,
-      replayGuard: true,
-      sendTo: ['delivery'],
-    },
-  },
+  edgeCapture('capture', 'handler', '/v1/messages'),
+  // Several MESSAGEs that reached the edge together, in one signed call: the same use case and
+  // the same accesses as capture, per message.
+  edgeCapture('captureBatch', 'batchHandler', '/v1/messages/batch'),
   {
     name: 'presence',
     entry: 'functions/presence.ts',
@@ -447,15 +471,7 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     // user's own items (and of each member's, for a public group). No secret, no writes, no queues.
     access: { groups: ['GetItem'], table: ['Query'] },
   },
-  {
-    name: 'availabilityPreflight',
-    entry: 'functions/cors.ts',
-    handler: 'preflightHandler',
-    trigger: { kind: 'http', method: 'OPTIONS', path: '/v1/availability/{aor}', who: ['public'] },
-    // The CORS preflight: headers only, it touches nothing.
-    settings: ['HOLDOVER_CORS_ORIGINS'],
-    access: {},
-  },
+  preflight('availabilityPreflight', 'preflightHandler', '/v1/availability/{aor}'),
   // --- click-to-chat (web visitors; functions/core/chat.ts) ---------------------------------------
   {
     name: 'startChat',
@@ -480,13 +496,12 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     },
     settings: [...CHAT_SETTINGS, ...CAPTURE_SETTINGS, 'HOLDOVER_CHAT_LINE_RATE'],
     // The chat and its lines (Query), the line (PutItem, DeleteItem if the capture is refused),
-    // the visitor's last sighting (UpdateItem); then a capture of the line as capture does it.
+    // the visitor's last sighting (UpdateItem); then a capture of the line as capture does it
+    // (CAPTURE_ACCESS, with DeleteItem on the table: the takeback of a message past the quota).
     access: {
       chats: ['Query', 'PutItem', 'UpdateItem', 'DeleteItem'],
-      table: ['Query', 'PutItem', 'UpdateItem', 'GetItem'],
-      orderIndex: ['Query'],
+      ...CAPTURE_ACCESS,
       signingSecret: true,
-      sendTo: ['delivery'],
     },
   },
   {
@@ -506,37 +521,11 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     memoryMb: 128,
     access: { chats: ['Query', 'UpdateItem'], signingSecret: true },
   },
-  {
-    name: 'chatPage',
-    entry: 'functions/chat-page.ts',
-    handler: 'pageHandler',
-    // A static page; the script on it reads the address from the path and calls the routes above.
-    trigger: { kind: 'http', method: 'GET', path: '/chat/{aor}', who: ['public'] },
-    access: {},
-  },
-  {
-    name: 'chatScript',
-    entry: 'functions/chat-page.ts',
-    handler: 'scriptHandler',
-    trigger: { kind: 'http', method: 'GET', path: '/chat.js', who: ['public'] },
-    access: {},
-  },
-  {
-    name: 'chatsPreflight',
-    entry: 'functions/cors.ts',
-    handler: 'chatPreflightHandler',
-    trigger: { kind: 'http', method: 'OPTIONS', path: '/v1/chats', who: ['public'] },
-    settings: ['HOLDOVER_CORS_ORIGINS'],
-    access: {},
-  },
-  {
-    name: 'chatMessagesPreflight',
-    entry: 'functions/cors.ts',
-    handler: 'chatPreflightHandler',
-    trigger: { kind: 'http', method: 'OPTIONS', path: '/v1/chats/{chatId}/messages', who: ['public'] },
-    settings: ['HOLDOVER_CORS_ORIGINS'],
-    access: {},
-  },
+  // A static page; the script on it reads the address from the path and calls the routes above.
+  staticAsset('chatPage', 'functions/chat-page.ts', 'pageHandler', '/chat/{aor}'),
+  staticAsset('chatScript', 'functions/chat-page.ts', 'scriptHandler', '/chat.js'),
+  preflight('chatsPreflight', 'chatPreflightHandler', '/v1/chats'),
+  preflight('chatMessagesPreflight', 'chatPreflightHandler', '/v1/chats/{chatId}/messages'),
   {
     name: 'health',
     entry: 'functions/health.ts',
@@ -606,21 +595,9 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
     trigger: { kind: 'http', method: 'PUT', path: '/v1/me/settings', who: ['user'] },
     access: { table: ['PutItem'], ...TOKEN_CHECK },
   },
-  {
-    name: 'console',
-    entry: 'functions/console.ts',
-    handler: 'pageHandler',
-    // The web console's page; everything it shows comes from the routes above, with a token.
-    trigger: { kind: 'http', method: 'GET', path: '/', who: ['public'] },
-    access: {},
-  },
-  {
-    name: 'consoleAsset',
-    entry: 'functions/console.ts',
-    handler: 'assetHandler',
-    trigger: { kind: 'http', method: 'GET', path: '/console/{asset}', who: ['public'] },
-    access: {},
-  },
+  // The web console's page; everything it shows comes from the routes above, with a token.
+  staticAsset('console', 'functions/console.ts', 'pageHandler', '/'),
+  staticAsset('consoleAsset', 'functions/console.ts', 'assetHandler', '/console/{asset}'),
   // --- delivery ----------------------------------------------------------------------------------
   {
     name: 'delivery',
@@ -724,8 +701,9 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
       alerts: ['Query', 'PutItem', 'UpdateItem'],
       // Capture, per member, as functions/capture.ts (members are users: no queue memory to
       // update): the user's items, the message Put, the order index for the quota, the first
-      // copy's answer on a duplicate; a delivery run for a member available now.
-      table: ['Query', 'PutItem', 'GetItem'],
+      // copy's answer on a duplicate, the takeback of a message written past the quota
+      // (DeleteItem); a delivery run for a member available now.
+      table: ['Query', 'PutItem', 'GetItem', 'DeleteItem'],
       orderIndex: ['Query'],
       sendTo: ['delivery'],
     },

@@ -153,34 +153,27 @@ export function tableShape(): {
     KEYS_ONLY: dynamodb.ProjectionType.KEYS_ONLY,
     INCLUDE: dynamodb.ProjectionType.INCLUDE,
   };
+  /** What a global and a local index have in common: the name, the sort key, the projection. */
+  const indexOf = (index: NonNullable<typeof definition.LocalSecondaryIndexes>[number]) => {
+    if (!index.IndexName) throw new Error('table.ts declares an index without a name');
+    const projectionType = projection[index.Projection?.ProjectionType ?? 'ALL'];
+    return {
+      indexName: index.IndexName,
+      sortKey: keyOf(index.KeySchema, 'RANGE'),
+      projectionType,
+      ...(projectionType === dynamodb.ProjectionType.INCLUDE
+        ? { nonKeyAttributes: index.Projection?.NonKeyAttributes ?? [] }
+        : {}),
+    };
+  };
   return {
     partitionKey: keyOf(definition.KeySchema, 'HASH'),
     sortKey: keyOf(definition.KeySchema, 'RANGE'),
-    globalSecondaryIndexes: (definition.GlobalSecondaryIndexes ?? []).map((index) => {
-      if (!index.IndexName) throw new Error('table.ts declares an index without a name');
-      const projectionType = projection[index.Projection?.ProjectionType ?? 'ALL'];
-      return {
-        indexName: index.IndexName,
-        partitionKey: keyOf(index.KeySchema, 'HASH'),
-        sortKey: keyOf(index.KeySchema, 'RANGE'),
-        projectionType,
-        ...(projectionType === dynamodb.ProjectionType.INCLUDE
-          ? { nonKeyAttributes: index.Projection?.NonKeyAttributes ?? [] }
-          : {}),
-      };
-    }),
-    localSecondaryIndexes: (definition.LocalSecondaryIndexes ?? []).map((index) => {
-      if (!index.IndexName) throw new Error('table.ts declares an index without a name');
-      const projectionType = projection[index.Projection?.ProjectionType ?? 'ALL'];
-      return {
-        indexName: index.IndexName,
-        sortKey: keyOf(index.KeySchema, 'RANGE'),
-        projectionType,
-        ...(projectionType === dynamodb.ProjectionType.INCLUDE
-          ? { nonKeyAttributes: index.Projection?.NonKeyAttributes ?? [] }
-          : {}),
-      };
-    }),
+    globalSecondaryIndexes: (definition.GlobalSecondaryIndexes ?? []).map((index) => ({
+      ...indexOf(index),
+      partitionKey: keyOf(index.KeySchema, 'HASH'),
+    })),
+    localSecondaryIndexes: (definition.LocalSecondaryIndexes ?? []).map(indexOf),
   };
 }
 

@@ -4,6 +4,7 @@
 // synth warning naming the variable, never silently.
 import { Annotations, RemovalPolicy } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import { parseDuration } from '../shared/duration.ts';
 import type { HoldoverProps } from './holdover.ts';
 
 interface Setting {
@@ -41,7 +42,10 @@ export type Environment = Readonly<Record<string, string | undefined>>;
  * the edge's HOLDOVER_OUTBOUND_PROXY, HOLDOVER_SIP_ADVERTISED_HOST, HOLDOVER_DELIVERY_TIMEOUT,
  * HOLDOVER_MWI_POLL_INTERVAL; an OIDC issuer for people: HOLDOVER_OIDC_ISSUER with
  * HOLDOVER_OIDC_AUDIENCE (comma-separated) and HOLDOVER_OIDC_CLAIM (default email); alerts from
- * email: HOLDOVER_INBOUND_DOMAIN (the groups' inbound domain, SES receives its mail). The edge's own names (OUTBOUND_PROXY…) get the HOLDOVER_ prefix
+ * email: HOLDOVER_INBOUND_DOMAIN (the groups' inbound domain, SES receives its mail); the public
+ * routes: HOLDOVER_CORS_ORIGINS, HOLDOVER_AVAILABILITY_MAX_AGE, HOLDOVER_AVAILABILITY_RATE, and
+ * click-to-chat's HOLDOVER_CHAT_IDLE, _LIFETIME, _RETAIN, _START_RATE, _LINE_RATE (the names the
+ * functions read; unset: the construct's defaults). The edge's own names (OUTBOUND_PROXY…) get the HOLDOVER_ prefix
  * here so that a value exported for `npm start` (a proxy on 127.0.0.1) never reaches a deploy.
  */
 export function holdoverPropsFromEnvironment(
@@ -67,11 +71,34 @@ export function holdoverPropsFromEnvironment(
   const mailFrom = read(SETTINGS.mailFrom);
   const mailDomain = mailFrom.split('@')[1];
   if (!mailDomain) throw new Error(`HOLDOVER_MAIL_FROM must be an email address, got "${mailFrom}"`);
-  const edgeTasks = env.HOLDOVER_EDGE_TASKS ? Number(env.HOLDOVER_EDGE_TASKS) : undefined;
-  if (edgeTasks !== undefined && !(Number.isInteger(edgeTasks) && edgeTasks >= 1)) {
-    throw new Error(`HOLDOVER_EDGE_TASKS must be a whole number ≥ 1, got "${env.HOLDOVER_EDGE_TASKS}"`);
-  }
   const optional = (variable: string) => env[variable]?.trim() || undefined;
+  /** A whole number ≥ min, or undefined when unset; anything else fails synth naming it. */
+  const whole = (variable: string, min: number): number | undefined => {
+    const text = optional(variable);
+    if (text === undefined) return undefined;
+    const value = Number(text);
+    if (!(Number.isInteger(value) && value >= min)) {
+      throw new Error(`${variable} must be a whole number ≥ ${min}, got "${text}"`);
+    }
+    return value;
+  };
+  /** A duration such as 30s, 72h or 7d, or undefined when unset; anything else fails synth. */
+  const duration = (variable: string): string | undefined => {
+    const text = optional(variable);
+    if (text === undefined) return undefined;
+    try {
+      parseDuration(text);
+    } catch {
+      throw new Error(`${variable} must be a duration such as 30s, 72h or 7d, got "${text}"`);
+    }
+    return text;
+  };
+  /** The keys whose value is set: an unset one is left to the construct's default. */
+  const defined = <T extends Record<string, unknown>>(entries: T) =>
+    Object.fromEntries(Object.entries(entries).filter(([, value]) => value !== undefined)) as {
+      [K in keyof T]?: Exclude<T[K], undefined>;
+    };
+  const edgeTasks = whole('HOLDOVER_EDGE_TASKS', 1);
   const outboundProxy = optional('HOLDOVER_OUTBOUND_PROXY');
   if (outboundProxy === undefined) {
     Annotations.of(scope).addWarningV2(
@@ -84,6 +111,22 @@ export function holdoverPropsFromEnvironment(
   const deliveryTimeout = optional('HOLDOVER_DELIVERY_TIMEOUT');
   const mwiPollInterval = optional('HOLDOVER_MWI_POLL_INTERVAL');
   const inboundDomain = optional('HOLDOVER_INBOUND_DOMAIN');
+  const corsOrigins = optional('HOLDOVER_CORS_ORIGINS');
+  const availability = defined({
+    allowOrigins: corsOrigins === undefined ? undefined : list(corsOrigins),
+    maxAgeSeconds: whole('HOLDOVER_AVAILABILITY_MAX_AGE', 0),
+    ratePerMinute: whole('HOLDOVER_AVAILABILITY_RATE', 1),
+  });
+  if (availability.allowOrigins?.length === 0) {
+    throw new Error('HOLDOVER_CORS_ORIGINS must name at least one origin, or * for any');
+  }
+  const chat = defined({
+    idle: duration('HOLDOVER_CHAT_IDLE'),
+    lifetime: duration('HOLDOVER_CHAT_LIFETIME'),
+    retain: duration('HOLDOVER_CHAT_RETAIN'),
+    startsPerMinute: whole('HOLDOVER_CHAT_START_RATE', 1),
+    linesPerMinute: whole('HOLDOVER_CHAT_LINE_RATE', 1),
+  });
   const oidcIssuer = optional('HOLDOVER_OIDC_ISSUER');
   const oidcAudience = list(optional('HOLDOVER_OIDC_AUDIENCE') ?? '');
   const oidcClaim = optional('HOLDOVER_OIDC_CLAIM');
@@ -114,6 +157,8 @@ export function holdoverPropsFromEnvironment(
     ...(deliveryTimeout ? { deliveryTimeout } : {}),
     ...(mwiPollInterval ? { mwiPollInterval } : {}),
     ...(inboundDomain ? { inboundMail: { domain: inboundDomain.toLowerCase() } } : {}),
+    ...(Object.keys(availability).length > 0 ? { availability } : {}),
+    ...(Object.keys(chat).length > 0 ? { chat } : {}),
     ...(oidcIssuer
       ? { oidc: { issuer: oidcIssuer, audience: oidcAudience, ...(oidcClaim ? { claim: oidcClaim } : {}) } }
       : {}),

@@ -5,7 +5,7 @@
 // member's MESSAGE to the visitor AOR reaches capture like any other and joins the chat instead.
 // handlers (functions/chats.ts, functions/capture.ts) → these use cases → ports (ChatStore, …).
 import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
-import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import { SignJWT } from 'jose';
 import * as z from 'zod';
 import { DomainError, NotFoundError, QuotaExceededError } from '../../shared/errors.ts';
 import {
@@ -18,7 +18,7 @@ import {
 import { type GroupStore, lookUpAvailability } from './groups.ts';
 import type { HeldMessage } from './held-message.ts';
 import type { Chat, ChatLine, ChatStore, UserStore } from './ports.ts';
-import { TokenRefusedError } from './session.ts';
+import { TokenRefusedError, verifySigned } from './session.ts';
 
 /** The visitor's part of a chat id: 26 characters of base32 (130 random bits). */
 const CHAT_ID = /^[a-z2-7]{26}$/;
@@ -141,35 +141,29 @@ export async function mintChatToken(
 }
 
 /** The chat a token is for; refused (401) when it is not a valid chat token of this system. */
-export async function verifyChatToken(
+export function verifyChatToken(
   secrets: readonly string[],
   token: string,
   nowMs: number,
 ): Promise<{ chatId: string; expiresAtMs: number }> {
-  for (const secret of secrets) {
-    try {
-      const { payload } = await jwtVerify(token, chatTokenKey(secret), {
-        algorithms: ['HS256'],
-        issuer: ISSUER,
-        audience: AUDIENCE,
-        currentDate: new Date(nowMs),
-        requiredClaims: ['sub', 'exp'],
-      });
+  return verifySigned(
+    token,
+    secrets,
+    chatTokenKey,
+    { audience: AUDIENCE, requiredClaims: ['sub', 'exp'], nowMs },
+    {
+      expired: 'This chat has expired: start a new one',
+      malformed: 'This is not a chat token: start a chat first',
+      mismatch: 'This is not a chat token of this system: start a chat first',
+    },
+    (payload) => {
       const chatId = payload.sub ?? '';
       if (payload.scope !== 'chat' || !isChatId(chatId) || payload.exp === undefined) {
         throw new TokenRefusedError('malformed', 'This is not a chat token: start a chat first');
       }
       return { chatId, expiresAtMs: payload.exp * 1000 };
-    } catch (error) {
-      if (error instanceof joseErrors.JWSSignatureVerificationFailed) continue;
-      if (error instanceof TokenRefusedError) throw error;
-      if (error instanceof joseErrors.JWTExpired) {
-        throw new TokenRefusedError('expired', 'This chat has expired: start a new one');
-      }
-      throw new TokenRefusedError('malformed', 'This is not a chat token: start a chat first');
-    }
-  }
-  throw new TokenRefusedError('mismatch', 'This is not a chat token of this system: start a chat first');
+    },
+  );
 }
 
 // --- what a visitor sends ----------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 // from each signing secret (HMAC of a fixed label): the first secret signs, any verifies, so a
 // rotation of HOLDOVER_SECRET keeps tokens valid until they expire. No I/O, no AWS import.
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
-import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import { type JWTPayload, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import * as z from 'zod';
 import { normalizeAor } from '../../shared/aor.ts';
 import { SignInThrottledError, UnauthorizedError } from '../../shared/errors.ts';
@@ -130,21 +130,63 @@ const ClaimsSchema = z.object({
   exp: z.number(),
 });
 
+/** What a refusal tells the caller to do, per fault (a fault of `read` is its own). */
+export interface RefusalTexts {
+  expired: string;
+  malformed: string;
+  mismatch: string;
+}
+
+/**
+ * A token's claims, once its signature (by any of the secrets, each turned into its key by
+ * `keyOf`), issuer, audience, expiry and required claims are checked; `read` checks and maps the
+ * payload (a TokenRefusedError it throws goes out as is). Shared by the session and chat tokens.
+ */
+export async function verifySigned<T>(
+  token: string,
+  secrets: readonly string[],
+  keyOf: (secret: string) => Uint8Array,
+  expect: { audience: string; requiredClaims: string[]; nowMs: number },
+  say: RefusalTexts,
+  read: (payload: JWTPayload) => T,
+): Promise<T> {
+  for (const secret of secrets) {
+    try {
+      const { payload } = await jwtVerify(token, keyOf(secret), {
+        algorithms: ['HS256'],
+        issuer: ISSUER,
+        audience: expect.audience,
+        currentDate: new Date(expect.nowMs),
+        requiredClaims: expect.requiredClaims,
+      });
+      return read(payload);
+    } catch (error) {
+      if (error instanceof joseErrors.JWSSignatureVerificationFailed) continue; // another secret?
+      if (error instanceof TokenRefusedError) throw error;
+      if (error instanceof joseErrors.JWTExpired) throw new TokenRefusedError('expired', say.expired);
+      throw new TokenRefusedError('malformed', say.malformed);
+    }
+  }
+  throw new TokenRefusedError('mismatch', say.mismatch);
+}
+
 /** Checks a token's signature (any of the secrets), issuer, audience and expiry. */
-export async function verifyToken(
+export function verifyToken(
   secrets: readonly string[],
   token: string,
   nowMs: number = Date.now(),
 ): Promise<TokenClaims> {
-  for (const secret of secrets) {
-    try {
-      const { payload } = await jwtVerify(token, tokenKey(secret), {
-        algorithms: ['HS256'],
-        issuer: ISSUER,
-        audience: AUDIENCE,
-        currentDate: new Date(nowMs),
-        requiredClaims: ['sub', 'jti', 'exp', 'iat'],
-      });
+  return verifySigned(
+    token,
+    secrets,
+    tokenKey,
+    { audience: AUDIENCE, requiredClaims: ['sub', 'jti', 'exp', 'iat'], nowMs },
+    {
+      expired: 'The token has expired: sign in again',
+      malformed: 'The token is not a Holdover token: sign in again',
+      mismatch: 'The token was not issued by this system: sign in again',
+    },
+    (payload) => {
       const claims = ClaimsSchema.safeParse(payload);
       if (!claims.success) throw new TokenRefusedError('malformed', 'The token lacks its subject or role');
       if (claims.data.exp - Number(payload.iat) > TOKEN_LIFETIME_SECONDS) {
@@ -156,16 +198,8 @@ export async function verifyToken(
         jti: claims.data.jti,
         expiresAtMs: claims.data.exp * 1000,
       };
-    } catch (error) {
-      if (error instanceof joseErrors.JWSSignatureVerificationFailed) continue; // another secret?
-      if (error instanceof TokenRefusedError) throw error;
-      if (error instanceof joseErrors.JWTExpired) {
-        throw new TokenRefusedError('expired', 'The token has expired: sign in again');
-      }
-      throw new TokenRefusedError('malformed', 'The token is not a Holdover token: sign in again');
-    }
-  }
-  throw new TokenRefusedError('mismatch', 'The token was not issued by this system: sign in again');
+    },
+  );
 }
 
 /** Compares the password's HA1 (SHA-256, realm = the AOR's domain) with the stored one in constant time. */

@@ -50,8 +50,13 @@ const TOKEN = [...table('GetItem'), ...SECRET_READ];
  * catalogue must be a visible change to this list too.
  */
 const ALLOWED: Record<string, string[]> = {
-  capture: [...table('GetItem', 'PutItem', 'Query', 'UpdateItem'), ...SECRET_READ, ...SEND],
-  captureBatch: [...table('GetItem', 'PutItem', 'Query', 'UpdateItem'), ...SECRET_READ, ...SEND],
+  // DeleteItem: the takeback of a message written past the quota (counted after the write)
+  capture: [...table('DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'), ...SECRET_READ, ...SEND],
+  captureBatch: [
+    ...table('DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'),
+    ...SECRET_READ,
+    ...SEND,
+  ],
   presence: [...table('PutItem', 'Query'), ...SECRET_READ, ...SEND],
   held: [...table('GetItem', 'Query'), ...TOKEN],
   summary: [...table('Query'), ...TOKEN],
@@ -114,7 +119,11 @@ const ALLOWED: Record<string, string[]> = {
   ],
   sweeper: [...table('ConditionCheckItem', 'Query', 'UpdateItem'), ...SEND],
   // capture per member, the groups, the alert items; the raw mail from S3; no secret
-  inboundEmail: [...table('GetItem', 'PutItem', 'Query', 'UpdateItem'), 's3:GetObject', ...SEND],
+  inboundEmail: [
+    ...table('DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'),
+    's3:GetObject',
+    ...SEND,
+  ],
   email: [
     ...table('PutItem', 'Query', 'UpdateItem'),
     'ses:SendEmail',
@@ -535,14 +544,15 @@ describe('least privilege', () => {
     }
   });
 
-  it('lets only delivery, the sweeper, email and the dead-letter purge change held messages (UpdateItem/DeleteItem); capture only adds', () => {
+  it('lets only delivery, the sweeper, email and the dead-letter purge change held messages (UpdateItem/DeleteItem); capture only adds, and takes back what it added past the quota', () => {
     const writers = HOLDOVER_FUNCTIONS.filter((entry) =>
       actionsOf(statementsOfFunction(template, entry.name).filter((statement) => !statement.Condition)).some(
         (action) => ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'].includes(action),
       ),
     ).map((entry) => entry.name);
-    // capture (single and batch, and a chat visitor's line): UpdateItem only for a queue's memory
-    // (groups), never a held message
+    // capture (single and batch, a chat visitor's line, an alert's members): UpdateItem only for
+    // a queue's memory (groups), never a held message; DeleteItem only for its own message written
+    // past the quota (conditional on its id and `pending`)
     expect(writers.sort()).toEqual([
       'capture',
       'captureBatch',
@@ -551,6 +561,7 @@ describe('least privilege', () => {
       'deadPurgeOne',
       'delivery',
       'email',
+      'inboundEmail',
       'sweeper',
     ]);
   });

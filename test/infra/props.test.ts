@@ -312,6 +312,66 @@ describe('front doors reading HOLDOVER_*', () => {
     ).toThrow(/need HOLDOVER_OIDC_ISSUER/);
   });
 
+  it('map the public routes’ and the chat’s settings, refuse malformed ones, and leave unset ones to the construct', () => {
+    const base = {
+      HOLDOVER_DOMAINS: 'example.com',
+      HOLDOVER_MAIL_FROM: 'holdover@example.com',
+      HOLDOVER_SIP_PROXY_CIDRS: '203.0.113.10/32',
+    };
+    const props = holdoverPropsFromEnvironment(
+      new Stack(),
+      {
+        ...base,
+        HOLDOVER_CORS_ORIGINS: 'https://www.example.com, https://shop.example.com',
+        HOLDOVER_AVAILABILITY_MAX_AGE: '0',
+        HOLDOVER_AVAILABILITY_RATE: '30',
+        HOLDOVER_CHAT_IDLE: '15m',
+        HOLDOVER_CHAT_LIFETIME: '1h',
+        HOLDOVER_CHAT_RETAIN: '2d',
+        HOLDOVER_CHAT_START_RATE: '4',
+        HOLDOVER_CHAT_LINE_RATE: ' 12 ',
+      },
+      RemovalPolicy.DESTROY,
+    );
+    expect(props.availability).toEqual({
+      allowOrigins: ['https://www.example.com', 'https://shop.example.com'],
+      maxAgeSeconds: 0,
+      ratePerMinute: 30,
+    });
+    expect(props.chat).toEqual({
+      idle: '15m',
+      lifetime: '1h',
+      retain: '2d',
+      startsPerMinute: 4,
+      linesPerMinute: 12,
+    });
+    // one set, the others left to the construct's defaults
+    const some = holdoverPropsFromEnvironment(
+      new Stack(),
+      { ...base, HOLDOVER_CHAT_IDLE: '5m' },
+      RemovalPolicy.DESTROY,
+    );
+    expect(some.chat).toEqual({ idle: '5m' });
+    expect(some).not.toHaveProperty('availability');
+    const none = holdoverPropsFromEnvironment(new Stack(), base, RemovalPolicy.DESTROY);
+    expect(none).not.toHaveProperty('chat');
+    expect(none).not.toHaveProperty('availability');
+
+    const refused = (variable: string, value: string) => () =>
+      holdoverPropsFromEnvironment(new Stack(), { ...base, [variable]: value }, RemovalPolicy.DESTROY);
+    expect(refused('HOLDOVER_CHAT_IDLE', 'soon')).toThrow(/HOLDOVER_CHAT_IDLE must be a duration.*"soon"/);
+    expect(refused('HOLDOVER_CHAT_RETAIN', '7 days')).toThrow(/HOLDOVER_CHAT_RETAIN must be a duration/);
+    expect(refused('HOLDOVER_CHAT_START_RATE', '0')).toThrow(
+      /HOLDOVER_CHAT_START_RATE must be a whole number ≥ 1/,
+    );
+    expect(refused('HOLDOVER_CHAT_LINE_RATE', '2.5')).toThrow(
+      /HOLDOVER_CHAT_LINE_RATE must be a whole number/,
+    );
+    expect(refused('HOLDOVER_AVAILABILITY_MAX_AGE', '-1')).toThrow(/≥ 0, got "-1"/);
+    expect(refused('HOLDOVER_AVAILABILITY_RATE', 'many')).toThrow(/HOLDOVER_AVAILABILITY_RATE/);
+    expect(refused('HOLDOVER_CORS_ORIGINS', ' , ')).toThrow(/HOLDOVER_CORS_ORIGINS must name/);
+  });
+
   it('warn when no outbound proxy is set, and leave the edge defaults to the construct', () => {
     const stack = new Stack();
     const props = holdoverPropsFromEnvironment(

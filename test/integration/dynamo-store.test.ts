@@ -1,7 +1,8 @@
 // The DynamoDB adapter against DynamoDB Local: the store contract (test/contract/store-contract.ts;
 // a second document client stands for another worker), and what is DynamoDB's own: the table's
 // provisioning, a stored item that no longer validates, the network write cut off at its deadline,
-// the delivered messages' tombstones written in transactions (DynamoDB Local's mode).
+// the delivered messages' tombstones written in transactions (DynamoDB Local's mode); and that a
+// capture sends only the DynamoDB actions infra/catalogue.ts grants the functions that capture.
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,9 +10,11 @@ import { DynamoSessionStore } from '../../functions/adapters/dynamo-sessions.ts'
 import { DynamoCredentialStore } from '../../functions/adapters/dynamodb/credentials.ts';
 import { DynamoNonces } from '../../functions/adapters/dynamodb/nonces.ts';
 import { DynamoStore } from '../../functions/adapters/dynamodb/store.ts';
-import { dedupeKey } from '../../functions/core/capture.ts';
+import { captureMessage, dedupeKey } from '../../functions/core/capture.ts';
 import type { HeldMessage } from '../../functions/core/held-message.ts';
+import { HOLDOVER_FUNCTIONS } from '../../infra/catalogue.ts';
 import { provisionTable } from '../../local/stand-ins.ts';
+import { QuotaExceededError } from '../../shared/errors.ts';
 import { EXPIRY_SHARDS } from '../../shared/table.ts';
 import { describeStoreContract } from '../contract/store-contract.ts';
 import { type LocalDynamo, startLocalDynamo } from '../support/dynamodb.ts';
@@ -124,5 +127,100 @@ describe('DynamoStore: DynamoDB’s own', () => {
       outcome: 'duplicate',
       id: messages[0]?.id,
     });
+  });
+});
+
+describe('DynamoStore: the grants of the functions that hold a message', () => {
+  /** The IAM actions a DynamoDB call needs: a transaction is authorised as its parts. */
+  function actionsOf(command: string, input: Record<string, unknown>): string[] {
+    const name = command.replace(/Command$/, '');
+    if (name !== 'TransactWriteItems') return [name];
+    const parts = (input.TransactItems ?? []) as Record<string, unknown>[];
+    const part: Record<string, string> = {
+      Put: 'PutItem',
+      Update: 'UpdateItem',
+      Delete: 'DeleteItem',
+      ConditionCheck: 'ConditionCheckItem',
+    };
+    return parts.flatMap((item) => Object.keys(item).map((key) => part[key] ?? key));
+  }
+
+  it('sends only commands that capture, captureBatch, chatPostLine and inboundEmail are granted', async () => {
+    const client = await startLocalDynamoClient();
+    const sent = new Set<string>();
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        for (const action of actionsOf(context.commandName ?? '', args.input as Record<string, unknown>))
+          sent.add(action);
+        return next(args);
+      },
+      { step: 'initialize', name: 'recordActions' },
+    );
+    try {
+      const store = new DynamoStore(client, dynamo.tableName);
+      const aor = uniqueUser();
+      const guard = (message: HeldMessage, imdn?: string) => ({
+        dedupeKeys: [
+          dedupeKey('call', message.callId, String(message.cseq)),
+          ...(imdn ? [dedupeKey('imdn', message.sender, imdn)] : []),
+        ],
+        quota: 1,
+      });
+      const first = heldMessage(aor);
+      await expect(store.hold(first, guard(first))).resolves.toMatchObject({ outcome: 'held' });
+      await expect(store.hold(first, guard(first))).resolves.toMatchObject({ outcome: 'duplicate' });
+      // past the quota (counted after the write): the message and its IMDN marker are taken back
+      const second = heldMessage(aor);
+      await expect(store.hold(second, guard(second, 'imdn-1'))).resolves.toMatchObject({
+        outcome: 'quota',
+      });
+      const third = heldMessage(aor);
+      await expect(store.hold(third, guard(third))).resolves.toMatchObject({ outcome: 'quota' });
+      expect((await store.listHeld(aor)).messages.map((m) => m.id)).toEqual([first.id]);
+      expect([...sent]).toContain('DeleteItem');
+
+      // the use case over the same store: the recipient's record, the hold, the offline notice's
+      // claim; then a capture past the quota (the same takeback, through the core)
+      const user = uniqueUser();
+      await new DynamoStore(dynamo.client, dynamo.tableName).putSettings(user, { offlineNotice: 'away' });
+      const deps = {
+        store,
+        users: store,
+        queue: { enqueue: async () => {} },
+        policy: {
+          domains: new Set(['example.com']),
+          defaultExpireAfterMs: 3_600_000,
+          maxBodyBytes: 1000,
+          quota: 1,
+        },
+        now: Date.now,
+        newId: (nowMs: number) => ulid(nowMs),
+      };
+      const capture = (callId: string) =>
+        captureMessage(
+          {
+            callId,
+            cseq: 1,
+            from: 'sip:alice@example.com',
+            to: user,
+            contentType: 'text/plain',
+            body: Buffer.from('hello'),
+          },
+          deps,
+        );
+      await expect(capture(`call-${ulid()}`)).resolves.toMatchObject({ status: 'held' });
+      await expect(capture(`call-${ulid()}`)).rejects.toBeInstanceOf(QuotaExceededError);
+
+      for (const name of ['capture', 'captureBatch', 'chatPostLine', 'inboundEmail']) {
+        const access = HOLDOVER_FUNCTIONS.find((entry) => entry.name === name)?.access;
+        const granted = new Set<string>([...(access?.table ?? []), ...(access?.orderIndex ?? [])]);
+        expect(
+          [...sent].filter((action) => !granted.has(action)),
+          name,
+        ).toEqual([]);
+      }
+    } finally {
+      client.destroy();
+    }
   });
 });

@@ -2,17 +2,11 @@
 //
 //   (gsi1) DEAD   <id>   on a dead letter, instead of its expiry entry; no TTL, no lsi1sk
 //                        (kept until purged, no longer counted as held)
-import {
-  BatchGetCommand,
-  DeleteCommand,
-  PutCommand,
-  QueryCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, DeleteCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { EXPIRY_INDEX, TTL_ATTRIBUTE } from '../../../shared/table.ts';
 import type { BounceFacts, DeadFacts, HeldMessage, MessageRef } from '../../core/held-message.ts';
 import type { BounceStore, DeadPage } from '../../core/ports.ts';
-import { fromItem, messageKey, messagesAt, tombstoneOf } from './messages.ts';
+import { fromItem, messageKey, messagesAt, tombstoneIf } from './messages.ts';
 import { decodeCursor, encodeCursor, queryAll, type TableContext, writeIf } from './writes.ts';
 
 export const DEAD_INDEX_PK = 'DEAD';
@@ -58,16 +52,7 @@ export class DynamoBounces implements BounceStore {
     const [message] = await messagesAt(this.table, ref.recipient, [ref]);
     if (message?.state !== 'bounced') return 'absent';
     if ('told' in outcome) {
-      const removed = await writeIf(
-        this.table.client,
-        new PutCommand({
-          TableName: this.table.tableName,
-          Item: tombstoneOf(message),
-          ConditionExpression: '#state = :bounced',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: { ':bounced': 'bounced' },
-        }),
-      );
+      const removed = await tombstoneIf(this.table, message, 'bounced');
       return removed ? 'removed' : 'absent';
     }
     const dead: DeadFacts = { reason: outcome.failed, at: this.table.now() };

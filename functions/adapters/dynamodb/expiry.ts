@@ -5,14 +5,14 @@
 //
 // A claim of a pending message is a transaction with a ConditionCheck on the recipient's lease:
 // no live delivery run has it in flight (lease.ts), so it is emailed XOR delivered.
-import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { EXPIRY_INDEX, keys, ORDER_INDEX } from '../../../shared/table.ts';
 import type { ExpiryEntry, ExpiryStore } from '../../core/expiry.ts';
 import type { HeldMessage } from '../../core/held-message.ts';
 import { leaseKey, notInFlight } from './lease.ts';
-import { messagesAt, orderOf, parseOrder, recipientOf, tombstoneOf } from './messages.ts';
+import { messagesAt, orderOf, parseOrder, recipientOf, tombstoneIf } from './messages.ts';
 import { VACATION_INDEX_PK } from './users.ts';
-import { conditionally, queryAll, type TableContext, type TransactItem, writeIf } from './writes.ts';
+import { conditionally, queryAll, type TableContext, type TransactItem } from './writes.ts';
 
 /** An expiry-index (or projected) item: the recipient in pk, its place in the order in lsi1sk. */
 function entryOf(item: Record<string, unknown>): ExpiryEntry & { sk: string } {
@@ -219,20 +219,7 @@ export class DynamoExpiry implements ExpiryStore {
 
   /** expiring → its tombstone, each conditionally (a message settled otherwise meanwhile stays). */
   async removeExpired(messages: HeldMessage[]): Promise<void> {
-    await Promise.all(
-      messages.map((message) =>
-        writeIf(
-          this.table.client,
-          new PutCommand({
-            TableName: this.table.tableName,
-            Item: tombstoneOf(message),
-            ConditionExpression: '#state = :expiring',
-            ExpressionAttributeNames: { '#state': 'state' },
-            ExpressionAttributeValues: { ':expiring': 'expiring' },
-          }),
-        ),
-      ),
-    );
+    await Promise.all(messages.map((message) => tombstoneIf(this.table, message, 'expiring')));
   }
 }
 

@@ -139,6 +139,20 @@ export function tombstoneOf(message: HeldMessage): Record<string, unknown> {
   };
 }
 
+/** A message still in `state` replaced by its tombstone, conditionally: false if it moved on. */
+export function tombstoneIf(table: TableContext, message: HeldMessage, state: HeldState): Promise<boolean> {
+  return writeIf(
+    table.client,
+    new PutCommand({
+      TableName: table.tableName,
+      Item: tombstoneOf(message),
+      ConditionExpression: '#state = :state',
+      ExpressionAttributeNames: { '#state': 'state' },
+      ExpressionAttributeValues: { ':state': state },
+    }),
+  );
+}
+
 export function fromItem(item: Record<string, unknown>): HeldMessage {
   const { senderName, replyTo, cpim, subject, alert, owner, bounce, dead, ...rest } =
     MessageItemSchema.parse(item);
