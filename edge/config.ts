@@ -4,6 +4,7 @@ import { envDurationMs, envInt, envOr, requireEnv } from '../shared/env.ts';
 import { maxBodyBytes, servedDomains } from '../shared/settings.ts';
 import { targetOfUri } from '../shared/sip/uri.ts';
 import { type DigestAlgorithm, isDigestAlgorithm } from '../shared/sip-digest.ts';
+import { SIP_AUTH_THROTTLE_DEFAULTS, type SipAuthThrottleSettings } from './auth-throttle.ts';
 import type { OutboundProxy } from './delivery.ts';
 import { parseTrustedProxies, type TrustedProxies } from './trusted-proxies.ts';
 
@@ -40,6 +41,8 @@ export interface EdgeConfig {
   digestAlgorithms: DigestAlgorithm[];
   /** HOLDOVER_CREDENTIALS_CACHE: how long a user's credentials (or their absence) are reused. */
   credentialsCacheMs: number;
+  /** HOLDOVER_SIP_AUTH_*: wrong digest passwords tolerated per AOR / per source within a window. */
+  sipAuthThrottle?: SipAuthThrottleSettings;
 }
 
 export function edgeConfigFromEnv(): EdgeConfig {
@@ -73,6 +76,7 @@ export function edgeConfigFromEnv(): EdgeConfig {
     trustedProxies: parseTrustedProxies(envOr('HOLDOVER_TRUSTED_PROXIES', '')),
     digestAlgorithms: digestAlgorithmsFromEnv(),
     credentialsCacheMs: envDurationMs('HOLDOVER_CREDENTIALS_CACHE', '30s'),
+    sipAuthThrottle: sipAuthThrottleFromEnv(),
   };
 }
 
@@ -110,4 +114,19 @@ export function digestAlgorithmsFromEnv(): DigestAlgorithm[] {
     );
   }
   return valid;
+}
+
+/**
+ * HOLDOVER_SIP_AUTH_FAILURES (per AOR), HOLDOVER_SIP_AUTH_SOURCE_FAILURES (per source address)
+ * and HOLDOVER_SIP_AUTH_WINDOW: wrong digest passwords tolerated within the window before
+ * further attempts are refused (edge/auth-throttle.ts).
+ */
+export function sipAuthThrottleFromEnv(): SipAuthThrottleSettings {
+  const defaults = SIP_AUTH_THROTTLE_DEFAULTS;
+  return {
+    aorLimit: envInt('HOLDOVER_SIP_AUTH_FAILURES', defaults.aorLimit),
+    sourceLimit: envInt('HOLDOVER_SIP_AUTH_SOURCE_FAILURES', defaults.sourceLimit),
+    windowMs: envDurationMs('HOLDOVER_SIP_AUTH_WINDOW', `${defaults.windowMs / 1000}s`),
+    maxKeys: defaults.maxKeys,
+  };
 }

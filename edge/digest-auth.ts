@@ -9,11 +9,14 @@
 //   the wrong password, user or realm → 403 (sipp and most UAs stop there instead of retrying)
 //   REGISTER/PUBLISH/SUBSCRIBE for a user without credentials → 403
 //   the API cannot be asked → 503 with Retry-After
+//   too many wrong passwords for the AOR, or from the source address, within the window
+//     (HOLDOVER_SIP_AUTH_*, edge/auth-throttle.ts) → 503 with Retry-After, password not checked
 // The edge keeps no credentials: it reads a user's HA1s from the API (signed) and caches the
 // answer, absent ones too, for a short while, so a REGISTER storm costs one read per user.
 import { createHmac } from 'node:crypto';
 import type * as z from 'zod';
 import { CredentialsCheckSchema } from '../shared/contract/views.ts';
+import { EDGE_METRICS } from '../shared/metric-names.ts';
 import { aorOf } from '../shared/sip/uri.ts';
 import {
   challengeHeader,
@@ -25,8 +28,9 @@ import {
   verifyDigest,
 } from '../shared/sip-digest.ts';
 import { type ApiClient, ApiUnavailableError } from './api-client.ts';
+import type { SipAuthThrottle } from './auth-throttle.ts';
 import { DELIVERY_MARK } from './delivery.ts';
-import { logger } from './log.ts';
+import { logger, metrics } from './log.ts';
 import { getHeader, getHeaders, type ReceivedRequest, type SipHeader } from './sip/message.ts';
 import { refuse, servedAor } from './sip-replies.ts';
 import type { SipReply, SipSource } from './sip-server.ts';
@@ -49,6 +53,8 @@ export interface DigestAuthOptions {
   /** How long a credentials answer (or its absence) is reused. */
   cacheMs: number;
   retryAfterSeconds: number;
+  /** Counts wrong passwords per AOR and per source and refuses attempts past the limits. */
+  throttle: SipAuthThrottle;
   now?: () => number;
 }
 
@@ -139,6 +145,15 @@ export class DigestAuth {
       (value) => parseDigestParams(value)?.get('realm') === realm,
     );
     const fields = { method: request.method, aor, source: peer(source) };
+    const nowMs = this.now();
+    // Checked after the (awaited) credentials read and in the same synchronous step as the
+    // verdict and its count, so concurrent guesses cannot all slip in before the first is counted.
+    const throttled = this.options.throttle.refused(aor, source.address, nowMs);
+    if (throttled !== undefined) {
+      metrics.countBy(EDGE_METRICS.sipAuthThrottled, throttled.reason);
+      logger.debug('sip request refused: too many wrong passwords', { ...fields, ...throttled });
+      return throttledReply(throttled.retryAfterSeconds);
+    }
     const answer = ours[0];
     if (answer === undefined) return this.challenge(realm, false);
     const parsed = parseCredentials(answer);
@@ -150,7 +165,6 @@ export class DigestAuth {
       logger.warn('sip request refused: digest uri differs from the Request-URI', fields);
       return refuse(400, 'Bad Request', 'Authorization uri must be the Request-URI');
     }
-    const nowMs = this.now();
     const verdict = verifyDigest({
       credentials: parsed.credentials,
       method: request.method,
@@ -166,14 +180,20 @@ export class DigestAuth {
         return this.challenge(realm, false);
       case 'stale':
         return this.challenge(realm, true);
-      case 'wrong':
+      case 'wrong': {
         logger.warn('sip request refused: wrong credentials', { ...fields, problem: verdict.problem });
+        const nowThrottled = this.options.throttle.failed(aor, source.address, nowMs);
+        for (const reason of nowThrottled) {
+          logger.warn('sip digest attempts throttled: too many wrong passwords', { ...fields, reason });
+        }
         return refuse(403, 'Forbidden', 'wrong username or password');
+      }
       case 'ok':
         if (!this.counts.use(parsed.credentials.nonce, parsed.credentials.nc, nowMs)) {
           logger.warn('digest nonce-count reused (a replay?): challenged again', fields);
           return this.challenge(realm, false);
         }
+        this.options.throttle.succeeded(aor);
         return undefined;
     }
   }
@@ -219,6 +239,24 @@ export class DigestAuth {
     if (!parsed.success) throw new ApiUnavailableError('the API answered credentials of an unexpected shape');
     return parsed.data;
   }
+}
+
+/**
+ * The answer while throttled: 503 with Retry-After, not 403. RFC 3261 §20.33 (and the table of
+ * §20) defines Retry-After for 404, 413, 480, 486, 500, 503, 600 and 603, not for 403, and UAs
+ * take a 403 to REGISTER as final: they stop registering until someone intervenes, and would
+ * ignore the Retry-After. A 503 with Retry-After is what UAs back off from and retry by
+ * themselves after the given time (RFC 3261 §21.5.4), so a user whose phone tripped the limit
+ * is back once the window has passed. A proxy in front turns a 503 into a 500 (§16.7), which
+ * keeps Retry-After's meaning. SIP has no 429. The reason phrase names the cause for people
+ * reading traces, without saying whether the last password was right.
+ */
+function throttledReply(retryAfterSeconds: number): SipReply {
+  return {
+    status: 503,
+    reason: 'Too Many Failed Attempts',
+    headers: [{ name: 'retry-after', value: String(retryAfterSeconds) }],
+  };
 }
 
 function peer(source: SipSource): string {

@@ -6,6 +6,7 @@ import { signingSecretOf } from '../shared/signature.ts';
 import { aorOf } from '../shared/sip/uri.ts';
 import { ApiClient } from './api-client.ts';
 import { createRequestHandler } from './app.ts';
+import { SipAuthThrottle } from './auth-throttle.ts';
 import { ClientTransactions } from './client-transactions.ts';
 import type { EdgeConfig } from './config.ts';
 import { Delivery } from './delivery.ts';
@@ -114,6 +115,7 @@ export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
       algorithms: config.digestAlgorithms,
       cacheMs: config.credentialsCacheMs,
       retryAfterSeconds: config.retryAfterSeconds,
+      throttle: new SipAuthThrottle(config.sipAuthThrottle),
     }),
     onCaptured: refreshSummary,
   });

@@ -6,7 +6,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import * as z from 'zod';
-import { digestAlgorithmsFromEnv } from '../edge/config.ts';
+import { digestAlgorithmsFromEnv, sipAuthThrottleFromEnv } from '../edge/config.ts';
 import { parseTrustedProxies } from '../edge/trusted-proxies.ts';
 import { type StoreKind, storeKindFromEnv } from '../functions/adapters/store-kind.ts';
 import { envDurationMs, envInt, envOr } from '../shared/env.ts';
@@ -39,6 +39,9 @@ export interface LocalConfig {
     HOLDOVER_TRUSTED_PROXIES?: string;
     HOLDOVER_DIGEST_ALGORITHMS?: string;
     HOLDOVER_CREDENTIALS_CACHE?: string;
+    HOLDOVER_SIP_AUTH_FAILURES?: string;
+    HOLDOVER_SIP_AUTH_SOURCE_FAILURES?: string;
+    HOLDOVER_SIP_AUTH_WINDOW?: string;
   };
 }
 
@@ -67,11 +70,15 @@ export function loadLocalConfig(): LocalConfig {
   parseTrustedProxies(envOr('HOLDOVER_TRUSTED_PROXIES', ''));
   digestAlgorithmsFromEnv();
   envDurationMs('HOLDOVER_CREDENTIALS_CACHE', '30s');
+  sipAuthThrottleFromEnv();
   const edgeAuth: LocalConfig['edgeAuth'] = {};
   for (const name of [
     'HOLDOVER_TRUSTED_PROXIES',
     'HOLDOVER_DIGEST_ALGORITHMS',
     'HOLDOVER_CREDENTIALS_CACHE',
+    'HOLDOVER_SIP_AUTH_FAILURES',
+    'HOLDOVER_SIP_AUTH_SOURCE_FAILURES',
+    'HOLDOVER_SIP_AUTH_WINDOW',
   ] as const) {
     const value = process.env[name];
     if (value !== undefined && value !== '') edgeAuth[name] = value;

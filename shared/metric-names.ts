@@ -80,6 +80,8 @@ export const EDGE_METRICS = {
   /** Digest challenges sent (401), and requests refused for a wrong or missing password (403). */
   authChallenges: 'authChallenges',
   authRefusals: 'authRefusals',
+  /** Digest attempts refused (503) for too many wrong passwords; extra dimension `reason` (aor, source). */
+  sipAuthThrottled: 'sipAuthThrottled',
   /** Calls to the API that failed: unreachable, timed out, or answered 5xx. */
   apiFailures: 'apiFailures',
   /** Messages the edge delivered, by outcome; extra dimension `outcome` (delivered, stopped, refused). */
@@ -104,6 +106,7 @@ export const DIMENSION_OF = {
   deliveries: 'outcome',
   alertsRefused: 'reason',
   alertsDispatched: 'outcome',
+  sipAuthThrottled: 'reason',
 } as const;
 
 export type DimensionedMetric = keyof typeof DIMENSION_OF;
