@@ -1,19 +1,20 @@
 // Digest authentication at the real edge on loopback, against a fake API that serves users'
 // HA1s (GET /v1/credentials/{aor}, signed) and records what the edge reports: the default offer
-// (SHA-256 first, then MD5), a stale nonce, the credentials cache, an API that cannot answer.
+// (SHA-256 first, then MD5), a stale nonce, the credentials cache, an API that cannot answer,
+// and the throttle of wrong passwords per AOR and per source (a second edge with a short window).
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { EdgeConfig } from '../../edge/config.ts';
 import { nonceKeyOf } from '../../edge/digest-auth.ts';
 import { type RunningEdge, startEdge } from '../../edge/edge.ts';
-import { logger } from '../../edge/log.ts';
+import { logger, metrics } from '../../edge/log.ts';
 import { getHeader, getHeaders } from '../../edge/sip/message.ts';
 import { parseTrustedProxies } from '../../edge/trusted-proxies.ts';
 import { credentialsHeader, ha1Of, ha1s, mintNonce } from '../../shared/sip-digest.ts';
 import { readSignedRequest } from '../support/signed.ts';
 import { sendUdp, sipRequest } from '../support/sip-client.ts';
-import { TestUa } from '../support/ua.ts';
+import { TestUa, waitUntil } from '../support/ua.ts';
 
 const HOST = '127.0.0.1';
 const SECRET = `test-secret-${randomUUID()}`;
@@ -249,5 +250,90 @@ describe('credentials from the API', () => {
     );
     expect(answered.status).toBe(202);
     expect(api.calls.slice(before).map((call) => call.path)).toEqual(['/v1/messages']);
+  });
+});
+
+describe('wrong passwords, again and again', () => {
+  // 3 per AOR and 6 per source within 4 s, so the test sees the window pass; from 127.0.0.3 a
+  // trusted proxy. Other loopback addresses are other sources.
+  const WINDOW_MS = 4000;
+  let guarded: RunningEdge;
+  const uas: TestUa[] = [];
+  const uaAt = async (host: string) => {
+    const at = new TestUa(host);
+    await at.start();
+    uas.push(at);
+    return at;
+  };
+
+  beforeAll(async () => {
+    guarded = await startEdge({
+      ...edgeConfig(),
+      trustedProxies: parseTrustedProxies('127.0.0.3'),
+      sipAuthThrottle: { aorLimit: 3, sourceLimit: 6, windowMs: WINDOW_MS, maxKeys: 100 },
+    });
+  });
+  afterAll(async () => {
+    for (const at of uas) at.close();
+    await guarded?.stop();
+  });
+
+  it('refuse the AOR from any source, even the right password, with 503 and Retry-After, until the window passes', async () => {
+    const counted = vi.spyOn(metrics, 'countBy');
+    const attacker = await uaAt('127.0.0.1');
+    const owner = await uaAt('127.0.0.2');
+    const proxy = await uaAt('127.0.0.3');
+    const aor = `sip:${user()}@example.com`;
+    const other = `sip:${user()}@example.com`;
+    api.passwords.set(aor, 'right-password-1');
+    api.passwords.set(other, 'right-password-2');
+    const port = guarded.sip.port;
+
+    for (let i = 0; i < 3; i++) {
+      expect((await attacker.register(port, aor, 300, { password: `guess-${i}` })).status).toBe(403);
+    }
+    const right = await attacker.register(port, aor, 300, { password: 'right-password-1' });
+    expect(right.status).toBe(503);
+    const retryAfter = Number(getHeader(right, 'retry-after'));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(WINDOW_MS / 1000);
+    expect((await owner.register(port, aor, 300, { password: 'right-password-1' })).status).toBe(503);
+    expect(counted).toHaveBeenCalledWith('sipAuthThrottled', 'aor');
+    // another AOR from another source is not affected; a trusted proxy is never challenged
+    expect((await owner.register(port, other, 300, { password: 'right-password-2' })).status).toBe(200);
+    expect((await proxy.register(port, aor)).status).toBe(200);
+
+    // once the window has passed, the right password works, and resets the AOR's count
+    await waitUntil('the AOR to be let through again', async () => {
+      const answer = await owner.register(port, aor, 300, { password: 'right-password-1' });
+      return answer.status === 200 ? true : undefined;
+    });
+    for (let i = 0; i < 2; i++) {
+      expect((await owner.register(port, aor, 300, { password: `again-${i}` })).status).toBe(403);
+    }
+    expect((await owner.register(port, aor, 300, { password: 'right-password-1' })).status).toBe(200);
+    expect((await owner.register(port, aor, 300, { password: 'again-x' })).status).toBe(403);
+    expect((await owner.register(port, aor, 300, { password: 'right-password-1' })).status).toBe(200);
+    counted.mockRestore();
+  });
+
+  it('refuse a source that guessed at many AORs, for any AOR, while other sources go on', async () => {
+    const counted = vi.spyOn(metrics, 'countBy');
+    const sprayer = await uaAt('127.0.0.4');
+    const honest = await uaAt('127.0.0.5');
+    const port = guarded.sip.port;
+    for (let i = 0; i < 6; i++) {
+      const aor = `sip:${user()}@example.com`;
+      api.passwords.set(aor, `password-${i}`);
+      expect((await sprayer.register(port, aor, 300, { password: 'Summer2026!' })).status).toBe(403);
+    }
+    const mine = `sip:${user()}@example.com`;
+    api.passwords.set(mine, 'sprayer-own-password');
+    const refused = await sprayer.register(port, mine, 300, { password: 'sprayer-own-password' });
+    expect(refused.status).toBe(503);
+    expect(Number(getHeader(refused, 'retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(counted).toHaveBeenCalledWith('sipAuthThrottled', 'source');
+    expect((await honest.register(port, mine, 300, { password: 'sprayer-own-password' })).status).toBe(200);
+    counted.mockRestore();
   });
 });

@@ -15,6 +15,9 @@ beforeEach(() => {
     'HOLDOVER_TRUSTED_PROXIES',
     'HOLDOVER_DIGEST_ALGORITHMS',
     'HOLDOVER_CREDENTIALS_CACHE',
+    'HOLDOVER_SIP_AUTH_FAILURES',
+    'HOLDOVER_SIP_AUTH_SOURCE_FAILURES',
+    'HOLDOVER_SIP_AUTH_WINDOW',
   ]) {
     vi.stubEnv(name, '');
   }
@@ -98,6 +101,28 @@ describe('edge configuration', () => {
       expect(() => edgeConfigFromEnv()).toThrow(/HOLDOVER_TRUSTED_PROXIES must be comma-separated CIDRs/);
     },
   );
+
+  it('throttles wrong digest passwords: 5 per AOR, 20 per source in 5 minutes unless set', () => {
+    expect(edgeConfigFromEnv().sipAuthThrottle).toEqual({
+      aorLimit: 5,
+      sourceLimit: 20,
+      windowMs: 300_000,
+      maxKeys: 10_000,
+    });
+    vi.stubEnv('HOLDOVER_SIP_AUTH_FAILURES', '3');
+    vi.stubEnv('HOLDOVER_SIP_AUTH_SOURCE_FAILURES', '10');
+    vi.stubEnv('HOLDOVER_SIP_AUTH_WINDOW', '15m');
+    expect(edgeConfigFromEnv().sipAuthThrottle).toMatchObject({
+      aorLimit: 3,
+      sourceLimit: 10,
+      windowMs: 900_000,
+    });
+    vi.stubEnv('HOLDOVER_SIP_AUTH_FAILURES', '0');
+    expect(() => edgeConfigFromEnv()).toThrow(/HOLDOVER_SIP_AUTH_FAILURES/);
+    vi.stubEnv('HOLDOVER_SIP_AUTH_FAILURES', '');
+    vi.stubEnv('HOLDOVER_SIP_AUTH_WINDOW', 'soon');
+    expect(() => edgeConfigFromEnv()).toThrow(/HOLDOVER_SIP_AUTH_WINDOW/);
+  });
 
   it('takes HOLDOVER_DIGEST_ALGORITHMS in order and refuses others', () => {
     vi.stubEnv('HOLDOVER_DIGEST_ALGORITHMS', 'md5,sha-256');
