@@ -7,6 +7,8 @@
 // recently touched forgotten first, so a flood of random AORs or spoofed sources cannot exhaust
 // memory (forgetting only ever forgets failures). Pure apart from the clock it is given.
 
+import type { SipAuthThrottleReason } from '../shared/metric-names.ts';
+
 export interface ThrottlePolicy {
   /** Failures within the window that make a key refused. */
   limit: number;
@@ -86,7 +88,7 @@ export class FailureWindows {
   }
 }
 
-export type ThrottleReason = 'aor' | 'source';
+export type ThrottleReason = SipAuthThrottleReason;
 
 /** Both windows: a request is refused when its AOR or its source is. */
 export class SipAuthThrottle {

@@ -16,6 +16,7 @@ import {
   EDGE_SERVICE,
   FUNCTIONS_SERVICE,
   METRICS_NAMESPACE,
+  type SipAuthThrottleReason,
 } from '../shared/metric-names.ts';
 import type { QueueName } from './catalogue.ts';
 import type { QueueWithDlq } from './data.ts';
@@ -40,6 +41,8 @@ export interface HoldoverMonitoringProps {
   readonly edgeShedThreshold?: number;
   /** Alarm when at least this many of the edge's calls to the API fail in five minutes. */
   readonly edgeApiFailureThreshold?: number;
+  /** Alarm when at least this many digest attempts are refused as throttled in five minutes. */
+  readonly edgeAuthThrottledThreshold?: number;
   /** Subscribed to the alarm topic when given (it must confirm the subscription email). */
   readonly alarmEmail?: string;
   /** Period of the sweeper: overdueSeconds arrives once per sweep, and two sweeps is the promise. */
@@ -194,6 +197,7 @@ export class HoldoverMonitoring extends Construct {
         : undefined;
     const edgeShedThreshold = props.edgeShedThreshold ?? 10;
     const edgeApiFailureThreshold = props.edgeApiFailureThreshold ?? 5;
+    const edgeAuthThrottledThreshold = props.edgeAuthThrottledThreshold ?? 50;
     if (edge) {
       const running = taskCount('RunningTaskCount', cloudwatch.Stats.MINIMUM);
       const desired = taskCount('DesiredTaskCount', cloudwatch.Stats.MAXIMUM);
@@ -244,6 +248,32 @@ export class HoldoverMonitoring extends Construct {
           'senders get 503. Check the Api5xxRate and function Errors alarms; if the API is healthy, check the ' +
           'edge\'s route to it (its log group: "API at … unreachable").',
       });
+      // Both reasons summed: an alarm cannot SEARCH, so each dimension value is named.
+      const throttled = (reason: SipAuthThrottleReason) =>
+        new cloudwatch.Metric({
+          namespace: METRICS_NAMESPACE,
+          metricName: EDGE_METRICS.sipAuthThrottled,
+          dimensionsMap: { service: EDGE_SERVICE, [DIMENSION_OF.sipAuthThrottled]: reason },
+          statistic: cloudwatch.Stats.SUM,
+          period: fiveMinutes,
+        });
+      this.alarm(
+        'EdgeSipAuthThrottled',
+        new cloudwatch.MathExpression({
+          expression: 'FILL(aor, 0) + FILL(source, 0)',
+          usingMetrics: { aor: throttled('aor'), source: throttled('source') },
+          period: fiveMinutes,
+          label: 'throttled digest attempts',
+        }),
+        {
+          threshold: edgeAuthThrottledThreshold,
+          description:
+            `The SIP edge refused ${edgeAuthThrottledThreshold}+ digest attempts in 5 minutes after too many wrong ` +
+            'passwords (503, HOLDOVER_SIP_AUTH_*): someone is guessing SIP passwords, or a phone keeps a stale one. ' +
+            'The edge\'s log group names the AOR and source ("sip digest attempts throttled"); block a hostile ' +
+            "source in the edge's security group or a network ACL, or have the user fix the phone's password.",
+        },
+      );
     }
 
     // Dashboard ------------------------------------------------------------------------------
@@ -421,6 +451,7 @@ export class HoldoverMonitoring extends Construct {
                         '401 challenges',
                       ),
                       edgeMetric(EDGE_METRICS.authRefusals, cloudwatch.Stats.SUM, oneMinute, '403 refusals'),
+                      byDimension('sipAuthThrottled', oneMinute),
                     ],
                   },
                 ),

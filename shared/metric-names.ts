@@ -111,6 +111,9 @@ export const DIMENSION_OF = {
 
 export type DimensionedMetric = keyof typeof DIMENSION_OF;
 
+/** The `reason` of sipAuthThrottled: too many wrong passwords for the AOR, or from the source. */
+export type SipAuthThrottleReason = 'aor' | 'source';
+
 /** How the edge counts a delivery's final status, by the one rule (shared/contract/delivery.ts). */
 export type DeliveryOutcomeClass = 'delivered' | 'stopped' | 'refused';
 

@@ -839,8 +839,8 @@ describe('monitoring', () => {
   it('sends every alarm to the SNS topic, with a runbook line as description', () => {
     const topic = onlyKey(resourcesOf(template, 'AWS::SNS::Topic'));
     const alarms = Object.values(resourcesOf(template, 'AWS::CloudWatch::Alarm'));
-    // two DLQs, errors + throttles per function, API 5xx rate, email overdue, four of the edge
-    expect(alarms).toHaveLength(2 + 2 * HOLDOVER_FUNCTIONS.length + 2 + 4);
+    // two DLQs, errors + throttles per function, API 5xx rate, email overdue, five of the edge (with the digest throttle)
+    expect(alarms).toHaveLength(2 + 2 * HOLDOVER_FUNCTIONS.length + 2 + 5);
     for (const alarm of alarms) {
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topic }]);
       expect(alarm.Properties.OKActions).toEqual([{ Ref: topic }]);
@@ -944,6 +944,24 @@ describe('edge alarms', () => {
         OKActions: [{ Ref: topic() }],
       });
     }
+  });
+
+  it('alarms when the edge refuses 50+ digest attempts in 5 minutes for too many wrong passwords', () => {
+    const alarm = alarmWithId('EdgeSipAuthThrottled');
+    expect(alarm).toMatchObject({ Threshold: 50, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+    const metrics = (alarm.Metrics ?? []) as Array<{
+      MetricStat?: { Metric: { MetricName: string; Dimensions: unknown } };
+    }>;
+    const reasons = metrics
+      .filter((entry) => entry.MetricStat?.Metric.MetricName === EDGE_METRICS.sipAuthThrottled)
+      .map((entry) => entry.MetricStat?.Metric.Dimensions);
+    expect(reasons).toEqual(
+      expect.arrayContaining([
+        expect.arrayContaining([{ Name: 'reason', Value: 'aor' }]),
+        expect.arrayContaining([{ Name: 'reason', Value: 'source' }]),
+      ]),
+    );
+    expect(reasons).toHaveLength(2);
   });
 });
 
