@@ -7,6 +7,7 @@
 // recently touched forgotten first, so a flood of random AORs or spoofed sources cannot exhaust
 // memory (forgetting only ever forgets failures). Pure apart from the clock it is given.
 
+import { isIPv4, isIPv6 } from 'node:net';
 import type { SipAuthThrottleReason } from '../shared/metric-names.ts';
 
 export interface ThrottlePolicy {
@@ -90,6 +91,26 @@ export class FailureWindows {
 
 export type ThrottleReason = SipAuthThrottleReason;
 
+/**
+ * The key a source address is counted under: an IPv4 address as it is (an IPv4-mapped IPv6 one
+ * unwrapped), an IPv6 address by its /64, since one host or site usually holds a whole /64 and
+ * would otherwise get a fresh count per address.
+ */
+export function sourceKeyOf(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
+  if (mapped !== undefined) return mapped;
+  if (isIPv4(address) || !isIPv6(address)) return address;
+  const [head = '', tail] = address.toLowerCase().split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups =
+    tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill('0'), ...right];
+  return `${groups
+    .slice(0, 4)
+    .map((group) => group.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
+}
+
 /** Both windows: a request is refused when its AOR or its source is. */
 export class SipAuthThrottle {
   private readonly byAor: FailureWindows;
@@ -108,7 +129,7 @@ export class SipAuthThrottle {
     nowMs: number,
   ): { reason: ThrottleReason; retryAfterSeconds: number } | undefined {
     const aorMs = this.byAor.refusedForMs(aor, nowMs);
-    const sourceMs = this.bySource.refusedForMs(source, nowMs);
+    const sourceMs = this.bySource.refusedForMs(sourceKeyOf(source), nowMs);
     if (aorMs === 0 && sourceMs === 0) return undefined;
     const reason: ThrottleReason = aorMs >= sourceMs ? 'aor' : 'source';
     return { reason, retryAfterSeconds: Math.ceil(Math.max(aorMs, sourceMs) / 1000) };
@@ -118,7 +139,7 @@ export class SipAuthThrottle {
   failed(aor: string, source: string, nowMs: number): ThrottleReason[] {
     const now: ThrottleReason[] = [];
     if (this.byAor.fail(aor, nowMs)) now.push('aor');
-    if (this.bySource.fail(source, nowMs)) now.push('source');
+    if (this.bySource.fail(sourceKeyOf(source), nowMs)) now.push('source');
     return now;
   }
 

@@ -1,7 +1,7 @@
 // The limiter of wrong SIP digest passwords (edge/auth-throttle.ts): a sliding window per key,
 // per AOR and per source, bounded in keys, reset by a right password for the AOR only.
 import { describe, expect, it } from 'vitest';
-import { FailureWindows, SipAuthThrottle } from '../../edge/auth-throttle.ts';
+import { FailureWindows, SipAuthThrottle, sourceKeyOf } from '../../edge/auth-throttle.ts';
 
 const MINUTE = 60_000;
 
@@ -104,5 +104,23 @@ describe('the SIP auth throttle', () => {
     // the first source's count was kept: two more failures from it make it refused
     throttle.failed('sip:carol@example.com', '192.0.2.1', 21);
     expect(throttle.failed('sip:dave@example.com', '192.0.2.1', 22)).toEqual(['source']);
+  });
+});
+
+describe('the source key', () => {
+  it('is an IPv4 address as it is, unwrapped when IPv4-mapped, and an IPv6 address’s /64', () => {
+    expect(sourceKeyOf('192.0.2.1')).toBe('192.0.2.1');
+    expect(sourceKeyOf('::ffff:192.0.2.1')).toBe('192.0.2.1');
+    expect(sourceKeyOf('2001:db8:0:1::7')).toBe('2001:db8:0:1::/64');
+    expect(sourceKeyOf('2001:DB8:0000:0001:aaaa:bbbb:cccc:dddd')).toBe('2001:db8:0:1::/64');
+    expect(sourceKeyOf('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(sourceKeyOf('::1')).toBe('0:0:0:0::/64');
+  });
+
+  it('makes every address of one IPv6 /64 one source', () => {
+    const throttle = new SipAuthThrottle({ aorLimit: 100, sourceLimit: 3, windowMs: MINUTE, maxKeys: 100 });
+    for (let i = 1; i <= 3; i++) throttle.failed(`sip:u${i}@example.com`, `2001:db8:0:1::${i}`, i);
+    expect(throttle.refused('sip:x@example.com', '2001:db8:0:1:ffff::9', 4)?.reason).toBe('source');
+    expect(throttle.refused('sip:x@example.com', '2001:db8:0:2::1', 4)).toBeUndefined();
   });
 });
