@@ -93,7 +93,7 @@ export const keys = {
   deadIndex: 'DEAD',
 };
 
-/** The groups' keys (functions/adapters/dynamo-groups.ts); infra/access.ts scopes grants by them. */
+/** The groups' keys (functions/adapters/dynamodb/groups.ts); infra/access.ts scopes grants by them. */
 export const groupKeys = {
   groups: 'GROUPS',
   group: (aor: string) => `GROUP#${aor}`,

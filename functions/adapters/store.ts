@@ -20,12 +20,12 @@ import type {
 } from '../core/ports.ts';
 import type { SessionStore } from '../core/session.ts';
 import { dynamodb as client } from './clients.ts';
-import { DynamoGroupStore } from './dynamo-groups.ts';
-import { DynamoSessionStore } from './dynamo-sessions.ts';
 import { DynamoAlerts } from './dynamodb/alerts.ts';
 import { DynamoChatStore } from './dynamodb/chats.ts';
 import { DynamoCredentialStore } from './dynamodb/credentials.ts';
+import { DynamoGroupStore } from './dynamodb/groups.ts';
 import { DynamoNonces } from './dynamodb/nonces.ts';
+import { DynamoSessionStore } from './dynamodb/sessions.ts';
 import { DynamoStore } from './dynamodb/store.ts';
 import { storeKindFromEnv } from './store-kind.ts';
 

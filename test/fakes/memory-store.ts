@@ -380,7 +380,7 @@ export class MemoryQueue implements DeliveryQueue {
   }
 }
 
-/** The GroupStore port in memory, with the same semantics as functions/adapters/dynamo-groups.ts. */
+/** The GroupStore port in memory, with the same semantics as functions/adapters/dynamodb/groups.ts. */
 export class MemoryGroupStore implements GroupStore {
   readonly groups = new Map<string, Group>();
   readonly idle = new Map<string, Record<string, number>>();

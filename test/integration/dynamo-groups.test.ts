@@ -1,6 +1,6 @@
 // The GroupStore contract against DynamoDB Local.
 import { afterAll, beforeAll } from 'vitest';
-import { DynamoGroupStore } from '../../functions/adapters/dynamo-groups.ts';
+import { DynamoGroupStore } from '../../functions/adapters/dynamodb/groups.ts';
 import { describeGroupStoreContract } from '../contract/group-contract.ts';
 import { type LocalDynamo, startLocalDynamo } from '../support/dynamodb.ts';
 

@@ -2,7 +2,7 @@
 // (a conditional write) and forgotten after their time; revocations kept until the token's expiry.
 import { ulid } from 'ulid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoSessionStore } from '../../functions/adapters/dynamo-sessions.ts';
+import { DynamoSessionStore } from '../../functions/adapters/dynamodb/sessions.ts';
 import { type LocalDynamo, startLocalDynamo } from '../support/dynamodb.ts';
 
 let dynamo: LocalDynamo;

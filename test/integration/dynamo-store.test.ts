@@ -6,9 +6,9 @@
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoSessionStore } from '../../functions/adapters/dynamo-sessions.ts';
 import { DynamoCredentialStore } from '../../functions/adapters/dynamodb/credentials.ts';
 import { DynamoNonces } from '../../functions/adapters/dynamodb/nonces.ts';
+import { DynamoSessionStore } from '../../functions/adapters/dynamodb/sessions.ts';
 import { DynamoStore } from '../../functions/adapters/dynamodb/store.ts';
 import { captureMessage, dedupeKey } from '../../functions/core/capture.ts';
 import type { HeldMessage } from '../../functions/core/held-message.ts';

@@ -1,4 +1,4 @@
-// Groups on SQLite (GroupStore port), the twin of functions/adapters/dynamo-groups.ts: a group's
+// Groups on SQLite (GroupStore port), the twin of functions/adapters/dynamodb/groups.ts: a group's
 // definition as one JSON row, each member's groups (for presence), and a queue's memory (the
 // last assignment per member; a sender's conversation, kept a day).
 import * as z from 'zod';

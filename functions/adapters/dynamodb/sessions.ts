@@ -5,8 +5,8 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
-import { keys, TTL_ATTRIBUTE } from '../../shared/table.ts';
-import type { SessionStore, SignInRecord } from '../core/session.ts';
+import { keys, TTL_ATTRIBUTE } from '../../../shared/table.ts';
+import type { SessionStore, SignInRecord } from '../../core/session.ts';
 
 const RecordItem = z.object({ count: z.number(), nextAllowedMs: z.number(), [TTL_ATTRIBUTE]: z.number() });
 const seconds = (ms: number) => Math.ceil(ms / 1000);
