@@ -257,8 +257,8 @@ async function uaFloor(transport: 'udp' | 'tcp'): Promise<number> {
 }
 
 function msiloDump(): Promise<string> {
-  // MSILO_PEER_DIR, else ../shared/peer next to the checkout (a worktree under /work/wt/ has it
-  // one level further up)
+  // MSILO_PEER_DIR, else ../shared/peer next to the checkout (or one level further up, for a git
+  // worktree kept in a folder of its own)
   const peer =
     process.env.MSILO_PEER_DIR ??
     ([
