@@ -8,11 +8,11 @@
 
 import type { Context } from 'aws-lambda';
 import { availabilityMaxAgeSeconds, availabilityRatePerMinute } from '../shared/settings.ts';
-import type { HttpEvent, HttpResult } from './adapters/http.ts';
-import { logger, startInvocation } from './adapters/observability.ts';
+import { errorResult, type HttpEvent, type HttpResult } from './adapters/http.ts';
+import { startInvocation } from './adapters/observability.ts';
 import { groupStore, store } from './adapters/store.ts';
 import { type Availability, lookUpAvailability } from './core/groups.ts';
-import { TokenBuckets } from './core/rate-limit.ts';
+import { TokenBuckets, takeOrRefuse } from './core/rate-limit.ts';
 import { corsHeaders } from './cors.ts';
 
 const maxAgeSeconds = availabilityMaxAgeSeconds();
@@ -22,41 +22,17 @@ const buckets = new TokenBuckets(availabilityRatePerMinute());
 export async function handler(event: HttpEvent, context?: Context): Promise<HttpResult> {
   const correlationId = startInvocation(context, event.requestContext.requestId);
   const cors = corsHeaders(event);
-  const client = event.requestContext.http.sourceIp;
-  const decision = buckets.take(client, Date.now());
-  if (!decision.allowed) {
-    return {
-      statusCode: 429,
-      headers: {
-        ...cors,
-        'content-type': 'application/json',
-        'retry-after': String(decision.retryAfterSeconds),
-      },
-      body: JSON.stringify({
-        error: {
-          code: 'rate_limited',
-          message: `Too many requests; try again in ${decision.retryAfterSeconds} s`,
-        },
-      }),
-    };
-  }
   let answer: Availability;
   try {
+    takeOrRefuse(buckets, event.requestContext.http.sourceIp, Date.now());
     answer = await lookUpAvailability(
       decodeURIComponent(event.pathParameters?.aor ?? ''),
       { groups: groupStore, users: store },
       Date.now(),
     );
   } catch (error) {
-    logger.error('availability failed', {
-      correlationId,
-      error: error instanceof Error ? error : String(error),
-    });
-    return {
-      statusCode: 500,
-      headers: { ...cors, 'content-type': 'application/json' },
-      body: JSON.stringify({ error: { code: 'internal', message: 'Internal error', correlationId } }),
-    };
+    const refused = errorResult('availability', error, correlationId);
+    return { ...refused, headers: { ...refused.headers, ...cors } };
   }
   const plain = /\btext\/plain\b/i.test(event.headers.accept ?? '');
   return {

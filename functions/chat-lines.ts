@@ -10,9 +10,9 @@ import { authorizedRoute } from './adapters/http.ts';
 import { count, logger } from './adapters/observability.ts';
 import { chatStore } from './adapters/store.ts';
 import { captureDeps } from './capture.ts';
-import { limit, withCors } from './chats.ts';
+import { withCors } from './chats.ts';
 import { ChatTextSchema, postLine } from './core/chat.ts';
-import { TokenBuckets } from './core/rate-limit.ts';
+import { TokenBuckets, takeOrRefuse } from './core/rate-limit.ts';
 
 const lineRate = chatLinesPerMinute();
 const linesPerChat = new TokenBuckets(lineRate, Math.min(lineRate, 5));
@@ -22,8 +22,8 @@ const ulid = monotonicFactory();
 export const postLineHandler = withCors(
   authorizedRoute('chatPostLine', ChatTextSchema, async ({ body, pathParameters, clientAddress }) => {
     const chatId = pathParameters.chatId ?? '';
-    limit(linesPerChat, chatId, 'lines in this chat');
-    limit(linesPerClient, clientAddress, 'lines from this address');
+    takeOrRefuse(linesPerChat, chatId, Date.now(), 'lines in this chat');
+    takeOrRefuse(linesPerClient, clientAddress, Date.now(), 'lines from this address');
     const line = await postLine(chatId, body.text, {
       chats: chatStore,
       capture: captureDeps,

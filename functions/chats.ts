@@ -9,12 +9,13 @@
 // throttle caps the total): HOLDOVER_CHAT_START_RATE, HOLDOVER_CHAT_LINE_RATE a minute.
 import type { Context } from 'aws-lambda';
 import * as z from 'zod';
-import { InvalidRequestError, RateLimitedError, TooLargeError } from '../shared/errors.ts';
+import { InvalidRequestError, TooLargeError } from '../shared/errors.ts';
 import { chatStartsPerMinute } from '../shared/settings.ts';
 import { chatPolicy } from './adapters/chat-policy.ts';
 import {
   authorizedRoute,
   describeIssues,
+  errorResult,
   type HttpEvent,
   type HttpResult,
   rawBody,
@@ -23,7 +24,7 @@ import { count, logger } from './adapters/observability.ts';
 import { signingSecrets } from './adapters/secret.ts';
 import { chatStore, groupStore, store } from './adapters/store.ts';
 import { readChat, StartChatSchema, startChat } from './core/chat.ts';
-import { TokenBuckets } from './core/rate-limit.ts';
+import { TokenBuckets, takeOrRefuse } from './core/rate-limit.ts';
 import { corsHeaders } from './cors.ts';
 
 /** A chat call's body is a name or a line: anything bigger is refused before it is parsed. */
@@ -34,11 +35,6 @@ const MAX_WAIT_SECONDS = 20;
 const startsPerClient = new TokenBuckets(chatStartsPerMinute());
 const pollsPerChat = new TokenBuckets(120);
 
-export function limit(buckets: TokenBuckets, key: string, what: string): void {
-  const decision = buckets.take(key, Date.now());
-  if (!decision.allowed) throw new RateLimitedError(decision.retryAfterSeconds, what);
-}
-
 /** Adds the CORS headers to every answer, and refuses an oversized body before anything else. */
 export function withCors(
   route: (event: HttpEvent, context?: Context) => Promise<HttpResult>,
@@ -47,16 +43,11 @@ export function withCors(
     const cors = corsHeaders(event);
     const result =
       rawBody(event).byteLength > MAX_CHAT_BODY_BYTES
-        ? {
-            statusCode: 413,
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({
-              error: {
-                code: new TooLargeError('').code,
-                message: `A chat request is at most ${MAX_CHAT_BODY_BYTES} bytes`,
-              },
-            }),
-          }
+        ? errorResult(
+            'chat',
+            new TooLargeError(`A chat request is at most ${MAX_CHAT_BODY_BYTES} bytes`),
+            event.requestContext.requestId,
+          )
         : await route(event, context);
     return { ...result, headers: { ...result.headers, ...cors } };
   };
@@ -64,7 +55,7 @@ export function withCors(
 
 export const startHandler = withCors(
   authorizedRoute('startChat', StartChatSchema, async ({ body, clientAddress }) => {
-    limit(startsPerClient, clientAddress, 'chats started from this address');
+    takeOrRefuse(startsPerClient, clientAddress, Date.now(), 'chats started from this address');
     const chat = await startChat(body, {
       chats: chatStore,
       groups: groupStore,
@@ -87,7 +78,7 @@ const PollQuerySchema = z.object({
 export const readHandler = withCors(
   authorizedRoute('chatRead', undefined, async ({ pathParameters, query }) => {
     const chatId = pathParameters.chatId ?? '';
-    limit(pollsPerChat, chatId, 'reads of this chat');
+    takeOrRefuse(pollsPerChat, chatId, Date.now(), 'reads of this chat');
     const parsed = PollQuerySchema.safeParse(query);
     if (!parsed.success) throw new InvalidRequestError(describeIssues(parsed.error));
     const { after, wait } = parsed.data;

@@ -1,5 +1,6 @@
 // A token bucket per key (a client address): `perMinute` requests a minute on average, bursts up
 // to `burst`. Pure apart from the clock it is given; kept in memory by whoever uses it.
+import { RateLimitedError } from '../../shared/errors.ts';
 
 export interface RateDecision {
   allowed: boolean;
@@ -35,4 +36,10 @@ export class TokenBuckets {
     }
     return { allowed: true, retryAfterSeconds: 0 };
   }
+}
+
+/** Takes one request of `key` from `buckets`, or refuses it (429 + Retry-After) naming `what`. */
+export function takeOrRefuse(buckets: TokenBuckets, key: string, nowMs: number, what = 'requests'): void {
+  const decision = buckets.take(key, nowMs);
+  if (!decision.allowed) throw new RateLimitedError(decision.retryAfterSeconds, what);
 }
