@@ -11,7 +11,7 @@ import * as z from 'zod';
 import { ALERT_OUTCOMES, type AlertOutcome } from '../../shared/contract/views.ts';
 import { DomainError } from '../../shared/errors.ts';
 import { type CaptureDeps, captureMessage } from './capture.ts';
-import { type Group, type GroupStore, groupByInboundAddress, isAvailable } from './groups.ts';
+import { type Group, type GroupStore, groupsByInboundAddress, isAvailable } from './groups.ts';
 
 /** A member's outcome: the first two change as the copy is delivered or expires; the rest are final. */
 export { ALERT_OUTCOMES, type AlertOutcome };
@@ -319,14 +319,19 @@ export async function groupsAddressed(
   groups: GroupStore,
   recipients: readonly string[],
 ): Promise<{ found: Group[]; unknown: string[] }> {
+  const mailboxes = recipients.map((recipient) => mailboxOf(recipient));
+  const byAddress = await groupsByInboundAddress(
+    groups,
+    mailboxes.filter((mailbox): mailbox is string => mailbox !== undefined),
+  );
   const found = new Map<string, Group>();
   const unknown: string[] = [];
-  for (const recipient of recipients) {
-    const mailbox = mailboxOf(recipient);
-    const group = mailbox ? await groupByInboundAddress(groups, mailbox) : undefined;
+  recipients.forEach((recipient, i) => {
+    const mailbox = mailboxes[i];
+    const group = mailbox ? byAddress.get(mailbox.trim().toLowerCase()) : undefined;
     if (group) found.set(group.aor, group);
     else unknown.push(recipient);
-  }
+  });
   return { found: [...found.values()], unknown };
 }
 

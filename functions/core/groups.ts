@@ -276,13 +276,28 @@ export async function lookUpAvailability(
  * Groups are few and written by the operator: the list is read page by page, no index is kept.
  */
 export async function groupByInboundAddress(store: GroupStore, address: string): Promise<Group | undefined> {
-  const wanted = address.trim().toLowerCase();
+  return (await groupsByInboundAddress(store, [address])).get(address.trim().toLowerCase());
+}
+
+/**
+ * The groups whose inbound addresses are among `addresses`, by lower-cased address: one reading of
+ * the group list for all of them (a mail's several recipients), stopping once each is found.
+ */
+export async function groupsByInboundAddress(
+  store: GroupStore,
+  addresses: readonly string[],
+): Promise<Map<string, Group>> {
+  const wanted = new Set(addresses.map((address) => address.trim().toLowerCase()));
+  const found = new Map<string, Group>();
+  if (wanted.size === 0) return found;
   let after: string | undefined;
   do {
     const page = await store.listGroups({ limit: 1000, ...(after ? { after } : {}) });
-    const found = page.groups.find((group) => group.email?.toLowerCase() === wanted);
-    if (found) return found;
+    for (const group of page.groups) {
+      const email = group.email?.toLowerCase();
+      if (email !== undefined && wanted.has(email)) found.set(email, group);
+    }
     after = page.next;
-  } while (after !== undefined);
-  return undefined;
+  } while (after !== undefined && found.size < wanted.size);
+  return found;
 }
