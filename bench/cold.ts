@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
-import { EXTERNAL_MODULES, esbuildOptions, SDK_EXTERNAL } from '../infra/bundling.ts';
+import { EXTERNAL_MODULES, esbuildBuildOptions, SDK_EXTERNAL } from '../infra/bundling.ts';
 import { HOLDOVER_FUNCTIONS } from '../infra/catalogue.ts';
 
 const RUNS = 10;
@@ -52,14 +52,9 @@ const moduleScopeEnvironment = {
 };
 
 async function bundle(entry: string, variant: Variant, outfile: string): Promise<number> {
-  await build({
-    ...esbuildOptions,
-    mainFields: [...esbuildOptions.mainFields],
-    entryPoints: [path.join(root, entry)],
-    outfile,
-    external: variant === 'sdk-external' ? [...SDK_EXTERNAL] : [...EXTERNAL_MODULES],
-    logLevel: 'error',
-  });
+  await build(
+    esbuildBuildOptions(root, entry, outfile, variant === 'sdk-external' ? SDK_EXTERNAL : EXTERNAL_MODULES),
+  );
   return fs.statSync(outfile).size;
 }
 

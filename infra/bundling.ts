@@ -1,6 +1,7 @@
 // How every Lambda function is bundled, declared once so the construct (through NodejsFunction)
 // and bench/cold.ts (through the esbuild API) build byte-for-byte the same ESM bundle.
 // No aws-cdk-lib import here: the benchmark must not pay for loading the CDK.
+import * as path from 'node:path';
 
 /** Lambda runtime the bundles target; keep in step with `Runtime.NODEJS_22_X` in function.ts. */
 export const BUNDLE_TARGET = 'node22';
@@ -26,6 +27,17 @@ export const EXTERNAL_MODULES: readonly string[] = [];
 /** The alternative bench/cold.ts compares with: the SDK taken from the runtime. */
 export const SDK_EXTERNAL: readonly string[] = ['@aws-sdk/*'];
 
+/**
+ * Module replacements in every bundle, paths relative to the project root (esbuild resolves an
+ * alias's target in its working directory, which both builders set to the project root). The SDK's
+ * default credential chain becomes functions/adapters/lambda-credentials.ts: the links Lambda uses
+ * (environment, then the container and instance endpoints) without the profile, SSO, process and
+ * token-file links, whose code is most of a cold start's SDK cost (bench/results/cold.md).
+ */
+export const BUNDLE_ALIASES: Readonly<Record<string, string>> = {
+  '@aws-sdk/credential-provider-node': './functions/adapters/lambda-credentials.ts',
+};
+
 /** esbuild options shared by both builders (names as in esbuild's JS API). */
 export const esbuildOptions = {
   bundle: true,
@@ -39,4 +51,39 @@ export const esbuildOptions = {
   // Prefer the ES-module build of dual packages so tree-shaking can drop unused code.
   mainFields: ['module', 'main'],
   banner: { js: ESM_REQUIRE_BANNER },
+  alias: BUNDLE_ALIASES,
 } as const;
+
+/**
+ * The same aliases as esbuild CLI arguments, for NodejsFunction's `esbuildArgs` (it writes
+ * `--alias:"<value>"`; a Record holds one `--alias` key, so one alias is all it can pass).
+ */
+export function aliasCliArgs(): Record<string, string> {
+  const entries = Object.entries(BUNDLE_ALIASES);
+  if (entries.length > 1) throw new Error('NodejsFunction passes one --alias; join the aliases differently');
+  return Object.fromEntries(entries.map(([from, to]) => ['--alias', `${from}=${to}`]));
+}
+
+/**
+ * The esbuild JS-API call that builds `entry` as the construct does (bench/cold.ts measures its
+ * output; test/infra checks it is byte-for-byte the construct's asset). `external` is for the
+ * benchmark's comparison only.
+ */
+export function esbuildBuildOptions(
+  projectRoot: string,
+  entry: string,
+  outfile: string,
+  external: readonly string[] = EXTERNAL_MODULES,
+) {
+  return {
+    ...esbuildOptions,
+    mainFields: [...esbuildOptions.mainFields],
+    alias: { ...esbuildOptions.alias },
+    // the aliases' targets are relative to the project root, as in the construct's esbuild run
+    absWorkingDir: projectRoot,
+    entryPoints: [path.join(projectRoot, entry)],
+    outfile,
+    external: [...external],
+    logLevel: 'error' as const,
+  };
+}

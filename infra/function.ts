@@ -10,7 +10,13 @@ import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { METRICS_NAMESPACE, FUNCTIONS_SERVICE as SERVICE_NAME } from '../shared/metric-names.ts';
-import { BUNDLE_TARGET, ESM_REQUIRE_BANNER, EXTERNAL_MODULES, esbuildOptions } from './bundling.ts';
+import {
+  aliasCliArgs,
+  BUNDLE_TARGET,
+  ESM_REQUIRE_BANNER,
+  EXTERNAL_MODULES,
+  esbuildOptions,
+} from './bundling.ts';
 import type { FunctionEntry } from './catalogue.ts';
 
 export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_22_X;
@@ -74,6 +80,7 @@ export class HoldoverFunction extends nodejs.NodejsFunction {
         mainFields: [...esbuildOptions.mainFields],
         banner: ESM_REQUIRE_BANNER,
         externalModules: [...EXTERNAL_MODULES],
+        esbuildArgs: aliasCliArgs(),
         // The local esbuild package; synth must never need a Docker engine.
         forceDockerBundling: false,
       },

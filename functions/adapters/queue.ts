@@ -4,8 +4,8 @@
 import { requireEnv } from '../../shared/env.ts';
 import type { DeliveryJob } from '../core/jobs.ts';
 import type { DeliveryQueue } from '../core/ports.ts';
-import { sqs } from './clients.ts';
 import { DELIVERY_QUEUE, localJobs } from './local-jobs.ts';
+import { sqs } from './sqs-client.ts';
 import { SqsDeliveryQueue } from './sqs-queue.ts';
 
 export const deliveryQueue: DeliveryQueue = localJobs

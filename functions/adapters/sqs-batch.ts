@@ -6,10 +6,10 @@ import { ChangeMessageVisibilityCommand } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type * as z from 'zod';
 import { RetryLaterError } from '../core/retry.ts';
-import { sqs } from './clients.ts';
 import { describeIssues } from './http.ts';
 import { localJobs } from './local-jobs.ts';
 import { logger, metrics, startInvocation } from './observability.ts';
+import { sqs } from './sqs-client.ts';
 
 export function backoffSeconds(receiveCount: number): number {
   return Math.min(300, 5 * 2 ** Math.max(0, receiveCount - 1));

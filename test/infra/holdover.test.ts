@@ -4,8 +4,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { build } from 'esbuild';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ESM_REQUIRE_BANNER } from '../../infra/bundling.ts';
+import { ESM_REQUIRE_BANNER, esbuildBuildOptions } from '../../infra/bundling.ts';
 import { HOLDOVER_FUNCTIONS } from '../../infra/catalogue.ts';
 import { EDGE_METRICS } from '../../shared/metric-names.ts';
 import { EXPIRY_INDEX, ORDER_INDEX, TTL_ATTRIBUTE, tableDefinition } from '../../shared/table.ts';
@@ -357,6 +358,23 @@ describe('functions', () => {
       expect(bundle).not.toMatch(/from\s*"@aws-sdk\//);
       if (!entry.name.endsWith('Preflight')) expect(bundle).toContain('DynamoDB');
       expect(fs.existsSync(path.join(outdir, assetDirectory(fn), 'index.mjs.map'))).toBe(true);
+    }
+  });
+
+  it('deploy byte for byte the bundles bench:cold measures, without the profile credential links', async () => {
+    const root = path.resolve(import.meta.dirname, '..', '..');
+    const scratch = fs.mkdtempSync(path.join(outdir, 'bench-'));
+    // one function per entry file: the functions of one file share its bundle
+    const byEntry = new Map(HOLDOVER_FUNCTIONS.map((entry) => [entry.entry, entry]));
+    for (const entry of byEntry.values()) {
+      const outfile = path.join(scratch, entry.name, 'index.mjs');
+      await build(esbuildBuildOptions(root, entry.entry, outfile));
+      const [, fn] = functionNamed(template, entry.name);
+      const deployed = fs.readFileSync(path.join(outdir, assetDirectory(fn), 'index.mjs'), 'utf8');
+      expect(fs.readFileSync(outfile, 'utf8') === deployed, entry.name).toBe(true);
+      // the SDK's default chain is aliased to functions/adapters/lambda-credentials.ts
+      expect(deployed, entry.name).not.toContain('defaultProvider::fromSSO');
+      expect(deployed, entry.name).not.toMatch(/from\s*"node:child_process"/);
     }
   });
 
