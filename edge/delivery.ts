@@ -55,7 +55,8 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
  * A message to deliver as the edge can send it: the contract's fields, each held to what may go on
  * the wire (SIP grammar, no line breaks, none of the headers the edge writes itself).
  */
-export const SendableMessageSchema = MessageToDeliverSchema.extend({
+export const SendableMessageSchema = z.object({
+  ...MessageToDeliverSchema.shape,
   id: MessageIdSchema,
   from: AddressSchema,
   fromName: z.string().max(256).regex(NoLineBreak, { message: 'must be one line' }).optional(),

@@ -5,7 +5,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import type { z } from 'zod';
+import { z } from 'zod';
 import {
   DELIVERY_DONE,
   type DeliverRequest,
@@ -161,14 +161,14 @@ function signatureHeaders(request: IncomingMessage): Record<string, string | und
   return headers;
 }
 
-function parseJson<Schema extends z.ZodType>(schema: Schema, bytes: Buffer): z.infer<Schema> {
+function parseJson<Schema extends z.core.$ZodType>(schema: Schema, bytes: Buffer): z.infer<Schema> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(bytes.toString('utf8'));
   } catch {
     throw new HttpError(400, 'invalid_request', 'Body is not valid JSON');
   }
-  const result = schema.safeParse(parsed);
+  const result = z.safeParse(schema, parsed);
   if (!result.success) {
     const message = result.error.issues
       .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : 'body'}: ${issue.message}`)

@@ -8,9 +8,9 @@
 // Rate limits per client address and per chat (in each function instance; API Gateway's route
 // throttle caps the total): HOLDOVER_CHAT_START_RATE, HOLDOVER_CHAT_LINE_RATE a minute.
 import type { Context } from 'aws-lambda';
-import * as z from 'zod';
 import { InvalidRequestError, TooLargeError } from '../shared/errors.ts';
 import { chatStartsPerMinute } from '../shared/settings.ts';
+import * as z from '../shared/zod.ts';
 import { chatPolicy } from './adapters/chat-policy.ts';
 import {
   authorizedRoute,
@@ -71,8 +71,8 @@ export const startHandler = withCors(
 );
 
 const PollQuerySchema = z.object({
-  after: z.string().max(64).optional(),
-  wait: z.coerce.number().int().min(0).max(MAX_WAIT_SECONDS).default(MAX_WAIT_SECONDS),
+  after: z.optional(z.string().check(z.maxLength(64))),
+  wait: z._default(z.coerce.number().check(z.int(), z.gte(0), z.lte(MAX_WAIT_SECONDS)), MAX_WAIT_SECONDS),
 });
 
 export const readHandler = withCors(

@@ -4,17 +4,17 @@
 //   GET    /v1/groups         → {groups: [...], next?}   (?limit=1..1000&after=<aor>)
 //   DELETE /v1/groups/{aor}   → {aor, removed: true}, or 404
 
-import * as z from 'zod';
 import { normalizeAor } from '../shared/aor.ts';
 import { InvalidRequestError, NotFoundError } from '../shared/errors.ts';
 import { servedDomains } from '../shared/settings.ts';
+import * as z from '../shared/zod.ts';
 import { authorizedRoute } from './adapters/http.ts';
 import { logger } from './adapters/observability.ts';
 import { groupStore } from './adapters/store.ts';
 import { GroupInputSchema, setGroup } from './core/groups.ts';
 
 const domains = new Set(servedDomains());
-const LimitSchema = z.coerce.number().int().min(1).max(1000).default(100);
+const LimitSchema = z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(1000)), 100);
 
 const aorOf = (pathParameters: Record<string, string>) =>
   normalizeAor(decodeURIComponent(pathParameters.aor ?? ''));

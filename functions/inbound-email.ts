@@ -6,8 +6,8 @@
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { ulid } from 'ulid';
-import * as z from 'zod';
 import { envOr } from '../shared/env.ts';
+import * as z from '../shared/zod.ts';
 import { type Envelope, parseMail, verdictOf } from './adapters/mail-parser.ts';
 import { count, countWithDimension, logger, metrics, startInvocation } from './adapters/observability.ts';
 import { alertStore, groupStore } from './adapters/store.ts';
@@ -68,15 +68,18 @@ const prefix = envOr('HOLDOVER_INBOUND_PREFIX', 'inbound/');
 // path-style requests only to an endpoint override (a local stand-in has no bucket subdomains)
 const s3 = new S3Client({ forcePathStyle: envOr('AWS_ENDPOINT_URL_S3', '') !== '' });
 
-const Status = z.object({ status: z.string() }).optional();
+const Status = z.optional(z.object({ status: z.string() }));
 const SesEventSchema = z.object({
   Records: z
     .array(
       z.object({
         ses: z.object({
-          mail: z.object({ messageId: z.string().regex(/^[\w.-]+$/), source: z.string().optional() }),
+          mail: z.object({
+            messageId: z.string().check(z.regex(/^[\w.-]+$/)),
+            source: z.optional(z.string()),
+          }),
           receipt: z.object({
-            recipients: z.array(z.string()).max(100),
+            recipients: z.array(z.string()).check(z.maxLength(100)),
             spfVerdict: Status,
             dkimVerdict: Status,
             spamVerdict: Status,
@@ -85,7 +88,7 @@ const SesEventSchema = z.object({
         }),
       }),
     )
-    .min(1),
+    .check(z.minLength(1)),
 });
 
 export async function handler(event: unknown, context?: Context): Promise<void> {

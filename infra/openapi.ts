@@ -48,8 +48,8 @@ export const OPENAPI_FILE = path.resolve(import.meta.dirname, '..', 'docs', 'ope
 
 interface RouteDoc {
   summary: string;
-  request?: z.ZodType;
-  answer: z.ZodType;
+  request?: z.core.$ZodType;
+  answer: z.core.$ZodType;
   /** Default application/json; the console's page and files are text. */
   contentType?: string;
   /** 200 unless noted. */
@@ -69,7 +69,7 @@ async function routeDocs(): Promise<Record<string, RouteDoc>> {
       summary: 'Capture a MESSAGE for an absent recipient (202 only once it is stored)',
       request: CaptureRequestSchema,
       status: 202,
-      answer: CaptureAnswerSchema.options[0],
+      answer: CaptureAnswerSchema.def.options[0],
       errors: {
         200: 'Not stored: an is-composing indication (`{status: "ignored", reason}`)',
         404: 'The recipient is outside the served domains',
@@ -303,7 +303,7 @@ async function routeDocs(): Promise<Record<string, RouteDoc>> {
 
 type JsonSchema = Record<string, unknown>;
 
-function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
+function jsonSchema(schema: z.core.$ZodType, io: 'input' | 'output'): JsonSchema {
   const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, {
     target: 'draft-2020-12',
     io,

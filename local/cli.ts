@@ -115,7 +115,7 @@ function endpoint(apiUrlOption: string | undefined): Endpoint {
   return { apiUrl, secret };
 }
 
-function getSigned<Answer extends z.ZodType>(
+function getSigned<Answer extends z.core.$ZodType>(
   target: Endpoint,
   path: string,
   answer: Answer,
@@ -124,7 +124,7 @@ function getSigned<Answer extends z.ZodType>(
 }
 
 /** Every item of a paged signed listing (`{<field>: [...], next?}`), following `next` to the end. */
-async function allPages<Item extends z.ZodType>(
+async function allPages<Item extends z.core.$ZodType>(
   target: Endpoint,
   path: string,
   field: 'messages' | 'users' | 'groups',
@@ -142,7 +142,7 @@ async function allPages<Item extends z.ZodType>(
 }
 
 /** A signed call; its answer parsed with the contract's schema (shared/contract/views.ts). */
-async function callSigned<Answer extends z.ZodType>(
+async function callSigned<Answer extends z.core.$ZodType>(
   target: Endpoint,
   method: 'GET' | 'PUT' | 'POST' | 'DELETE',
   path: string,
@@ -185,7 +185,7 @@ async function callSigned<Answer extends z.ZodType>(
   if (!response.ok) {
     throw new CliError(`The API answered ${response.status}: ${errorMessageOf(answer) ?? text}`);
   }
-  const parsed = answerSchema.safeParse(answer);
+  const parsed = z.safeParse(answerSchema, answer);
   if (!parsed.success) {
     throw new CliError(
       `The API's answer to ${method} ${url.pathname} is not what this CLI knows (${parsed.error.issues[0]?.message}): is the CLI as new as the system?`,

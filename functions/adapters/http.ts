@@ -2,7 +2,6 @@
 // token, OIDC) against the route's declaration in infra/catalogue.ts, zod parsing of the body,
 // and the one place where domain errors become HTTP statuses.
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import * as z from 'zod';
 import { type Caller, HOLDOVER_FUNCTIONS } from '../../infra/catalogue.ts';
 import { normalizeAor } from '../../shared/aor.ts';
 import {
@@ -20,6 +19,7 @@ import {
   SignatureRefusedError,
   verifyRequest,
 } from '../../shared/signature.ts';
+import * as z from '../../shared/zod.ts';
 import { verifyChatToken } from '../core/chat.ts';
 import type { NonceStore } from '../core/ports.ts';
 import { type Role, TokenRefusedError, verifyToken } from '../core/session.ts';
@@ -55,7 +55,7 @@ export function rawBody(event: HttpEvent): Buffer {
 }
 
 /** Turns zod issues into one readable line: `cseq: expected number; body: required`. */
-export function describeIssues(error: z.ZodError): string {
+export function describeIssues(error: z.core.$ZodError): string {
   return error.issues
     .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : 'body'}: ${issue.message}`)
     .join('; ');
@@ -233,7 +233,7 @@ function allowed(
  * case, and maps errors. Only DomainErrors (4xx) expose their message; anything else is a 500
  * carrying the correlation id, the API Gateway request id, which every log line of the call has.
  */
-export function authorizedRoute<Schema extends z.ZodType>(
+export function authorizedRoute<Schema extends z.ZodMiniType>(
   name: string,
   schema: Schema | undefined,
   run: (input: AuthorizedInput<z.infer<Schema>>) => Promise<RouteResult | RawResult>,
@@ -272,7 +272,7 @@ export function authorizedRoute<Schema extends z.ZodType>(
   };
 }
 
-const LimitSchema = z.coerce.number().int().min(1).max(1000).default(100);
+const LimitSchema = z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(1000)), 100);
 
 /** `?limit=` of a listing: 1 to 1000, default 100. */
 export function limitOf(text: string | undefined): number {
@@ -281,7 +281,7 @@ export function limitOf(text: string | undefined): number {
   return limit.data;
 }
 
-function parseJson<Schema extends z.ZodType>(schema: Schema, bytes: Buffer): z.infer<Schema> {
+function parseJson<Schema extends z.ZodMiniType>(schema: Schema, bytes: Buffer): z.infer<Schema> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(bytes.toString('utf8'));

@@ -4,7 +4,7 @@
 // backoff (ChangeMessageVisibility) until the queue's redrive sends it to the DLQ.
 import { ChangeMessageVisibilityCommand } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import type * as z from 'zod';
+import type * as z from '../../shared/zod.ts';
 import { RetryLaterError } from '../core/retry.ts';
 import { describeIssues } from './http.ts';
 import { localJobs } from './local-jobs.ts';
@@ -30,7 +30,7 @@ async function retryAfter(queueUrl: string, receiptHandle: string, seconds: numb
   );
 }
 
-export function sqsConsumer<Schema extends z.ZodType>(
+export function sqsConsumer<Schema extends z.ZodMiniType>(
   queueUrl: string,
   schema: Schema,
   run: (job: z.infer<Schema>, receiveCount: number) => Promise<void>,

@@ -7,9 +7,9 @@
 // handlers (functions/inbound-email.ts for SES → S3, local/smtp.ts for `npm start`) → receiveAlert
 // → ports (GroupStore, AlertStore, and what capture needs). No AWS import.
 import { createHash } from 'node:crypto';
-import * as z from 'zod';
 import { ALERT_OUTCOMES, type AlertOutcome } from '../../shared/contract/views.ts';
 import { DomainError } from '../../shared/errors.ts';
+import * as z from '../../shared/zod.ts';
 import { type CaptureDeps, captureMessage } from './capture.ts';
 import { type Group, type GroupStore, groupsByInboundAddress, isAvailable } from './groups.ts';
 
@@ -125,9 +125,9 @@ export type AlertResult =
 const MemberOutcomeSchema = z.object({
   member: z.string(),
   outcome: z.enum(ALERT_OUTCOMES),
-  messageId: z.string().optional(),
+  messageId: z.optional(z.string()),
   at: z.string(),
-  detail: z.string().optional(),
+  detail: z.optional(z.string()),
 });
 
 const StoredAlertSchema = z.object({
@@ -135,7 +135,7 @@ const StoredAlertSchema = z.object({
   group: z.string(),
   from: z.string(),
   subject: z.string(),
-  messageId: z.string().optional(),
+  messageId: z.optional(z.string()),
   receivedAt: z.string(),
   dispatched: z.boolean(),
   members: z.array(MemberOutcomeSchema),

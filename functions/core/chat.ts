@@ -6,8 +6,8 @@
 // handlers (functions/chats.ts, functions/capture.ts) → these use cases → ports (ChatStore, …).
 import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
-import * as z from 'zod';
 import { DomainError, NotFoundError, QuotaExceededError } from '../../shared/errors.ts';
+import * as z from '../../shared/zod.ts';
 import {
   type CaptureDeps,
   type CapturedMessage,
@@ -184,22 +184,25 @@ export function visitorName(text: string): string {
 }
 
 export const StartChatSchema = z.strictObject({
-  to: z.string().min(1, 'say whom to chat with (a SIP address)').max(256),
-  name: z.string().trim().min(1, 'enter your name').max(200),
-  email: z.email({ message: 'must be an email address' }).max(254).optional(),
+  to: z.string().check(z.minLength(1, 'say whom to chat with (a SIP address)'), z.maxLength(256)),
+  name: z.string().check(z.trim(), z.minLength(1, 'enter your name'), z.maxLength(200)),
+  email: z.optional(z.email({ message: 'must be an email address' }).check(z.maxLength(254))),
 });
 export type StartChat = z.infer<typeof StartChatSchema>;
 
 export const ChatTextSchema = z.strictObject({
-  text: z
-    .string()
-    .transform((text) => text.replace(/\r\n?/g, '\n').replace(CONTROLS, '').trim())
-    .pipe(
-      z
-        .string()
-        .min(1, 'write something')
-        .max(MAX_TEXT_CHARS, `at most ${MAX_TEXT_CHARS} characters per line`),
+  text: z.pipe(
+    z.pipe(
+      z.string(),
+      z.transform((text) => text.replace(/\r\n?/g, '\n').replace(CONTROLS, '').trim()),
     ),
+    z
+      .string()
+      .check(
+        z.minLength(1, 'write something'),
+        z.maxLength(MAX_TEXT_CHARS, `at most ${MAX_TEXT_CHARS} characters per line`),
+      ),
+  ),
 });
 
 /** What the page gets: the conversation and a cursor that changes with any line or state. */
@@ -243,7 +246,7 @@ const StoredChatSchema = z.object({
   to: z.string(),
   visitor: z.string(),
   name: z.string(),
-  email: z.string().optional(),
+  email: z.optional(z.string()),
   createdAt: z.string(),
   seenAt: z.string(),
   expiresAt: z.string(),
@@ -252,7 +255,7 @@ const StoredChatSchema = z.object({
 const StoredLineSchema = z.object({
   id: z.string(),
   from: z.string(),
-  name: z.string().optional(),
+  name: z.optional(z.string()),
   at: z.string(),
   text: z.string(),
   state: z.enum(['held', 'delivered']),

@@ -1,11 +1,12 @@
 // SIP credentials of people (docs/design.md "Security"): per address-of-record an HA1 hash for each
 // digest algorithm (realm = the AOR's domain, username = its user part), an admin flag and when
 // they were set. The password itself is never kept: it is hashed here and forgotten.
-import * as z from 'zod';
+
 import { domainOf, normalizeAor } from '../../shared/aor.ts';
 import type { Credentials, UserListing } from '../../shared/contract/views.ts';
 import { InvalidRequestError } from '../../shared/errors.ts';
 import { type DigestAlgorithm, ha1s } from '../../shared/sip-digest.ts';
+import * as z from '../../shared/zod.ts';
 
 export const PASSWORD_MIN = 8;
 export const PASSWORD_MAX = 128;
@@ -14,9 +15,11 @@ export const PASSWORD_MAX = 128;
 export const SetCredentialsSchema = z.strictObject({
   password: z
     .string()
-    .min(PASSWORD_MIN, `password must be at least ${PASSWORD_MIN} characters`)
-    .max(PASSWORD_MAX, `password must be at most ${PASSWORD_MAX} characters`),
-  admin: z.boolean().optional(),
+    .check(
+      z.minLength(PASSWORD_MIN, `password must be at least ${PASSWORD_MIN} characters`),
+      z.maxLength(PASSWORD_MAX, `password must be at most ${PASSWORD_MAX} characters`),
+    ),
+  admin: z.optional(z.boolean()),
 });
 export type SetCredentials = z.infer<typeof SetCredentialsSchema>;
 

@@ -7,8 +7,9 @@
 // expiry stays `bounced` until its notice settles it (functions/core/notice-delivery.ts); one
 // whose notice was never settled (a crash between the bounce and its notice) is found again by
 // the sweeper, and its notice queued again.
-import * as z from 'zod';
+
 import { emailOfAor } from '../../shared/aor.ts';
+import * as z from '../../shared/zod.ts';
 import { type AlertStore, settleAlertCopies } from './alerts.ts';
 import { chatIdOfVisitor } from './chat.ts';
 import { renderDigest } from './digest.ts';
@@ -28,9 +29,11 @@ export interface ExpiryEntry {
 }
 
 export const ExpiryJobSchema = z.object({
-  recipient: z.string().min(1),
+  recipient: z.string().check(z.minLength(1)),
   reason: z.enum(['expired', 'vacation']),
-  messages: z.array(z.object({ id: z.string().min(1), receivedAt: z.string().min(1) })).min(1),
+  messages: z
+    .array(z.object({ id: z.string().check(z.minLength(1)), receivedAt: z.string().check(z.minLength(1)) }))
+    .check(z.minLength(1)),
 });
 export type ExpiryJob = z.infer<typeof ExpiryJobSchema>;
 

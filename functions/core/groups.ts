@@ -2,7 +2,7 @@
 // to its members, all of them (`all`, a distribution list) or one available member (`one`, a
 // queue: longest idle first, and a conversation stays with the member who took it). The rules
 // here are pure; the GroupStore port keeps the groups and each queue's memory (who got what when).
-import * as z from 'zod';
+
 import { domainOf, normalizeAor } from '../../shared/aor.ts';
 import {
   ALERT_EXPIRY_POLICIES,
@@ -11,6 +11,7 @@ import {
   type Routing,
 } from '../../shared/contract/views.ts';
 import { InvalidRequestError } from '../../shared/errors.ts';
+import * as z from '../../shared/zod.ts';
 import type { UserRecord, UserStore } from './ports.ts';
 import { effectivePresence, holdsMessages } from './presence.ts';
 
@@ -20,25 +21,25 @@ export const MAX_MEMBERS = 90;
 export const STICKY_MS = 30 * 60_000;
 
 /** An alert sender: a mailbox (`ops@example.com`) or a whole domain (`@example.com`). */
-const alertSender = z
-  .string()
-  .trim()
-  .toLowerCase()
-  .refine((text) => /^(?:[^@\s]+)?@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/.test(text), {
+const alertSender = z.string().check(
+  z.trim(),
+  z.toLowerCase(),
+  z.refine((text) => /^(?:[^@\s]+)?@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/.test(text), {
     message: 'must be an address (ops@example.com) or a domain (@example.com)',
-  });
+  }),
+);
 
 /** The body of `PUT /v1/groups/{aor}`: the whole group, replaced. */
-export const GroupInputSchema = z
-  .object({
-    members: z.array(z.string().min(1).max(2048)).min(1).max(MAX_MEMBERS),
-    routing: z.enum(ROUTINGS),
-    public: z.boolean().optional(),
-    email: z.email({ message: 'must be an email address' }).optional(),
-    alertSenders: z.array(alertSender).max(100).optional(),
-    onExpire: z.enum(ALERT_EXPIRY_POLICIES).optional(),
-  })
-  .strict();
+export const GroupInputSchema = z.strictObject({
+  members: z
+    .array(z.string().check(z.minLength(1), z.maxLength(2048)))
+    .check(z.minLength(1), z.maxLength(MAX_MEMBERS)),
+  routing: z.enum(ROUTINGS),
+  public: z.optional(z.boolean()),
+  email: z.optional(z.email({ message: 'must be an email address' })),
+  alertSenders: z.optional(z.array(alertSender).check(z.maxLength(100))),
+  onExpire: z.optional(z.enum(ALERT_EXPIRY_POLICIES)),
+});
 export type GroupInput = z.infer<typeof GroupInputSchema>;
 
 export interface Group {
@@ -59,10 +60,10 @@ const StoredGroupSchema = z.object({
   members: z.array(z.string()),
   routing: z.enum(ROUTINGS),
   public: z.boolean(),
-  email: z.string().optional(),
+  email: z.optional(z.string()),
   alertSenders: z.array(z.string()),
   // groups stored before alerts had a policy take the default
-  onExpire: z.enum(ALERT_EXPIRY_POLICIES).default('drop'),
+  onExpire: z._default(z.enum(ALERT_EXPIRY_POLICIES), 'drop'),
   updatedAt: z.string(),
 });
 

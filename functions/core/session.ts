@@ -5,10 +5,10 @@
 // rotation of HOLDOVER_SECRET keeps tokens valid until they expire. No I/O, no AWS import.
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { type JWTPayload, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
-import * as z from 'zod';
 import { normalizeAor } from '../../shared/aor.ts';
 import { SignInThrottledError, UnauthorizedError } from '../../shared/errors.ts';
 import { ha1Of } from '../../shared/sip-digest.ts';
+import * as z from '../../shared/zod.ts';
 import { type CredentialStore, digestIdentity } from './credentials.ts';
 
 /** A token lives at most one hour (docs/design.md "Security"). */
@@ -27,8 +27,8 @@ export const FAILURE_MEMORY_MS = 60 * 60_000;
 export type Role = 'user' | 'admin';
 
 export const SignInSchema = z.strictObject({
-  aor: z.string().min(1, 'enter your SIP address, e.g. sip:bob@example.com').max(256),
-  password: z.string().min(1, 'enter your password').max(128),
+  aor: z.string().check(z.minLength(1, 'enter your SIP address, e.g. sip:bob@example.com'), z.maxLength(256)),
+  password: z.string().check(z.minLength(1, 'enter your password'), z.maxLength(128)),
 });
 export type SignIn = z.infer<typeof SignInSchema>;
 
@@ -126,7 +126,7 @@ export async function mintToken(
 const ClaimsSchema = z.object({
   sub: z.string(),
   role: z.enum(['user', 'admin']),
-  jti: z.string().min(1),
+  jti: z.string().check(z.minLength(1)),
   exp: z.number(),
 });
 

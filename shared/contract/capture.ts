@@ -1,29 +1,25 @@
 // The capture wire: the edge hands over each MESSAGE for an absent user, `POST /v1/messages`,
 // or several that arrived together, `POST /v1/messages/batch`; the API answers each as below.
-import * as z from 'zod';
+import * as z from '../zod.ts';
 
 /** One MESSAGE as the edge hands it over. */
 export const CaptureRequestSchema = z.object({
-  callId: z.string().min(1).max(1024),
-  cseq: z
-    .number()
-    .int()
-    .min(0)
-    .max(2 ** 31 - 1),
-  from: z.string().min(1).max(2048),
-  fromName: z.string().max(512).optional(),
-  to: z.string().min(1).max(2048),
-  contentType: z.string().min(1).max(512),
+  callId: z.string().check(z.minLength(1), z.maxLength(1024)),
+  cseq: z.int().check(z.gte(0), z.lte(2 ** 31 - 1)),
+  from: z.string().check(z.minLength(1), z.maxLength(2048)),
+  fromName: z.optional(z.string().check(z.maxLength(512))),
+  to: z.string().check(z.minLength(1), z.maxLength(2048)),
+  contentType: z.string().check(z.minLength(1), z.maxLength(512)),
   /** Base64 of the body bytes, byte-exact. */
   body: z.base64(),
-  subject: z.string().max(1024).optional(),
-  expires: z.number().int().min(0).optional(),
-  replyTo: z.string().min(1).max(2048).optional(),
+  subject: z.optional(z.string().check(z.maxLength(1024))),
+  expires: z.optional(z.int().check(z.gte(0))),
+  replyTo: z.optional(z.string().check(z.minLength(1), z.maxLength(2048))),
   /** When the edge received it (its clock); orders messages that are stored concurrently. */
-  receivedAt: z.iso.datetime().optional(),
-  autoSubmitted: z.boolean().optional(),
+  receivedAt: z.optional(z.iso.datetime()),
+  autoSubmitted: z.optional(z.boolean()),
   /** Epoch ms after which the edge no longer waits (it answers 503): nothing is stored past it. */
-  deadline: z.number().int().positive().optional(),
+  deadline: z.optional(z.int().check(z.positive())),
 });
 export type CaptureRequest = z.infer<typeof CaptureRequestSchema>;
 
@@ -31,7 +27,7 @@ export type CaptureRequest = z.infer<typeof CaptureRequestSchema>;
 export const CAPTURE_BATCH_MAX = 25;
 
 export const CaptureBatchRequestSchema = z.object({
-  messages: z.array(CaptureRequestSchema).min(1).max(CAPTURE_BATCH_MAX),
+  messages: z.array(CaptureRequestSchema).check(z.minLength(1), z.maxLength(CAPTURE_BATCH_MAX)),
 });
 export type CaptureBatchRequest = z.infer<typeof CaptureBatchRequestSchema>;
 
@@ -48,6 +44,6 @@ export type CaptureAnswer = z.infer<typeof CaptureAnswerSchema>;
 
 /** The batch's answer: each MESSAGE's status and body as the single route would have sent them. */
 export const CaptureBatchAnswerSchema = z.object({
-  results: z.array(z.object({ status: z.number().int(), body: z.unknown() })),
+  results: z.array(z.object({ status: z.int(), body: z.unknown() })),
 });
 export type CaptureBatchAnswer = z.infer<typeof CaptureBatchAnswerSchema>;

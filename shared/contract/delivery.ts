@@ -1,8 +1,9 @@
 // The delivery wire: the delivery function hands the edge one recipient's messages in a signed
 // `POST {edge}/deliver`; the edge sends them one after another and streams each one's outcome as a
 // JSON line the moment its final response arrives, then `{"done":true}` (docs/design.md).
-import * as z from 'zod';
+
 import { parseUri } from '../sip/uri.ts';
+import * as z from '../zod.ts';
 
 export function isSipUri(text: string): boolean {
   try {
@@ -22,36 +23,38 @@ function isUri(text: string): boolean {
   }
 }
 
-export const SipUriSchema = z.string().min(1).max(2048).refine(isSipUri, { message: 'must be a SIP URI' });
+export const SipUriSchema = z
+  .string()
+  .check(z.minLength(1), z.maxLength(2048), z.refine(isSipUri, { message: 'must be a SIP URI' }));
 /**
  * A sender's or recipient's address: any URI a party may have (RFC 3261 §20.20 and §25.1 allow an
  * absoluteURI in From and To): sip, sips, tel, im/pres (from CPIM), or another scheme.
  */
 export const AddressSchema = z
   .string()
-  .min(1)
-  .max(2048)
-  .refine(isUri, { message: 'must be a URI such as sip:alice@example.com or tel:+15551234' });
+  .check(
+    z.minLength(1),
+    z.maxLength(2048),
+    z.refine(isUri, { message: 'must be a URI such as sip:alice@example.com or tel:+15551234' }),
+  );
 export const MessageIdSchema = z
   .string()
-  .min(1)
-  .max(200)
-  .regex(/^[\x21-\x7e]+$/, { message: 'must be printable ASCII' });
+  .check(z.minLength(1), z.maxLength(200), z.regex(/^[\x21-\x7e]+$/, { message: 'must be printable ASCII' }));
 /**
  * A held message (or a notice: bounce, IMDN, auto-reply) as the API hands it to the edge. The edge
  * checks each one again, stricter, when its turn comes (edge/delivery.ts `checkMessage`).
  */
 export const MessageToDeliverSchema = z.object({
-  id: z.string().min(1),
-  from: z.string().min(1),
-  fromName: z.string().optional(),
-  to: z.string().min(1),
-  contentType: z.string().min(1),
+  id: z.string().check(z.minLength(1)),
+  from: z.string().check(z.minLength(1)),
+  fromName: z.optional(z.string()),
+  to: z.string().check(z.minLength(1)),
+  contentType: z.string().check(z.minLength(1)),
   /** Base64 of the body bytes. */
   body: z.string(),
   date: z.string(),
-  callId: z.string().min(1),
-  headers: z.array(z.object({ name: z.string().min(1), value: z.string() })).optional(),
+  callId: z.string().check(z.minLength(1)),
+  headers: z.optional(z.array(z.object({ name: z.string().check(z.minLength(1)), value: z.string() }))),
 });
 export type MessageToDeliver = z.infer<typeof MessageToDeliverSchema>;
 
@@ -70,18 +73,15 @@ export interface DeliveryBatch {
 export const DeliverRequestSchema = z.object({
   recipient: AddressSchema,
   /** The contact learnt from REGISTER; not needed behind an outbound proxy. */
-  target: SipUriSchema.optional(),
-  messages: z
-    .array(z.looseObject({ id: MessageIdSchema }))
-    .min(1)
-    .max(100),
+  target: z.optional(SipUriSchema),
+  messages: z.array(z.looseObject({ id: MessageIdSchema })).check(z.minLength(1), z.maxLength(100)),
 });
 export type DeliverRequest = z.infer<typeof DeliverRequestSchema>;
 
 /** One message's final SIP status (or the edge's UNSENDABLE_STATUS for one it could not build). */
 export const DeliveryOutcomeSchema = z.object({
   id: z.string(),
-  status: z.number().int(),
+  status: z.int(),
   reason: z.string(),
 });
 export type DeliveryOutcome = z.infer<typeof DeliveryOutcomeSchema>;

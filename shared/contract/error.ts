@@ -1,22 +1,23 @@
 // What every API route answers on an error (functions/adapters/http.ts builds it): the edge turns
 // its message into a SIP Warning, the CLI prints it.
-import * as z from 'zod';
+import * as z from '../zod.ts';
 
 export const ErrorAnswerSchema = z.object({
   error: z.object({
     code: z
       .string()
-      .meta({ description: 'Machine-readable fault, e.g. `invalid_request`, `quota_exceeded`' }),
-    reason: z.string().optional().meta({
-      description: 'On a refused signature: `missing_header`, `clock_skew`, `nonce_reused`, `mismatch`, …',
-    }),
+      .check(z.meta({ description: 'Machine-readable fault, e.g. `invalid_request`, `quota_exceeded`' })),
+    reason: z.optional(z.string()).check(
+      z.meta({
+        description: 'On a refused signature: `missing_header`, `clock_skew`, `nonce_reused`, `mismatch`, …',
+      }),
+    ),
     message: z
       .string()
-      .meta({ description: 'What is wrong and what to do (4xx); `Internal error` on a 500' }),
+      .check(z.meta({ description: 'What is wrong and what to do (4xx); `Internal error` on a 500' })),
     correlationId: z
-      .string()
-      .optional()
-      .meta({ description: 'On a 500: the request id, also in the log lines of that call' }),
+      .optional(z.string())
+      .check(z.meta({ description: 'On a 500: the request id, also in the log lines of that call' })),
   }),
 });
 export type ErrorAnswer = z.infer<typeof ErrorAnswerSchema>;

@@ -1,6 +1,6 @@
 // The presence wire: `POST /v1/presence` from the edge (REGISTER, PUBLISH, lapsed bindings) or
 // another system (a webhook), and the states a user can be in.
-import * as z from 'zod';
+import * as z from '../zod.ts';
 
 /** Presence states a user can be in; the hold set (shared/contract/settings.ts) is a subset. */
 export const PRESENCE_STATES = ['offline', 'busy', 'dnd', 'brb', 'away', 'online'] as const;
@@ -8,17 +8,12 @@ export type PresenceState = (typeof PRESENCE_STATES)[number];
 
 /** A presence change as the edge (REGISTER/PUBLISH) or another system (webhook) reports it. */
 export const PresenceUpdateSchema = z.object({
-  aor: z.string().min(1).max(2048),
+  aor: z.string().check(z.minLength(1), z.maxLength(2048)),
   state: z.enum(PRESENCE_STATES),
   /** Where the user's UA can be reached (REGISTER Contact); only with source register. */
-  contact: z.string().min(1).max(2048).optional(),
+  contact: z.optional(z.string().check(z.minLength(1), z.maxLength(2048))),
   /** Registration lifetime in seconds. */
-  expires: z
-    .number()
-    .int()
-    .min(0)
-    .max(86_400 * 7)
-    .optional(),
+  expires: z.optional(z.int().check(z.gte(0), z.lte(86_400 * 7))),
   source: z.enum(['register', 'publish', 'webhook']),
 });
 export type PresenceUpdate = z.infer<typeof PresenceUpdateSchema>;

@@ -1,41 +1,46 @@
-import * as z from 'zod';
 import { parseDuration } from '../duration.ts';
+import * as z from '../zod.ts';
 import { PRESENCE_STATES, type PresenceState } from './presence.ts';
 
 export const DEFAULT_HOLD_STATES: readonly PresenceState[] = ['offline', 'busy', 'dnd', 'brb', 'away'];
 
-const durationText = z.string().refine(
-  (text) => {
-    try {
-      parseDuration(text);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: 'must be a duration such as 30m, 72h or 7d' },
+const durationText = z.string().check(
+  z.refine(
+    (text) => {
+      try {
+        parseDuration(text);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'must be a duration such as 30m, 72h or 7d' },
+  ),
 );
 
 /** A user's settings, as stored and as accepted by `PUT /v1/users/{aor}/settings`. */
-export const UserSettingsSchema = z
-  .object({
-    email: z.email({ message: 'must be an email address' }).optional(),
-    expireAfter: durationText.optional(),
-    hold: z
+export const UserSettingsSchema = z.strictObject({
+  email: z.optional(z.email({ message: 'must be an email address' })),
+  expireAfter: z.optional(durationText),
+  hold: z.optional(
+    z
       .array(z.enum(PRESENCE_STATES))
-      .refine((states) => !states.includes('online'), { message: 'cannot hold while online' })
-      .optional(),
-    onExpire: z.enum(['email', 'bounce', 'drop']).optional(),
-    offlineNotice: z
+      .check(z.refine((states) => !states.includes('online'), { message: 'cannot hold while online' })),
+  ),
+  onExpire: z.optional(z.enum(['email', 'bounce', 'drop'])),
+  offlineNotice: z.optional(
+    z
       .string()
-      .min(1, 'must not be empty (clear it instead)')
-      .max(1000, 'must be at most 1000 characters')
-      .optional(),
-    /** Whether `GET /v1/availability/{aor}` tells this user's status to anyone who asks. */
-    public: z.boolean().optional(),
-    timeZone: z
-      .string()
-      .refine(
+      .check(
+        z.minLength(1, 'must not be empty (clear it instead)'),
+        z.maxLength(1000, 'must be at most 1000 characters'),
+      ),
+  ),
+  /** Whether `GET /v1/availability/{aor}` tells this user's status to anyone who asks. */
+  public: z.optional(z.boolean()),
+  timeZone: z.optional(
+    z.string().check(
+      z.refine(
         (zone) => {
           try {
             new Intl.DateTimeFormat('en', { timeZone: zone });
@@ -45,21 +50,23 @@ export const UserSettingsSchema = z
           }
         },
         { message: 'must be an IANA time zone such as Europe/Berlin' },
-      )
-      .optional(),
-    vacation: z
-      .object({
-        until: z.iso.datetime({
-          offset: true,
-          message: 'must be a date and time such as 2026-12-28T00:00:00Z',
-        }),
-        autoReply: z
-          .string()
-          .min(1, 'a vacation needs an auto-reply text')
-          .max(1000, 'must be at most 1000 characters'),
-      })
-      .optional(),
-  })
-  .strict();
+      ),
+    ),
+  ),
+  vacation: z.optional(
+    z.object({
+      until: z.iso.datetime({
+        offset: true,
+        message: 'must be a date and time such as 2026-12-28T00:00:00Z',
+      }),
+      autoReply: z
+        .string()
+        .check(
+          z.minLength(1, 'a vacation needs an auto-reply text'),
+          z.maxLength(1000, 'must be at most 1000 characters'),
+        ),
+    }),
+  ),
+});
 
 export type UserSettings = z.infer<typeof UserSettingsSchema>;

@@ -1,13 +1,15 @@
 // What the API answers to its readers: the CLI, the console, the edge's credential and message
 // count look-ups. One schema per wire object; the functions build them, the readers parse them,
 // infra/openapi.ts documents them (docs/openapi.json).
-import * as z from 'zod';
+import * as z from '../zod.ts';
 import { PRESENCE_STATES } from './presence.ts';
 import { UserSettingsSchema } from './settings.ts';
 
 const Aor = z
   .string()
-  .meta({ description: 'SIP address of record, `sip:user@host`', examples: ['sip:bob@example.com'] });
+  .check(
+    z.meta({ description: 'SIP address of record, `sip:user@host`', examples: ['sip:bob@example.com'] }),
+  );
 const Timestamp = z.iso.datetime({ offset: true });
 
 /**
@@ -24,11 +26,15 @@ export type HeldState = (typeof HELD_STATES)[number];
 export const HeldViewSchema = z.object({
   id: z.string(),
   from: Aor,
-  fromName: z.string().optional(),
+  fromName: z.optional(z.string()),
   to: Aor,
-  body: z.string().nullable().meta({ description: 'The decoded text; null for content that is not text' }),
+  body: z
+    .nullable(z.string())
+    .check(z.meta({ description: 'The decoded text; null for content that is not text' })),
   contentType: z.string(),
-  innerContentType: z.string().optional().meta({ description: 'The wrapped type of a message/cpim body' }),
+  innerContentType: z
+    .optional(z.string())
+    .check(z.meta({ description: 'The wrapped type of a message/cpim body' })),
   receivedAt: Timestamp,
   expiresAt: Timestamp,
   state: z.enum(HELD_STATES),
@@ -40,33 +46,31 @@ export const DeadLetterViewSchema = z.object({
   id: z.string(),
   from: Aor,
   to: Aor,
-  body: z.string().nullable(),
+  body: z.nullable(z.string()),
   contentType: z.string(),
   receivedAt: Timestamp,
-  bounce: z
-    .object({
+  bounce: z.nullable(
+    z.object({
       status: z
-        .number()
         .int()
-        .meta({ description: 'The final SIP status that refused it; 0 for a bounce on expiry' }),
+        .check(z.meta({ description: 'The final SIP status that refused it; 0 for a bounce on expiry' })),
       reason: z.string(),
-      at: z.number().int().meta({ description: 'Epoch ms' }),
-    })
-    .nullable(),
-  reason: z.string().meta({ description: "Why the sender's notice failed for good" }),
-  deadAt: Timestamp.nullable(),
+      at: z.int().check(z.meta({ description: 'Epoch ms' })),
+    }),
+  ),
+  reason: z.string().check(z.meta({ description: "Why the sender's notice failed for good" })),
+  deadAt: z.nullable(Timestamp),
 });
 export type DeadLetterView = z.infer<typeof DeadLetterViewSchema>;
 
 /** One page of a listing: `{<key>: [...], next?}`. */
-export const PageSchema = <Item extends z.ZodType, Key extends string>(key: Key, item: Item) =>
+export const PageSchema = <Item extends z.core.$ZodType, Key extends string>(key: Key, item: Item) =>
   z.object({
     [key]: z.array(item),
     next: z
-      .string()
-      .optional()
-      .meta({ description: 'Cursor for the next page (`after`), absent on the last' }),
-  } as { [K in Key]: z.ZodArray<Item> } & { next: z.ZodOptional<z.ZodString> });
+      .optional(z.string())
+      .check(z.meta({ description: 'Cursor for the next page (`after`), absent on the last' })),
+  } as { [K in Key]: z.ZodMiniArray<Item> } & { next: z.ZodMiniOptional<z.ZodMiniString> });
 
 export const ROUTINGS = ['one', 'all'] as const;
 export type Routing = (typeof ROUTINGS)[number];
@@ -83,11 +87,11 @@ export const GroupViewSchema = z.object({
   members: z.array(Aor),
   routing: z.enum(ROUTINGS),
   public: z.boolean(),
-  email: z.string().optional(),
+  email: z.optional(z.string()),
   alertSenders: z.array(z.string()),
   onExpire: z
     .enum(ALERT_EXPIRY_POLICIES)
-    .meta({ description: 'What becomes of an alert copy that expired undelivered' }),
+    .check(z.meta({ description: 'What becomes of an alert copy that expired undelivered' })),
   updatedAt: Timestamp,
 });
 export type GroupView = z.infer<typeof GroupViewSchema>;
@@ -101,7 +105,7 @@ export const UserListingSchema = z.object({
 });
 export type UserListing = z.infer<typeof UserListingSchema>;
 
-const Hex = (length: number) => z.string().regex(new RegExp(`^[0-9a-f]{${length}}$`));
+const Hex = (length: number) => z.string().check(z.regex(new RegExp(`^[0-9a-f]{${length}}$`)));
 
 /** What is stored per AOR, and what the edge gets from `GET /v1/credentials/{aor}`. */
 export const CredentialsSchema = z.object({
@@ -115,9 +119,9 @@ export const CredentialsSchema = z.object({
 export type Credentials = z.infer<typeof CredentialsSchema>;
 
 /** `PUT /v1/users/{aor}/credentials`: the user, without the hashes. */
-export const CredentialsSetSchema = CredentialsSchema.omit({ ha1: true });
+export const CredentialsSetSchema = z.omit(CredentialsSchema, { ha1: true });
 /** `GET /v1/credentials/{aor}`: what the edge checks a digest answer with. */
-export const CredentialsCheckSchema = CredentialsSchema.pick({
+export const CredentialsCheckSchema = z.pick(CredentialsSchema, {
   aor: true,
   realm: true,
   ha1: true,
@@ -125,24 +129,24 @@ export const CredentialsCheckSchema = CredentialsSchema.pick({
 });
 
 export const StatsSchema = z.object({
-  byState: z.object(Object.fromEntries(HELD_STATES.map((state) => [state, z.number().int()]))),
-  recipients: z.number().int(),
-  oldestReceivedAt: Timestamp.optional(),
+  byState: z.object(Object.fromEntries(HELD_STATES.map((state) => [state, z.int()]))),
+  recipients: z.int(),
+  oldestReceivedAt: z.optional(Timestamp),
 });
 
 export const SettingsAnswerSchema = z.object({ aor: Aor, settings: UserSettingsSchema });
 
 /** `GET /v1/users/{aor}/summary`: the count the edge's message-waiting NOTIFYs carry. */
-export const SummarySchema = z.object({ aor: Aor, waiting: z.number().int().min(0) });
+export const SummarySchema = z.object({ aor: Aor, waiting: z.int().check(z.gte(0)) });
 export type Summary = z.infer<typeof SummarySchema>;
 
-export const PurgedSchema = z.object({ purged: z.number().int() });
+export const PurgedSchema = z.object({ purged: z.int() });
 export const RemovedSchema = z.object({ aor: Aor, removed: z.literal(true) });
 
 const Role = z.enum(['user', 'admin']);
 
 export const SignedInSchema = z.object({
-  token: z.string().meta({ description: 'JWT (HS256): sub = the AOR, role, jti, exp' }),
+  token: z.string().check(z.meta({ description: 'JWT (HS256): sub = the AOR, role, jti, exp' })),
   expiresAt: Timestamp,
   aor: Aor,
   role: Role,
@@ -153,18 +157,18 @@ export const MintedTokenSchema = z.object({ aor: Aor, role: Role, token: z.strin
 export const MeSchema = z.object({
   aor: Aor,
   role: Role,
-  held: z.number().int(),
+  held: z.int(),
   settings: UserSettingsSchema,
   presence: z.enum(PRESENCE_STATES),
-  expiresAt: Timestamp.optional(),
+  expiresAt: z.optional(Timestamp),
 });
 
 /** `GET /v1/availability/{aor}`: what a web page may learn about a public user or group. */
 export const AvailabilitySchema = z.object({
   aor: Aor,
-  kind: z.enum(['user', 'group']).optional().meta({ description: 'Absent when `na`' }),
+  kind: z.optional(z.enum(['user', 'group'])).check(z.meta({ description: 'Absent when `na`' })),
   status: z.enum(['active', 'away', 'na']),
-  available: z.number().int(),
+  available: z.int(),
 });
 
 /** A member's outcome of an alert from email: `delivering`/`held` until it is final. */
@@ -175,20 +179,24 @@ export type AlertOutcome = (typeof ALERT_OUTCOMES)[number];
 export const AlertViewSchema = z.object({
   id: z
     .string()
-    .meta({ description: 'Derived from the group and the mail’s Message-ID: the same mail is one alert' }),
+    .check(
+      z.meta({ description: 'Derived from the group and the mail’s Message-ID: the same mail is one alert' }),
+    ),
   group: Aor,
-  from: z.string().meta({ description: 'The sender’s address (From), lower case' }),
+  from: z.string().check(z.meta({ description: 'The sender’s address (From), lower case' })),
   subject: z.string(),
-  messageId: z.string().optional(),
+  messageId: z.optional(z.string()),
   receivedAt: Timestamp,
   dispatched: z.boolean(),
   members: z.array(
     z.object({
       member: Aor,
       outcome: z.enum(ALERT_OUTCOMES),
-      messageId: z.string().optional().meta({ description: 'The held message of the member’s copy' }),
+      messageId: z
+        .optional(z.string())
+        .check(z.meta({ description: 'The held message of the member’s copy' })),
       at: Timestamp,
-      detail: z.string().optional(),
+      detail: z.optional(z.string()),
     }),
   ),
 });
@@ -197,8 +205,8 @@ export type AlertView = z.infer<typeof AlertViewSchema>;
 /** One line of a click-to-chat conversation as the visitor's page reads it. */
 export const ChatLineViewSchema = z.object({
   id: z.string(),
-  from: Aor.meta({ description: 'The visitor AOR, or the AOR of the person who answered' }),
-  name: z.string().optional(),
+  from: Aor.check(z.meta({ description: 'The visitor AOR, or the AOR of the person who answered' })),
+  name: z.optional(z.string()),
   at: Timestamp,
   text: z.string(),
   state: z.enum(['held', 'delivered']),
@@ -207,12 +215,18 @@ export const ChatLineViewSchema = z.object({
 /** `POST /v1/chats`: the chat started, its token and the visitor's SIP AOR. */
 export const ChatStartedSchema = z.object({
   chatId: z.string(),
-  token: z.string().meta({ description: 'A chat token (JWT) for this chat only: `Authorization: Bearer`' }),
-  visitor: Aor.meta({
-    description: "The visitor's SIP AOR, the From of their lines: sip:chat-<id>@<domain>",
-  }),
+  token: z
+    .string()
+    .check(z.meta({ description: 'A chat token (JWT) for this chat only: `Authorization: Bearer`' })),
+  visitor: Aor.check(
+    z.meta({
+      description: "The visitor's SIP AOR, the From of their lines: sip:chat-<id>@<domain>",
+    }),
+  ),
   expiresAt: Timestamp,
-  status: z.enum(['active', 'away']).meta({ description: 'The availability of the user or group now' }),
+  status: z
+    .enum(['active', 'away'])
+    .check(z.meta({ description: 'The availability of the user or group now' })),
 });
 
 /** `GET /v1/chats/{chatId}/messages`: the whole conversation and a cursor for the long poll. */

@@ -102,6 +102,20 @@ describe('import boundaries between the deployables', () => {
     expect(violations).toEqual([]);
   });
 
+  it('the code the Lambda bundles carry takes zod from shared/zod.ts only (zod/mini, English messages)', () => {
+    // one classic `import … from 'zod'` would put all of classic zod back into the bundles (the
+    // cold start, bench/results/cold.md), and a bare zod/mini one would refuse with "Invalid input"
+    const direct = ['shared', 'functions']
+      .flatMap((dir) => sourceFiles(dir))
+      .filter((file) => file !== 'shared/zod.ts')
+      .flatMap((file) =>
+        importsOf(file, readFileSync(join(root, file), 'utf8'))
+          .filter(({ target }) => target === 'zod' || target.startsWith('zod/'))
+          .map(({ target, line }) => `${file}:${line} imports ${target}`),
+      );
+    expect(direct).toEqual([]);
+  });
+
   it("the CLI casts no answer: each is parsed with the contract's schemas", () => {
     const cli = readFileSync(join(root, 'local', 'cli.ts'), 'utf8');
     const casts = cli

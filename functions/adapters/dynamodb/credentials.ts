@@ -9,9 +9,9 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import * as z from 'zod';
 import { type Credentials, CredentialsSchema } from '../../../shared/contract/views.ts';
 import { keys } from '../../../shared/table.ts';
+import * as z from '../../../shared/zod.ts';
 import type { CredentialStore, UserListPage } from '../../core/credentials.ts';
 
 const ItemSchema = z.object({
@@ -99,7 +99,7 @@ export class DynamoCredentialStore implements CredentialStore {
       }),
     );
     const users = (Items ?? []).map((item) =>
-      ItemSchema.pick({ aor: true, admin: true, createdAt: true, updatedAt: true }).parse(item),
+      z.pick(ItemSchema, { aor: true, admin: true, createdAt: true, updatedAt: true }).parse(item),
     );
     const last = LastEvaluatedKey?.sk;
     const next = typeof last === 'string' ? last.slice(keys.user('').length) : undefined;

@@ -14,9 +14,9 @@ import {
   type TransactWriteCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import * as z from 'zod';
 import { ROUTINGS, type Routing } from '../../../shared/contract/views.ts';
 import { groupKeys, TTL_ATTRIBUTE } from '../../../shared/table.ts';
+import * as z from '../../../shared/zod.ts';
 import { type Group, type GroupStore, parseStoredGroup, type QueueState } from '../../core/groups.ts';
 
 const STICKY_TTL_SECONDS = 86_400;

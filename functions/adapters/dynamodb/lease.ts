@@ -7,8 +7,8 @@
 // message only with a ConditionCheck that no live lease's range covers it, so a message is
 // delivered XOR emailed; the range goes with the lease (released, or lapsed and garbage-collected).
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import * as z from 'zod';
 import { keys } from '../../../shared/table.ts';
+import * as z from '../../../shared/zod.ts';
 import type { TableContext } from './writes.ts';
 
 export const LEASE_SK = '#LEASE';
@@ -22,8 +22,8 @@ export const leaseKey = (recipient: string) => ({ pk: keys.user(recipient), sk: 
 export const LeaseItemSchema = z.object({
   owner: z.string(),
   until: z.number(),
-  inflightFrom: z.string().optional(),
-  inflightUntil: z.string().optional(),
+  inflightFrom: z.optional(z.string()),
+  inflightUntil: z.optional(z.string()),
 });
 export type LeaseItem = z.infer<typeof LeaseItemSchema>;
 

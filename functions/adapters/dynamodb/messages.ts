@@ -17,7 +17,6 @@ import {
   QueryCommand,
   TransactWriteCommand,
 } from '@aws-sdk/lib-dynamodb';
-import * as z from 'zod';
 import { HELD_STATES, type HeldState } from '../../../shared/contract/views.ts';
 import {
   EXPIRY_SHARDS,
@@ -27,6 +26,7 @@ import {
   ORDER_INDEX,
   TTL_ATTRIBUTE,
 } from '../../../shared/table.ts';
+import * as z from '../../../shared/zod.ts';
 import { dedupeKey } from '../../core/capture.ts';
 import type { HeldMessage } from '../../core/held-message.ts';
 import type {
@@ -91,28 +91,28 @@ export const MessageItemSchema = z.object({
   recipient: z.string(),
   sender: z.string(),
   senderUri: z.string(),
-  senderName: z.string().optional(),
-  replyTo: z.string().optional(),
+  senderName: z.optional(z.string()),
+  replyTo: z.optional(z.string()),
   callId: z.string(),
   cseq: z.number(),
   contentType: z.string(),
-  body: z.instanceof(Uint8Array).catch(() => new Uint8Array()),
-  cpim: z
-    .object({
-      from: z.string().optional(),
-      dateTime: z.string().optional(),
-      imdnMessageId: z.string().optional(),
-      imdnDisposition: z.string().optional(),
-    })
-    .optional(),
-  subject: z.string().optional(),
-  alert: z.object({ id: z.string(), onExpire: z.enum(['drop', 'email']) }).optional(),
+  body: z.catch(z.instanceof(Uint8Array), () => new Uint8Array()),
+  cpim: z.optional(
+    z.object({
+      from: z.optional(z.string()),
+      dateTime: z.optional(z.string()),
+      imdnMessageId: z.optional(z.string()),
+      imdnDisposition: z.optional(z.string()),
+    }),
+  ),
+  subject: z.optional(z.string()),
+  alert: z.optional(z.object({ id: z.string(), onExpire: z.enum(['drop', 'email']) })),
   receivedAt: z.string(),
   expiresAt: z.string(),
   state: z.enum(HELD_STATES),
-  owner: z.string().optional(),
-  bounce: BounceSchema.optional(),
-  dead: DeadSchema.optional(),
+  owner: z.optional(z.string()),
+  bounce: z.optional(BounceSchema),
+  dead: z.optional(DeadSchema),
 });
 
 /** A held message as stored: its keys, its places in the order and expiry indexes, its GC time. */

@@ -4,8 +4,8 @@
 //   REVOKED#<jti>  REVOKED   { ttl = the token's expiry }
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import * as z from 'zod';
 import { keys, TTL_ATTRIBUTE } from '../../../shared/table.ts';
+import * as z from '../../../shared/zod.ts';
 import type { SessionStore, SignInRecord } from '../../core/session.ts';
 
 const RecordItem = z.object({ count: z.number(), nextAllowedMs: z.number(), [TTL_ATTRIBUTE]: z.number() });

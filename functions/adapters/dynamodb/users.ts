@@ -6,10 +6,10 @@
 //   pk USER#<aor>   sk #PRESENCE           { registration?, published?, version, updatedAt }
 //   pk USER#<aor>   sk #NOTICE#<sender>    { until, ttl }
 import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import * as z from 'zod';
 import { PRESENCE_STATES } from '../../../shared/contract/presence.ts';
 import { type UserSettings, UserSettingsSchema } from '../../../shared/contract/settings.ts';
 import { keys, TTL_ATTRIBUTE } from '../../../shared/table.ts';
+import * as z from '../../../shared/zod.ts';
 import type { Presence, SettingsStore, UserRecord, UserStore } from '../../core/ports.ts';
 import { countHeld } from './messages.ts';
 import { type TableContext, writeIf } from './writes.ts';
@@ -22,10 +22,10 @@ export const VACATION_INDEX_PK = 'VACATION';
 const HELD_COUNT_LIMIT = 10_000;
 
 const PresenceItemSchema = z.object({
-  registration: z.object({ contact: z.string(), expiresAt: z.string() }).optional(),
-  published: z.enum(PRESENCE_STATES).optional(),
-  version: z.number().catch(0),
-  updatedAt: z.string().catch(''),
+  registration: z.optional(z.object({ contact: z.string(), expiresAt: z.string() })),
+  published: z.optional(z.enum(PRESENCE_STATES)),
+  version: z.catch(z.number(), 0),
+  updatedAt: z.catch(z.string(), ''),
 });
 
 function presenceFromItem(item: Record<string, unknown>): Presence {

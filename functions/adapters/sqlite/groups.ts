@@ -1,8 +1,9 @@
 // Groups on SQLite (GroupStore port), the twin of functions/adapters/dynamodb/groups.ts: a group's
 // definition as one JSON row, each member's groups (for presence), and a queue's memory (the
 // last assignment per member; a sender's conversation, kept a day).
-import * as z from 'zod';
+
 import { ROUTINGS, type Routing } from '../../../shared/contract/views.ts';
+import * as z from '../../../shared/zod.ts';
 import { type Group, type GroupStore, parseStoredGroup, type QueueState } from '../../core/groups.ts';
 import type { SqliteDb } from './db.ts';
 
