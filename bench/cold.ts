@@ -8,6 +8,7 @@
 // bundle size is reported, not capped.
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
@@ -82,6 +83,7 @@ function median(values: number[]): number {
 
 async function main(): Promise<void> {
   fs.rmSync(rawDir, { recursive: true, force: true });
+  const loadBefore = os.loadavg()[0] ?? 0;
   const measurements: Measurement[] = [];
   for (const entry of HOLDOVER_FUNCTIONS) {
     for (const variant of ['sdk-bundled', 'sdk-external'] as const) {
@@ -111,7 +113,9 @@ async function main(): Promise<void> {
   const report = {
     measuredAt: new Date().toISOString(),
     node: process.version,
-    cpus: (await import('node:os')).cpus().length,
+    cpus: os.cpus().length,
+    // the 1-minute load average when the run started and ended: the machine may be shared
+    loadAverage: { start: round(loadBefore), end: round(os.loadavg()[0] ?? 0) },
     runs: RUNS,
     targets: { importMs: TARGET_IMPORT_MS },
     emptyNodeProcessMedianMs: emptyProcessMs,
@@ -138,6 +142,7 @@ function markdown(report: {
   measuredAt: string;
   node: string;
   cpus: number;
+  loadAverage: { start: number; end: number };
   emptyNodeProcessMedianMs: number;
   measurements: Measurement[];
 }): string {
@@ -148,7 +153,7 @@ function markdown(report: {
   return [
     '# Cold import of the Lambda bundles',
     '',
-    `Measured ${report.measuredAt} with \`npm run bench:cold\` on Node ${report.node}, ${report.cpus} cores; median of ${RUNS} fresh processes each (\`node --enable-source-maps\`). Empty \`node\` process: ${report.emptyNodeProcessMedianMs} ms.`,
+    `Measured ${report.measuredAt} with \`npm run bench:cold\` on Node ${report.node}, ${report.cpus} cores, load average ${report.loadAverage.start} at the start and ${report.loadAverage.end} at the end; median of ${RUNS} fresh processes each (\`node --enable-source-maps\`). Empty \`node\` process: ${report.emptyNodeProcessMedianMs} ms.`,
     '',
     `Target: import ≤ ${TARGET_IMPORT_MS} ms (the bundle size is reported, not capped). \`sdk-bundled\` is what the construct deploys (the AWS SDK folded into each bundle, infra/bundling.ts); \`sdk-external\` leaves the SDK to the nodejs22.x runtime (here imported unbundled from node_modules, as the runtime's copy is), for comparison. A shared 2-core machine: figures vary by ±15 % between runs.`,
     '',
