@@ -1,6 +1,8 @@
 // Cold-start cost of each Lambda bundle: builds the same ESM bundle the construct deploys
 // (infra/bundling.ts options through the esbuild API), then times a fresh `node` process
 // importing it, median of RUNS. Run: npm run bench:cold. Writes bench/results/cold.{json,md}.
+// `npm run bench:cold -- --only capture,inboundEmail` measures those functions and writes nothing
+// (a quick look while working; the results files always hold every function).
 //
 // Two variants per function: `sdk-bundled` is what is deployed (the AWS SDK folded into the
 // bundle) and `sdk-external` leaves it to the Lambda runtime (here resolved from node_modules,
@@ -17,6 +19,11 @@ import { EXTERNAL_MODULES, esbuildBuildOptions, SDK_EXTERNAL } from '../infra/bu
 import { HOLDOVER_FUNCTIONS } from '../infra/catalogue.ts';
 
 const RUNS = 10;
+const onlyArgument = process.argv.indexOf('--only');
+const only =
+  onlyArgument === -1
+    ? undefined
+    : new Set((process.argv[onlyArgument + 1] ?? '').split(',').filter(Boolean));
 const TARGET_IMPORT_MS = 80;
 const root = path.resolve(import.meta.dirname, '..');
 const rawDir = path.join(root, 'bench', 'results', 'raw', 'cold');
@@ -85,7 +92,7 @@ async function main(): Promise<void> {
   fs.rmSync(rawDir, { recursive: true, force: true });
   const loadBefore = os.loadavg()[0] ?? 0;
   const measurements: Measurement[] = [];
-  for (const entry of HOLDOVER_FUNCTIONS) {
+  for (const entry of HOLDOVER_FUNCTIONS.filter((fn) => only === undefined || only.has(fn.name))) {
     for (const variant of ['sdk-bundled', 'sdk-external'] as const) {
       // Inside the repository so an external `@aws-sdk/*` resolves from node_modules.
       const outfile = path.join(rawDir, variant, entry.name, 'index.mjs');
@@ -121,10 +128,11 @@ async function main(): Promise<void> {
     emptyNodeProcessMedianMs: emptyProcessMs,
     measurements,
   };
+  console.log(`\nempty node process: ${emptyProcessMs} ms (median of ${RUNS})`);
+  if (only !== undefined) return;
   const resultsDir = path.join(root, 'bench', 'results');
   fs.writeFileSync(path.join(resultsDir, 'cold.json'), `${JSON.stringify(report, null, 2)}\n`);
   fs.writeFileSync(path.join(resultsDir, 'cold.md'), markdown(report));
-  console.log(`\nempty node process: ${emptyProcessMs} ms (median of ${RUNS})`);
   console.log(`wrote bench/results/cold.json and bench/results/cold.md`);
 }
 
