@@ -1,42 +1,16 @@
 // POST /v1/messages — the edge hands over a MESSAGE it received for an absent user.
 // Thin: parse (zod) → captureMessage (core) → status. 202 only once the message is stored.
 
-import { monotonicFactory } from 'ulid';
 import {
   CaptureBatchRequestSchema,
   type CaptureRequest,
   CaptureRequestSchema,
 } from '../shared/contract/capture.ts';
 import { DomainError } from '../shared/errors.ts';
-import { expireAfterMs, maxBodyBytes, quota, servedDomains } from '../shared/settings.ts';
-import { chatPolicy } from './adapters/chat-policy.ts';
+import { captureDeps } from './adapters/capture-deps.ts';
 import { authorizedRoute, errorResult, type RouteResult } from './adapters/http.ts';
 import { count, countWithDimension, logger } from './adapters/observability.ts';
-import { deliveryQueue } from './adapters/queue.ts';
-import { chatStore, groupStore, store } from './adapters/store.ts';
 import { captureMessage } from './core/capture.ts';
-
-const ulid = monotonicFactory();
-/** Capture's dependencies; the chat routes capture a visitor's line with the same ones. */
-export const captureDeps = {
-  store,
-  users: store,
-  groups: groupStore,
-  chats: { store: chatStore, policy: chatPolicy },
-  queue: deliveryQueue,
-  policy: {
-    domains: new Set(servedDomains()),
-    defaultExpireAfterMs: expireAfterMs(),
-    maxBodyBytes: maxBodyBytes(),
-    quota: quota(),
-  },
-  now: Date.now,
-  newId: (nowMs: number) => ulid(nowMs),
-  onFollowUpError: (error: unknown) =>
-    logger.warn('message stored, but queueing its delivery run or notice failed', {
-      error: error instanceof Error ? error : String(error),
-    }),
-};
 
 /** What one MESSAGE's capture answered: the status and body the single route would have sent. */
 async function captureOne(request: CaptureRequest): Promise<RouteResult> {

@@ -5,11 +5,11 @@
 // its own: only it may queue delivery runs and write held messages.
 import { monotonicFactory } from 'ulid';
 import { chatLinesPerMinute } from '../shared/settings.ts';
+import { captureDeps } from './adapters/capture-deps.ts';
 import { chatPolicy } from './adapters/chat-policy.ts';
 import { authorizedRoute } from './adapters/http.ts';
 import { count, logger } from './adapters/observability.ts';
 import { chatStore } from './adapters/store.ts';
-import { captureDeps } from './capture.ts';
 import { withCors } from './chats.ts';
 import { ChatTextSchema, postLine } from './core/chat.ts';
 import { TokenBuckets, takeOrRefuse } from './core/rate-limit.ts';

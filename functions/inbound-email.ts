@@ -8,10 +8,10 @@ import type { Context } from 'aws-lambda';
 import { ulid } from 'ulid';
 import { envOr } from '../shared/env.ts';
 import * as z from '../shared/zod.ts';
+import { captureDeps } from './adapters/capture-deps.ts';
 import { type Envelope, parseMail, verdictOf } from './adapters/mail-parser.ts';
 import { count, countWithDimension, logger, metrics, startInvocation } from './adapters/observability.ts';
 import { alertStore, groupStore } from './adapters/store.ts';
-import { captureDeps } from './capture.ts';
 import { type AlertEvent, type AlertResult, receiveAlert } from './core/alerts.ts';
 
 function observe(event: AlertEvent): void {
