@@ -45,6 +45,9 @@ export const esbuildOptions = {
   format: 'esm',
   target: BUNDLE_TARGET,
   minify: true,
+  // An external .map beside the bundle; NodejsFunction then sets NODE_OPTIONS=--enable-source-maps,
+  // so stack traces name the TypeScript sources. Node reads the map when it loads the bundle, which
+  // bench/cold.ts measures too (it runs node with the same flag).
   sourcemap: true,
   // Source text is in the repository; leaving it out of the map keeps the artifact small.
   sourcesContent: false,

@@ -9,6 +9,8 @@
 // sandbox does not have. They are left out because they cost every cold start about 10 ms: some
 // 120 KB of code (the STS, SSO and sign-in clients among it) to compile and `node:child_process` to
 // load (bench/results/cold.md). The remote links stay, in the SDK's order and with its conditions.
+// One difference, outside what the construct deploys: with AWS_PROFILE set the SDK skips the
+// environment for the profile links; here there are none, so the environment still answers.
 
 import { fromEnv } from '@aws-sdk/credential-provider-env';
 import type { defaultProvider as sdkDefaultProvider } from '@aws-sdk/credential-provider-node';
