@@ -16,8 +16,8 @@ export const ESM_REQUIRE_BANNER =
 
 /**
  * Nothing is left to the runtime: the AWS SDK is bundled into each function. The nodejs22.x
- * runtime ships the SDK, but importing its unbundled modules costs a cold start about 45 ms more
- * than the minified, tree-shaken bundle (bench/results/cold.md); the bundle is larger (reported,
+ * runtime ships the SDK, but importing its unbundled modules takes a cold start about twice as long
+ * as the minified, tree-shaken bundle (bench/results/cold.md, `sdk-external`); the bundle is larger (reported,
  * not capped) and the SDK version is the one the tests ran with. NodejsFunction's default would
  * leave `@aws-sdk/*` out, so this is passed explicitly. bench/cold.ts still measures the
  * runtime-SDK variant for comparison (SDK_EXTERNAL).
