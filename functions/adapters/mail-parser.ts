@@ -2,6 +2,11 @@
 // quoted-printable, base64, charsets, HTML → text). Shared by the SES function
 // (functions/inbound-email.ts) and the local SMTP listener (local/smtp.ts), so both feed the use
 // case the same facts. Everything here is written by whoever sent the mail: bounded.
+// Cold start: mailparser and what it brings (iconv-lite 481 KB, encoding-japanese 225 KB, he,
+// entities, libmime, htmlparser2, html-to-text…) are about 1.1 MB of the inboundEmail bundle's
+// 1.75 MB and most of its import time (bench/results/cold.md), which is why that one function is
+// over the 80 ms target: a parser that decodes charsets with TextDecoder and leaves HTML to
+// core/alerts.ts's htmlToText (postal-mime: 76 KB bundled, no dependencies) would take it under.
 import { type Attachment, simpleParser } from 'mailparser';
 import type { InboundMail, Verdict } from '../core/alerts.ts';
 
