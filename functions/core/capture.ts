@@ -24,8 +24,15 @@ import { type CpimEnvelope, parseCpim } from './cpim.ts';
 import { chooseMember, type Group, type GroupStore, isAvailable } from './groups.ts';
 import { type AlertFacts, type CpimFacts, type HeldMessage, readableContent } from './held-message.ts';
 import { autoReplyOf } from './notices.ts';
-import type { ChatStore, DeliveryQueue, MessageStore, UserRecord, UserStore } from './ports.ts';
-import { effectivePresence, holdsMessages } from './presence.ts';
+import type {
+  ChatStore,
+  DeliveryQueue,
+  MessageStore,
+  PresenceSummary,
+  UserRecord,
+  UserStore,
+} from './ports.ts';
+import { effectivePresence, holdsMessages, presenceStateOf } from './presence.ts';
 
 export interface CapturePolicy {
   /** SIP domains served; anything else is refused (no open relay). */
@@ -217,7 +224,7 @@ async function captureFor(
   );
   switch (outcome.outcome) {
     case 'held':
-      await boundedFollowUp(afterHeld(heldMessage, message, user, deps), deadline, deps);
+      await boundedFollowUp(afterHeld(heldMessage, message, user, outcome.after, deps), deadline, deps);
       return { status: 'held', id: heldMessage.id, expiresAt: heldMessage.expiresAt };
     case 'duplicate':
       return { status: 'duplicate', id: outcome.id, expiresAt: outcome.expiresAt };
@@ -310,18 +317,25 @@ async function boundedFollowUp(work: Promise<void>, deadline: number | undefined
  *
  * Presence is read again after the message was written (a consistent read): a presence change
  * that landed meanwhile is seen here, or else it sees this message (it reads the count after its
- * own write), so whichever lands second starts the run (docs/design.md "Message lifecycle").
+ * own write), so whichever lands second starts the run (docs/design.md "Message lifecycle"). A
+ * store that read it with the quota's count (`after`) saves the second read; the settings are
+ * the ones read before the write.
  */
 async function afterHeld(
   held: HeldMessage,
   message: CapturedMessage,
-  before: Awaited<ReturnType<UserStore['getUser']>>,
+  before: UserRecord,
+  after: { presence?: PresenceSummary } | undefined,
   deps: CaptureDeps,
 ): Promise<void> {
   const nowMs = deps.now();
-  const user = await deps.users.getUser(held.recipient, { countHeld: false }).catch(() => before);
-  const presence = effectivePresence(user.presence, nowMs);
-  if (!holdsMessages(presence.state, user.settings, nowMs)) {
+  const user = after
+    ? before
+    : await deps.users.getUser(held.recipient, { countHeld: false }).catch(() => before);
+  const state = after
+    ? presenceStateOf(after.presence, nowMs)
+    : effectivePresence(user.presence, nowMs).state;
+  if (!holdsMessages(state, user.settings, nowMs)) {
     await deps.queue.enqueue({ kind: 'deliver', recipient: held.recipient });
     return;
   }

@@ -10,7 +10,12 @@ import type { BounceFacts, HeldMessage, MessageRef } from './held-message.ts';
 import type { DeliveryJob } from './jobs.ts';
 
 export type HoldOutcome =
-  | { outcome: 'held' }
+  /**
+   * `after`: the recipient's presence as stored once the message was (read after the write,
+   * consistently, in the same step as the quota's count). A store that does not read it there
+   * leaves it out, and the caller reads the presence again itself.
+   */
+  | { outcome: 'held'; after?: { presence?: PresenceSummary } }
   | { outcome: 'duplicate'; id: string; expiresAt: string }
   | { outcome: 'quota'; held: number };
 
@@ -25,6 +30,12 @@ export interface Presence {
   /** Optimistic lock: every write is conditional on the version it read. */
   version: number;
   updatedAt: string;
+}
+
+/** What decides a presence's state: its published state, and until when its registration runs. */
+export interface PresenceSummary {
+  published?: PresenceState;
+  registeredUntil?: string;
 }
 
 export interface HoldGuard {

@@ -1,17 +1,22 @@
 // A user's own items: settings, presence and the automatic-notice claims (UserStore,
 // SettingsStore). All sort before MSG#, so one query reads them; the held count comes from the
-// order index (messages.ts), read alongside.
+// order index, read alongside.
 //
 //   pk USER#<aor>   sk #SETTINGS           { settings, updatedAt }  (gsi1 VACATION / <until> while away)
 //   pk USER#<aor>   sk #PRESENCE           { registration?, published?, version, updatedAt }
+//                                          lsi1sk #PRESENCE#<published>#<registered until>
 //   pk USER#<aor>   sk #NOTICE#<sender>    { until, ttl }
+//
+// The presence has an entry in the order index too, before the messages (# sorts before M), and
+// its key says what its state depends on: so a capture's one consistent query of the index after
+// its write reads both the held count (the quota) and the presence (the capture/presence race).
 import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { PRESENCE_STATES } from '../../../shared/contract/presence.ts';
 import { type UserSettings, UserSettingsSchema } from '../../../shared/contract/settings.ts';
-import { keys, TTL_ATTRIBUTE } from '../../../shared/table.ts';
-import type { Presence, SettingsStore, UserRecord, UserStore } from '../../core/ports.ts';
-import { countHeld } from './messages.ts';
+import { keys, ORDER_INDEX, TTL_ATTRIBUTE } from '../../../shared/table.ts';
+import type { Presence, PresenceSummary, SettingsStore, UserRecord, UserStore } from '../../core/ports.ts';
+import { summaryOf } from '../../core/presence.ts';
 import { type TableContext, writeIf } from './writes.ts';
 
 export const SETTINGS_SK = '#SETTINGS';
@@ -20,6 +25,25 @@ export const noticeSk = (sender: string) => `#NOTICE#${sender}`;
 export const VACATION_INDEX_PK = 'VACATION';
 /** The MWI and presence checks need to know whether, and how many; no more than this is counted. */
 const HELD_COUNT_LIMIT = 10_000;
+
+/** The presence's entry in the order index: sorts before every message (MSG#…). */
+const PRESENCE_ORDER_PREFIX = '#PRESENCE#';
+/** Past every key of the order index's messages (`$` follows `#`). */
+const AFTER_MESSAGES = `${keys.messagePrefix.slice(0, -1)}$`;
+
+export function presenceOrderOf(presence: Presence): string {
+  const { published, registeredUntil } = summaryOf(presence);
+  return `${PRESENCE_ORDER_PREFIX}${published ?? ''}#${registeredUntil ?? ''}`;
+}
+
+export function parsePresenceOrder(order: string): PresenceSummary {
+  const [published = '', registeredUntil = ''] = order.slice(PRESENCE_ORDER_PREFIX.length).split('#');
+  const state = PRESENCE_STATES.find((known) => known === published);
+  return {
+    ...(state ? { published: state } : {}),
+    ...(registeredUntil ? { registeredUntil } : {}),
+  };
+}
 
 const PresenceItemSchema = z.object({
   registration: z.object({ contact: z.string(), expiresAt: z.string() }).optional(),
@@ -101,7 +125,7 @@ export class DynamoUsers implements UserStore, SettingsStore {
       this.table.client,
       new PutCommand({
         TableName: this.table.tableName,
-        Item: { pk: keys.user(aor), sk: PRESENCE_SK, ...presence },
+        Item: { pk: keys.user(aor), sk: PRESENCE_SK, ...presence, lsi1sk: presenceOrderOf(presence) },
         ConditionExpression: expectedVersion === 0 ? 'attribute_not_exists(pk)' : 'version = :version',
         ...(expectedVersion === 0 ? {} : { ExpressionAttributeValues: { ':version': expectedVersion } }),
       }),
@@ -126,4 +150,78 @@ export class DynamoUsers implements UserStore, SettingsStore {
       }),
     );
   }
+}
+
+// --- the order index: the held count, with the presence ---
+
+/**
+ * How many messages a recipient holds (pending, in flight, being emailed, bounced), counted in
+ * the order index up to `limit`.
+ */
+export async function countHeld(
+  table: TableContext,
+  recipient: string,
+  limit: number,
+  options: { abortSignal?: AbortSignal } = {},
+): Promise<number> {
+  let count = 0;
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await table.client.send(
+      new QueryCommand({
+        TableName: table.tableName,
+        IndexName: ORDER_INDEX,
+        KeyConditionExpression: 'pk = :pk AND begins_with(lsi1sk, :msg)',
+        ExpressionAttributeValues: { ':pk': keys.user(recipient), ':msg': keys.messagePrefix },
+        Select: 'COUNT',
+        ConsistentRead: true,
+        Limit: Math.max(1, limit - count),
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      }),
+      options.abortSignal ? { abortSignal: options.abortSignal } : {},
+    );
+    count += page.Count ?? 0;
+    start = page.LastEvaluatedKey;
+  } while (start && count < limit);
+  return count;
+}
+
+/**
+ * The held count (up to `limit`) and the presence, in one consistent query of the order index:
+ * its range holds the presence's entry, then the messages; the filter returns the presence's
+ * entry only (a message has a state), and the entries read beside it are the count.
+ */
+export async function heldAndPresence(
+  table: TableContext,
+  recipient: string,
+  limit: number,
+  options: { abortSignal?: AbortSignal } = {},
+): Promise<{ held: number; presence?: PresenceSummary }> {
+  let read = 0;
+  let presence: PresenceSummary | undefined;
+  let start: Record<string, unknown> | undefined;
+  const counted = () => read - (presence ? 1 : 0);
+  do {
+    const page = await table.client.send(
+      new QueryCommand({
+        TableName: table.tableName,
+        IndexName: ORDER_INDEX,
+        KeyConditionExpression: 'pk = :pk AND lsi1sk < :end',
+        FilterExpression: 'attribute_not_exists(#state)',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: { ':pk': keys.user(recipient), ':end': AFTER_MESSAGES },
+        ConsistentRead: true,
+        // the presence's entry comes first (if there is one), then up to `limit` messages
+        Limit: Math.max(1, limit + 1 - read),
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      }),
+      options.abortSignal ? { abortSignal: options.abortSignal } : {},
+    );
+    read += page.ScannedCount ?? 0;
+    const entry = page.Items?.find((item) => String(item.lsi1sk).startsWith(PRESENCE_ORDER_PREFIX));
+    if (entry) presence = parsePresenceOrder(String(entry.lsi1sk));
+    start = page.LastEvaluatedKey;
+  } while (start && counted() < limit);
+  const held = Math.min(limit, counted());
+  return presence ? { held, presence } : { held };
 }
