@@ -165,7 +165,9 @@ export function describeStoreContract(name: string, makeStores: MakeStores): voi
         });
         // the refused one left no marker of its own key either
         const third = heldMessage(recipient);
-        await expect(store.hold(third, { dedupeKeys: [`other-${again.id}`], quota: 1000 })).resolves.toMatchObject({
+        await expect(
+          store.hold(third, { dedupeKeys: [`other-${again.id}`], quota: 1000 }),
+        ).resolves.toMatchObject({
           outcome: 'held',
         });
         expect((await listAll(recipient)).map((m) => m.id)).toEqual([first.id, third.id]);
