@@ -13,7 +13,7 @@ import { chatPolicy } from './adapters/chat-policy.ts';
 import { authorizedRoute, errorResult, type RouteResult } from './adapters/http.ts';
 import { count, countWithDimension, logger } from './adapters/observability.ts';
 import { deliveryQueue } from './adapters/queue.ts';
-import { chatStore, groupStore, store } from './adapters/store.ts';
+import { chatStore, groupStore, recipientStore, store } from './adapters/store.ts';
 import { captureMessage } from './core/capture.ts';
 
 const ulid = monotonicFactory();
@@ -22,6 +22,7 @@ export const captureDeps = {
   store,
   users: store,
   groups: groupStore,
+  ...(recipientStore ? { recipients: recipientStore } : {}),
   chats: { store: chatStore, policy: chatPolicy },
   queue: deliveryQueue,
   policy: {

@@ -29,6 +29,7 @@ import type {
   DeliveryQueue,
   MessageStore,
   PresenceSummary,
+  RecipientStore,
   UserRecord,
   UserStore,
 } from './ports.ts';
@@ -49,6 +50,11 @@ export interface CaptureDeps {
   policy: CapturePolicy;
   /** Groups: a MESSAGE to a group goes to its members. Without it every recipient is a user. */
   groups?: GroupStore;
+  /**
+   * The group at the recipient's AOR and the user's record in one read (DynamoDB: one request);
+   * without it capture reads them side by side.
+   */
+  recipients?: RecipientStore;
   /** Chats: a MESSAGE to a visitor AOR (sip:chat-<id>@…) joins its chat instead of being held. */
   chats?: { store: ChatStore; policy: ChatPolicy };
   now: () => number;
@@ -143,11 +149,7 @@ export async function captureMessage(message: CapturedMessage, deps: CaptureDeps
   const dedupeKeys = [dedupeKey('call', message.callId, String(message.cseq))];
   if (cpim?.imdnMessageId) dedupeKeys.push(dedupeKey('imdn', sender, cpim.imdnMessageId));
 
-  // Both reads at once: a user's capture waits no longer for the group lookup.
-  const [group, user] = await Promise.all([
-    deps.groups?.getGroup(recipient),
-    deps.users.getUser(recipient, { countHeld: false }),
-  ]);
+  const { group, user } = await readRecipient(recipient, deps);
   if (group === undefined) return captureFor(recipient, dedupeKeys, prepared, deps, user);
   if (group.routing === 'all') {
     // One copy per member, each held for them as usual: its own dedupe markers (a retransmission
@@ -168,6 +170,18 @@ export async function captureMessage(message: CapturedMessage, deps: CaptureDeps
     return combine(results);
   }
   return captureForQueue(group, dedupeKeys, prepared, deps);
+}
+
+/** The group at `aor`, if it is one, and the user's record (the held count not read). */
+async function readRecipient(aor: string, deps: CaptureDeps): Promise<{ group?: Group; user: UserRecord }> {
+  if (deps.groups === undefined) return { user: await deps.users.getUser(aor, { countHeld: false }) };
+  if (deps.recipients) return deps.recipients.readRecipient(aor);
+  // Both reads at once: a user's capture waits no longer for the group lookup.
+  const [group, user] = await Promise.all([
+    deps.groups.getGroup(aor),
+    deps.users.getUser(aor, { countHeld: false }),
+  ]);
+  return group ? { group, user } : { user };
 }
 
 interface Prepared {

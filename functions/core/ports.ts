@@ -6,6 +6,7 @@ import type { DeliveryBatch, DeliveryOutcome } from '../../shared/contract/deliv
 import type { PresenceState } from '../../shared/contract/presence.ts';
 import type { UserSettings } from '../../shared/contract/settings.ts';
 import type { HeldState } from '../../shared/contract/views.ts';
+import type { Group } from './groups.ts';
 import type { BounceFacts, HeldMessage, MessageRef } from './held-message.ts';
 import type { DeliveryJob } from './jobs.ts';
 
@@ -103,6 +104,14 @@ export interface UserStore {
    * false if one was already recorded within `windowMs`, so at most one goes out per window.
    */
   claimNotice(recipient: string, sender: string, windowMs: number): Promise<boolean>;
+}
+
+/**
+ * What capture reads about its recipient before it writes, in one request: the group at that AOR
+ * (if it is one) and the user's record (settings and presence; `held` is not counted: 0).
+ */
+export interface RecipientStore {
+  readRecipient(aor: string): Promise<{ group?: Group; user: UserRecord }>;
 }
 
 /** `markDelivering` was refused because `owner` no longer holds the recipient's live lease. */

@@ -10,14 +10,22 @@
 // The presence has an entry in the order index too, before the messages (# sorts before M), and
 // its key says what its state depends on: so a capture's one consistent query of the index after
 // its write reads both the held count (the quota) and the presence (the capture/presence race).
-import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { PRESENCE_STATES } from '../../../shared/contract/presence.ts';
 import { type UserSettings, UserSettingsSchema } from '../../../shared/contract/settings.ts';
-import { keys, ORDER_INDEX, TTL_ATTRIBUTE } from '../../../shared/table.ts';
-import type { Presence, PresenceSummary, SettingsStore, UserRecord, UserStore } from '../../core/ports.ts';
+import { groupKeys, keys, ORDER_INDEX, TTL_ATTRIBUTE } from '../../../shared/table.ts';
+import { type Group, parseStoredGroup } from '../../core/groups.ts';
+import type {
+  Presence,
+  PresenceSummary,
+  RecipientStore,
+  SettingsStore,
+  UserRecord,
+  UserStore,
+} from '../../core/ports.ts';
 import { summaryOf } from '../../core/presence.ts';
-import { type TableContext, writeIf } from './writes.ts';
+import { sleep, type TableContext, writeIf } from './writes.ts';
 
 export const SETTINGS_SK = '#SETTINGS';
 export const PRESENCE_SK = '#PRESENCE';
@@ -69,6 +77,17 @@ function parseSettings(value: unknown): UserSettings | undefined {
   return parsed.success ? parsed.data : undefined;
 }
 
+/** One of the user's own items read into their record (settings, presence; others ignored). */
+function addUserItem(record: UserRecord, item: Record<string, unknown>): void {
+  if (item.sk === SETTINGS_SK) {
+    const settings = parseSettings(item.settings);
+    if (settings) record.settings = settings;
+  } else if (item.sk === PRESENCE_SK) record.presence = presenceFromItem(item);
+}
+
+/** Rounds of a batch read's unprocessed keys (throttling) before giving up. */
+const READ_RETRIES = 8;
+
 export class DynamoUsers implements UserStore, SettingsStore {
   constructor(private readonly table: TableContext) {}
 
@@ -111,12 +130,7 @@ export class DynamoUsers implements UserStore, SettingsStore {
       options.countHeld === false ? 0 : countHeld(this.table, aor, HELD_COUNT_LIMIT),
     ]);
     const record: UserRecord = { held };
-    for (const item of Items) {
-      if (item.sk === SETTINGS_SK) {
-        const settings = parseSettings(item.settings);
-        if (settings) record.settings = settings;
-      } else if (item.sk === PRESENCE_SK) record.presence = presenceFromItem(item);
-    }
+    for (const item of Items) addUserItem(record, item);
     return record;
   }
 
@@ -149,6 +163,42 @@ export class DynamoUsers implements UserStore, SettingsStore {
         ExpressionAttributeValues: { ':now': nowMs },
       }),
     );
+  }
+}
+
+/**
+ * Capture's read before its write, one BatchGetItem: the user's settings and presence, and the
+ * group at the same AOR (groups.ts keeps it under GROUPS).
+ */
+export class DynamoRecipients implements RecipientStore {
+  constructor(private readonly table: TableContext) {}
+
+  async readRecipient(aor: string): Promise<{ group?: Group; user: UserRecord }> {
+    const { client, tableName } = this.table;
+    const wanted = [
+      { pk: keys.user(aor), sk: SETTINGS_SK },
+      { pk: keys.user(aor), sk: PRESENCE_SK },
+      { pk: groupKeys.groups, sk: groupKeys.group(aor) },
+    ];
+    const items: Record<string, unknown>[] = [];
+    let keysLeft: Record<string, unknown>[] = wanted;
+    for (let attempt = 0; keysLeft.length > 0; attempt++) {
+      if (attempt >= READ_RETRIES)
+        throw new Error(`reading ${aor} was throttled ${attempt} times; try again`);
+      if (attempt > 0) await sleep(10 * 2 ** attempt * Math.random());
+      const { Responses, UnprocessedKeys } = await client.send(
+        new BatchGetCommand({ RequestItems: { [tableName]: { Keys: keysLeft, ConsistentRead: true } } }),
+      );
+      items.push(...(Responses?.[tableName] ?? []));
+      keysLeft = UnprocessedKeys?.[tableName]?.Keys ?? [];
+    }
+    const user: UserRecord = { held: 0 };
+    let group: Group | undefined;
+    for (const item of items) {
+      if (item.pk === groupKeys.groups) group = parseStoredGroup(item);
+      else addUserItem(user, item);
+    }
+    return group ? { group, user } : { user };
   }
 }
 
