@@ -249,10 +249,7 @@ describe('capture to a group', () => {
     const recipients = {
       readRecipient: async (aor: string) => {
         asked.push(aor);
-        const [group, user] = await Promise.all([
-          groups.getGroup(aor),
-          store.getUser(aor, { countHeld: false }),
-        ]);
+        const [group, user] = await Promise.all([getGroup(aor), store.getUser(aor, { countHeld: false })]);
         return group ? { group, user } : { user };
       },
     };
