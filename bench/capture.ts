@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
 import { DynamoStore, messageItem } from '../functions/adapters/dynamodb/store.ts';
+import { DynamoRecipients } from '../functions/adapters/dynamodb/users.ts';
 import { connect } from '../functions/adapters/sqlite/db.ts';
 import { SqliteStore } from '../functions/adapters/sqlite/index.ts';
 import { dedupeKey } from '../functions/core/capture.ts';
@@ -184,13 +185,18 @@ async function rawPutRate(port: number, concurrency: number, count: number): Pro
   return rate;
 }
 
-/** The same writes capture makes (query the user, then the 3-item transaction), without the edge and API. */
+/**
+ * The same requests capture makes, without the edge and API: the recipient read (group, settings,
+ * presence: one BatchGetItem), then the hold (the conditional PutItem, then the order index's
+ * count with the presence).
+ */
 async function rawHoldRate(port: number, concurrency: number, count: number): Promise<number> {
   const client = DynamoDBDocumentClient.from(dynamoClient(port));
   const store = new DynamoStore(client, 'holdover');
+  const recipients = new DynamoRecipients({ client, tableName: 'holdover', now: Date.now });
   const rate = await ratePerSecond(concurrency, count, async (n) => {
     const message = benchMessage(`sip:rawhold-${n}-${ulid()}@example.com`);
-    await store.getUser(message.recipient);
+    await recipients.readRecipient(message.recipient);
     await store.hold(message, { dedupeKeys: [dedupeKey('call', message.callId, '1')], quota: 1000 });
   });
   client.destroy();
@@ -330,9 +336,7 @@ async function main(): Promise<void> {
       raw8 = await rawPutRate(dynamodbPort, 8, calls);
       raw32 = await rawPutRate(dynamodbPort, 32, calls);
       console.log(`  ${raw8.toFixed(0)}/s with 8 in flight, ${raw32.toFixed(0)}/s with 32 in flight`);
-      console.log(
-        `capture's own writes straight to the store (Query + 3-item TransactWriteItems), ${calls}…`,
-      );
+      console.log(`capture's own requests straight to the store (BatchGetItem, PutItem, Query), ${calls}…`);
       rawHold = await rawHoldRate(dynamodbPort, 32, calls);
     } else {
       console.log(`capture's own writes straight to a SQLite file (getUser + hold), ${calls}…`);

@@ -51,8 +51,9 @@ export interface CaptureDeps {
   /** Groups: a MESSAGE to a group goes to its members. Without it every recipient is a user. */
   groups?: GroupStore;
   /**
-   * The group at the recipient's AOR and the user's record in one read (DynamoDB: one request);
-   * without it capture reads them side by side.
+   * The group at the recipient's AOR and the user's settings in one read (DynamoDB: one request,
+   * its `hold` reading the presence after the write); without it capture reads the group and
+   * the user side by side.
    */
   recipients?: RecipientStore;
   /** Chats: a MESSAGE to a visitor AOR (sip:chat-<id>@…) joins its chat instead of being held. */
@@ -175,7 +176,11 @@ export async function captureMessage(message: CapturedMessage, deps: CaptureDeps
 /** The group at `aor`, if it is one, and the user's record (the held count not read). */
 async function readRecipient(aor: string, deps: CaptureDeps): Promise<{ group?: Group; user: UserRecord }> {
   if (deps.groups === undefined) return { user: await deps.users.getUser(aor, { countHeld: false }) };
-  if (deps.recipients) return deps.recipients.readRecipient(aor);
+  if (deps.recipients) {
+    const { group, settings } = await deps.recipients.readRecipient(aor);
+    const user: UserRecord = settings ? { held: 0, settings } : { held: 0 };
+    return group ? { group, user } : { user };
+  }
   // Both reads at once: a user's capture waits no longer for the group lookup.
   const [group, user] = await Promise.all([
     deps.groups.getGroup(aor),

@@ -108,10 +108,11 @@ export interface UserStore {
 
 /**
  * What capture reads about its recipient before it writes, in one request: the group at that AOR
- * (if it is one) and the user's record (settings and presence; `held` is not counted: 0).
+ * (if it is one) and the user's settings. For a store whose `hold` reads the presence after its
+ * write (`after`), which is the only presence capture then needs.
  */
 export interface RecipientStore {
-  readRecipient(aor: string): Promise<{ group?: Group; user: UserRecord }>;
+  readRecipient(aor: string): Promise<{ group?: Group; settings?: UserSettings }>;
 }
 
 /** `markDelivering` was refused because `owner` no longer holds the recipient's live lease. */

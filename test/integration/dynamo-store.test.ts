@@ -231,7 +231,7 @@ describe('DynamoStore: the grants of the functions that hold a message', () => {
 });
 
 describe("DynamoRecipients: capture's one read of its recipient", () => {
-  it('reads the group at an AOR, or the user with settings and presence, as getGroup and getUser do', async () => {
+  it('reads the group at an AOR and the user’s settings, as getGroup and getUser do', async () => {
     const store = new DynamoStore(dynamo.client, dynamo.tableName);
     const groups = new DynamoGroupStore(dynamo.client, dynamo.tableName);
     const recipients = new DynamoRecipients({
@@ -240,23 +240,12 @@ describe("DynamoRecipients: capture's one read of its recipient", () => {
       now: Date.now,
     });
     const user = uniqueUser();
-    await expect(recipients.readRecipient(user)).resolves.toEqual({ user: { held: 0 } });
+    await expect(recipients.readRecipient(user)).resolves.toEqual({});
     await store.putSettings(user, { hold: ['offline', 'away'], offlineNotice: 'back soon' });
-    const presence = {
-      registration: {
-        contact: 'sip:bob@127.0.0.1:5072',
-        expiresAt: new Date(Date.now() + 60_000).toISOString(),
-      },
-      published: 'away' as const,
-      version: 1,
-      updatedAt: new Date().toISOString(),
-    };
-    await expect(store.putPresence(user, presence, 0)).resolves.toBe(true);
-    await store.hold(heldMessage(user), { dedupeKeys: [], quota: 10 });
     await expect(recipients.readRecipient(user)).resolves.toEqual({
-      user: { ...(await store.getUser(user)), held: 0 },
+      settings: (await store.getUser(user)).settings,
     });
-    expect((await recipients.readRecipient(user)).user.presence).toEqual(presence);
+    expect((await recipients.readRecipient(user)).settings?.offlineNotice).toBe('back soon');
 
     const group = uniqueUser();
     await groups.putGroup({

@@ -249,8 +249,8 @@ describe('capture to a group', () => {
     const recipients = {
       readRecipient: async (aor: string) => {
         asked.push(aor);
-        const [group, user] = await Promise.all([getGroup(aor), store.getUser(aor, { countHeld: false })]);
-        return group ? { group, user } : { user };
+        const [group, { settings }] = await Promise.all([getGroup(aor), store.getUser(aor)]);
+        return { ...(group ? { group } : {}), ...(settings ? { settings } : {}) };
       },
     };
     groups.getGroup = async () => {

@@ -167,38 +167,36 @@ export class DynamoUsers implements UserStore, SettingsStore {
 }
 
 /**
- * Capture's read before its write, one BatchGetItem: the user's settings and presence, and the
- * group at the same AOR (groups.ts keeps it under GROUPS).
+ * Capture's read before its write, one BatchGetItem: the user's settings and the group at the
+ * same AOR (groups.ts keeps it under GROUPS). The presence capture needs is read after the write,
+ * with the quota's count (DynamoMessages.hold).
  */
 export class DynamoRecipients implements RecipientStore {
   constructor(private readonly table: TableContext) {}
 
-  async readRecipient(aor: string): Promise<{ group?: Group; user: UserRecord }> {
+  async readRecipient(aor: string): Promise<{ group?: Group; settings?: UserSettings }> {
     const { client, tableName } = this.table;
-    const wanted = [
+    const items: Record<string, unknown>[] = [];
+    let wanted: Record<string, unknown>[] = [
       { pk: keys.user(aor), sk: SETTINGS_SK },
-      { pk: keys.user(aor), sk: PRESENCE_SK },
       { pk: groupKeys.groups, sk: groupKeys.group(aor) },
     ];
-    const items: Record<string, unknown>[] = [];
-    let keysLeft: Record<string, unknown>[] = wanted;
-    for (let attempt = 0; keysLeft.length > 0; attempt++) {
+    for (let attempt = 0; wanted.length > 0; attempt++) {
       if (attempt >= READ_RETRIES)
         throw new Error(`reading ${aor} was throttled ${attempt} times; try again`);
       if (attempt > 0) await sleep(10 * 2 ** attempt * Math.random());
       const { Responses, UnprocessedKeys } = await client.send(
-        new BatchGetCommand({ RequestItems: { [tableName]: { Keys: keysLeft, ConsistentRead: true } } }),
+        new BatchGetCommand({ RequestItems: { [tableName]: { Keys: wanted, ConsistentRead: true } } }),
       );
       items.push(...(Responses?.[tableName] ?? []));
-      keysLeft = UnprocessedKeys?.[tableName]?.Keys ?? [];
+      wanted = UnprocessedKeys?.[tableName]?.Keys ?? [];
     }
-    const user: UserRecord = { held: 0 };
-    let group: Group | undefined;
-    for (const item of items) {
-      if (item.pk === groupKeys.groups) group = parseStoredGroup(item);
-      else addUserItem(user, item);
-    }
-    return group ? { group, user } : { user };
+    const groupItem = items.find((item) => item.pk === groupKeys.groups);
+    const settings = parseSettings(items.find((item) => item.sk === SETTINGS_SK)?.settings);
+    return {
+      ...(groupItem ? { group: parseStoredGroup(groupItem) } : {}),
+      ...(settings ? { settings } : {}),
+    };
   }
 }
 
