@@ -321,9 +321,20 @@ class CaptureGate {
     }
   }
 
-  /** Sends what waits, a batch per free call; the rest waits for a call to end. */
+  /**
+   * Sends what waits, a batch per free call; the rest waits for a call to end. One whose deadline
+   * passed while it waited is not sent: the API would refuse it, so it is answered 503 now.
+   */
   private flush(): void {
     this.scheduled = false;
+    const nowMs = Date.now();
+    const late = this.waiting.filter(
+      (entry) => (entry.payload.deadline ?? Number.POSITIVE_INFINITY) <= nowMs,
+    );
+    if (late.length > 0) {
+      this.waiting = this.waiting.filter((entry) => !late.includes(entry));
+      for (const entry of late) entry.reject(new ApiUnavailableError('the capture waited past its deadline'));
+    }
     const size = Math.max(1, this.options.maxCaptureBatch ?? 25);
     const maxCalls = Math.max(1, this.options.maxCaptureCalls ?? 8);
     while (this.waiting.length > 0 && this.calls < maxCalls) void this.send(this.waiting.splice(0, size));

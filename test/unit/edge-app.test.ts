@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { ApiAnswer, ApiClient } from '../../edge/api-client.ts';
 import { createRequestHandler, type EdgeOptions } from '../../edge/app.ts';
 import type { ReceivedRequest } from '../../edge/sip/message.ts';
@@ -119,6 +119,28 @@ describe('edge MESSAGE handling', () => {
     expect((await Promise.all(later)).map((reply) => reply.status)).toEqual([202, 202, 202]);
     calls[1]?.resolve({ status: 202, body: {} });
     expect((await second).status).toBe(202);
+  });
+
+  it('answers 503 for a MESSAGE whose deadline passed while it waited for a call, without sending it', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const calls: Array<{ path: string; resolve: (answer: ApiAnswer) => void }> = [];
+      const api = {
+        post: (path: string) => new Promise<ApiAnswer>((resolve) => calls.push({ path, resolve })),
+      };
+      const handle = createRequestHandler({ ...options(api), maxCaptureCalls: 1 });
+      const first = handle(request('first'), source);
+      await new Promise((resolve) => setImmediate(resolve));
+      const waiting = handle(request('waits'), source);
+      await new Promise((resolve) => setImmediate(resolve));
+      vi.setSystemTime(Date.now() + 20_000); // past its deadline (8 s after it arrived)
+      calls[0]?.resolve({ status: 202, body: {} });
+      expect((await first).status).toBe(202);
+      expect((await waiting).status).toBe(503);
+      expect(calls).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('sends a batch refused as a whole (400) one by one; a failing API answers each 503', async () => {
