@@ -47,6 +47,14 @@ export interface EdgeOptions {
   shedAfterMs?: number;
   /** Most captures handed to the API in one batch call (default 25; 1: never batched). */
   maxCaptureBatch?: number;
+  /**
+   * Most capture calls (single or batch) in flight at once (default 8). MESSAGEs arriving while
+   * that many are out wait for the first to end and go together in the next batch call: under
+   * load the calls grow instead of multiplying, so the store is not handed more requests at
+   * once (one signed call's nonce per message, say) than it can take. The wait counts towards
+   * `shedAfterMs`, so shedding still answers within milliseconds.
+   */
+  maxCaptureCalls?: number;
 }
 
 /** Below this many captures in flight, one slow call alone does not start shedding. */
@@ -295,7 +303,8 @@ class CaptureGate {
       return await new Promise<ApiAnswer>((resolve, reject) => {
         const entry = { payload, resolve, reject };
         // Nothing in flight: no wait, the call goes out now. Else it joins those arriving in
-        // this turn, sent together at its end.
+        // this turn, sent together at its end, or later with those arriving until a call ends
+        // when maxCaptureCalls are out.
         if (this.calls === 0) {
           void this.send([entry]);
           return;
@@ -312,12 +321,23 @@ class CaptureGate {
     }
   }
 
+  /**
+   * Sends what waits, a batch per free call; the rest waits for a call to end. One whose deadline
+   * passed while it waited is not sent: the API would refuse it, so it is answered 503 now.
+   */
   private flush(): void {
     this.scheduled = false;
-    const all = this.waiting;
-    this.waiting = [];
+    const nowMs = Date.now();
+    const late = this.waiting.filter(
+      (entry) => (entry.payload.deadline ?? Number.POSITIVE_INFINITY) <= nowMs,
+    );
+    if (late.length > 0) {
+      this.waiting = this.waiting.filter((entry) => !late.includes(entry));
+      for (const entry of late) entry.reject(new ApiUnavailableError('the capture waited past its deadline'));
+    }
     const size = Math.max(1, this.options.maxCaptureBatch ?? 25);
-    for (let start = 0; start < all.length; start += size) void this.send(all.slice(start, start + size));
+    const maxCalls = Math.max(1, this.options.maxCaptureCalls ?? 8);
+    while (this.waiting.length > 0 && this.calls < maxCalls) void this.send(this.waiting.splice(0, size));
   }
 
   private async send(batch: CaptureGate['waiting']): Promise<void> {
@@ -326,6 +346,7 @@ class CaptureGate {
       await this.sendNow(batch);
     } finally {
       this.calls--;
+      if (this.waiting.length > 0 && !this.scheduled) this.flush();
     }
   }
 

@@ -19,12 +19,14 @@ export interface EdgeConfig {
   secret: string;
   maxBodyBytes: number;
   retryAfterSeconds: number;
-  /** Capture calls in flight before MESSAGEs get 503 (overload). */
+  /** MESSAGEs waiting for their capture before MESSAGEs get 503 (overload). */
   maxPendingCaptures: number;
   /** EDGE_CAPTURE_SHED_AFTER (app.ts `shedAfterMs`). */
   shedAfterMs?: number;
   /** EDGE_CAPTURE_BATCH (app.ts `maxCaptureBatch`). */
   maxCaptureBatch?: number;
+  /** EDGE_CAPTURE_CALLS (app.ts `maxCaptureCalls`). */
+  maxCaptureCalls?: number;
   /** Where every request the edge sends goes (OUTBOUND_PROXY); unset: to the UA's contact. */
   outboundProxy?: OutboundProxy;
   /** Timer F of outgoing requests (DELIVERY_TIMEOUT). */
@@ -68,6 +70,7 @@ export function edgeConfigFromEnv(): EdgeConfig {
     maxPendingCaptures: envInt('EDGE_MAX_PENDING_CAPTURES', 64),
     shedAfterMs: envDurationMs('EDGE_CAPTURE_SHED_AFTER', '1s'),
     maxCaptureBatch: envInt('EDGE_CAPTURE_BATCH', 25),
+    maxCaptureCalls: envInt('EDGE_CAPTURE_CALLS', 8),
     ...(outboundProxy ? { outboundProxy } : {}),
     deliveryTimeoutMs: envDurationMs('DELIVERY_TIMEOUT', '32s'),
     mwiPollIntervalMs: envDurationMs('MWI_POLL_INTERVAL', '30s'),

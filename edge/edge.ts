@@ -104,6 +104,7 @@ export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
     maxPendingCaptures: config.maxPendingCaptures,
     ...(config.shedAfterMs !== undefined ? { shedAfterMs: config.shedAfterMs } : {}),
     ...(config.maxCaptureBatch !== undefined ? { maxCaptureBatch: config.maxCaptureBatch } : {}),
+    ...(config.maxCaptureCalls !== undefined ? { maxCaptureCalls: config.maxCaptureCalls } : {}),
     registrar,
     publications,
     messageWaiting,

@@ -10,14 +10,15 @@ import { DomainError } from '../shared/errors.ts';
 import { captureDeps } from './adapters/capture-deps.ts';
 import { authorizedRoute, errorResult, type RouteResult } from './adapters/http.ts';
 import { count, countWithDimension, logger } from './adapters/observability.ts';
-import { captureMessage } from './core/capture.ts';
+import { type CaptureDeps, captureMessage } from './core/capture.ts';
+import type { RecipientStore } from './core/ports.ts';
 
 /** What one MESSAGE's capture answered: the status and body the single route would have sent. */
-async function captureOne(request: CaptureRequest): Promise<RouteResult> {
+async function captureOne(request: CaptureRequest, deps: CaptureDeps = captureDeps): Promise<RouteResult> {
   const { body, ...rest } = request;
   const context = { callId: request.callId, cseq: request.cseq };
   try {
-    const result = await captureMessage({ ...rest, body: Buffer.from(body, 'base64') }, captureDeps);
+    const result = await captureMessage({ ...rest, body: Buffer.from(body, 'base64') }, deps);
     if (result.status === 'ignored') {
       logger.debug('message ignored', { ...context, reason: result.reason });
       return { status: 200, body: result };
@@ -55,15 +56,44 @@ export const batchHandler = authorizedRoute(
   async ({ body, correlationId }) => {
     // Side by side, as the same MESSAGEs sent one call each would be: the order comes from each
     // one's receivedAt (stamped at the edge), and the quota holds as it does for concurrent calls.
-    const results = await Promise.all(body.messages.map((message) => answerOf(message, correlationId)));
+    // Messages of the batch to the same recipient share the read before the write (group and
+    // settings, as concurrent reads would have seen them); each still writes and counts alone.
+    const deps = sharingRecipientReads(captureDeps);
+    const results = await Promise.all(body.messages.map((message) => answerOf(message, correlationId, deps)));
     return { status: 200, body: { results } };
   },
 );
 
+/** `deps` whose recipient reads are made once per recipient (for one batch). */
+function sharingRecipientReads(deps: CaptureDeps): CaptureDeps {
+  const { recipients } = deps;
+  if (recipients === undefined) return deps;
+  const reads = new Map<string, ReturnType<RecipientStore['readRecipient']>>();
+  return {
+    ...deps,
+    recipients: {
+      readRecipient: (aor) => {
+        let read = reads.get(aor);
+        if (read === undefined) {
+          read = recipients.readRecipient(aor);
+          reads.set(aor, read);
+          // a failed read is not shared: the next message reads again
+          read.catch(() => reads.delete(aor));
+        }
+        return read;
+      },
+    },
+  };
+}
+
 /** The single route's answer, errors included (mapped as authorizedRoute maps them). */
-async function answerOf(message: CaptureRequest, correlationId: string): Promise<RouteResult> {
+async function answerOf(
+  message: CaptureRequest,
+  correlationId: string,
+  deps: CaptureDeps,
+): Promise<RouteResult> {
   try {
-    return await captureOne(message);
+    return await captureOne(message, deps);
   } catch (error) {
     const { statusCode = 500, body } = errorResult('captureBatch', error, correlationId);
     return { status: statusCode, body: body === undefined ? {} : (JSON.parse(body) as unknown) };

@@ -201,8 +201,10 @@ const TOKEN_CHECK = { signingSecret: true, sessions: ['GetItem'] } as const;
 const signedRead = (...table: TableAction[]): FunctionAccess => ({ table, ...TOKEN_CHECK });
 
 /**
- * A capture's accesses (a MESSAGE held, or delivered now): Query: the recipient's own items
- * (sk < MSG#); the order index: the held count (quota). PutItem: the message, conditional (one
+ * A capture's accesses (a MESSAGE held, or delivered now): BatchGetItem: the recipient's settings
+ * and presence and the group at its AOR, in one read before the write; Query: a user's own items
+ * (sk < MSG#: a group's members); the order index: the held count with the presence, after the
+ * write (the quota, the capture/presence race). PutItem: the message, conditional (one
  * write; with an IMDN Message-ID its marker too, in a TransactWriteItems), and the offline-notice
  * claim. GetItem: the first copy's answer on a duplicate. The message Put fills both indexes by
  * itself. For a group: GetItem of the group and of a queue's memory, UpdateItem/PutItem to record
@@ -211,7 +213,7 @@ const signedRead = (...table: TableAction[]): FunctionAccess => ({ table, ...TOK
  * message. A delivery run for an available recipient, or an offline notice / auto-reply.
  */
 const CAPTURE_ACCESS = {
-  table: ['Query', 'PutItem', 'UpdateItem', 'GetItem', 'DeleteItem'],
+  table: ['BatchGetItem', 'Query', 'PutItem', 'UpdateItem', 'GetItem', 'DeleteItem'],
   orderIndex: ['Query'],
   sendTo: ['delivery'],
 } as const satisfies FunctionAccess;
@@ -700,10 +702,10 @@ export const HOLDOVER_FUNCTIONS: readonly FunctionEntry[] = [
       // The alert and its members' outcomes: a TransactWriteItems of Puts, conditional; Updates; a Query.
       alerts: ['Query', 'PutItem', 'UpdateItem'],
       // Capture, per member, as functions/capture.ts (members are users: no queue memory to
-      // update): the user's items, the message Put, the order index for the quota, the first
+      // update): the user's items (BatchGetItem, Query), the message Put, the order index for the quota, the first
       // copy's answer on a duplicate, the takeback of a message written past the quota
       // (DeleteItem); a delivery run for a member available now.
-      table: ['Query', 'PutItem', 'GetItem', 'DeleteItem'],
+      table: ['BatchGetItem', 'Query', 'PutItem', 'GetItem', 'DeleteItem'],
       orderIndex: ['Query'],
       sendTo: ['delivery'],
     },

@@ -10,13 +10,17 @@
 //   USER#<aor>         MSG#<call key>           —                          a settled message's tombstone: keeps the
 //                                                                          dedupe answer until its TTL
 //   USER#<aor>         #SETTINGS                                           the user's settings
-//   USER#<aor>         #PRESENCE                                           the user's presence state and contact
+//   USER#<aor>         #PRESENCE                #PRESENCE#<published>#<until>  the user's presence state and contact; its
+//                                                                          order-index entry sorts before MSG# and says
+//                                                                          what its state depends on
 //   USER#<aor>         #LEASE                                              the one delivery worker of this recipient,
 //                                                                          and the range of messages it has in flight
 //   USER#<aor>         #NOTICE#<sender>                                    an offline notice was sent (TTL: one hour)
 // The user's own items sort before MSG#, so one query (sk < MSG#) reads them all. The order
 // index (an LSI: strongly consistent) lists a recipient's held messages oldest first; it is
-// sparse (a tombstone or a dead letter has no lsi1sk), so counting it is the quota and MWI count.
+// sparse (a tombstone or a dead letter has no lsi1sk), so counting its MSG# range is the quota and
+// MWI count. The presence's entry before that range lets capture read presence and count in one
+// query after its write (functions/adapters/dynamodb/users.ts, heldAndPresence).
 //   CREDENTIALS        USER#<aor>                                          a user's SIP credentials (HA1 hashes, admin flag)
 //   DEDUPE#<key>       DEDUPE                                              an IMDN Message-ID → first message id
 //   (gsi1) VACATION    <until>                                             on the #SETTINGS item while a vacation is set

@@ -4,16 +4,18 @@
 // routes (inboundEmail) does not carry the HTTP plumbing of functions/capture.ts.
 import { monotonicFactory } from 'ulid';
 import { expireAfterMs, maxBodyBytes, quota, servedDomains } from '../../shared/settings.ts';
+import type { CaptureDeps } from '../core/capture.ts';
 import { chatPolicy } from './chat-policy.ts';
 import { logger } from './observability.ts';
 import { deliveryQueue } from './queue.ts';
-import { chatStore, groupStore, store } from './store.ts';
+import { chatStore, groupStore, recipientStore, store } from './store.ts';
 
 const ulid = monotonicFactory();
-export const captureDeps = {
+export const captureDeps: CaptureDeps = {
   store,
   users: store,
   groups: groupStore,
+  ...(recipientStore ? { recipients: recipientStore } : {}),
   chats: { store: chatStore, policy: chatPolicy },
   queue: deliveryQueue,
   policy: {

@@ -15,6 +15,7 @@ import type {
   DeliveryStore,
   MessageStore,
   NonceStore,
+  RecipientStore,
   SettingsStore,
   UserStore,
 } from '../core/ports.ts';
@@ -27,6 +28,7 @@ import { DynamoGroupStore } from './dynamodb/groups.ts';
 import { DynamoNonces } from './dynamodb/nonces.ts';
 import { DynamoSessionStore } from './dynamodb/sessions.ts';
 import { DynamoStore } from './dynamodb/store.ts';
+import { DynamoRecipients } from './dynamodb/users.ts';
 import { storeKindFromEnv } from './store-kind.ts';
 
 export type Store = MessageStore & SettingsStore & UserStore & DeliveryStore & ExpiryStore & BounceStore;
@@ -39,6 +41,8 @@ interface Stores {
   groupStore: GroupStore;
   chatStore: ChatStore;
   alertStore: AlertStore;
+  /** Capture's read of its recipient (group and user) in one request, where the store has it. */
+  recipientStore?: RecipientStore;
   /** Whether the store answers (GET /v1/health), and what it says. */
   health: () => Promise<{ ok: boolean; detail: Record<string, string> }>;
 }
@@ -71,6 +75,7 @@ function dynamodb(): Stores {
     groupStore: new DynamoGroupStore(client, tableName),
     chatStore: new DynamoChatStore(client, tableName),
     alertStore: new DynamoAlerts({ client, tableName, now: Date.now }),
+    recipientStore: new DynamoRecipients({ client, tableName, now: Date.now }),
     health: async () => {
       const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
       return { ok: Table?.TableStatus === 'ACTIVE', detail: { table: Table?.TableStatus ?? 'missing' } };
@@ -94,3 +99,5 @@ export const nonces: NonceStore = stores.nonces;
 /** Failed sign-ins and revoked tokens (functions/core/session.ts). */
 export const sessionStore: SessionStore = stores.sessionStore;
 export const storeHealth = stores.health;
+/** DynamoDB: capture reads its recipient's group and user in one request (SQLite reads are local). */
+export const recipientStore: RecipientStore | undefined = stores.recipientStore;

@@ -24,8 +24,16 @@ import { type CpimEnvelope, parseCpim } from './cpim.ts';
 import { chooseMember, type Group, type GroupStore, isAvailable } from './groups.ts';
 import { type AlertFacts, type CpimFacts, type HeldMessage, readableContent } from './held-message.ts';
 import { autoReplyOf } from './notices.ts';
-import type { ChatStore, DeliveryQueue, MessageStore, UserRecord, UserStore } from './ports.ts';
-import { effectivePresence, holdsMessages } from './presence.ts';
+import type {
+  ChatStore,
+  DeliveryQueue,
+  MessageStore,
+  PresenceSummary,
+  RecipientStore,
+  UserRecord,
+  UserStore,
+} from './ports.ts';
+import { effectivePresence, holdsMessages, presenceStateOf } from './presence.ts';
 
 export interface CapturePolicy {
   /** SIP domains served; anything else is refused (no open relay). */
@@ -42,6 +50,12 @@ export interface CaptureDeps {
   policy: CapturePolicy;
   /** Groups: a MESSAGE to a group goes to its members. Without it every recipient is a user. */
   groups?: GroupStore;
+  /**
+   * The group at the recipient's AOR and the user's settings in one read (DynamoDB: one request,
+   * its `hold` reading the presence after the write); without it capture reads the group and
+   * the user side by side.
+   */
+  recipients?: RecipientStore;
   /** Chats: a MESSAGE to a visitor AOR (sip:chat-<id>@…) joins its chat instead of being held. */
   chats?: { store: ChatStore; policy: ChatPolicy };
   now: () => number;
@@ -136,11 +150,7 @@ export async function captureMessage(message: CapturedMessage, deps: CaptureDeps
   const dedupeKeys = [dedupeKey('call', message.callId, String(message.cseq))];
   if (cpim?.imdnMessageId) dedupeKeys.push(dedupeKey('imdn', sender, cpim.imdnMessageId));
 
-  // Both reads at once: a user's capture waits no longer for the group lookup.
-  const [group, user] = await Promise.all([
-    deps.groups?.getGroup(recipient),
-    deps.users.getUser(recipient, { countHeld: false }),
-  ]);
+  const { group, user } = await readRecipient(recipient, deps);
   if (group === undefined) return captureFor(recipient, dedupeKeys, prepared, deps, user);
   if (group.routing === 'all') {
     // One copy per member, each held for them as usual: its own dedupe markers (a retransmission
@@ -161,6 +171,22 @@ export async function captureMessage(message: CapturedMessage, deps: CaptureDeps
     return combine(results);
   }
   return captureForQueue(group, dedupeKeys, prepared, deps);
+}
+
+/** The group at `aor`, if it is one, and the user's record (the held count not read). */
+async function readRecipient(aor: string, deps: CaptureDeps): Promise<{ group?: Group; user: UserRecord }> {
+  if (deps.groups === undefined) return { user: await deps.users.getUser(aor, { countHeld: false }) };
+  if (deps.recipients) {
+    const { group, settings } = await deps.recipients.readRecipient(aor);
+    const user: UserRecord = settings ? { held: 0, settings } : { held: 0 };
+    return group ? { group, user } : { user };
+  }
+  // Both reads at once: a user's capture waits no longer for the group lookup.
+  const [group, user] = await Promise.all([
+    deps.groups.getGroup(aor),
+    deps.users.getUser(aor, { countHeld: false }),
+  ]);
+  return group ? { group, user } : { user };
 }
 
 interface Prepared {
@@ -217,7 +243,7 @@ async function captureFor(
   );
   switch (outcome.outcome) {
     case 'held':
-      await boundedFollowUp(afterHeld(heldMessage, message, user, deps), deadline, deps);
+      await boundedFollowUp(afterHeld(heldMessage, message, user, outcome.after, deps), deadline, deps);
       return { status: 'held', id: heldMessage.id, expiresAt: heldMessage.expiresAt };
     case 'duplicate':
       return { status: 'duplicate', id: outcome.id, expiresAt: outcome.expiresAt };
@@ -310,18 +336,25 @@ async function boundedFollowUp(work: Promise<void>, deadline: number | undefined
  *
  * Presence is read again after the message was written (a consistent read): a presence change
  * that landed meanwhile is seen here, or else it sees this message (it reads the count after its
- * own write), so whichever lands second starts the run (docs/design.md "Message lifecycle").
+ * own write), so whichever lands second starts the run (docs/design.md "Message lifecycle"). A
+ * store that read it with the quota's count (`after`) saves the second read; the settings are
+ * the ones read before the write.
  */
 async function afterHeld(
   held: HeldMessage,
   message: CapturedMessage,
-  before: Awaited<ReturnType<UserStore['getUser']>>,
+  before: UserRecord,
+  after: { presence?: PresenceSummary } | undefined,
   deps: CaptureDeps,
 ): Promise<void> {
   const nowMs = deps.now();
-  const user = await deps.users.getUser(held.recipient, { countHeld: false }).catch(() => before);
-  const presence = effectivePresence(user.presence, nowMs);
-  if (!holdsMessages(presence.state, user.settings, nowMs)) {
+  const user = after
+    ? before
+    : await deps.users.getUser(held.recipient, { countHeld: false }).catch(() => before);
+  const state = after
+    ? presenceStateOf(after.presence, nowMs)
+    : effectivePresence(user.presence, nowMs).state;
+  if (!holdsMessages(state, user.settings, nowMs)) {
     await deps.queue.enqueue({ kind: 'deliver', recipient: held.recipient });
     return;
   }

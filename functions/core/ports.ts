@@ -6,11 +6,17 @@ import type { DeliveryBatch, DeliveryOutcome } from '../../shared/contract/deliv
 import type { PresenceState } from '../../shared/contract/presence.ts';
 import type { UserSettings } from '../../shared/contract/settings.ts';
 import type { HeldState } from '../../shared/contract/views.ts';
+import type { Group } from './groups.ts';
 import type { BounceFacts, HeldMessage, MessageRef } from './held-message.ts';
 import type { DeliveryJob } from './jobs.ts';
 
 export type HoldOutcome =
-  | { outcome: 'held' }
+  /**
+   * `after`: the recipient's presence as stored once the message was (read after the write,
+   * consistently, in the same step as the quota's count). A store that does not read it there
+   * leaves it out, and the caller reads the presence again itself.
+   */
+  | { outcome: 'held'; after?: { presence?: PresenceSummary } }
   | { outcome: 'duplicate'; id: string; expiresAt: string }
   | { outcome: 'quota'; held: number };
 
@@ -25,6 +31,12 @@ export interface Presence {
   /** Optimistic lock: every write is conditional on the version it read. */
   version: number;
   updatedAt: string;
+}
+
+/** What decides a presence's state: its published state, and until when its registration runs. */
+export interface PresenceSummary {
+  published?: PresenceState;
+  registeredUntil?: string;
 }
 
 export interface HoldGuard {
@@ -92,6 +104,15 @@ export interface UserStore {
    * false if one was already recorded within `windowMs`, so at most one goes out per window.
    */
   claimNotice(recipient: string, sender: string, windowMs: number): Promise<boolean>;
+}
+
+/**
+ * What capture reads about its recipient before it writes, in one request: the group at that AOR
+ * (if it is one) and the user's settings. For a store whose `hold` reads the presence after its
+ * write (`after`), which is the only presence capture then needs.
+ */
+export interface RecipientStore {
+  readRecipient(aor: string): Promise<{ group?: Group; settings?: UserSettings }>;
 }
 
 /** `markDelivering` was refused because `owner` no longer holds the recipient's live lease. */

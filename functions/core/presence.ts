@@ -4,7 +4,7 @@ import { normalizeAor } from '../../shared/aor.ts';
 import type { PresenceState, PresenceUpdate } from '../../shared/contract/presence.ts';
 import { DEFAULT_HOLD_STATES, type UserSettings } from '../../shared/contract/settings.ts';
 import type { GroupStore } from './groups.ts';
-import type { DeliveryQueue, Presence, UserStore } from './ports.ts';
+import type { DeliveryQueue, Presence, PresenceSummary, UserStore } from './ports.ts';
 
 export interface EffectivePresence {
   state: PresenceState;
@@ -12,12 +12,25 @@ export interface EffectivePresence {
 }
 
 export function effectivePresence(presence: Presence | undefined, nowMs: number): EffectivePresence {
-  const registration =
-    presence?.registration && Date.parse(presence.registration.expiresAt) > nowMs
-      ? presence.registration
-      : undefined;
-  const state: PresenceState = presence?.published ?? (registration ? 'online' : 'offline');
-  return registration ? { state, contact: registration.contact } : { state };
+  const state = presenceStateOf(presence && summaryOf(presence), nowMs);
+  const registration = presence?.registration;
+  return registration && Date.parse(registration.expiresAt) > nowMs
+    ? { state, contact: registration.contact }
+    : { state };
+}
+
+/** The state a presence is in at `nowMs`: published, else online while registered, else offline. */
+export function presenceStateOf(summary: PresenceSummary | undefined, nowMs: number): PresenceState {
+  const registered = summary?.registeredUntil !== undefined && Date.parse(summary.registeredUntil) > nowMs;
+  return summary?.published ?? (registered ? 'online' : 'offline');
+}
+
+/** The part of a presence its state depends on. */
+export function summaryOf(presence: Presence): PresenceSummary {
+  return {
+    ...(presence.published ? { published: presence.published } : {}),
+    ...(presence.registration ? { registeredUntil: presence.registration.expiresAt } : {}),
+  };
 }
 
 /** Whether a user in `state` has their messages held rather than delivered. */

@@ -92,7 +92,7 @@ export function describeStoreContract(name: string, makeStores: MakeStores): voi
     });
     const holdAll = async (messages: HeldMessage[]) => {
       for (const message of messages)
-        expect(await store.hold(message, guard(message))).toEqual({ outcome: 'held' });
+        expect(await store.hold(message, guard(message))).toMatchObject({ outcome: 'held' });
     };
     const listAll = async (recipient: string) => (await store.listHeld(recipient, { limit: 1000 })).messages;
     const states = async (recipient: string) => (await listAll(recipient)).map((m) => [m.id, m.state]);
@@ -137,7 +137,7 @@ export function describeStoreContract(name: string, makeStores: MakeStores): voi
         ];
         for (const message of [...messages].reverse()) {
           // stored newest first: the listing must still come back oldest first
-          await expect(store.hold(message, guard(message))).resolves.toEqual({ outcome: 'held' });
+          await expect(store.hold(message, guard(message))).resolves.toMatchObject({ outcome: 'held' });
         }
         const listed = await listAll(recipient);
         expect(listed.map((m) => m.id)).toEqual(messages.map((m) => m.id));
@@ -165,7 +165,9 @@ export function describeStoreContract(name: string, makeStores: MakeStores): voi
         });
         // the refused one left no marker of its own key either
         const third = heldMessage(recipient);
-        await expect(store.hold(third, { dedupeKeys: [`other-${again.id}`], quota: 1000 })).resolves.toEqual({
+        await expect(
+          store.hold(third, { dedupeKeys: [`other-${again.id}`], quota: 1000 }),
+        ).resolves.toMatchObject({
           outcome: 'held',
         });
         expect((await listAll(recipient)).map((m) => m.id)).toEqual([first.id, third.id]);
@@ -192,7 +194,7 @@ export function describeStoreContract(name: string, makeStores: MakeStores): voi
         const refused = heldMessage(recipient);
         await expect(store.hold(refused, guard(refused, 3))).resolves.toEqual({ outcome: 'quota', held: 3 });
         // the refused message's Call-ID was not marked: with room again it is held
-        await expect(store.hold(refused, guard(refused, 4))).resolves.toEqual({ outcome: 'held' });
+        await expect(store.hold(refused, guard(refused, 4))).resolves.toMatchObject({ outcome: 'held' });
       });
 
       it('at the quota edge, of concurrent holds at most the room left gets in: never past the quota', async () => {
@@ -215,7 +217,7 @@ export function describeStoreContract(name: string, makeStores: MakeStores): voi
         expect((await store.getUser(recipient)).held).toBe(2 + held);
         // the refused left nothing behind: a hold after the race gets the room that is left
         const after = heldMessage(recipient);
-        await expect(store.hold(after, guard(after, 3))).resolves.toEqual(
+        await expect(store.hold(after, guard(after, 3))).resolves.toMatchObject(
           held === 0 ? { outcome: 'held' } : { outcome: 'quota', held: 3 },
         );
         expect(await listAll(recipient)).toHaveLength(3);
@@ -227,7 +229,7 @@ export function describeStoreContract(name: string, makeStores: MakeStores): voi
         await expect(store.hold(late, guard(late), { deadline: now() - 1 })).rejects.toThrow();
         expect(await listAll(recipient)).toEqual([]);
         const inTime = heldMessage(recipient);
-        await expect(store.hold(inTime, guard(inTime), { deadline: now() + 5000 })).resolves.toEqual({
+        await expect(store.hold(inTime, guard(inTime), { deadline: now() + 5000 })).resolves.toMatchObject({
           outcome: 'held',
         });
       });
@@ -261,7 +263,7 @@ export function describeStoreContract(name: string, makeStores: MakeStores): voi
         expect(await listAll(recipient)).toEqual([]);
         expect(await store.deliverable(recipient, 10)).toEqual([]);
         const again = { ...heldMessage(recipient), callId: longGone.callId };
-        await expect(store.hold(again, guard(again))).resolves.toEqual({ outcome: 'held' });
+        await expect(store.hold(again, guard(again))).resolves.toMatchObject({ outcome: 'held' });
         expect((await listAll(recipient)).map((m) => m.id)).toEqual([again.id]);
       });
 
@@ -328,6 +330,45 @@ export function describeStoreContract(name: string, makeStores: MakeStores): voi
           settings: { hold: ['offline'] },
           presence,
         });
+      });
+
+      it('keeps presence apart from the messages: not counted, listed, delivered nor against the quota; a hold that reads it reads it as stored', async () => {
+        const aor = uniqueUser();
+        const until = new Date(now() + 60_000).toISOString();
+        const presence = {
+          registration: { contact: 'sip:bob@127.0.0.1:5072', expiresAt: until },
+          published: 'away' as const,
+          version: 1,
+          updatedAt: new Date(now()).toISOString(),
+        };
+        await expect(store.putPresence(aor, presence, 0)).resolves.toBe(true);
+        const first = heldMessage(aor);
+        const second = heldMessage(aor);
+        const third = heldMessage(aor);
+        const outcome = await store.hold(first, guard(first, 2));
+        expect(outcome.outcome).toBe('held');
+        if (outcome.outcome === 'held' && outcome.after)
+          expect(outcome.after.presence).toEqual({ published: 'away', registeredUntil: until });
+        // changed after the first write: the next hold reads the change (none published, registered)
+        await expect(
+          store.putPresence(aor, { registration: presence.registration, version: 2, updatedAt: 'b' }, 1),
+        ).resolves.toBe(true);
+        const next = await store.hold(second, guard(second, 2));
+        expect(next.outcome).toBe('held');
+        if (next.outcome === 'held' && next.after)
+          expect(next.after.presence).toEqual({ registeredUntil: until });
+        await expect(store.hold(third, guard(third, 2))).resolves.toEqual({
+          outcome: 'quota',
+          held: 2,
+        });
+        expect((await store.getUser(aor)).held).toBe(2);
+        expect((await listAll(aor)).map((m) => m.id)).toEqual([first.id, second.id]);
+        expect((await store.deliverable(aor, 10)).map((m) => m.id)).toEqual([first.id, second.id]);
+        // none stored: a hold that reads it says so
+        const nobody = uniqueUser();
+        const alone = heldMessage(nobody);
+        const none = await store.hold(alone, guard(alone));
+        if (none.outcome === 'held' && none.after) expect(none.after.presence).toBeUndefined();
       });
 
       it('writes presence only from the version it read; of concurrent writers one wins', async () => {

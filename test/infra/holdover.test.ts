@@ -51,10 +51,15 @@ const TOKEN = [...table('GetItem'), ...SECRET_READ];
  * catalogue must be a visible change to this list too.
  */
 const ALLOWED: Record<string, string[]> = {
-  // DeleteItem: the takeback of a message written past the quota (counted after the write)
-  capture: [...table('DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'), ...SECRET_READ, ...SEND],
+  // DeleteItem: the takeback of a message written past the quota (counted after the write);
+  // BatchGetItem: the recipient's group and user in one read
+  capture: [
+    ...table('BatchGetItem', 'DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'),
+    ...SECRET_READ,
+    ...SEND,
+  ],
   captureBatch: [
-    ...table('DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'),
+    ...table('BatchGetItem', 'DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'),
     ...SECRET_READ,
     ...SEND,
   ],
@@ -95,7 +100,7 @@ const ALLOWED: Record<string, string[]> = {
   startChat: [...table('GetItem', 'PutItem', 'Query'), ...SECRET_READ],
   // a visitor's line is captured as capture does it, plus its chat's items
   chatPostLine: [
-    ...table('DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'),
+    ...table('BatchGetItem', 'DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'),
     ...SECRET_READ,
     ...SEND,
   ],
@@ -121,7 +126,7 @@ const ALLOWED: Record<string, string[]> = {
   sweeper: [...table('ConditionCheckItem', 'Query', 'UpdateItem'), ...SEND],
   // capture per member, the groups, the alert items; the raw mail from S3; no secret
   inboundEmail: [
-    ...table('DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'),
+    ...table('BatchGetItem', 'DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'),
     's3:GetObject',
     ...SEND,
   ],

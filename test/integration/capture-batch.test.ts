@@ -90,6 +90,36 @@ describe('POST /v1/messages/batch', () => {
     expect((await store.listHeld(bob)).messages).toHaveLength(2);
   });
 
+  it('reads a recipient once for the messages of a batch to them, and still writes and counts each', async () => {
+    const { dynamodb } = await import('../../functions/adapters/clients.ts');
+    const sent: string[] = [];
+    dynamodb.middlewareStack.add(
+      (next, context) => async (args) => {
+        sent.push(context.commandName ?? '');
+        return next(args);
+      },
+      { step: 'initialize', name: 'recordCommands' },
+    );
+    try {
+      const frank = `sip:frank-${ulid().toLowerCase()}@example.com`;
+      const gina = `sip:gina-${ulid().toLowerCase()}@example.com`;
+      const response = await post({
+        messages: [message(frank, '1'), message(gina, '1'), message(frank, '2'), message(frank, '3')],
+      });
+      const { results } = (await response.json()) as { results: Array<{ status: number }> };
+      expect(sent.filter((name) => name === 'BatchGetItemCommand')).toHaveLength(2); // frank, gina
+      // each counted after its own write: the quota (2) is never passed (racing for the last
+      // places, more than one may be refused)
+      expect(results[1]?.status).toBe(202);
+      const frankHeld = [results[0], results[2], results[3]].filter((result) => result?.status === 202);
+      expect(frankHeld.length).toBeGreaterThanOrEqual(1);
+      expect((await store.listHeld(frank)).messages).toHaveLength(frankHeld.length);
+      expect(frankHeld.length).toBeLessThanOrEqual(2);
+    } finally {
+      dynamodb.middlewareStack.remove('recordCommands');
+    }
+  });
+
   it('takes the call once: the same signed batch again is refused (nonce), nothing stored twice', async () => {
     const dana = `sip:dana-${ulid().toLowerCase()}@example.com`;
     const body = JSON.stringify({ messages: [message(dana, 'once')] });

@@ -7,9 +7,11 @@ import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoCredentialStore } from '../../functions/adapters/dynamodb/credentials.ts';
+import { DynamoGroupStore } from '../../functions/adapters/dynamodb/groups.ts';
 import { DynamoNonces } from '../../functions/adapters/dynamodb/nonces.ts';
 import { DynamoSessionStore } from '../../functions/adapters/dynamodb/sessions.ts';
 import { DynamoStore } from '../../functions/adapters/dynamodb/store.ts';
+import { DynamoRecipients } from '../../functions/adapters/dynamodb/users.ts';
 import { captureMessage, dedupeKey } from '../../functions/core/capture.ts';
 import type { HeldMessage } from '../../functions/core/held-message.ts';
 import { HOLDOVER_FUNCTIONS } from '../../infra/catalogue.ts';
@@ -186,6 +188,8 @@ describe('DynamoStore: the grants of the functions that hold a message', () => {
       const deps = {
         store,
         users: store,
+        groups: new DynamoGroupStore(client, dynamo.tableName),
+        recipients: new DynamoRecipients({ client, tableName: dynamo.tableName, now: Date.now }),
         queue: { enqueue: async () => {} },
         policy: {
           domains: new Set(['example.com']),
@@ -210,6 +214,7 @@ describe('DynamoStore: the grants of the functions that hold a message', () => {
         );
       await expect(capture(`call-${ulid()}`)).resolves.toMatchObject({ status: 'held' });
       await expect(capture(`call-${ulid()}`)).rejects.toBeInstanceOf(QuotaExceededError);
+      expect([...sent]).toContain('BatchGetItem');
 
       for (const name of ['capture', 'captureBatch', 'chatPostLine', 'inboundEmail']) {
         const access = HOLDOVER_FUNCTIONS.find((entry) => entry.name === name)?.access;
@@ -222,5 +227,38 @@ describe('DynamoStore: the grants of the functions that hold a message', () => {
     } finally {
       client.destroy();
     }
+  });
+});
+
+describe("DynamoRecipients: capture's one read of its recipient", () => {
+  it('reads the group at an AOR and the user’s settings, as getGroup and getUser do', async () => {
+    const store = new DynamoStore(dynamo.client, dynamo.tableName);
+    const groups = new DynamoGroupStore(dynamo.client, dynamo.tableName);
+    const recipients = new DynamoRecipients({
+      client: dynamo.client,
+      tableName: dynamo.tableName,
+      now: Date.now,
+    });
+    const user = uniqueUser();
+    await expect(recipients.readRecipient(user)).resolves.toEqual({});
+    await store.putSettings(user, { hold: ['offline', 'away'], offlineNotice: 'back soon' });
+    await expect(recipients.readRecipient(user)).resolves.toEqual({
+      settings: (await store.getUser(user)).settings,
+    });
+    expect((await recipients.readRecipient(user)).settings?.offlineNotice).toBe('back soon');
+
+    const group = uniqueUser();
+    await groups.putGroup({
+      aor: group,
+      members: [user],
+      routing: 'all',
+      public: false,
+      alertSenders: [],
+      onExpire: 'drop',
+      updatedAt: new Date().toISOString(),
+    });
+    const read = await recipients.readRecipient(group);
+    expect(read.group).toEqual(await groups.getGroup(group));
+    expect(read.group?.members).toEqual([user]);
   });
 });

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { type CaptureDeps, type CapturedMessage, captureMessage } from '../../functions/core/capture.ts';
 import type { HeldMessage } from '../../functions/core/held-message.ts';
 import type { HoldGuard, HoldOptions, HoldOutcome } from '../../functions/core/ports.ts';
-import { updatePresence } from '../../functions/core/presence.ts';
+import { summaryOf, updatePresence } from '../../functions/core/presence.ts';
 import { DeadlineExceededError } from '../../shared/errors.ts';
 import { MemoryQueue, MemoryStore } from '../fakes/memory-store.ts';
 
@@ -79,6 +79,33 @@ describe('capture racing a presence change', () => {
     const result = await updatePresence(register, { users: store, queue, now: () => NOW });
     expect(result.delivery).toBe('queued');
     expect(queue.jobs).toEqual([{ kind: 'deliver', recipient: BOB }]);
+  });
+
+  it('with a store that reads presence with its quota count (DynamoDB), uses what it read: no second read', async () => {
+    for (const landsFirst of ['register', 'none'] as const) {
+      const { store, queue, deps } = setup();
+      const hold = store.hold.bind(store);
+      store.hold = async (held, guard, options) => {
+        if (landsFirst === 'register')
+          await updatePresence(register, { users: store, queue, now: () => NOW });
+        const outcome = await hold(held, guard, options);
+        const presence = store.presence.get(held.recipient);
+        return outcome.outcome === 'held'
+          ? { ...outcome, after: presence ? { presence: summaryOf(presence) } : {} }
+          : outcome;
+      };
+      let reads = 0;
+      const getUser = store.getUser.bind(store);
+      store.getUser = (aor, options) => {
+        reads++;
+        return getUser(aor, options);
+      };
+      await captureMessage(message(), deps);
+      expect(reads, landsFirst).toBe(landsFirst === 'register' ? 3 : 1); // updatePresence reads twice
+      expect(queue.jobs, landsFirst).toEqual(
+        landsFirst === 'register' ? [{ kind: 'deliver', recipient: BOB }] : [],
+      );
+    }
   });
 
   it('answers 202 for a stored message even if queueing its run fails', async () => {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { ApiAnswer, ApiClient } from '../../edge/api-client.ts';
 import { createRequestHandler, type EdgeOptions } from '../../edge/app.ts';
 import type { ReceivedRequest } from '../../edge/sip/message.ts';
@@ -90,6 +90,57 @@ describe('edge MESSAGE handling', () => {
     expect((await Promise.all(burst)).map((reply) => reply.status)).toEqual([202, 486, 202]);
     calls[0]?.resolve({ status: 202, body: {} });
     expect((await first).status).toBe(202);
+  });
+
+  it('with maxCaptureCalls out, MESSAGEs arriving one by one wait for a call to end and go in one batch', async () => {
+    const calls: Array<{ path: string; payload: unknown; resolve: (answer: ApiAnswer) => void }> = [];
+    const api = {
+      post: (path: string, payload: unknown) =>
+        new Promise<ApiAnswer>((resolve) => calls.push({ path, payload, resolve })),
+    };
+    const handle = createRequestHandler({ ...options(api), maxCaptureCalls: 2 });
+    const first = handle(request('first'), source);
+    await new Promise((resolve) => setImmediate(resolve));
+    const second = handle(request('second'), source);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(calls).toHaveLength(2); // two calls out: the limit
+    const later: Array<Promise<{ status: number }>> = [];
+    for (const body of ['a', 'b', 'c']) {
+      later.push(handle(request(body), source));
+      await new Promise((resolve) => setImmediate(resolve)); // each in its own turn
+    }
+    expect(calls).toHaveLength(2);
+    calls[0]?.resolve({ status: 202, body: {} });
+    expect((await first).status).toBe(202);
+    expect(calls.map((call) => call.path)).toEqual(['/v1/messages', '/v1/messages', '/v1/messages/batch']);
+    const batch = calls[2]?.payload as { messages: Array<{ body: string }> };
+    expect(batch.messages.map((m) => Buffer.from(m.body, 'base64').toString())).toEqual(['a', 'b', 'c']);
+    calls[2]?.resolve({ status: 200, body: { results: [0, 1, 2].map(() => ({ status: 202, body: {} })) } });
+    expect((await Promise.all(later)).map((reply) => reply.status)).toEqual([202, 202, 202]);
+    calls[1]?.resolve({ status: 202, body: {} });
+    expect((await second).status).toBe(202);
+  });
+
+  it('answers 503 for a MESSAGE whose deadline passed while it waited for a call, without sending it', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const calls: Array<{ path: string; resolve: (answer: ApiAnswer) => void }> = [];
+      const api = {
+        post: (path: string) => new Promise<ApiAnswer>((resolve) => calls.push({ path, resolve })),
+      };
+      const handle = createRequestHandler({ ...options(api), maxCaptureCalls: 1 });
+      const first = handle(request('first'), source);
+      await new Promise((resolve) => setImmediate(resolve));
+      const waiting = handle(request('waits'), source);
+      await new Promise((resolve) => setImmediate(resolve));
+      vi.setSystemTime(Date.now() + 20_000); // past its deadline (8 s after it arrived)
+      calls[0]?.resolve({ status: 202, body: {} });
+      expect((await first).status).toBe(202);
+      expect((await waiting).status).toBe(503);
+      expect(calls).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('sends a batch refused as a whole (400) one by one; a failing API answers each 503', async () => {

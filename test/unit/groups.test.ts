@@ -241,6 +241,28 @@ describe('capture to a group', () => {
     ).toEqual([B, C]);
   });
 
+  it('with a store that reads group and user in one request, reads the recipient only that way', async () => {
+    const { store, groups, capture } = system();
+    await groups.putGroup(validateGroup(TEAM, { members: [A, B], routing: 'all' }, DOMAINS, NOW));
+    const asked: string[] = [];
+    const getGroup = groups.getGroup.bind(groups);
+    const recipients = {
+      readRecipient: async (aor: string) => {
+        asked.push(aor);
+        const [group, { settings }] = await Promise.all([getGroup(aor), store.getUser(aor)]);
+        return { ...(group ? { group } : {}), ...(settings ? { settings } : {}) };
+      },
+    };
+    groups.getGroup = async () => {
+      throw new Error('read beside the user: should have been one read');
+    };
+    await captureMessage(message({ to: TEAM }), { ...capture, recipients });
+    expect(store.messages.map((m) => m.recipient).sort()).toEqual([A, B]);
+    await captureMessage(message({ to: C, callId: 'to-carol' }), { ...capture, recipients });
+    expect(asked).toEqual([TEAM, C]);
+    expect(store.heldFor(C)).toHaveLength(1);
+  });
+
   it("a distribution list respects each member's quota, refusing only when nobody can take it", async () => {
     const { store, groups, capture } = system();
     await groups.putGroup(validateGroup(TEAM, { members: [A, B], routing: 'all' }, DOMAINS, NOW));

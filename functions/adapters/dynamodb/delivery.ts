@@ -82,11 +82,12 @@ export class DynamoDelivery implements DeliveryStore {
         new QueryCommand({
           TableName: this.table.tableName,
           IndexName: ORDER_INDEX,
-          KeyConditionExpression: 'pk = :pk',
+          KeyConditionExpression: 'pk = :pk AND begins_with(lsi1sk, :msg)',
           FilterExpression: '#state IN (:pending, :delivering)',
           ExpressionAttributeNames: { '#state': 'state' },
           ExpressionAttributeValues: {
             ':pk': keys.user(recipient),
+            ':msg': keys.messagePrefix,
             ':pending': 'pending',
             ':delivering': 'delivering',
           },

@@ -85,13 +85,14 @@ export class DynamoExpiry implements ExpiryStore {
     const items = await queryAll(this.table.client, {
       TableName: this.table.tableName,
       IndexName: ORDER_INDEX,
-      KeyConditionExpression: 'pk = :pk',
+      KeyConditionExpression: 'pk = :pk AND begins_with(lsi1sk, :msg)',
       FilterExpression: '#state IN (:pending, :expiring)',
       // claimedAt is not in the order index: it is fetched (a vacationer's messages, rarely many)
       ProjectionExpression: 'pk, sk, lsi1sk, #state, claimedAt',
       ExpressionAttributeNames: { '#state': 'state' },
       ExpressionAttributeValues: {
         ':pk': keys.user(recipient),
+        ':msg': keys.messagePrefix,
         ':pending': 'pending',
         ':expiring': 'expiring',
       },

@@ -38,6 +38,7 @@ import type {
   MessageStore,
 } from '../../core/ports.ts';
 import { covers, readLease } from './lease.ts';
+import { heldAndPresence } from './users.ts';
 import {
   CONFLICT_RETRIES,
   decodeCursor,
@@ -186,38 +187,6 @@ export const markerKey = (key: string) => ({ pk: `DEDUPE#${key}`, sk: 'DEDUPE' }
 // --- reads shared by the entities ---
 
 /**
- * How many messages a recipient holds (pending, in flight, being emailed, bounced), counted in
- * the order index up to `limit`.
- */
-export async function countHeld(
-  table: TableContext,
-  recipient: string,
-  limit: number,
-  options: { abortSignal?: AbortSignal } = {},
-): Promise<number> {
-  let count = 0;
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await table.client.send(
-      new QueryCommand({
-        TableName: table.tableName,
-        IndexName: ORDER_INDEX,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': keys.user(recipient) },
-        Select: 'COUNT',
-        ConsistentRead: true,
-        Limit: Math.max(1, limit - count),
-        ...(start ? { ExclusiveStartKey: start } : {}),
-      }),
-      options.abortSignal ? { abortSignal: options.abortSignal } : {},
-    );
-    count += page.Count ?? 0;
-    start = page.LastEvaluatedKey;
-  } while (start && count < limit);
-  return count;
-}
-
-/**
  * The recipient's messages at these places of the order index, whole, consistently: one query of
  * the range they span, filtered to them.
  */
@@ -269,10 +238,11 @@ export class DynamoMessages implements MessageStore {
     // store errs on the side of the quota.
     const written = await this.write(message, markers, abortSignal);
     if (written.outcome !== 'held') return written;
-    const total = await countHeld(this.table, message.recipient, guard.quota + 1, {
+    // The same consistent query reads the presence as it is now (the capture/presence race).
+    const { held: total, presence } = await heldAndPresence(this.table, message.recipient, guard.quota + 1, {
       ...(abortSignal ? { abortSignal } : {}),
     });
-    if (total <= guard.quota) return written;
+    if (total <= guard.quota) return { outcome: 'held', after: presence ? { presence } : {} };
     await this.withdraw(message, markers);
     return { outcome: 'quota', held: total - 1 };
   }
@@ -398,8 +368,8 @@ export class DynamoMessages implements MessageStore {
         new QueryCommand({
           TableName: this.table.tableName,
           IndexName: ORDER_INDEX,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': keys.user(recipient) },
+          KeyConditionExpression: 'pk = :pk AND begins_with(lsi1sk, :msg)',
+          ExpressionAttributeValues: { ':pk': keys.user(recipient), ':msg': keys.messagePrefix },
           Select: 'ALL_ATTRIBUTES',
           ConsistentRead: true,
           Limit: page.limit ?? 100,
