@@ -8,7 +8,8 @@
 // MSILO_PEER_DIR (its bench-dump.sh, run from a copy; that setup is not part of this repository).
 // On the default store (SQLite) unless `--store dynamodb` (DynamoDB Local); the backlog is written
 // straight into the store of the running system.
-// Usage: npm run bench:delivery [-- --messages 1000] [--store sqlite|dynamodb] [--ua kamailio,sipp] [--msilo off]
+// Usage: npm run bench:delivery [-- --messages 1000] [--store sqlite|dynamodb] [--ua kamailio,sipp]
+//        [--msilo off] [--warmup 500]
 import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import {
@@ -43,9 +44,11 @@ const { values } = parseArgs({
     store: { type: 'string', default: 'sqlite' },
     ua: { type: 'string', default: 'kamailio,sipp' },
     msilo: { type: 'string', default: 'on' },
+    warmup: { type: 'string', default: '500' },
   },
 });
 const count = Number(values.messages);
+const warmup = Number(values.warmup);
 const storeKind = values.store === 'dynamodb' ? 'dynamodb' : 'sqlite';
 const resultsDir = join(import.meta.dirname, 'results');
 
@@ -79,7 +82,7 @@ function inversionsOf(numbers: number[]): number {
   return inversions;
 }
 
-async function holdBacklog(store: MessageStore, recipient: string): Promise<void> {
+async function holdBacklog(store: MessageStore, recipient: string, count: number): Promise<void> {
   const base = Date.now();
   let next = 0;
   await Promise.all(
@@ -162,11 +165,12 @@ async function deliverToKamailio(
   system: System,
   store: MessageStore,
   transport: 'udp' | 'tcp',
+  count: number,
 ): Promise<Run> {
   const user = `kua-${transport}-${Date.now()}`;
   const password = `bench-${ulid()}`;
   await setPassword(system, `sip:${user}@example.com`, password);
-  await holdBacklog(store, `sip:${user}@example.com`);
+  await holdBacklog(store, `sip:${user}@example.com`, count);
   const ua = await startKamailioUa({
     edgePort: system.sipPort,
     transport,
@@ -197,7 +201,7 @@ async function deliverToKamailio(
     if (register === undefined) throw new Error(`Kamailio UA sent no REGISTER:\n${ua.log().slice(-3000)}`);
     const firstOf = new Map<string, (typeof messages)[number]>();
     for (const m of messages) if (!firstOf.has(m.callId)) firstOf.set(m.callId, m);
-    const floorSeconds = await floorAt(transport, ua.port);
+    const floorSeconds = await floorAt(transport, ua.port, count);
     return runOf({
       ua: 'kamailio',
       transport,
@@ -213,7 +217,7 @@ async function deliverToKamailio(
 
 async function deliverToSipp(system: System, store: MessageStore, transport: 'udp' | 'tcp'): Promise<Run> {
   const user = `bench-${transport}-${Date.now()}`;
-  await holdBacklog(store, `sip:${user}@example.com`);
+  await holdBacklog(store, `sip:${user}@example.com`, count);
   const uasPort = await freePort();
   const ua = sipp({
     scenario: 'message_uas.xml',
@@ -336,13 +340,13 @@ async function sippFloor(transport: 'udp' | 'tcp'): Promise<number> {
     extraArgs: ['-set', 'accept', String(count), '-d', '6000'],
   });
   await new Promise((r) => setTimeout(r, 500));
-  const seconds = await floorAt(transport, uasPort);
+  const seconds = await floorAt(transport, uasPort, count);
   await ua.catch(() => undefined);
   return seconds;
 }
 
 /** `count` MESSAGEs to the UA at `uasPort`, each sent once the previous one's 200 arrived: seconds. */
-async function floorAt(transport: 'udp' | 'tcp', uasPort: number): Promise<number> {
+async function floorAt(transport: 'udp' | 'tcp', uasPort: number, count: number): Promise<number> {
   let answered: (() => void) | undefined;
   const { send, close, localPort } = await sipSocket(transport, uasPort, (response) => {
     if (response.startsWith('SIP/2.0 200')) answered?.();
@@ -438,12 +442,18 @@ async function main(): Promise<void> {
             'holdover',
           )
         : sqliteStores(join(system.dataDir, 'holdover.db')).store;
+    if (warmup > 0 && uas.includes('kamailio')) {
+      // A running edge is warm: its delivery path compiled by V8's JIT. The first messages after
+      // a start run in the interpreter; a short delivery before the measured ones, not reported.
+      console.log(`warming up: ${warmup} messages to a Kamailio UA over UDP (not reported)…`);
+      await deliverToKamailio(system, store, 'udp', warmup);
+    }
     for (const ua of uas) {
       for (const transport of ['udp', 'tcp'] as const) {
         console.log(`delivering to ${ua} over ${transport}…`);
         const run =
           ua === 'kamailio'
-            ? await deliverToKamailio(system, store, transport)
+            ? await deliverToKamailio(system, store, transport, count)
             : await deliverToSipp(system, store, transport);
         console.log(
           `  ${run.received} received (${run.distinct} distinct) in ${run.seconds.toFixed(3)} s, first after ${run.firstMs.toFixed(0)} ms, inversions ${run.inversions}, retransmissions ${run.retransmissions}, UA floor ${run.floorSeconds.toFixed(3)} s, interval p50 ${run.intervalP50Ms.toFixed(3)} ms, in gaps > 5 ms ${run.stallMs.toFixed(0)} ms`,
@@ -469,7 +479,7 @@ async function main(): Promise<void> {
     .join(' ');
   const summary = `# bench:delivery (${new Date().toISOString()})
 
-${count} held messages for one recipient, ${storeKind} store, load average ${load} before the run (2 shared cores: indicative). Time from the REGISTER that got the 200 to the last MESSAGE received, strictly one after another (RFC 3428 §8).
+${count} held messages for one recipient, ${storeKind} store, load average ${load} before the run (2 shared cores: indicative). Time from the REGISTER that got the 200 to the last MESSAGE received, strictly one after another (RFC 3428 §8). ${warmup > 0 ? `Before the measured runs, ${warmup} messages went to a Kamailio UA unreported (a running edge's delivery path is compiled by V8's JIT; \`--warmup 0\` measures a cold start).` : 'No warm-up (--warmup 0): the first run includes V8 compiling the delivery path.'}
 
 - **kamailio**: Kamailio 5.6 as the UA (bench/kamailio/ua.cfg): registers itself with digest credentials (uac module; the clock starts at its authorized REGISTER, the challenge round trip before it is not counted), answers each MESSAGE 200 statelessly and logs its arrival time (gettimeofday) and number; a Call-ID seen twice counts as a retransmission.
 - **sipp**: sipp 3.6 as the UA (message_uas.xml, ≈ 1.2 ms per answer), REGISTER sent by the bench as a trusted proxy's copy; times from sipp's gettimeofday.
@@ -483,7 +493,7 @@ msilo, same machine, same run (msilo peer bench-dump.sh ${count} 500, OBP_TCP=1;
 ${msilo.trim()}
 \`\`\`
 
-Command: \`npm run bench:delivery -- --messages ${count} --store ${storeKind}\`
+Command: \`npm run bench:delivery -- --messages ${count} --store ${storeKind} --warmup ${warmup}\`
 `;
   mkdirSync(resultsDir, { recursive: true });
   writeFileSync(join(resultsDir, `delivery-${storeKind}.md`), summary);
