@@ -24,6 +24,7 @@ import { SqliteStore } from '../functions/adapters/sqlite/index.ts';
 import { dedupeKey } from '../functions/core/capture.ts';
 import type { HeldMessage } from '../functions/core/held-message.ts';
 import { dynamoClient } from '../local/stand-ins.ts';
+import { freePort } from '../test/support/ports.ts';
 import { startSystem } from '../test/support/system.ts';
 
 const { values } = parseArgs({
@@ -84,6 +85,9 @@ async function runSipp(sipPort: number, rate: number): Promise<SippFigures> {
     String(calls),
     '-i',
     '127.0.0.1',
+    // a port of its own: sipp's default, 5060, is msilo's (and another bench's)
+    '-p',
+    String(await freePort()),
     '-nostdin',
     '-timeout',
     `${timeout}s`,
