@@ -6,11 +6,7 @@
 // second connection (the CLI, a test) wait for the writer instead of failing. The schema is
 // versioned: each migration runs once, in order, in its own transaction.
 import { chmodSync, close, existsSync, fdatasync, open as openFile } from 'node:fs';
-import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-
-const requireHere = createRequire(import.meta.url);
 
 export type SqliteDb = Database.Database;
 
@@ -185,55 +181,7 @@ export function openDatabase(path: string): SqliteDb {
   if (existing?.open) return existing;
   const db = connect(path);
   open.set(path, db);
-  checkpointApart(db);
   return db;
-}
-
-/** How often the checkpointer copies the WAL back into the database file. */
-const CHECKPOINT_EVERY_MS = 500;
-
-/**
- * The WAL is copied back into the database (a checkpoint: page copies and two fsyncs) by a worker
- * thread on a connection of its own, not in the commit that happens to cross SQLite's threshold:
- * that commit would stop the process's one thread for the checkpoint's length, and every request
- * behind it (the tail of capture's response times). PASSIVE checkpoints never wait for, nor stop,
- * a writer. Should the worker fail, the connection checkpoints by itself again.
- */
-function checkpointApart(db: SqliteDb): void {
-  if (db.memory || db.pragma('journal_mode', { simple: true }) !== 'wal') return;
-  const source = `
-    const { workerData } = require('node:worker_threads');
-    const Database = require(workerData.module);
-    const db = new Database(workerData.path, { fileMustExist: true });
-    setInterval(() => {
-      try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {}
-    }, workerData.everyMs);
-  `;
-  let worker: Worker;
-  try {
-    worker = new Worker(source, {
-      eval: true,
-      workerData: {
-        module: requireHere.resolve('better-sqlite3'),
-        path: db.name,
-        everyMs: CHECKPOINT_EVERY_MS,
-      },
-    });
-  } catch {
-    return; // the connection goes on checkpointing by itself
-  }
-  worker.unref();
-  db.pragma('wal_autocheckpoint = 0');
-  worker.once('exit', () => {
-    if (db.open) db.pragma('wal_autocheckpoint = 1000');
-  });
-  worker.on('error', () => undefined); // its exit follows
-  // the checkpointer lives as long as the connection
-  const close = db.close.bind(db);
-  db.close = () => {
-    void worker.terminate();
-    return close();
-  };
 }
 
 /** A new connection of its own (tests: a second process's view of the same file). */
