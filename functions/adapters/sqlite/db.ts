@@ -5,7 +5,7 @@
 // WAL off the main thread before its promises resolve (GroupCommit). A busy timeout lets a
 // second connection (the CLI, a test) wait for the writer instead of failing. The schema is
 // versioned: each migration runs once, in order, in its own transaction.
-import { chmodSync, close, existsSync, fdatasync, open as openFile } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fdatasync, openSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 
 export type SqliteDb = Database.Database;
@@ -259,7 +259,7 @@ export class GroupCommit {
   /** Groups committed whose WAL frames are not yet known to be on disk. */
   private unsynced: Array<(error: Error | null) => void> = [];
   private syncing = false;
-  private readonly wal: { path: string } | undefined;
+  private readonly wal: { path: string; fd?: number; ino?: number } | undefined;
 
   constructor(private readonly db: SqliteDb) {
     const file = db.name;
@@ -327,23 +327,46 @@ export class GroupCommit {
       for (const settle of waiting) settle(error);
       this.sync();
     };
-    // opened for each sync (and closed): no descriptor outlives a closed connection
-    const wal = this.wal?.path ?? '';
-    openFile(wal, 'r', (openError, fd) => {
-      if (openError) {
-        done(new Error(`the SQLite WAL could not be opened to sync it: ${openError.message}`));
-        return;
-      }
-      fdatasync(fd, (syncError) =>
-        close(fd, () =>
-          done(
-            syncError ? new Error(`the SQLite WAL could not be synced to disk: ${syncError.message}`) : null,
-          ),
-        ),
-      );
-    });
+    let fd: number;
+    try {
+      fd = this.walDescriptor();
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      done(new Error(`the SQLite WAL could not be opened to sync it: ${reason}`));
+      return;
+    }
+    fdatasync(fd, (syncError) =>
+      done(syncError ? new Error(`the SQLite WAL could not be synced to disk: ${syncError.message}`) : null),
+    );
+  }
+
+  /**
+   * The WAL's descriptor, kept open (one trip to the thread pool per sync, not three), and opened
+   * again should the file have been replaced; closed when this group commit (with its connection) is collected.
+   */
+  private walDescriptor(): number {
+    const wal = this.wal as { path: string; fd?: number; ino?: number };
+    const ino = statSync(wal.path).ino;
+    if (wal.fd !== undefined && wal.ino === ino) return wal.fd;
+    if (wal.fd !== undefined) {
+      walDescriptors.unregister(wal);
+      closeSync(wal.fd);
+    }
+    wal.fd = openSync(wal.path, 'r');
+    wal.ino = ino;
+    walDescriptors.register(this, wal.fd, wal);
+    return wal.fd;
   }
 }
+
+/** Closes a collected group commit's WAL descriptor. */
+const walDescriptors = new FinalizationRegistry<number>((fd) => {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
+  }
+});
 
 const groups = new WeakMap<SqliteDb, GroupCommit>();
 
