@@ -1,11 +1,10 @@
 // The embedded store's file (docs/design.md "Storage"): one SQLite database in the data directory,
-// opened once per process. WAL, so readers never wait for the writer; durable on commit: a
-// transaction is on disk before its caller hears it is done (a 202 is never given for a message a
-// power cut could take back): `synchronous = FULL`, or for the group commit an fdatasync of the
-// WAL off the main thread before its promises resolve (GroupCommit). A busy timeout lets a
+// opened once per process. WAL, so readers never wait for the writer; `synchronous = FULL`, so a
+// transaction is on disk when its commit returns (durable on commit: a 202 is never given for a
+// message a power cut could take back; measured ~0.5 ms per commit here). A busy timeout lets a
 // second connection (the CLI, a test) wait for the writer instead of failing. The schema is
 // versioned: each migration runs once, in order, in its own transaction.
-import { chmodSync, closeSync, existsSync, fdatasync, openSync, statSync } from 'node:fs';
+import { chmodSync, existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 
 export type SqliteDb = Database.Database;
@@ -238,17 +237,11 @@ export function writeTransaction<T>(db: SqliteDb, work: () => T): T {
 /**
  * Group commit: every write asked for while this turn of the event loop runs goes into one
  * IMMEDIATE transaction, each in its own savepoint (one that throws rolls back only its own
- * writes, and its promise rejects with that error), and one commit makes them all durable before
- * any promise resolves. Under load many captures share a commit; alone, a write is its own
- * transaction, as without it.
- *
- * On a file in WAL mode the commit itself does not wait for the disk (`synchronous = NORMAL` for
- * that transaction): the WAL's frames are written, then an fdatasync of the WAL file runs on
- * libuv's thread pool, and the group's promises resolve once it returned. So the one thread that
- * serves every request is not stopped for each fsync (0.2 ms here when the disk is idle, several
- * ms when it is shared), the writes of the next turn are gathered and committed meanwhile, and
- * the guarantee stays: nothing resolves (no 202 is given) before its transaction is on disk.
- * Syncs do not overlap: the groups committed while one runs share the next.
+ * writes, and its promise rejects with that error), and one commit (one fsync with
+ * `synchronous = FULL`) makes them all durable before any promise resolves. Under load many
+ * captures share an fsync; alone, a write is its own transaction, as without it. (Tried and
+ * measured slower on 2 shared cores: committing with `synchronous = NORMAL` and an fdatasync of
+ * the WAL on the thread pool before resolving; and checkpoints in a worker thread.)
  */
 export class GroupCommit {
   private readonly queued: Array<{
@@ -256,17 +249,8 @@ export class GroupCommit {
     resolve: (value: unknown) => void;
     reject: (error: unknown) => void;
   }> = [];
-  /** Groups committed whose WAL frames are not yet known to be on disk. */
-  private unsynced: Array<(error: Error | null) => void> = [];
-  private syncing = false;
-  private readonly wal: { path: string; fd?: number; ino?: number } | undefined;
 
-  constructor(private readonly db: SqliteDb) {
-    const file = db.name;
-    const walMode =
-      file !== ':memory:' && file !== '' && db.pragma('journal_mode', { simple: true }) === 'wal';
-    this.wal = walMode ? { path: `${file}-wal` } : undefined;
-  }
+  constructor(private readonly db: SqliteDb) {}
 
   run<T>(work: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -278,95 +262,29 @@ export class GroupCommit {
   private commit(): void {
     const group = this.queued.splice(0);
     let results: Array<{ value: unknown } | { error: unknown }>;
-    const transaction = this.db.transaction(() =>
-      group.map(({ work }) => {
-        try {
-          return { value: this.db.transaction(work)() };
-        } catch (error) {
-          return { error };
-        }
-      }),
-    );
     try {
-      if (this.wal) {
-        this.db.pragma('synchronous = NORMAL');
-        try {
-          results = transaction.immediate();
-        } finally {
-          this.db.pragma('synchronous = FULL');
-        }
-      } else {
-        results = transaction.immediate();
-      }
+      results = this.db
+        .transaction(() =>
+          group.map(({ work }) => {
+            try {
+              return { value: this.db.transaction(work)() };
+            } catch (error) {
+              return { error };
+            }
+          }),
+        )
+        .immediate();
     } catch (error) {
       for (const item of group) item.reject(error);
       return;
     }
-    const settle = (syncError: Error | null) =>
-      group.forEach((item, index) => {
-        const result = results[index];
-        if (syncError) item.reject(syncError);
-        else if (result && 'value' in result) item.resolve(result.value);
-        else item.reject(result?.error);
-      });
-    if (!this.wal) {
-      settle(null);
-      return;
-    }
-    this.unsynced.push(settle);
-    if (!this.syncing) this.sync();
-  }
-
-  /** One fdatasync of the WAL for every group committed before it started. */
-  private sync(): void {
-    const waiting = this.unsynced.splice(0);
-    if (waiting.length === 0) return;
-    this.syncing = true;
-    const done = (error: Error | null) => {
-      this.syncing = false;
-      for (const settle of waiting) settle(error);
-      this.sync();
-    };
-    let fd: number;
-    try {
-      fd = this.walDescriptor();
-    } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      done(new Error(`the SQLite WAL could not be opened to sync it: ${reason}`));
-      return;
-    }
-    fdatasync(fd, (syncError) =>
-      done(syncError ? new Error(`the SQLite WAL could not be synced to disk: ${syncError.message}`) : null),
-    );
-  }
-
-  /**
-   * The WAL's descriptor, kept open (one trip to the thread pool per sync, not three), and opened
-   * again should the file have been replaced; closed when this group commit (with its connection) is collected.
-   */
-  private walDescriptor(): number {
-    const wal = this.wal as { path: string; fd?: number; ino?: number };
-    const ino = statSync(wal.path).ino;
-    if (wal.fd !== undefined && wal.ino === ino) return wal.fd;
-    if (wal.fd !== undefined) {
-      walDescriptors.unregister(wal);
-      closeSync(wal.fd);
-    }
-    wal.fd = openSync(wal.path, 'r');
-    wal.ino = ino;
-    walDescriptors.register(this, wal.fd, wal);
-    return wal.fd;
+    group.forEach((item, index) => {
+      const result = results[index];
+      if (result && 'value' in result) item.resolve(result.value);
+      else item.reject(result?.error);
+    });
   }
 }
-
-/** Closes a collected group commit's WAL descriptor. */
-const walDescriptors = new FinalizationRegistry<number>((fd) => {
-  try {
-    closeSync(fd);
-  } catch {
-    // already closed
-  }
-});
 
 const groups = new WeakMap<SqliteDb, GroupCommit>();
 
