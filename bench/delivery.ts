@@ -37,6 +37,7 @@ import { freePort } from '../test/support/ports.ts';
 import { sipp } from '../test/support/sipp.ts';
 import { setPassword, startSystem } from '../test/support/system.ts';
 import { kamailioUaAvailable, startKamailioUa } from './kamailio-ua.ts';
+import { peerPortsBusy } from './peer-port.ts';
 
 const { values } = parseArgs({
   options: {
@@ -378,7 +379,7 @@ async function floorAt(transport: 'udp' | 'tcp', uasPort: number, count: number)
   return seconds;
 }
 
-function msiloDump(): Promise<string> {
+async function msiloDump(): Promise<string> {
   // MSILO_PEER_DIR, else ../shared/peer next to the checkout (or one level further up, for a git
   // worktree kept in a folder of its own)
   const peer =
@@ -392,10 +393,10 @@ function msiloDump(): Promise<string> {
     peer !== '' &&
     ['msilo.so', 'db_sqlite.so'].every((m) => existsSync(`/usr/lib/x86_64-linux-gnu/kamailio/modules/${m}`));
   if (!hasMsilo) {
-    return Promise.resolve(
-      'msilo not measured: needs kamailio, kamailio-sqlite-modules and sqlite3 (apt-get install)',
-    );
+    return 'msilo not measured: needs kamailio, kamailio-sqlite-modules and sqlite3 (apt-get install)';
   }
+  const busy = await peerPortsBusy();
+  if (busy !== undefined) return `msilo not measured: ${busy}`;
   const copy = mkdtempSync(join(tmpdir(), 'holdover-peer-'));
   cpSync(peer, copy, { recursive: true });
   return new Promise((done) => {
