@@ -25,7 +25,9 @@ import { SqliteStore } from '../functions/adapters/sqlite/index.ts';
 import { dedupeKey } from '../functions/core/capture.ts';
 import type { HeldMessage } from '../functions/core/held-message.ts';
 import { dynamoClient } from '../local/stand-ins.ts';
+import { freePort } from '../test/support/ports.ts';
 import { startSystem } from '../test/support/system.ts';
+import { peerPortsBusy } from './peer-port.ts';
 
 const { values } = parseArgs({
   options: {
@@ -50,8 +52,13 @@ interface SippFigures {
   seconds: number;
   achieved: number;
   p50: number;
+  /** From sipp's gettimeofday (microseconds), ms. */
   p99: number;
   max: number;
+  /** sipp's own rtd statistic (-trace_rtt), whose clock moves in 4 ms steps: as msilo's p99. */
+  rtdP99: number;
+  /** How evenly sipp offered the load: p99 of the gap between two sends, ms. */
+  sendGapP99: number;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -80,6 +87,9 @@ async function runSipp(sipPort: number, rate: number, count = calls): Promise<Si
     String(count),
     '-i',
     '127.0.0.1',
+    // a port of its own: sipp's default, 5060, is msilo's (and another bench's)
+    '-p',
+    String(await freePort()),
     '-nostdin',
     '-timeout',
     `${timeout}s`,
@@ -87,6 +97,7 @@ async function runSipp(sipPort: number, rate: number, count = calls): Promise<Si
     '-trace_stat',
     '-fd',
     '1',
+    '-trace_logs',
     '-trace_rtt',
     '-rtt_freq',
     '1',
@@ -114,6 +125,19 @@ async function runSipp(sipPort: number, rate: number, count = calls): Promise<Si
         .filter((value) => Number.isFinite(value))
         .sort((a, b) => a - b)
     : [];
+  // each response time to the microsecond, from the scenario's <gettimeofday> log lines
+  const logFile = files.find((name) => name.endsWith('_logs.log'));
+  const precise = logFile
+    ? readFileSync(join(dir, logFile), 'utf8')
+        .split('\n')
+        .filter((line) => line.startsWith('RTT|'))
+        .map((line) => {
+          const [, , sentSec, sentUsec, gotSec, gotUsec] = line.split('|').map(Number);
+          return ((gotSec ?? 0) - (sentSec ?? 0)) * 1000 + ((gotUsec ?? 0) - (sentUsec ?? 0)) / 1000;
+        })
+        .filter((value) => Number.isFinite(value))
+        .sort((a, b) => a - b)
+    : [];
   const successful = Number(stat['SuccessfulCall(C)'] ?? 0);
   const elapsed = parseElapsed(stat['ElapsedTime(C)']) || seconds;
   return {
@@ -123,10 +147,29 @@ async function runSipp(sipPort: number, rate: number, count = calls): Promise<Si
     retransmissions: Number(stat['Retransmissions(C)'] ?? 0),
     seconds: elapsed,
     achieved: successful / elapsed,
-    p50: percentile(times, 50),
-    p99: percentile(times, 99),
-    max: times.at(-1) ?? Number.NaN,
+    p50: percentile(precise, 50),
+    p99: percentile(precise, 99),
+    max: precise.at(-1) ?? Number.NaN,
+    rtdP99: percentile(times, 99),
+    sendGapP99: sendGapP99(dir, logFile),
   };
+}
+
+function sendGapP99(dir: string, logFile: string | undefined): number {
+  if (logFile === undefined) return Number.NaN;
+  const sent = readFileSync(join(dir, logFile), 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('RTT|'))
+    .map((line) => {
+      const [, , sentSec, sentUsec] = line.split('|').map(Number);
+      return (sentSec ?? 0) * 1000 + (sentUsec ?? 0) / 1000;
+    })
+    .sort((a, b) => a - b);
+  const gaps = sent
+    .slice(1)
+    .map((at, i) => at - (sent[i] ?? at))
+    .sort((a, b) => a - b);
+  return percentile(gaps, 99);
 }
 
 function parseElapsed(text: string | undefined): number {
@@ -264,6 +307,11 @@ function ensurePeer(): boolean {
 }
 
 async function runPeer(dir: string): Promise<PeerRow[]> {
+  const busy = await peerPortsBusy();
+  if (busy !== undefined) {
+    console.log(`msilo left out: ${busy}`);
+    return [];
+  }
   const tag = 'holdover-bench';
   await new Promise<void>((done) => {
     execFile(
@@ -331,7 +379,7 @@ async function main(): Promise<void> {
       const figures = await runSipp(system.sipPort, rate);
       rows.push(figures);
       console.log(
-        `  achieved ${figures.achieved.toFixed(0)}/s, failed ${figures.failed}, retransmissions ${figures.retransmissions}, p50 ${figures.p50} ms, p99 ${figures.p99} ms`,
+        `  achieved ${figures.achieved.toFixed(0)}/s, failed ${figures.failed}, retransmissions ${figures.retransmissions}, p50 ${figures.p50.toFixed(2)} ms, p99 ${figures.p99.toFixed(2)} ms, max ${figures.max.toFixed(1)} ms (sipp rtd p99 ${figures.rtdP99} ms), send gap p99 ${figures.sendGapP99.toFixed(2)} ms`,
       );
     }
     if (storeKind === 'dynamodb') {
@@ -380,21 +428,21 @@ async function main(): Promise<void> {
   const name = storeKind === 'sqlite' ? 'capture' : 'capture-dynamodb';
   writeFileSync(join(resultsDir, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
   const table = [
-    '| offered/s | achieved/s | failed | retransmissions | p50 ms | p99 ms | max ms | msilo achieved/s | msilo failed | msilo p99 ms | achieved / msilo |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| offered/s | achieved/s | failed | retransmissions | p50 ms | p99 ms | max ms | sipp rtd p99 ms (4 ms clock) | send gap p99 ms | msilo achieved/s | msilo failed | msilo p99 ms (4 ms clock) | achieved / msilo |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map((row) => {
       const same = peer.find((p) => p.offered === row.offered);
       const theirs = same
         ? `${same.achieved.toFixed(0)} | ${same.failed} | ${same.p99} | ${(row.achieved / same.achieved).toFixed(2)}`
         : '— | — | — | —';
-      return `| ${row.offered} | ${row.achieved.toFixed(0)} | ${row.failed} | ${row.retransmissions} | ${row.p50} | ${row.p99} | ${row.max} | ${theirs} |`;
+      return `| ${row.offered} | ${row.achieved.toFixed(0)} | ${row.failed} | ${row.retransmissions} | ${row.p50.toFixed(1)} | ${row.p99.toFixed(1)} | ${row.max.toFixed(1)} | ${row.rtdP99} | ${row.sendGapP99.toFixed(1)} | ${theirs} |`;
     }),
   ].join('\n');
   const dynamoLines =
     storeKind === 'dynamodb'
       ? `Raw PutItem of equal items on the same DynamoDB Local, same run: ${raw8.toFixed(0)}/s (8 in flight), ${raw32.toFixed(0)}/s (32 in flight).\nBest capture rate / best raw PutItem rate: **${(best / rawBest).toFixed(2)}**.\n`
       : '';
-  const summary = `# bench:capture (${result.at})\n\n${calls} MESSAGEs per rate, sipp over UDP → edge → capture → ${storeLabel}; msilo: Kamailio 5.6 msilo on SQLite (1 worker, ../shared/peer/bench-store.sh), same run, one after the other. Machine: ${result.machine} (2 cores shared with other work: figures are indicative).\n\n${table}\n\n${dynamoLines}Capture's own requests straight to the store (${storeKind === 'dynamodb' ? 'the recipient read, the hold: BatchGetItem, PutItem, Query; not the signed call’s nonce' : 'read the user, then the hold'}), 32 in flight: ${rawHold.toFixed(0)}/s; best capture / that: **${result.ratioBestCaptureToRawCaptureWrites.toFixed(2)}** (what the edge, the HTTP hop and the handler cost on top of the store).\n\nCommand: \`npm run bench:capture -- --calls ${calls} --rates ${rates.join(',')} --store ${storeKind}\`\n`;
+  const summary = `# bench:capture (${result.at})\n\n${calls} MESSAGEs per rate, sipp over UDP → edge → capture → ${storeLabel}; msilo: Kamailio 5.6 msilo on SQLite (1 worker, ../shared/peer/bench-store.sh), same run, one after the other. Machine: ${result.machine} (2 cores shared with other work: figures are indicative).\n\nResponse times (p50, p99, max) from sipp's gettimeofday at the send and at the 202 (the scenario logs both); sipp's own rtd statistic, which msilo's p99 comes from, reads a clock that moves in 4 ms steps here, so it is shown beside them. Send gap p99: how evenly sipp offered the load (it sends in bursts at each tick of its scheduler).\n\n${table}\n\n${dynamoLines}Capture's own requests straight to the store (${storeKind === 'dynamodb' ? 'the recipient read, the hold: BatchGetItem, PutItem, Query; not the signed call’s nonce' : 'read the user, then the hold'}), 32 in flight: ${rawHold.toFixed(0)}/s; best capture / that: **${result.ratioBestCaptureToRawCaptureWrites.toFixed(2)}** (what the edge, the HTTP hop and the handler cost on top of the store).\n\nCommand: \`npm run bench:capture -- --calls ${calls} --rates ${rates.join(',')} --store ${storeKind}\`\n`;
   writeFileSync(join(resultsDir, `${name}.md`), summary);
   console.log(`\n${summary}`);
   console.log(`written to ${resolve(resultsDir, `${name}.md`)} and ${name}.json`);

@@ -9,7 +9,13 @@
 import type { SipTarget } from '../shared/sip/uri.ts';
 import { type LocalSipAddress, newBranch } from './outgoing-request.ts';
 import { parseCSeq } from './sip/cseq.ts';
-import { getHeader, getHeaders, type SipRequest, type SipResponse } from './sip/message.ts';
+import {
+  getHeader,
+  getHeaders,
+  type ReceivedResponse,
+  type SipRequest,
+  type SipResponse,
+} from './sip/message.ts';
 import { serializeRequest } from './sip/serialize.ts';
 import { parseVia } from './sip/via.ts';
 import type { SipLogger } from './transport.ts';
@@ -159,7 +165,7 @@ export class ClientTransactions {
   }
 
   /** Hands a received response to its transaction; false when it matches none (a stray or a late copy). */
-  receive(response: SipResponse): boolean {
+  receive(response: SipResponse | ReceivedResponse): boolean {
     let key: string;
     try {
       key = responseKey(response);
@@ -220,7 +226,10 @@ export function clientTransactionKey(branch: string, method: string): string {
   return `${branch}\u0000${method.toUpperCase()}`;
 }
 
-function responseKey(response: SipResponse): string {
+/** A response read once (`readResponse`) carries them; any other is parsed here. */
+function responseKey(response: SipResponse | ReceivedResponse): string {
+  if ('topVia' in response)
+    return clientTransactionKey(response.topVia.params.branch ?? '', response.cseq.method);
   const branch = parseVia(getHeaders(response, 'via')[0] ?? '').params.branch ?? '';
   return clientTransactionKey(branch, parseCSeq(getHeader(response, 'cseq') ?? '').method);
 }

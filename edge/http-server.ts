@@ -119,6 +119,10 @@ async function deliver(
   const line = (value: DeliveryLine) => {
     if (!response.headersSent) response.writeHead(200, { 'content-type': 'application/x-ndjson' });
     response.write(`${JSON.stringify(value)}\n`);
+    // Node holds a response's writes until the next tick (it corks the socket); the next MESSAGE
+    // may leave before that. On the wire now, so an edge killed right after sending it has
+    // reported this outcome: only that next message is in flight.
+    response.socket?.uncork();
   };
   try {
     await options.deliver(deliverRequest, line);

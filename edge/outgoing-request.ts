@@ -1,9 +1,9 @@
 // Requests the edge originates (RFC 3261 §8.1.1): delivered MESSAGEs and NOTIFYs. Pure: the
 // caller supplies the branch and tags, so what goes on the wire can be checked byte by byte.
 
-import { randomBytes } from 'node:crypto';
 import type { SipTarget, SipTransportName } from '../shared/sip/uri.ts';
 import type { SipHeader, SipRequest } from './sip/message.ts';
+import { randomHex } from './sip/random.ts';
 
 /** The address the edge puts in its Via and Contact headers (SIP_HOST / SIP_PORT). */
 export interface LocalSipAddress {
@@ -63,7 +63,7 @@ export function contactOf(local: LocalSipAddress, transport: SipTransportName): 
 
 /** A branch with the RFC 3261 magic cookie and 64 random bits. */
 export function newBranch(): string {
-  return `z9hG4bK${randomBytes(8).toString('hex')}`;
+  return `z9hG4bK${randomHex(8)}`;
 }
 
 /** `"Alice \"A\" Smith" <sip:alice@example.com>`: a quoted display name (§25.1 quoted-string). */

@@ -7,12 +7,13 @@ import { MessageTooLargeError } from './sip/framer.ts';
 import {
   getHeader,
   type ReceivedRequest,
+  type ReceivedResponse,
   type SipHeader,
   SipParseError,
   type SipRequest,
   type SipResponse,
 } from './sip/message.ts';
-import { canAnswer, readRequest, validateResponse } from './sip/parser.ts';
+import { canAnswer, readRequest, readResponse } from './sip/parser.ts';
 import { buildResponse, serializeResponse } from './sip/serialize.ts';
 import { ServerTransactions } from './transactions.ts';
 import {
@@ -47,7 +48,7 @@ export interface SipServerOptions {
   logger?: SipLogger;
   handler: SipRequestHandler;
   /** Responses to requests the edge sent (client transactions belong to the caller). */
-  onResponse?: (res: SipResponse, source: SipSource) => void;
+  onResponse?: (res: ReceivedResponse, source: SipSource) => void;
 }
 
 const noLog: SipLogger = () => {};
@@ -172,10 +173,10 @@ export class SipServer {
   }
 
   private onResponse(res: SipResponse, origin: Origin): void {
-    const problem = validateResponse(res);
-    if (problem) {
+    const read = readResponse(res);
+    if ('problem' in read) {
       this.log('warn', 'sip response discarded', {
-        problem,
+        problem: read.problem,
         callId: getHeader(res, 'call-id'),
         from: peer(origin),
       });
@@ -184,7 +185,7 @@ export class SipServer {
     const onResponse = this.options.onResponse;
     if (!onResponse) return;
     try {
-      onResponse(res, { transport: origin.transport, address: origin.address, port: origin.port });
+      onResponse(read.response, { transport: origin.transport, address: origin.address, port: origin.port });
     } catch (error) {
       this.log('error', 'sip response callback failed', { error: describe(error) });
     }

@@ -55,6 +55,12 @@ export interface SipResponse {
   body: Buffer;
 }
 
+/** A response as read once (edge/sip/parser.ts `readResponse`): what its transaction matches it by. */
+export interface ReceivedResponse extends SipResponse {
+  topVia: Via;
+  cseq: CSeq;
+}
+
 export type SipMessage = SipRequest | SipResponse;
 
 /** Anything with headers: a request, a response, or a header list under construction. */

@@ -13,6 +13,7 @@ import {
   getHeaders,
   headerDisplayName,
   type ReceivedRequest,
+  type ReceivedResponse,
   type SipHeader,
   type SipMessage,
   SipParseError,
@@ -327,20 +328,32 @@ function checkContentLength(declared: string | undefined, bodyLength: number): s
  * is discarded (RFC 3261 §18.1.2, §18.3). Returns the reason, or null when it is usable.
  */
 export function validateResponse(res: SipResponse): string | null {
-  if (res.version.toUpperCase() !== 'SIP/2.0') return 'Unsupported SIP version';
+  const read = readResponse(res);
+  return 'problem' in read ? read.problem : null;
+}
+
+/**
+ * Validates `res` as `validateResponse` does and keeps what the client transaction matches it by
+ * (the top Via's branch, the CSeq method, RFC 3261 §17.1.3) in its typed view: read once.
+ */
+export function readResponse(res: SipResponse): { response: ReceivedResponse } | { problem: string } {
+  if (res.version.toUpperCase() !== 'SIP/2.0') return { problem: 'Unsupported SIP version' };
   for (const name of MANDATORY) {
-    if (countHeaders(res, name) === 0) return `Missing ${headerDisplayName(name)}`;
+    if (countHeaders(res, name) === 0) return { problem: `Missing ${headerDisplayName(name)}` };
   }
   for (const name of SINGLE_VALUED) {
-    if (countHeaders(res, name) > 1) return `Multiple ${headerDisplayName(name)} headers`;
+    if (countHeaders(res, name) > 1) return { problem: `Multiple ${headerDisplayName(name)} headers` };
   }
+  let topVia: Via;
+  let cseq: CSeq;
   try {
-    parseVia(getHeaders(res, 'via')[0] ?? '');
-    parseCSeq(getHeader(res, 'cseq') ?? '');
+    topVia = parseVia(getHeaders(res, 'via')[0] ?? '');
+    cseq = parseCSeq(getHeader(res, 'cseq') ?? '');
   } catch (error) {
-    return error instanceof SipParseError ? error.reason : 'Malformed response';
+    return { problem: error instanceof SipParseError ? error.reason : 'Malformed response' };
   }
-  return checkContentLength(getHeader(res, 'content-length'), res.body.length);
+  const problem = checkContentLength(getHeader(res, 'content-length'), res.body.length);
+  return problem ? { problem } : { response: { ...res, topVia, cseq } };
 }
 
 /**

@@ -1,6 +1,5 @@
 // Writing SIP messages (RFC 3261 §7) and building responses to requests (§8.2.6).
 
-import { randomBytes } from 'node:crypto';
 import {
   getHeader,
   headerDisplayName,
@@ -10,6 +9,7 @@ import {
   type SipResponse,
 } from './message.ts';
 import { parseNameAddr } from './name-addr.ts';
+import { randomHex } from './random.ts';
 
 /** Request-line, headers, a Content-Length computed from the body, the empty line, the body. */
 export function serializeRequest(req: SipRequest): Buffer {
@@ -100,5 +100,5 @@ function hasTag(to: string): boolean {
 
 /** A To tag: 64 random bits (RFC 3261 §19.3 asks for at least 32). */
 export function newTag(): string {
-  return randomBytes(8).toString('hex');
+  return randomHex(8);
 }

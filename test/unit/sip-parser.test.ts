@@ -3,6 +3,7 @@ import { getHeader, getHeaders, type SipRequest, type SipResponse } from '../../
 import {
   canAnswer,
   parseMessage,
+  readResponse,
   SipParseError,
   validateRequest,
   validateResponse,
@@ -340,5 +341,13 @@ describe('validateResponse', () => {
     expect(validateResponse(response(datagram([...lines, 'Content-Length: 10'], 'short')))).toBe(
       'Content-Length larger than body',
     );
+  });
+
+  it('reads once what the client transaction matches by: the top Via and the CSeq', () => {
+    const read = readResponse(response(datagram([...lines, 'Content-Length: 0'])));
+    expect('response' in read && read.response.topVia.params.branch).toBe('z9hG4bK1');
+    expect('response' in read && read.response.cseq).toMatchObject({ seq: 1, method: 'MESSAGE' });
+    const noVia = readResponse(response(datagram(lines.filter((line) => !line.startsWith('Via')))));
+    expect(noVia).toEqual({ problem: 'Missing Via' });
   });
 });
