@@ -2,17 +2,17 @@
 // becomes one IM per member. In AWS an SES receipt rule stores the raw mail in S3 and invokes this
 // function with the receipt (recipients and SPF/DKIM/spam/virus verdicts); locally the SMTP
 // listener (local/smtp.ts) calls `receiveMail` with the raw mail and its envelope. Thin: parse the
-// mail (mailparser) → receiveAlert (core) → metrics and logs.
+// mail (postal-mime) → receiveAlert (core) → metrics and logs.
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { ulid } from 'ulid';
 import { envOr } from '../shared/env.ts';
 import * as z from '../shared/zod.ts';
 import { captureDeps } from './adapters/capture-deps.ts';
-import { type Envelope, parseMail, verdictOf } from './adapters/mail-parser.ts';
+import { type Envelope, MalformedMailError, parseMail, verdictOf } from './adapters/mail-parser.ts';
 import { count, countWithDimension, logger, metrics, startInvocation } from './adapters/observability.ts';
 import { alertStore, groupStore } from './adapters/store.ts';
-import { type AlertEvent, type AlertResult, receiveAlert } from './core/alerts.ts';
+import { type AlertEvent, type AlertResult, receiveAlert, refuseUnreadable } from './core/alerts.ts';
 
 function observe(event: AlertEvent): void {
   switch (event.kind) {
@@ -51,8 +51,14 @@ const deps = {
 };
 
 /** One raw mail with its envelope: what the SMTP listener and the SES function both hand over. */
-export async function receiveMail(raw: Buffer, envelope: Envelope): Promise<AlertResult> {
-  const result = await receiveAlert(await parseMail(raw, envelope), deps);
+export async function receiveMail(raw: Uint8Array, envelope: Envelope): Promise<AlertResult> {
+  const result = await parseMail(raw, envelope).then(
+    (mail) => receiveAlert(mail, deps),
+    (error: unknown) => {
+      if (error instanceof MalformedMailError) return refuseUnreadable(error.message, deps);
+      throw error;
+    },
+  );
   metrics.publishStoredMetrics();
   return result;
 }

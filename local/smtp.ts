@@ -4,10 +4,8 @@
 // end of DATA a sender the group does not allow (550, saying why), and a mail over the size limit
 // (SIZE extension, 552). What it accepts goes to the same use case as the AWS function.
 import { SMTPServer, type SMTPServerAddress } from 'smtp-server';
+import { MAX_MAIL_BYTES } from '../functions/adapters/mail-parser.ts';
 import type { AlertResult } from '../functions/core/alerts.ts';
-
-/** Largest mail taken (announced with SIZE); its text is trimmed further to the IM size limit. */
-export const MAX_MAIL_BYTES = 10 * 1024 * 1024;
 
 export interface SmtpDeps {
   /** Whether `address` is some group's inbound address. */

@@ -1,17 +1,23 @@
-// A raw mail (RFC 5322, MIME) → the core's InboundMail, with mailparser (multipart,
-// quoted-printable, base64, charsets, HTML → text). Shared by the SES function
-// (functions/inbound-email.ts) and the local SMTP listener (local/smtp.ts), so both feed the use
-// case the same facts. Everything here is written by whoever sent the mail: bounded.
-// Cold start: mailparser and what it brings (iconv-lite 481 KB, encoding-japanese 225 KB, he,
-// entities, libmime, htmlparser2, html-to-text…) are about 1.1 MB of the inboundEmail bundle's
-// 1.75 MB and most of its import time (bench/results/cold.md), which is why that one function is
-// over the 80 ms target: a parser that decodes charsets with TextDecoder and leaves HTML to
-// core/alerts.ts's htmlToText (postal-mime: 76 KB bundled, no dependencies) would take it under.
-import { type Attachment, simpleParser } from 'mailparser';
+// A raw mail (RFC 5322, MIME) → the core's InboundMail, with postal-mime (multipart,
+// quoted-printable, base64, encoded words, charsets with the runtime's TextDecoder). Shared by the
+// SES function (functions/inbound-email.ts) and the local SMTP listener (local/smtp.ts), so both
+// feed the use case the same facts. Everything here is written by whoever sent the mail: bounded.
+// HTML stays HTML here; the core reduces it to text (core/html-text.ts) when there is no text part.
+// Cold start: postal-mime has no dependencies and is ~80 KB bundled; mailparser and what it brought
+// (iconv-lite, encoding-japanese, he, entities, libmime, htmlparser2, html-to-text) were ~1.1 MB of
+// the inboundEmail bundle and most of its import time (bench/results/cold.md).
+import PostalMime, { type Attachment } from 'postal-mime';
 import type { InboundMail, Verdict } from '../core/alerts.ts';
+import { CP1252_HIGH } from '../core/html-text.ts';
+
+/** Largest raw mail taken (SMTP: announced with SIZE; SES: read from S3); its text is trimmed further. */
+export const MAX_MAIL_BYTES = 10 * 1024 * 1024;
 
 /** Most characters of text kept from a mail (the IM is trimmed further to the size limit). */
 const MAX_TEXT_CHARS = 256 * 1024;
+
+/** Limits postal-mime enforces while parsing (its defaults are 256 levels and 2 MiB). */
+const PARSE_LIMITS = { maxNestingDepth: 64, maxHeadersSize: 1024 * 1024, maxRfc822NestingDepth: 5 };
 
 const XML_TYPE = /^(?:text|application)\/(?:[\w.+-]+\+)?xml$/i;
 
@@ -23,37 +29,82 @@ export interface Envelope {
   verdicts?: InboundMail['verdicts'];
 }
 
-function bounded(text: string | undefined): string | undefined {
-  return text === undefined ? undefined : text.slice(0, MAX_TEXT_CHARS);
+/** A mail that cannot be read as MIME (past the parser's limits): refused, never retried. */
+export class MalformedMailError extends Error {
+  override readonly name = 'MalformedMailError';
 }
 
-/** An XML part's text in its declared charset (UTF-8 if none or unknown). */
-function xmlOf(attachments: Attachment[]): string | undefined {
-  const part = attachments.find((attachment) => XML_TYPE.test(attachment.contentType));
-  if (part === undefined) return undefined;
-  const type = part.headers.get('content-type');
-  const charset =
-    typeof type === 'object' && type !== null && 'params' in type ? type.params.charset : undefined;
+// Node's TextDecoder decodes the labels WHATWG maps to Windows-1252 (windows-1252, iso-8859-1,
+// us-ascii) as Latin-1 in Node 20.18.3+ and 22.13–22.18 (nodejs/node#56542, #60888), leaving
+// 0x80–0x9F as C1 control characters where the sender meant “smart quotes”, € or –. No mail
+// means a C1 control, so each one is read as Windows-1252 reads its byte (a no-op where the
+// runtime decodes right, and for the five bytes Windows-1252 leaves undefined).
+const C1 = /[\u0080-\u009f]/g;
+function windows1252(text: string): string {
+  return text.replace(C1, (char) => {
+    const mapped = CP1252_HIGH[char.charCodeAt(0) - 0x80] ?? 0;
+    return mapped === 0 ? char : String.fromCharCode(mapped);
+  });
+}
+
+function bounded(text: string | undefined, chars = MAX_TEXT_CHARS): string | undefined {
+  return text === undefined ? undefined : windows1252(text.slice(0, chars));
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * An XML part's text. postal-mime keeps a non-text part's bytes without its charset parameter,
+ * so: the mail's own Content-Type charset when the XML is the whole body, else the XML
+ * declaration's encoding, else UTF-8 when the bytes are valid UTF-8, else Windows-1252 (which
+ * reads every byte).
+ */
+function xmlOf(attachments: Attachment[], rootType: string | undefined): string | undefined {
+  const part = attachments.find((attachment) => XML_TYPE.test(attachment.mimeType));
+  if (part === undefined || typeof part.content === 'string') return undefined;
+  const bytes = new Uint8Array(part.content).subarray(0, MAX_TEXT_CHARS * 4);
+  const declared =
+    (attachments.length === 1 && rootType && XML_TYPE.test(rootType.split(';')[0]?.trim() ?? '')
+      ? /;\s*charset\s*=\s*"?([\w.:-]+)/i.exec(rootType)?.[1]
+      : undefined) ??
+    /^\s*<\?xml[^>]*\bencoding\s*=\s*["']([\w.:-]+)["']/.exec(
+      new TextDecoder('latin1').decode(bytes.subarray(0, 200)),
+    )?.[1];
+  if (declared !== undefined) {
+    try {
+      return new TextDecoder(declared).decode(bytes);
+    } catch {
+      // an unknown label: read it as if none were given
+    }
+  }
   try {
-    return new TextDecoder(charset ?? 'utf-8').decode(part.content);
+    return strictUtf8.decode(bytes);
   } catch {
-    return new TextDecoder('utf-8').decode(part.content);
+    return new TextDecoder('windows-1252').decode(bytes);
   }
 }
 
-export async function parseMail(raw: Buffer, envelope: Envelope): Promise<InboundMail> {
-  const mail = await simpleParser(raw, { skipImageLinks: true, maxHtmlLengthToParse: MAX_TEXT_CHARS });
-  const from = mail.from?.value.find((address) => address.address !== undefined);
-  const xml = xmlOf(mail.attachments);
+export async function parseMail(raw: Uint8Array, envelope: Envelope): Promise<InboundMail> {
+  if (raw.byteLength > MAX_MAIL_BYTES)
+    throw new MalformedMailError(`the mail is larger than ${MAX_MAIL_BYTES} bytes`);
+  let mail: Awaited<ReturnType<typeof PostalMime.parse>>;
+  try {
+    mail = await PostalMime.parse(raw, PARSE_LIMITS);
+  } catch (error) {
+    throw new MalformedMailError(`the mail is not readable MIME: ${(error as Error).message}`);
+  }
+  const from = mail.from?.address ? mail.from : mail.from?.group?.find((member) => member.address);
+  const rootType = mail.headers.find((header) => header.key === 'content-type')?.value;
+  const xml = xmlOf(mail.attachments, rootType);
   return {
     ...(from?.address ? { from: from.address } : envelope.from ? { from: envelope.from } : {}),
-    ...(from?.name ? { fromName: from.name.slice(0, 200) } : {}),
+    ...(from?.name ? { fromName: bounded(from.name, 200) } : {}),
     to: envelope.to,
-    ...(mail.subject !== undefined ? { subject: mail.subject.slice(0, 998) } : {}),
+    ...(mail.subject !== undefined ? { subject: bounded(mail.subject, 998) } : {}),
     ...(mail.text !== undefined ? { text: bounded(mail.text) } : {}),
-    ...(typeof mail.html === 'string' ? { html: bounded(mail.html) } : {}),
+    ...(mail.html !== undefined ? { html: bounded(mail.html) } : {}),
     ...(xml !== undefined ? { xml: bounded(xml) } : {}),
-    ...(mail.messageId ? { messageId: mail.messageId.slice(0, 998) } : {}),
+    ...(mail.messageId ? { messageId: mail.messageId.trim().slice(0, 998) } : {}),
     ...(envelope.verdicts ? { verdicts: envelope.verdicts } : {}),
   };
 }

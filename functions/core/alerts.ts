@@ -12,9 +12,10 @@ import { DomainError } from '../../shared/errors.ts';
 import * as z from '../../shared/zod.ts';
 import { type CaptureDeps, captureMessage } from './capture.ts';
 import { type Group, type GroupStore, groupsByInboundAddress, isAvailable } from './groups.ts';
+import { htmlToText, tidyText } from './html-text.ts';
 
 /** A member's outcome: the first two change as the copy is delivered or expires; the rest are final. */
-export { ALERT_OUTCOMES, type AlertOutcome };
+export { ALERT_OUTCOMES, type AlertOutcome, htmlToText };
 export const FINAL_OUTCOMES: ReadonlySet<AlertOutcome> = new Set([
   'delivered',
   'emailed',
@@ -30,7 +31,8 @@ export type AlertRefusal =
   | 'dkim'
   | 'spam'
   | 'virus'
-  | 'no-sender';
+  | 'no-sender'
+  | 'unreadable';
 
 /** An alert record is kept this long (TTL, garbage collection only). */
 export const ALERT_RETENTION_MS = 30 * 86_400_000;
@@ -230,48 +232,11 @@ export function displayNameOf(address: string, name: string | undefined): string
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is removed
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g;
 
-const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' };
-
-function decodeEntities(text: string): string {
-  return text.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (whole, name: string) => {
-    if (name[0] === '#') {
-      const code =
-        name[1] === 'x' || name[1] === 'X' ? Number.parseInt(name.slice(2), 16) : Number(name.slice(1));
-      return Number.isFinite(code) && code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : whole;
-    }
-    return ENTITIES[name.toLowerCase()] ?? whole;
-  });
-}
-
-/** HTML reduced to text: no scripts, styles or tags; blocks and line breaks become new lines. */
-export function htmlToText(html: string): string {
-  const text = html
-    .replace(/<!--[\s\S]*?-->/g, '')
-    .replace(/<(script|style|head|title)\b[\s\S]*?<\/\1\s*>/gi, '')
-    .replace(/<br\s*\/?>/gi, '\n')
-    .replace(/<li\b[^>]*>/gi, '\n- ')
-    .replace(/<\/?(p|div|tr|h[1-6]|ul|ol|table|blockquote|pre|section|article|header|footer)\b[^>]*>/gi, '\n')
-    .replace(/<\/t[dh]\s*>/gi, '\t')
-    .replace(/<[^>]*>/g, '');
-  return tidy(decodeEntities(text.replace(/[ \t\r\f\v]+/g, (space) => (space.includes('\t') ? '\t' : ' '))));
-}
-
-/** Trailing spaces gone, at most one blank line in a row, no blank lines at the ends. */
-function tidy(text: string): string {
-  return text
-    .replace(/\r\n?/g, '\n')
-    .split('\n')
-    .map((line) => line.replace(/[ \t]+$/, ''))
-    .join('\n')
-    .replace(/\n{3,}/g, '\n\n')
-    .trim();
-}
-
 /** What a member reads of the mail: its text part; else its HTML as text; else its XML, as it is. */
 export function mailText(mail: Pick<InboundMail, 'text' | 'html' | 'xml'>): string {
-  if (mail.text !== undefined && mail.text.trim() !== '') return tidy(mail.text);
+  if (mail.text !== undefined && mail.text.trim() !== '') return tidyText(mail.text);
   if (mail.html !== undefined && mail.html.trim() !== '') return htmlToText(mail.html);
-  if (mail.xml !== undefined) return tidy(mail.xml);
+  if (mail.xml !== undefined) return tidyText(mail.xml);
   return '';
 }
 
@@ -338,6 +303,12 @@ export async function groupsAddressed(
 /** Refuses a mail the mail service judged failing; undefined when it may go on. */
 export function verdictRefusal(mail: InboundMail): AlertRefusal | undefined {
   return verdictRefusals.find((name) => mail.verdicts?.[name] === 'FAIL');
+}
+
+/** A mail the parser could not read (too large, not MIME): refused, never retried, counted. */
+export function refuseUnreadable(why: string, deps: Pick<AlertDeps, 'observe'>): AlertResult {
+  deps.observe?.({ kind: 'refused', reason: 'unreadable' });
+  return { status: 'refused', reason: 'unreadable', message: why };
 }
 
 export async function receiveAlert(mail: InboundMail, deps: AlertDeps): Promise<AlertResult> {

@@ -128,7 +128,7 @@ describe('alerts from email', () => {
     expect(listing).toContain(`${ann.aor}  delivered`);
   });
 
-  it('refuses an unknown address at RCPT TO and a sender not allowed at the end of DATA, both 550', async () => {
+  it('refuses an unknown address at RCPT TO, a sender not allowed and an unreadable mail at the end of DATA, all 550', async () => {
     const id = unique();
     const ann = await registered(`ann-${id}`);
     const group = aor(`noc-${id}`);
@@ -188,8 +188,28 @@ describe('alerts from email', () => {
     );
     expect(allowed.code, allowed.text).toBe(250);
     await waitUntil('the alert', () => (ann.ua.messages().length === 1 ? true : undefined));
-    // (mailparser's HTML → text writes a heading in capitals)
-    expect(ann.ua.messages()[0]?.body).toMatch(/^Backup failed\n\nBACKUP\n+Job & report failed$/);
+    expect(ann.ua.messages()[0]?.body).toBe('Backup failed\n\nBackup\n\nJob & report failed');
+    expect(ann.ua.messages()).toHaveLength(1);
+
+    // a mail the parser cannot read (MIME nested past its limit): 550 saying why, not 451 (no retry)
+    const nested = await sendMail(
+      system.smtpPort,
+      'ops@monitor.example.net',
+      [inbound],
+      rawMail(
+        {
+          From: 'ops@monitor.example.net',
+          To: inbound,
+          Subject: 'deep',
+          'Content-Type': 'multipart/mixed; boundary=a',
+        },
+        '--a\nContent-Type: multipart/mixed; boundary=a\n\n'.repeat(100),
+      ),
+    );
+    expect(nested).toMatchObject({ code: 550, stage: 'data' });
+    expect(nested.text).toContain(
+      'the mail is not readable MIME: Maximum MIME nesting depth of 64 levels exceeded',
+    );
     expect(ann.ua.messages()).toHaveLength(1);
   });
 

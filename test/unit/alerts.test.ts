@@ -84,7 +84,7 @@ describe("the IM's text", () => {
   });
 });
 
-describe('parseMail (mailparser) on real MIME samples', () => {
+describe('parseMail (postal-mime) on real MIME samples', () => {
   const envelope = { from: 'bounce@mon.example.org', to: [INBOUND] };
 
   it('decodes quoted-printable in ISO-8859-1 and an encoded-word subject', async () => {
