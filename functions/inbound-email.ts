@@ -3,14 +3,20 @@
 // function with the receipt (recipients and SPF/DKIM/spam/virus verdicts); locally the SMTP
 // listener (local/smtp.ts) calls `receiveMail` with the raw mail and its envelope. Thin: parse the
 // mail (postal-mime) → receiveAlert (core) → metrics and logs.
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { ulid } from 'ulid';
 import { envOr } from '../shared/env.ts';
 import * as z from '../shared/zod.ts';
 import { captureDeps } from './adapters/capture-deps.ts';
-import { type Envelope, MalformedMailError, parseMail, verdictOf } from './adapters/mail-parser.ts';
+import {
+  type Envelope,
+  MAX_MAIL_BYTES,
+  MalformedMailError,
+  parseMail,
+  verdictOf,
+} from './adapters/mail-parser.ts';
 import { count, countWithDimension, logger, metrics, startInvocation } from './adapters/observability.ts';
+import { ObjectTooLargeError, s3ObjectReader } from './adapters/s3-object.ts';
 import { alertStore, groupStore } from './adapters/store.ts';
 import { type AlertEvent, type AlertResult, receiveAlert, refuseUnreadable } from './core/alerts.ts';
 
@@ -71,8 +77,13 @@ export { groupStore };
 
 const bucket = envOr('HOLDOVER_INBOUND_BUCKET', '');
 const prefix = envOr('HOLDOVER_INBOUND_PREFIX', 'inbound/');
-// path-style requests only to an endpoint override (a local stand-in has no bucket subdomains)
-const s3 = new S3Client({ forcePathStyle: envOr('AWS_ENDPOINT_URL_S3', '') !== '' });
+// one signed GetObject (adapters/s3-object.ts); path-style only to an endpoint override (a local
+// stand-in has no bucket subdomains)
+const endpoint = envOr('AWS_ENDPOINT_URL_S3', '');
+const s3 = s3ObjectReader({
+  region: envOr('AWS_REGION', 'us-east-1'),
+  ...(endpoint !== '' ? { endpoint } : {}),
+});
 
 const Status = z.optional(z.object({ status: z.string() }));
 const SesEventSchema = z.object({
@@ -108,14 +119,29 @@ export async function handler(event: unknown, context?: Context): Promise<void> 
       spam: verdictOf(receipt.spamVerdict?.status),
       virus: verdictOf(receipt.virusVerdict?.status),
     };
-    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `${prefix}${mail.messageId}` }));
-    const raw = Buffer.from((await object.Body?.transformToByteArray()) ?? new Uint8Array());
-    const result = await receiveMail(raw, {
-      ...(mail.source ? { from: mail.source } : {}),
-      to: receipt.recipients,
-      verdicts: Object.fromEntries(Object.entries(verdicts).filter(([, verdict]) => verdict !== undefined)),
+    const key = `${prefix}${mail.messageId}`;
+    const result = await s3.read(bucket, key, MAX_MAIL_BYTES).then(
+      (raw) =>
+        receiveMail(raw, {
+          ...(mail.source ? { from: mail.source } : {}),
+          to: receipt.recipients,
+          verdicts: Object.fromEntries(
+            Object.entries(verdicts).filter(([, verdict]) => verdict !== undefined),
+          ),
+        }),
+      (error: unknown) => {
+        if (!(error instanceof ObjectTooLargeError)) throw error; // S3 failing: the invocation is retried
+        const refused = refuseUnreadable(`the mail is larger than ${MAX_MAIL_BYTES} bytes`, deps);
+        metrics.publishStoredMetrics();
+        return refused;
+      },
+    );
+    // A refused mail is dropped (SES has accepted it already) and counted, never retried; its raw
+    // mail stays in the bucket under `key` until the bucket's expiry (inboundMail.keepDays).
+    logger.info('inbound mail handled', {
+      sesMessageId: mail.messageId,
+      status: result.status,
+      ...(result.status === 'refused' ? { reason: result.reason, detail: result.message, key } : {}),
     });
-    // a refused mail is dropped (SES has accepted it already) and counted, never retried
-    logger.info('inbound mail handled', { sesMessageId: mail.messageId, status: result.status });
   }
 }

@@ -1,6 +1,7 @@
 // The AWS credential chain of the Lambda bundles. infra/bundling.ts aliases the SDK's
 // `@aws-sdk/credential-provider-node` to this module, in the construct and in bench/cold.ts alike;
-// the local runtime (tsx) never loads it and keeps the SDK's full chain.
+// the local runtime (tsx) keeps the SDK's full chain for its clients. adapters/s3-object.ts (the
+// inbound-email function's one S3 read, in Lambda only) imports it directly.
 //
 // The SDK's default chain is: environment → SSO → shared ini files → credential_process → web
 // identity token file → container endpoint → instance metadata. Lambda hands a function its role's
