@@ -25,7 +25,11 @@ let groups: typeof import('../../functions/adapters/store.ts');
 beforeAll(async () => {
   s3 = createServer((request, response) => {
     requested.push(`${request.method} ${request.url}`);
-    const fault = sigv4Fault(request, 'test', 's3');
+    const fault =
+      request.headers['x-amz-security-token'] === 'session' &&
+      /SignedHeaders=[^,]*x-amz-security-token/.test(request.headers.authorization ?? '')
+        ? sigv4Fault(request, 'test', 's3')
+        : 'InvalidToken';
     if (fault !== undefined) {
       response.writeHead(403, { 'content-type': 'application/xml' });
       response.end(`<Error><Code>${fault}</Code></Error>`);
@@ -57,6 +61,8 @@ beforeAll(async () => {
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'test',
     AWS_SECRET_ACCESS_KEY: 'test',
+    // as in Lambda: the role's temporary credentials come with a session token, signed too
+    AWS_SESSION_TOKEN: 'session',
     POWERTOOLS_METRICS_DISABLED: 'true',
     POWERTOOLS_LOG_LEVEL: 'WARN',
   });
