@@ -177,7 +177,7 @@ function markdown(report: {
     '',
     `Target: import ≤ ${TARGET_IMPORT_MS} ms (the bundle size is reported, not capped). \`sdk-bundled\` is what the construct deploys (the AWS SDK folded into each bundle, infra/bundling.ts); \`sdk-external\` leaves the SDK to the nodejs22.x runtime (here imported unbundled from node_modules, as the runtime's copy is), for comparison. A shared 2-core machine: figures vary by ±15 % between runs.`,
     '',
-    'inboundEmail carries mailparser and its charset and HTML dependencies (about 1.1 MB of its bundle): see functions/adapters/mail-parser.ts.',
+    'inboundEmail parses mail with postal-mime (no dependencies; mailparser and its charset and HTML dependencies were about 1.1 MB of the bundle) and reads it from S3 with one SigV4-signed GET instead of @aws-sdk/client-s3 (about 170 KB): see functions/adapters/mail-parser.ts and s3-object.ts.',
     '',
     '| function | variant | bundle | gzip | import median (ms) | import fastest (ms) | process median (ms) | within target |',
     '|---|---|---|---|---|---|---|---|',
