@@ -47,8 +47,21 @@ function windows1252(text: string): string {
   });
 }
 
+// TextDecoder reads the label `utf-16` as UTF-16LE whatever its byte order mark says (WHATWG);
+// a big-endian part then starts with U+FFFE, every code unit byte-swapped: swapped back here (a
+// part behind another text part, or a big-endian one without a mark, stays as decoded).
+function utf16ByteOrder(text: string): string {
+  if (!text.startsWith('\uFFFE')) return text;
+  let swapped = '';
+  for (let i = 1; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    swapped += String.fromCharCode(((unit & 0xff) << 8) | (unit >> 8));
+  }
+  return swapped;
+}
+
 function bounded(text: string | undefined, chars = MAX_TEXT_CHARS): string | undefined {
-  return text === undefined ? undefined : windows1252(text.slice(0, chars));
+  return text === undefined ? undefined : windows1252(utf16ByteOrder(text).slice(0, chars));
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });

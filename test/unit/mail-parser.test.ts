@@ -34,8 +34,11 @@ describe('parseMail: charsets', () => {
     expect(await textOf(plain('iso-8859-1', '8bit', 'Gr\xfc\xdfe \xe0 tous'))).toBe('Grüße à tous');
   });
 
-  it('reads UTF-16 (with a byte order mark), Shift_JIS, EUC-JP and ISO-2022-JP', async () => {
+  it('reads UTF-16 (either byte order mark), Shift_JIS, EUC-JP and ISO-2022-JP', async () => {
     const b64 = (bytes: Buffer | number[]) => Buffer.from(bytes).toString('base64');
+    const bigEndian = Buffer.from('\ufeffサーバー停止 ok', 'utf16le').swap16();
+    expect(await textOf(plain('utf-16', 'base64', b64(bigEndian)))).toBe('サーバー停止 ok');
+    expect(await textOf(plain('utf-16be', 'base64', b64(bigEndian.subarray(2))))).toBe('サーバー停止 ok');
     expect(
       await textOf(plain('utf-16', 'base64', b64(Buffer.from('\ufeffサーバー停止 ok', 'utf16le')))),
     ).toBe('サーバー停止 ok');
