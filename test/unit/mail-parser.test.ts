@@ -4,7 +4,12 @@
 // core (scripts, styles, comments, entities, hostile markup), a mail with no text part, XML,
 // forwarded mail, and a mail past the parser's limits (refused with a reason, never retried).
 import { describe, expect, it } from 'vitest';
-import { MAX_MAIL_BYTES, MalformedMailError, parseMail } from '../../functions/adapters/mail-parser.ts';
+import {
+  MAX_MAIL_BYTES,
+  MAX_MAIL_LINES,
+  MalformedMailError,
+  parseMail,
+} from '../../functions/adapters/mail-parser.ts';
 import { alertBody, htmlToText, mailText } from '../../functions/core/alerts.ts';
 
 const INBOUND = 'ops@alerts.example.com';
@@ -176,7 +181,10 @@ describe('parseMail: limits', () => {
     expect(mail.text).toHaveLength(256 * 1024);
   });
 
-  it('refuses, saying why, a mail past the parser limits or larger than the mail limit', async () => {
+  // (a mail of MAX_MAIL_LINES lines is parsed: a few seconds on a busy machine)
+  it('refuses, saying why, a mail past the parser limits, with too many lines or too large', {
+    timeout: 30_000,
+  }, async () => {
     const nested = `From: a@mon.example.org\r\nContent-Type: multipart/mixed; boundary=a\r\n\r\n${'--a\r\nContent-Type: multipart/mixed; boundary=a\r\n\r\n'.repeat(100)}`;
     await expect(parseMail(Buffer.from(nested), envelope)).rejects.toThrow(MalformedMailError);
     await expect(parseMail(Buffer.from(nested), envelope)).rejects.toThrow(
@@ -184,6 +192,12 @@ describe('parseMail: limits', () => {
     );
     const headers = `X-Long: ${'a'.repeat(1024 * 1024 + 10)}\r\n\r\nbody`;
     await expect(parseMail(Buffer.from(headers), envelope)).rejects.toThrow(/header size/);
+    const lines = (count: number) =>
+      Buffer.from(`From: a@mon.example.org\r\n\r\n${'a\r\n'.repeat(count - 3)}`);
+    await expect(parseMail(lines(MAX_MAIL_LINES + 1), envelope)).rejects.toThrow(
+      `the mail has more than ${MAX_MAIL_LINES} lines`,
+    );
+    expect((await parseMail(lines(MAX_MAIL_LINES), envelope)).text).toMatch(/^a\na\n/);
     await expect(parseMail(new Uint8Array(MAX_MAIL_BYTES + 1), envelope)).rejects.toThrow(
       `the mail is larger than ${MAX_MAIL_BYTES} bytes`,
     );
