@@ -2,12 +2,12 @@
 //
 //   (gsi1) DEAD   <id>   on a dead letter, instead of its expiry entry; no TTL, no lsi1sk
 //                        (kept until purged, no longer counted as held)
-import { BatchGetCommand, DeleteCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { EXPIRY_INDEX, TTL_ATTRIBUTE } from '../../../shared/table.ts';
 import type { BounceFacts, DeadFacts, HeldMessage, MessageRef } from '../../core/held-message.ts';
 import type { BounceStore, DeadPage } from '../../core/ports.ts';
 import { fromItem, messageKey, messagesAt, tombstoneIf } from './messages.ts';
-import { decodeCursor, encodeCursor, queryAll, type TableContext, writeIf } from './writes.ts';
+import { decodeCursor, encodeCursor, getItems, queryAll, type TableContext, writeIf } from './writes.ts';
 
 export const DEAD_INDEX_PK = 'DEAD';
 
@@ -124,19 +124,6 @@ export class DynamoBounces implements BounceStore {
 
   /** Items by key, consistently, a hundred per round trip. */
   private async getAll(keyList: Record<string, unknown>[]): Promise<HeldMessage[]> {
-    const found: HeldMessage[] = [];
-    for (let start = 0; start < keyList.length; start += 100) {
-      let requested = keyList.slice(start, start + 100);
-      while (requested.length > 0) {
-        const { Responses, UnprocessedKeys } = await this.table.client.send(
-          new BatchGetCommand({
-            RequestItems: { [this.table.tableName]: { Keys: requested, ConsistentRead: true } },
-          }),
-        );
-        found.push(...(Responses?.[this.table.tableName] ?? []).map(fromItem));
-        requested = UnprocessedKeys?.[this.table.tableName]?.Keys ?? [];
-      }
-    }
-    return found;
+    return (await getItems(this.table, keyList)).map(fromItem);
   }
 }

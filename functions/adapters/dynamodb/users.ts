@@ -10,7 +10,7 @@
 // The presence has an entry in the order index too, before the messages (# sorts before M), and
 // its key says what its state depends on: so a capture's one consistent query of the index after
 // its write reads both the held count (the quota) and the presence (the capture/presence race).
-import { BatchGetCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { PRESENCE_STATES } from '../../../shared/contract/presence.ts';
 import { type UserSettings, UserSettingsSchema } from '../../../shared/contract/settings.ts';
 import { groupKeys, keys, ORDER_INDEX, TTL_ATTRIBUTE } from '../../../shared/table.ts';
@@ -25,7 +25,7 @@ import type {
   UserStore,
 } from '../../core/ports.ts';
 import { summaryOf } from '../../core/presence.ts';
-import { sleep, type TableContext, writeIf } from './writes.ts';
+import { getItems, type TableContext, writeIf } from './writes.ts';
 
 export const SETTINGS_SK = '#SETTINGS';
 export const PRESENCE_SK = '#PRESENCE';
@@ -84,9 +84,6 @@ function addUserItem(record: UserRecord, item: Record<string, unknown>): void {
     if (settings) record.settings = settings;
   } else if (item.sk === PRESENCE_SK) record.presence = presenceFromItem(item);
 }
-
-/** Rounds of a batch read's unprocessed keys (throttling) before giving up. */
-const READ_RETRIES = 8;
 
 export class DynamoUsers implements UserStore, SettingsStore {
   constructor(private readonly table: TableContext) {}
@@ -175,22 +172,10 @@ export class DynamoRecipients implements RecipientStore {
   constructor(private readonly table: TableContext) {}
 
   async readRecipient(aor: string): Promise<{ group?: Group; settings?: UserSettings }> {
-    const { client, tableName } = this.table;
-    const items: Record<string, unknown>[] = [];
-    let wanted: Record<string, unknown>[] = [
+    const items = await getItems(this.table, [
       { pk: keys.user(aor), sk: SETTINGS_SK },
       { pk: groupKeys.groups, sk: groupKeys.group(aor) },
-    ];
-    for (let attempt = 0; wanted.length > 0; attempt++) {
-      if (attempt >= READ_RETRIES)
-        throw new Error(`reading ${aor} was throttled ${attempt} times; try again`);
-      if (attempt > 0) await sleep(10 * 2 ** attempt * Math.random());
-      const { Responses, UnprocessedKeys } = await client.send(
-        new BatchGetCommand({ RequestItems: { [tableName]: { Keys: wanted, ConsistentRead: true } } }),
-      );
-      items.push(...(Responses?.[tableName] ?? []));
-      wanted = UnprocessedKeys?.[tableName]?.Keys ?? [];
-    }
+    ]);
     const groupItem = items.find((item) => item.pk === groupKeys.groups);
     const settings = parseSettings(items.find((item) => item.sk === SETTINGS_SK)?.settings);
     return {

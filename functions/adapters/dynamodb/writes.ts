@@ -2,6 +2,7 @@
 // condition held, conditional state changes batched into transactions, paginated reads, cursors.
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
+  BatchGetCommand,
   DeleteCommand,
   type DynamoDBDocumentClient,
   PutCommand,
@@ -13,6 +14,8 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 
 export const CONFLICT_RETRIES = 5;
+/** Rounds of a batch read's unprocessed keys (throttling) before giving up. */
+const BATCH_READ_RETRIES = 8;
 /** Items per TransactWriteItems (the limit is 100; one place is kept for a check or counter). */
 export const TRANSACTION_CHUNK = 99;
 
@@ -107,4 +110,30 @@ export function decodeCursor(cursor: string): Record<string, unknown> {
   const key: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
   if (typeof key !== 'object' || key === null) throw new Error('malformed cursor');
   return key as Record<string, unknown>;
+}
+
+/**
+ * Items by key, consistently, a hundred per round trip; keys the table left unprocessed
+ * (throttling) are asked for again with a growing random pause, a bounded number of times.
+ */
+export async function getItems(
+  table: TableContext,
+  keyList: Record<string, unknown>[],
+): Promise<Record<string, unknown>[]> {
+  const found: Record<string, unknown>[] = [];
+  for (let start = 0; start < keyList.length; start += 100) {
+    let wanted = keyList.slice(start, start + 100);
+    for (let attempt = 0; wanted.length > 0; attempt++) {
+      if (attempt >= BATCH_READ_RETRIES) {
+        throw new Error(`the table throttled a batch read ${attempt} times; try again`);
+      }
+      if (attempt > 0) await sleep(10 * 2 ** attempt * Math.random());
+      const { Responses, UnprocessedKeys } = await table.client.send(
+        new BatchGetCommand({ RequestItems: { [table.tableName]: { Keys: wanted, ConsistentRead: true } } }),
+      );
+      found.push(...(Responses?.[table.tableName] ?? []));
+      wanted = UnprocessedKeys?.[table.tableName]?.Keys ?? [];
+    }
+  }
+  return found;
 }
